@@ -1,0 +1,3 @@
+//! (in progress)
+use crate::Function;
+pub(crate) static ALL: &[&dyn Function] = &[];

@@ -1,0 +1,95 @@
+//! The k8scop standard library: functions callable from rule conditions and from Rhai scripts,
+//! under the same name in both.
+//!
+//! Each function lives in its own file under `functions/` and implements [`Function`], which
+//! carries its signature, its documentation and its examples. The examples run as tests
+//! (`tests::examples_hold`) and `docs/functions.md` is generated from them ([`docs::markdown`]).
+//!
+//! Values are [`serde_json::Value`]s. A function is compiled once per call site with the arguments
+//! that are constants there ([`Function::compile`]), so that a regular expression, glob or CIDR
+//! written as a literal is checked when the ruleset loads and is never recompiled per event.
+
+use serde_json::Value;
+
+pub mod docs;
+mod functions;
+
+/// What a function's parameter accepts, for docs and arity checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    /// A short type description, e.g. `string`, `string | list`, `timestamp`.
+    pub ty: &'static str,
+}
+
+/// One example: a call written as in a condition, its arguments as JSON and the JSON result.
+#[derive(Debug, Clone, Copy)]
+pub struct Example {
+    /// The call as a rule author writes it, e.g. `lower("Alice")`.
+    pub call: &'static str,
+    /// The arguments as a JSON array, e.g. `["Alice"]`.
+    pub args: &'static str,
+    /// The expected result as JSON, e.g. `"alice"`; `null` means "missing" (no value).
+    pub result: &'static str,
+}
+
+/// An argument as the compiler sees it at a call site.
+#[derive(Debug, Clone, Copy)]
+pub enum ArgShape<'a> {
+    /// A literal (or list) written in the rule: known at load time.
+    Const(&'a Value),
+    /// A field path, a nested call or a script: known only per event.
+    Dynamic,
+}
+
+/// Why a call site is invalid at load time (an invalid regex literal, say).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgError {
+    /// Which argument (0-based) is at fault.
+    pub index: usize,
+    /// Lowercase, one line, user input in backticks.
+    pub message: String,
+}
+
+/// Why a call failed on one event. The engine counts and reports it; the call's result is missing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallError(pub String);
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// A function prepared for one call site.
+pub trait Compiled: Send + Sync {
+    /// Runs the function on one set of argument values. `Ok(None)` means the result is missing
+    /// (for example `image_tag` of an image that has only a digest, or a string where a number
+    /// was needed).
+    fn call(&self, args: &[&Value]) -> Result<Option<Value>, CallError>;
+}
+
+/// A stdlib function.
+pub trait Function: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn params(&self) -> &'static [Param];
+    /// The type of the result, e.g. `string`, `bool`, `list of strings`.
+    fn returns(&self) -> &'static str;
+    /// Markdown: what it does, what it returns for edge cases.
+    fn docs(&self) -> &'static str;
+    fn examples(&self) -> &'static [Example];
+    /// Prepares a call site. `args.len()` has already been checked against `params()`.
+    fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError>;
+}
+
+/// Every stdlib function, sorted by name.
+pub fn all() -> &'static [&'static dyn Function] {
+    functions::ALL
+}
+
+/// The stdlib function of that name.
+pub fn lookup(name: &str) -> Option<&'static dyn Function> {
+    all().iter().copied().find(|f| f.name() == name)
+}

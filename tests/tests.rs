@@ -1,0 +1,1 @@
+//! k8scop integration tests: one binary.
