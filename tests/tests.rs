@@ -1,1 +1,12 @@
-//! k8scop integration tests: one binary.
+//! k8scop's integration tests: one test binary (as in ripgrep) that runs the built `k8scop`.
+
+// Running the built binary and making temporary rule directories.
+mod util;
+// `k8scop check`: diagnostics for every kind of error, exit codes, JSON output.
+mod check;
+// `k8scop test-rule`: test blocks, event reports, JSON shape, malformed input, stdin.
+mod test_rule;
+// The Falco audit traces in ../shared/data all load through `test-rule` without crashing.
+mod falco_traces;
+// Every rule example in docs/ compiles; every diagnostic code has its page.
+mod docs;

@@ -1,1 +1,22 @@
-fn main() {}
+//! `k8scop`: turns Kubernetes audit logs into alerts people act on.
+//!
+//! `args` turns the command line into a validated configuration before anything runs; each
+//! subcommand lives in `commands/`. `main` returns the exit code; errors go to stderr.
+
+mod args;
+mod commands;
+mod diagnostics;
+mod events;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let code = match cli.command {
+        args::Command::Check(a) => commands::check::run(&a),
+        args::Command::TestRule(a) => commands::test_rule::run(&a),
+    };
+    ExitCode::from(code)
+}

@@ -1,7 +1,31 @@
 //! The k8scop engine: compiles a ruleset and evaluates events against it.
 //!
-//! (crate overview is completed as the modules land)
+//! - [`loader`] finds and parses the `*.rules` files; [`compile`] resolves names, checks fields
+//!   against the event [`schema`] and builds native matchers ([`eval::Cond`]); the result is a
+//!   [`Ruleset`].
+//! - [`Engine`] runs a ruleset over [`Event`]s: conditions, then thresholds, sequences and
+//!   aggregation ([`state`]), producing [`AlertUpdate`]s. It is pure and deterministic in event
+//!   time: no clock, no I/O.
+//! - [`script`] is the Rhai sandbox for the rare custom predicate; [`input`] reads events from
+//!   text; [`testing`] runs the `test` blocks of a ruleset.
 
+pub mod alert;
+pub mod compile;
+pub mod engine;
+pub mod eval;
+pub mod event;
+pub mod input;
+pub mod loader;
+pub mod path;
+pub mod ruleset;
 pub mod schema;
 pub mod script;
 pub mod state;
+pub mod template;
+pub mod testing;
+
+pub use alert::{Alert, AlertKind, AlertUpdate};
+pub use compile::{compile, CompileOptions, Compiled};
+pub use engine::{DetectionStats, Engine, Output, RuntimeError};
+pub use event::Event;
+pub use ruleset::Ruleset;

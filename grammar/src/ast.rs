@@ -286,9 +286,17 @@ pub enum TestEvents {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expect {
     /// `expect NAME alerts N`
-    Alerts { name: Ident, count: Spanned<u64>, span: Span },
+    Alerts {
+        name: Ident,
+        count: Spanned<u64>,
+        span: Span,
+    },
     /// `expect NAME matches N`
-    Matches { name: Ident, count: Spanned<u64>, span: Span },
+    Matches {
+        name: Ident,
+        count: Spanned<u64>,
+        span: Span,
+    },
     /// `expect no alerts`
     NoAlerts { span: Span },
 }
@@ -445,7 +453,10 @@ impl Path {
     /// The identifier when the path is a single plain segment (which may name a list or macro).
     pub fn as_ident(&self) -> Option<&str> {
         match self.segments.as_slice() {
-            [Segment { kind: SegmentKind::Field(name), .. }] => Some(name),
+            [Segment {
+                kind: SegmentKind::Field(name),
+                ..
+            }] => Some(name),
             _ => None,
         }
     }

@@ -229,9 +229,7 @@ impl Diagnostic {
 
     /// The 1-based line and column of the primary label.
     pub fn line_col(&self) -> Option<(usize, usize)> {
-        self.labels
-            .first()
-            .map(|l| l.file.line_col(l.span.start))
+        self.labels.first().map(|l| l.file.line_col(l.span.start))
     }
 
     /// `file:line:col`, or nothing when the diagnostic has no label.
@@ -307,9 +305,7 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.labels
-            .first()
-            .map(|l| &*l.file as &dyn SourceCode)
+        self.labels.first().map(|l| &*l.file as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {

@@ -10,4 +10,4 @@ pub mod diagnostic;
 mod parser;
 
 pub use diagnostic::{Code, Diagnostic, Label, Level, SourceFile};
-// pub use parser::parse;
+pub use parser::parse;

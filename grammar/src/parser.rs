@@ -1,1 +1,1181 @@
-//! (in progress)
+//! Text to syntax tree: runs the pest grammar (`rules.pest`) and turns its pairs into [`ast`]
+//! nodes, each with the span of its pair.
+//!
+//! [`Builder`] has one method per grammar rule, named after the rule (the layout of dhall-rust's
+//! parser). A syntax error stops pest at the first mistake and becomes one diagnostic
+//! (`syntax_error.rs`); after a successful parse the builder checks what the grammar cannot
+//! (a property given twice, an unknown severity or source, a duration unit, a number that does
+//! not fit) and reports every such error of the file, not just the first.
+
+mod suggest;
+mod syntax_error;
+
+use std::sync::Arc;
+
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+use crate::ast::{
+    AlertProps, Call, CmpOp, Comparison, Duration, Expect, Expr, ExprKind, File, Ident, Item,
+    ListDef, ListItem, Literal, LiteralValue, MacroDef, Operand, Path, RuleDef, ScriptBlock,
+    ScriptExpr, Segment, SegmentKind, SequenceDef, Severity, SourceKind, Span, Spanned, Step,
+    StrLit, TestDef, TestEvents, Threshold, ThresholdKind,
+};
+use crate::diagnostic::{Code, Diagnostic, SourceFile};
+use suggest::{did_you_mean, quoted_list};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "rules.pest"]
+struct RulesParser;
+
+type Node<'i> = Pair<'i, Rule>;
+
+/// How deep a condition's tree may be (`and`, `or`, `not` levels). Deeper trees would make the
+/// recursive passes of the compiler, and even dropping the tree, risk a stack overflow.
+const MAX_DEPTH: usize = 256;
+
+/// How deep parentheses and function calls may nest inside one another.
+const MAX_NESTING: usize = 64;
+
+/// Parses the text of one `.rules` file.
+///
+/// Returns the syntax tree, or every error found: the first syntax error alone (parsing cannot
+/// go on past it), or else all the per-file errors such as duplicate properties and invalid
+/// values. What needs the whole ruleset (names, a missing `when`, types) is checked later, by the
+/// compiler.
+pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
+    let mut pairs = match RulesParser::parse(Rule::file, &file.text) {
+        Ok(pairs) => pairs,
+        Err(error) => return Err(vec![syntax_error::from_pest(file, &error)]),
+    };
+    // INVARIANT: a successful parse of `file` yields exactly one `file` pair.
+    let root = pairs.next().expect("a parse of `file` yields one pair");
+    let mut builder = Builder {
+        file,
+        diagnostics: Vec::new(),
+        nesting: 0,
+        reported_too_deep: false,
+    };
+    let items = builder.file(root);
+    if builder.diagnostics.is_empty() {
+        Ok(File {
+            source: Arc::clone(file),
+            items,
+        })
+    } else {
+        Err(builder.diagnostics)
+    }
+}
+
+/// Builds AST nodes from pairs, collecting the diagnostics of the file.
+///
+/// Where a value is invalid, its method reports it and returns `None` (or a placeholder where
+/// the tree needs a node); since any diagnostic makes [`parse`] fail, no placeholder escapes.
+struct Builder<'f> {
+    file: &'f Arc<SourceFile>,
+    diagnostics: Vec<Diagnostic>,
+    /// Current depth of parentheses and call arguments.
+    nesting: usize,
+    reported_too_deep: bool,
+}
+
+impl Builder<'_> {
+    // -----------------------------------------------------------------------------------------
+    // Files and definitions
+
+    fn file(&mut self, pair: Node) -> Vec<Item> {
+        children(pair).map(|item| self.item(item)).collect()
+    }
+
+    fn item(&mut self, pair: Node) -> Item {
+        let inner = only_child(pair);
+        match inner.as_rule() {
+            Rule::list_def => Item::List(self.list_def(inner)),
+            Rule::macro_def => Item::Macro(self.macro_def(inner)),
+            Rule::rule_def => Item::Rule(self.rule_def(inner)),
+            Rule::sequence_def => Item::Sequence(self.sequence_def(inner)),
+            Rule::script_block => Item::Script(self.script_block(inner)),
+            Rule::test_def => Item::Test(self.test_def(inner)),
+            other => unexpected(other, "item"),
+        }
+    }
+
+    fn list_def(&mut self, pair: Node) -> ListDef {
+        let span = span_of(&pair);
+        let mut it = children(pair);
+        let name = self.ident(next(&mut it));
+        let items = self.list_literal(next(&mut it)).node;
+        ListDef { name, items, span }
+    }
+
+    fn macro_def(&mut self, pair: Node) -> MacroDef {
+        let span = span_of(&pair);
+        let mut it = children(pair);
+        let name = self.ident(next(&mut it));
+        let condition = self.condition(next(&mut it));
+        MacroDef {
+            name,
+            condition,
+            span,
+        }
+    }
+
+    fn rule_def(&mut self, pair: Node) -> RuleDef {
+        let span = span_of(&pair);
+        let mut it = children(pair);
+        let name = self.ident(next(&mut it));
+        let mut seen = Seen::new(format!("rule `{}`", name.name));
+        let mut def = RuleDef {
+            name,
+            when: None,
+            props: AlertProps::default(),
+            source: None,
+            within: None,
+            threshold: None,
+            span,
+        };
+        for prop in it {
+            let prop = only_child(prop);
+            self.note_property(&mut seen, &prop);
+            match prop.as_rule() {
+                Rule::when_prop => {
+                    let condition = self.condition(only_child(prop));
+                    keep(&mut def.when, Some(condition));
+                }
+                Rule::source_prop => {
+                    let source = self.source_value(only_child(prop));
+                    keep(&mut def.source, source);
+                }
+                Rule::within_prop => {
+                    let within = self.duration(only_child(prop));
+                    keep(&mut def.within, within);
+                }
+                Rule::threshold_prop => {
+                    let threshold = self.threshold_prop(prop);
+                    keep(&mut def.threshold, threshold);
+                }
+                _ => self.alert_prop(prop, &mut def.props),
+            }
+        }
+        def
+    }
+
+    fn sequence_def(&mut self, pair: Node) -> SequenceDef {
+        let span = span_of(&pair);
+        let mut it = children(pair);
+        let name = self.ident(next(&mut it));
+        let mut seen = Seen::new(format!("sequence `{}`", name.name));
+        let mut def = SequenceDef {
+            name,
+            props: AlertProps::default(),
+            by: None,
+            within: None,
+            steps: None,
+            span,
+        };
+        for prop in it {
+            let prop = only_child(prop);
+            self.note_property(&mut seen, &prop);
+            match prop.as_rule() {
+                Rule::by_prop => {
+                    let by = self.path_seq(only_child(prop));
+                    keep(&mut def.by, Some(by));
+                }
+                Rule::within_prop => {
+                    let within = self.duration(only_child(prop));
+                    keep(&mut def.within, within);
+                }
+                Rule::steps_prop => {
+                    let steps = self.steps_prop(prop, &def.name);
+                    keep(&mut def.steps, Some(steps));
+                }
+                _ => self.alert_prop(prop, &mut def.props),
+            }
+        }
+        def
+    }
+
+    /// The properties rules and sequences share.
+    fn alert_prop(&mut self, prop: Node, props: &mut AlertProps) {
+        match prop.as_rule() {
+            Rule::title_prop => {
+                let title = self.string(only_child(prop));
+                keep(&mut props.title, Some(title));
+            }
+            Rule::severity_prop => {
+                let severity = self.severity_value(only_child(prop));
+                keep(&mut props.severity, severity);
+            }
+            Rule::description_prop => {
+                let description = self.string(only_child(prop));
+                keep(&mut props.description, Some(description));
+            }
+            Rule::author_prop => {
+                let author = self.string(only_child(prop));
+                keep(&mut props.author, Some(author));
+            }
+            Rule::tags_prop => {
+                let tags = self.string_list(only_child(prop));
+                keep(&mut props.tags, Some(tags));
+            }
+            Rule::references_prop => {
+                let references = self.string_list(only_child(prop));
+                keep(&mut props.references, Some(references));
+            }
+            Rule::fields_prop => {
+                let fields = self.path_list(only_child(prop));
+                keep(&mut props.fields, Some(fields));
+            }
+            Rule::group_by_prop => {
+                let group_by = self.path_seq(only_child(prop));
+                keep(&mut props.group_by, Some(group_by));
+            }
+            Rule::enabled_prop => {
+                let enabled = self.bool_value(only_child(prop));
+                keep(&mut props.enabled, Some(enabled));
+            }
+            other => unexpected(other, "property"),
+        }
+    }
+
+    /// Reports a property given a second time in the same block.
+    fn note_property(&mut self, seen: &mut Seen, prop: &Node) {
+        let name = property_name(prop.as_rule());
+        // The keyword(s) of the property: `severity`, or `group by`.
+        let keyword = prop
+            .clone()
+            .into_inner()
+            .take_while(|p| is_token(p.as_rule()))
+            .map(|p| span_of(&p))
+            .reduce(Span::join)
+            .unwrap_or_else(|| span_of(prop));
+        match seen.given.iter().find(|(n, _)| *n == name) {
+            Some(&(_, first)) => self.diagnostics.push(
+                Diagnostic::new(
+                    Code::DuplicateProperty,
+                    format!("property `{name}` is given twice in {}", seen.block),
+                )
+                .with_label(self.file, keyword, "given again here")
+                .with_label(self.file, first, "first given here")
+                .with_help("remove one of them"),
+            ),
+            None => seen.given.push((name, keyword)),
+        }
+    }
+
+    fn threshold_prop(&mut self, pair: Node) -> Option<Threshold> {
+        let span = span_of(&pair);
+        let mut it = children(pair);
+        let kind = next(&mut it);
+        let kind = match kind.as_rule() {
+            Rule::thr_count => ThresholdKind::Count,
+            Rule::thr_distinct => ThresholdKind::Distinct(self.path(only_child(kind))),
+            other => unexpected(other, "threshold_prop"),
+        };
+        let strict = next(&mut it).as_str() == ">";
+        let count = self.count(next(&mut it));
+        let within = self.duration(next(&mut it));
+        let by = it.next().map(|p| self.path_seq(p).node).unwrap_or_default();
+        let at_least = match count {
+            // `> N` is `>= N + 1`.
+            Some(n) if strict => match n.node.checked_add(1) {
+                Some(plus_one) => Some(Spanned::new(plus_one, n.span)),
+                None => {
+                    self.too_large(n.span, "count");
+                    None
+                }
+            },
+            count => count,
+        };
+        Some(Threshold {
+            kind,
+            at_least: at_least?,
+            within: within?,
+            by,
+            span,
+        })
+    }
+
+    fn steps_prop(&mut self, pair: Node, sequence: &Ident) -> Spanned<Vec<Step>> {
+        let steps: Vec<(Step, Span)> = children(pair).map(|p| self.step(p)).collect();
+        let span = match (steps.first(), steps.last()) {
+            (Some((_, first)), Some((_, last))) => first.join(*last),
+            // INVARIANT: `steps_prop` has at least one step.
+            _ => unreachable!("the grammar gives `steps` at least one step"),
+        };
+        if steps.len() < 2 {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("sequence `{}` has a single step", sequence.name),
+                )
+                .with_label(self.file, span, "one step only")
+                .with_help(
+                    "a sequence needs at least two steps: `steps first_rule -> second_rule`",
+                ),
+            );
+        }
+        Spanned::new(steps.into_iter().map(|(step, _)| step).collect(), span)
+    }
+
+    fn step(&mut self, pair: Node) -> (Step, Span) {
+        let span = span_of(&pair);
+        let inner = only_child(pair);
+        let step = match inner.as_rule() {
+            Rule::inline_step => Step::Inline(self.condition(only_child(inner))),
+            Rule::ident => Step::Rule(self.ident(inner)),
+            other => unexpected(other, "step"),
+        };
+        (step, span)
+    }
+
+    fn script_block(&mut self, pair: Node) -> ScriptBlock {
+        let span = span_of(&pair);
+        let body = only_child(pair);
+        ScriptBlock {
+            body: body.as_str().to_string(),
+            body_span: span_of(&body),
+            span,
+        }
+    }
+
+    fn test_def(&mut self, pair: Node) -> TestDef {
+        let span = span_of(&pair);
+        let mut it = children(pair);
+        let name = self.string(next(&mut it));
+        let mut def = TestDef {
+            name,
+            events: Vec::new(),
+            expects: Vec::new(),
+            span,
+        };
+        let mut seen: Vec<(String, Span)> = Vec::new();
+        for prop in it {
+            let prop = only_child(prop);
+            match prop.as_rule() {
+                Rule::events_prop => {
+                    if let Some(events) = self.events_prop(prop) {
+                        def.events.push(events);
+                    }
+                }
+                Rule::expect_prop => {
+                    let (expect, key) = self.expect_prop(prop);
+                    let span = expect_span(&expect);
+                    match seen.iter().find(|(k, _)| *k == key) {
+                        Some((_, first)) => self.diagnostics.push(
+                            Diagnostic::new(
+                                Code::DuplicateProperty,
+                                format!("`{key}` is given twice in test `{}`", def.name.value),
+                            )
+                            .with_label(self.file, span, "given again here")
+                            .with_label(self.file, *first, "first given here")
+                            .with_help("remove one of them"),
+                        ),
+                        None => seen.push((key, span)),
+                    }
+                    def.expects.push(expect);
+                }
+                other => unexpected(other, "test_prop"),
+            }
+        }
+        def
+    }
+
+    fn events_prop(&mut self, pair: Node) -> Option<TestEvents> {
+        let inner = only_child(pair);
+        match inner.as_rule() {
+            Rule::events_file => Some(TestEvents::File(self.string(only_child(inner)))),
+            Rule::events_inline => {
+                let events: Vec<_> = children(inner).map(|e| self.json_object(e)).collect();
+                events
+                    .into_iter()
+                    .collect::<Option<_>>()
+                    .map(TestEvents::Inline)
+            }
+            other => unexpected(other, "events_prop"),
+        }
+    }
+
+    /// An inline event. The grammar has checked that the text is JSON; serde_json builds the
+    /// value, and reports what the grammar does not check (a lone surrogate in `\uXXXX`, a number
+    /// out of range, nesting deeper than 128).
+    fn json_object(&mut self, pair: Node) -> Option<Spanned<serde_json::Value>> {
+        let span = span_of(&pair);
+        match serde_json::from_str(pair.as_str()) {
+            Ok(value) => Some(Spanned::new(value, span)),
+            Err(error) => {
+                let at = json_error_span(pair.as_str(), span.start, &error);
+                let message = error.to_string();
+                // serde_json appends " at line L column C"; the label shows where.
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_string();
+                let mut diagnostic = Diagnostic::new(
+                    Code::Syntax,
+                    format!("invalid JSON: {message}"),
+                )
+                .with_label(self.file, at, "not valid JSON");
+                if message.contains("hex escape") || message.contains("surrogate") {
+                    diagnostic = diagnostic.with_help(
+                        "a `\\uD800` to `\\uDBFF` escape must be followed by a `\\uDC00` to \
+                         `\\uDFFF` escape: together they encode one character",
+                    );
+                }
+                self.diagnostics.push(diagnostic);
+                None
+            }
+        }
+    }
+
+    /// Returns the expectation and a key that is equal for two expectations of the same thing.
+    fn expect_prop(&mut self, pair: Node) -> (Expect, String) {
+        let span = span_of(&pair);
+        let inner = only_child(pair);
+        let rule = inner.as_rule();
+        if rule == Rule::expect_none {
+            return (Expect::NoAlerts { span }, "expect no alerts".to_string());
+        }
+        let mut it = children(inner);
+        let name = self.ident(next(&mut it));
+        let count = self.count(next(&mut it)).unwrap_or(Spanned::new(0, span));
+        match rule {
+            Rule::expect_alerts => {
+                let key = format!("expect {} alerts", name.name);
+                (Expect::Alerts { name, count, span }, key)
+            }
+            Rule::expect_matches => {
+                let key = format!("expect {} matches", name.name);
+                (Expect::Matches { name, count, span }, key)
+            }
+            other => unexpected(other, "expect_prop"),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Conditions
+
+    /// A whole condition (an `or_expr` pair).
+    fn condition(&mut self, pair: Node) -> Expr {
+        self.or_expr(pair).0
+    }
+
+    /// Each condition method also returns the depth of the tree it built.
+    fn or_expr(&mut self, pair: Node) -> (Expr, usize) {
+        self.chain(pair, Self::and_expr, ExprKind::Or)
+    }
+
+    fn and_expr(&mut self, pair: Node) -> (Expr, usize) {
+        self.chain(pair, Self::not_expr, ExprKind::And)
+    }
+
+    /// `a OP b OP c` as `(a OP b) OP c`.
+    fn chain(
+        &mut self,
+        pair: Node,
+        operand: fn(&mut Self, Node) -> (Expr, usize),
+        join: fn(Box<Expr>, Box<Expr>) -> ExprKind,
+    ) -> (Expr, usize) {
+        let mut it = children(pair);
+        let (mut acc, mut depth) = operand(self, next(&mut it));
+        for pair in it {
+            let (right, right_depth) = operand(self, pair);
+            let span = acc.span.join(right.span);
+            depth = depth.max(right_depth) + 1;
+            if depth > MAX_DEPTH {
+                return self.too_deep(span);
+            }
+            acc = Expr {
+                kind: join(Box::new(acc), Box::new(right)),
+                span,
+            };
+        }
+        (acc, depth)
+    }
+
+    /// `not not x` is walked in a loop, so that a long run of `not`s cannot exhaust the stack.
+    fn not_expr(&mut self, pair: Node) -> (Expr, usize) {
+        let mut nots = Vec::new();
+        let mut pair = pair;
+        let primary = loop {
+            let mut inner = pair.into_inner();
+            let first = next(&mut inner);
+            if first.as_rule() != Rule::kw_not {
+                break first;
+            }
+            nots.push(first.as_span().start());
+            pair = next(&mut inner);
+        };
+        let (mut expr, mut depth) = self.primary(primary);
+        if depth + nots.len() > MAX_DEPTH {
+            let start = nots.first().copied().unwrap_or(expr.span.start);
+            return self.too_deep(Span::new(start, expr.span.end));
+        }
+        for start in nots.into_iter().rev() {
+            expr = Expr {
+                span: Span::new(start, expr.span.end),
+                kind: ExprKind::Not(Box::new(expr)),
+            };
+            depth += 1;
+        }
+        (expr, depth)
+    }
+
+    fn primary(&mut self, pair: Node) -> (Expr, usize) {
+        let inner = only_child(pair);
+        let span = span_of(&inner);
+        match inner.as_rule() {
+            Rule::paren => self.paren(inner),
+            Rule::exists_expr => {
+                let kind = ExprKind::Exists(self.path(only_child(inner)));
+                (Expr { kind, span }, 1)
+            }
+            Rule::comparison => (self.comparison(inner), 1),
+            other => unexpected(other, "primary"),
+        }
+    }
+
+    /// The condition inside, with its span widened to the parentheses.
+    fn paren(&mut self, pair: Node) -> (Expr, usize) {
+        let span = span_of(&pair);
+        if !self.enter(span) {
+            return self.too_deep(span);
+        }
+        let (mut expr, depth) = self.or_expr(only_child(pair));
+        self.nesting -= 1;
+        expr.span = span;
+        (expr, depth)
+    }
+
+    /// `[all] LEFT OP RIGHT`, or an operand standing alone.
+    fn comparison(&mut self, pair: Node) -> Expr {
+        let span = span_of(&pair);
+        let mut it = children(pair);
+        let mut left = next(&mut it);
+        let all = left.as_rule() == Rule::all_kw;
+        if all {
+            left = next(&mut it);
+        }
+        let left = self.operand(left);
+        let Some(op) = it.next() else {
+            return self.standalone(left, span);
+        };
+        let op = Spanned::new(cmp_op(op.as_str()), span_of(&op));
+        let right = self.operand(next(&mut it));
+        let comparison = Comparison {
+            all,
+            left,
+            op,
+            right,
+        };
+        Expr {
+            kind: ExprKind::Compare(Box::new(comparison)),
+            span,
+        }
+    }
+
+    /// An operand standing alone as a condition: a name (of a macro), a call or a script that
+    /// returns a boolean, `true` or `false`. A field path is kept (the compiler explains what to
+    /// write instead); any other value is an error.
+    fn standalone(&mut self, operand: Operand, span: Span) -> Expr {
+        let kind = match operand {
+            Operand::Script(script) => ExprKind::Script(script),
+            Operand::Call(call) => ExprKind::Call(call),
+            Operand::Literal(Literal {
+                value: LiteralValue::Bool(b),
+                ..
+            }) => ExprKind::Bool(b),
+            Operand::Path(path) => match path.segments.as_slice() {
+                [Segment {
+                    kind: SegmentKind::Field(name),
+                    span,
+                }] if !name.starts_with('@') => ExprKind::Name(Ident {
+                    name: name.clone(),
+                    span: *span,
+                }),
+                _ => ExprKind::BarePath(path),
+            },
+            Operand::Literal(_) | Operand::List(_) => {
+                let text = self.file.text.get(span.start..span.end).unwrap_or_default();
+                let what = if matches!(operand, Operand::List(_)) {
+                    "a list"
+                } else {
+                    "a value"
+                };
+                self.diagnostics.push(
+                    Diagnostic::new(Code::Syntax, format!("`{text}` is not a condition"))
+                        .with_label(self.file, span, format!("{what} alone is not a condition"))
+                        .with_help(
+                            "compare it with something, as in `verb == \"get\"` or \
+                             `verb in [\"get\", \"list\"]`",
+                        ),
+                );
+                ExprKind::Bool(false)
+            }
+        };
+        Expr { kind, span }
+    }
+
+    /// Both `operand` and `left_operand` (they differ only in the order of their alternatives).
+    fn operand(&mut self, pair: Node) -> Operand {
+        let inner = only_child(pair);
+        match inner.as_rule() {
+            Rule::script_expr => Operand::Script(self.script_expr(inner)),
+            Rule::call => Operand::Call(self.call(inner)),
+            Rule::literal => Operand::Literal(self.literal(inner)),
+            Rule::list_literal => Operand::List(self.list_literal(inner)),
+            Rule::path => Operand::Path(self.path(inner)),
+            other => unexpected(other, "operand"),
+        }
+    }
+
+    fn call(&mut self, pair: Node) -> Call {
+        let span = span_of(&pair);
+        let mut it = children(pair);
+        let name = self.ident(only_child(next(&mut it)));
+        let mut args = Vec::new();
+        if self.enter(span) {
+            for arg in it {
+                args.push(self.operand(arg));
+            }
+            self.nesting -= 1;
+        }
+        Call { name, args, span }
+    }
+
+    fn script_expr(&mut self, pair: Node) -> ScriptExpr {
+        let span = span_of(&pair);
+        let body = only_child(pair);
+        ScriptExpr {
+            body: body.as_str().to_string(),
+            body_span: span_of(&body),
+            span,
+        }
+    }
+
+    /// Enters parentheses or call arguments; false (and reported) when they nest too deeply.
+    fn enter(&mut self, span: Span) -> bool {
+        if self.nesting >= MAX_NESTING {
+            self.too_deep(span);
+            return false;
+        }
+        self.nesting += 1;
+        true
+    }
+
+    /// Reports (once per file) a condition too deep to compile, and returns a placeholder.
+    fn too_deep(&mut self, span: Span) -> (Expr, usize) {
+        if !self.reported_too_deep {
+            self.reported_too_deep = true;
+            self.diagnostics.push(
+                Diagnostic::new(Code::Syntax, "this condition nests too deeply")
+                    .with_label(self.file, span, "too deep")
+                    .with_help(format!(
+                        "a condition may nest {MAX_DEPTH} levels of `and`, `or` and `not`, and \
+                         {MAX_NESTING} levels of parentheses and calls; split it into macros"
+                    )),
+            );
+        }
+        let kind = ExprKind::Bool(false);
+        (Expr { kind, span }, 1)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Values
+
+    fn literal(&mut self, pair: Node) -> Literal {
+        let span = span_of(&pair);
+        let inner = only_child(pair);
+        let value = match inner.as_rule() {
+            Rule::string => LiteralValue::Str(unescape(strip_quotes(inner.as_str()))),
+            Rule::number => self.number(&inner),
+            Rule::bool_lit => LiteralValue::Bool(inner.as_str() == "true"),
+            Rule::null_lit => LiteralValue::Null,
+            other => unexpected(other, "literal"),
+        };
+        Literal { value, span }
+    }
+
+    fn number(&mut self, pair: &Node) -> LiteralValue {
+        let text = pair.as_str();
+        let span = span_of(pair);
+        if text.contains(['.', 'e', 'E']) {
+            match text.parse::<f64>() {
+                Ok(float) if float.is_finite() => return LiteralValue::Float(float),
+                _ => self.too_large(span, "number"),
+            }
+        } else {
+            match text.parse::<i64>() {
+                Ok(int) => return LiteralValue::Int(int),
+                Err(_) => self.too_large(span, "integer"),
+            }
+        }
+        LiteralValue::Int(0)
+    }
+
+    fn list_literal(&mut self, pair: Node) -> Spanned<Vec<ListItem>> {
+        let span = span_of(&pair);
+        let items = children(pair).map(|item| self.list_item(item)).collect();
+        Spanned::new(items, span)
+    }
+
+    fn list_item(&mut self, pair: Node) -> ListItem {
+        let inner = only_child(pair);
+        match inner.as_rule() {
+            Rule::literal => ListItem::Literal(self.literal(inner)),
+            Rule::ident => ListItem::Name(self.ident(inner)),
+            other => unexpected(other, "list_item"),
+        }
+    }
+
+    fn string_list(&mut self, pair: Node) -> Spanned<Vec<StrLit>> {
+        let span = span_of(&pair);
+        let strings = children(pair).map(|s| self.string(s)).collect();
+        Spanned::new(strings, span)
+    }
+
+    fn path_list(&mut self, pair: Node) -> Spanned<Vec<Path>> {
+        let span = span_of(&pair);
+        let paths = children(pair).map(|p| self.path(p)).collect();
+        Spanned::new(paths, span)
+    }
+
+    fn path_seq(&mut self, pair: Node) -> Spanned<Vec<Path>> {
+        self.path_list(pair)
+    }
+
+    fn path(&mut self, pair: Node) -> Path {
+        let span = span_of(&pair);
+        let segments = pair.into_inner().map(|s| self.segment(s)).collect();
+        Path { segments, span }
+    }
+
+    /// One segment of a path; its span covers its brackets but not a leading `.`.
+    fn segment(&mut self, pair: Node) -> Segment {
+        let span = span_of(&pair);
+        let kind = match pair.as_rule() {
+            Rule::seg_field => SegmentKind::Field(pair.as_str().to_string()),
+            Rule::seg_quoted => SegmentKind::Quoted(self.string(only_child(pair)).value),
+            Rule::seg_index => {
+                let digits = pair.as_str().trim_start_matches('[').trim_end_matches(']');
+                match digits.parse() {
+                    Ok(index) => SegmentKind::Index(index),
+                    Err(_) => {
+                        self.too_large(span, "index");
+                        SegmentKind::Index(0)
+                    }
+                }
+            }
+            Rule::seg_wildcard => SegmentKind::Wildcard,
+            other => unexpected(other, "path"),
+        };
+        Segment { kind, span }
+    }
+
+    fn ident(&mut self, pair: Node) -> Ident {
+        Ident {
+            name: pair.as_str().to_string(),
+            span: span_of(&pair),
+        }
+    }
+
+    fn string(&mut self, pair: Node) -> StrLit {
+        StrLit {
+            value: unescape(strip_quotes(pair.as_str())),
+            span: span_of(&pair),
+        }
+    }
+
+    fn severity_value(&mut self, pair: Node) -> Option<Spanned<Severity>> {
+        let span = span_of(&pair);
+        let word = pair.as_str();
+        if let Some(severity) = Severity::parse(word) {
+            return Some(Spanned::new(severity, span));
+        }
+        let names: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
+        self.invalid_word(word, span, "a severity", &names);
+        None
+    }
+
+    fn source_value(&mut self, pair: Node) -> Option<Spanned<SourceKind>> {
+        let span = span_of(&pair);
+        let word = pair.as_str();
+        if let Some(source) = SourceKind::parse(word) {
+            return Some(Spanned::new(source, span));
+        }
+        let names: Vec<&str> = SourceKind::ALL.iter().map(|s| s.as_str()).collect();
+        self.invalid_word(word, span, "an event source", &names);
+        None
+    }
+
+    /// `` `hgh` is not a severity ``, with the nearest valid word.
+    fn invalid_word(&mut self, word: &str, span: Span, what: &str, valid: &[&str]) {
+        let mut help = match did_you_mean(word, valid) {
+            Some(near) => format!("did you mean `{near}`? "),
+            None => String::new(),
+        };
+        help.push_str(&format!("{what} is one of {}", quoted_list(valid, "or")));
+        self.diagnostics.push(
+            Diagnostic::new(Code::InvalidValue, format!("`{word}` is not {what}"))
+                .with_label(self.file, span, format!("not {what}"))
+                .with_help(help),
+        );
+    }
+
+    fn bool_value(&mut self, pair: Node) -> Spanned<bool> {
+        Spanned::new(pair.as_str() == "true", span_of(&pair))
+    }
+
+    fn count(&mut self, pair: Node) -> Option<Spanned<u64>> {
+        let span = span_of(&pair);
+        match pair.as_str().parse() {
+            Ok(n) => Some(Spanned::new(n, span)),
+            Err(_) => {
+                self.too_large(span, "count");
+                None
+            }
+        }
+    }
+
+    /// `500ms`, `30s`, `10m`, `2h`, `1d`, in milliseconds.
+    fn duration(&mut self, pair: Node) -> Option<Duration> {
+        let span = span_of(&pair);
+        let text = pair.as_str();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let millis_per_unit: u64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => {
+                self.invalid_duration(digits, unit, span);
+                return None;
+            }
+        };
+        let millis = digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(millis_per_unit));
+        match millis {
+            Some(millis) => Some(Duration { millis, span }),
+            None => {
+                self.too_large(span, "duration");
+                None
+            }
+        }
+    }
+
+    fn invalid_duration(&mut self, digits: &str, unit: &str, span: Span) {
+        let near = match unit.to_ascii_lowercase().as_str() {
+            "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => Some("ms"),
+            "sec" | "secs" | "second" | "seconds" => Some("s"),
+            "min" | "mins" | "minute" | "minutes" => Some("m"),
+            "hr" | "hrs" | "hour" | "hours" => Some("h"),
+            "day" | "days" => Some("d"),
+            other => did_you_mean(other, suggest::DURATION_UNITS),
+        };
+        let mut help = match near {
+            Some(unit) => format!("did you mean `{digits}{unit}`? "),
+            None => String::new(),
+        };
+        help.push_str(&format!(
+            "a duration is a whole number followed by {}, such as `500ms`, `30s`, `10m`, `2h` or `1d`",
+            quoted_list(suggest::DURATION_UNITS, "or")
+        ));
+        let label = if unit.is_empty() {
+            "no unit".to_string()
+        } else {
+            format!("unknown unit `{unit}`")
+        };
+        self.diagnostics.push(
+            Diagnostic::new(
+                Code::InvalidValue,
+                format!("`{digits}{unit}` is not a duration"),
+            )
+            .with_label(self.file, span, label)
+            .with_help(help),
+        );
+    }
+
+    fn too_large(&mut self, span: Span, what: &str) {
+        let text = self.file.text.get(span.start..span.end).unwrap_or_default();
+        let help = match what {
+            "integer" => "integers range from -9223372036854775808 to 9223372036854775807",
+            "number" => "numbers must fit in a 64-bit float",
+            "duration" => "a duration may be at most about 584 million years",
+            _ => "the largest value is 18446744073709551615",
+        };
+        self.diagnostics.push(
+            Diagnostic::new(Code::InvalidValue, format!("`{text}` is too large"))
+                .with_label(self.file, span, format!("this {what} does not fit"))
+                .with_help(help),
+        );
+    }
+}
+
+/// The properties given so far in one block.
+struct Seen {
+    /// `rule `name``, for messages.
+    block: String,
+    given: Vec<(&'static str, Span)>,
+}
+
+impl Seen {
+    fn new(block: String) -> Seen {
+        Seen {
+            block,
+            given: Vec::new(),
+        }
+    }
+}
+
+/// The first value given wins; a second one is a reported duplicate.
+fn keep<T>(slot: &mut Option<T>, value: Option<T>) {
+    if slot.is_none() {
+        *slot = value;
+    }
+}
+
+fn property_name(rule: Rule) -> &'static str {
+    match rule {
+        Rule::when_prop => "when",
+        Rule::title_prop => "title",
+        Rule::severity_prop => "severity",
+        Rule::description_prop => "description",
+        Rule::author_prop => "author",
+        Rule::tags_prop => "tags",
+        Rule::references_prop => "references",
+        Rule::source_prop => "source",
+        Rule::fields_prop => "fields",
+        Rule::group_by_prop => "group by",
+        Rule::within_prop => "within",
+        Rule::threshold_prop => "threshold",
+        Rule::enabled_prop => "enabled",
+        Rule::by_prop => "by",
+        Rule::steps_prop => "steps",
+        other => unexpected(other, "property"),
+    }
+}
+
+fn cmp_op(text: &str) -> CmpOp {
+    match text {
+        "==" => CmpOp::Eq,
+        "!=" => CmpOp::Ne,
+        "<" => CmpOp::Lt,
+        "<=" => CmpOp::Le,
+        ">" => CmpOp::Gt,
+        ">=" => CmpOp::Ge,
+        "in" => CmpOp::In,
+        "intersects" => CmpOp::Intersects,
+        "contains" => CmpOp::Contains,
+        "icontains" => CmpOp::IContains,
+        "startswith" => CmpOp::StartsWith,
+        "istartswith" => CmpOp::IStartsWith,
+        "endswith" => CmpOp::EndsWith,
+        "iendswith" => CmpOp::IEndsWith,
+        "matches" => CmpOp::Matches,
+        "glob" => CmpOp::Glob,
+        "cidr" => CmpOp::Cidr,
+        // INVARIANT: `cmp_op` in rules.pest matches exactly the words above.
+        other => unreachable!("`cmp_op` matched `{other}`"),
+    }
+}
+
+fn expect_span(expect: &Expect) -> Span {
+    match expect {
+        Expect::Alerts { span, .. } | Expect::Matches { span, .. } | Expect::NoAlerts { span } => {
+            *span
+        }
+    }
+}
+
+/// Where in the file serde_json's error (a line and column within `json`) lies.
+fn json_error_span(json: &str, start: usize, error: &serde_json::Error) -> Span {
+    let line_start: usize = json
+        .split_inclusive('\n')
+        .take(error.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let mut offset = (line_start + error.column().saturating_sub(1)).min(json.len());
+    while !json.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let len = json[offset..].chars().next().map_or(0, char::len_utf8);
+    if len == 0 {
+        // At the very end: label the last character instead.
+        let last = json.chars().next_back().map_or(0, char::len_utf8);
+        return Span::new(start + json.len() - last, start + json.len());
+    }
+    Span::new(start + offset, start + offset + len)
+}
+
+fn strip_quotes(quoted: &str) -> &str {
+    // INVARIANT: `string` pairs start and end with `"`.
+    &quoted[1..quoted.len() - 1]
+}
+
+/// Processes the escapes `\"`, `\\`, `\n` and `\t`; any other backslash is kept as written, so
+/// that regular expressions read naturally (`"^\d+$"`).
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('"') => out.push('"'),
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn span_of(pair: &Node) -> Span {
+    Span::new(pair.as_span().start(), end_of(pair))
+}
+
+/// Where a pair's text ends. A non-atomic rule that ends in `?` or `*` (`threshold ... [by ...]`,
+/// `a or b`) gets from pest a span that runs over the whitespace and comments after its last
+/// token, where pest looked for one more repetition; the end of its last child is the true end.
+fn end_of(pair: &Node) -> usize {
+    if is_compound_atomic(pair.as_rule()) {
+        // No whitespace is skipped inside, and the last child may be followed by a literal
+        // (the `]` of `["key"]`).
+        return pair.as_span().end();
+    }
+    match pair.clone().into_inner().next_back() {
+        Some(last) => end_of(&last),
+        None => pair.as_span().end(),
+    }
+}
+
+/// The `${ ... }` rules of rules.pest (`@{ ... }` rules have no children).
+fn is_compound_atomic(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::path
+            | Rule::seg_quoted
+            | Rule::script_block
+            | Rule::script_expr
+            | Rule::script_head
+            | Rule::call_head
+            | Rule::json_object
+            | Rule::json_member
+            | Rule::json_array
+            | Rule::json_value
+            | Rule::json_string
+    )
+}
+
+/// Keywords and punctuation: pairs that carry no meaning of their own once the grammar has
+/// matched them.
+fn is_token(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::EOI
+            | Rule::lbrace
+            | Rule::rbrace
+            | Rule::rbracket
+            | Rule::lparen
+            | Rule::rparen
+            | Rule::comma
+            | Rule::colon
+            | Rule::equals
+            | Rule::arrow
+            | Rule::script_head
+            | Rule::kw_list
+            | Rule::kw_macro
+            | Rule::kw_rule
+            | Rule::kw_sequence
+            | Rule::kw_script
+            | Rule::kw_test
+            | Rule::kw_when
+            | Rule::kw_title
+            | Rule::kw_severity
+            | Rule::kw_description
+            | Rule::kw_author
+            | Rule::kw_tags
+            | Rule::kw_references
+            | Rule::kw_source
+            | Rule::kw_fields
+            | Rule::kw_group
+            | Rule::kw_by
+            | Rule::kw_within
+            | Rule::kw_threshold
+            | Rule::kw_distinct
+            | Rule::kw_enabled
+            | Rule::kw_steps
+            | Rule::kw_events
+            | Rule::kw_file
+            | Rule::kw_expect
+            | Rule::kw_alerts
+            | Rule::kw_matches
+            | Rule::kw_no
+            | Rule::kw_and
+            | Rule::kw_or
+            | Rule::kw_not
+            | Rule::kw_exists
+    )
+}
+
+/// The meaningful children of a pair.
+fn children(pair: Node) -> impl Iterator<Item = Node> {
+    pair.into_inner().filter(|p| !is_token(p.as_rule()))
+}
+
+/// The next meaningful child.
+fn next<'i>(it: &mut impl Iterator<Item = Node<'i>>) -> Node<'i> {
+    // INVARIANT: called only where rules.pest guarantees another child; the tests run the parser
+    // over every construct and over every truncation of a large file.
+    it.next()
+        .expect("the grammar guarantees this child of the pair")
+}
+
+/// The first meaningful child.
+fn only_child(pair: Node) -> Node {
+    next(&mut children(pair))
+}
+
+/// A pair the grammar cannot produce at this place.
+fn unexpected(rule: Rule, parent: &str) -> ! {
+    // INVARIANT: the alternatives of each rule in rules.pest are all handled by its method.
+    unreachable!("`{rule:?}` cannot appear in `{parent}`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescape_keeps_unknown_escapes() {
+        assert_eq!(unescape(r#"a\"b\\c\nd\te"#), "a\"b\\c\nd\te");
+        assert_eq!(unescape(r"^\d+$"), r"^\d+$");
+        assert_eq!(unescape(r"\u00e9\x"), r"\u00e9\x");
+    }
+}
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+    #[test]
+    fn dbg_positives() {
+        let text = std::fs::read_to_string("/tmp/dbg.rules").unwrap();
+        match RulesParser::parse(Rule::file, &text) {
+            Ok(_) => println!("ok"),
+            Err(e) => println!("{:?} {:?}", e.location, e.variant),
+        }
+    }
+}

@@ -3,16 +3,30 @@
 //!
 //! Each function lives in its own file under `functions/` and implements [`Function`], which
 //! carries its signature, its documentation and its examples. The examples run as tests
-//! (`tests::examples_hold`) and `docs/functions.md` is generated from them ([`docs::markdown`]).
+//! (`tests::examples_hold`) and `docs/functions/` is generated from them ([`docs::markdown_pages`]).
 //!
 //! Values are [`serde_json::Value`]s. A function is compiled once per call site with the arguments
 //! that are constants there ([`Function::compile`]), so that a regular expression, glob or CIDR
 //! written as a literal is checked when the ruleset loads and is never recompiled per event.
+//!
+//! The matchers behind `regex_match`, `glob_match` and `cidr_match` are public ([`re`], [`glob`],
+//! [`net`]) so that the engine's `matches`, `glob` and `cidr` operators share their semantics.
 
 use serde_json::Value;
 
+mod args;
 pub mod docs;
 mod functions;
+pub mod glob;
+mod image;
+mod json_path;
+pub mod net;
+pub mod re;
+mod time;
+mod user;
+
+#[cfg(test)]
+mod tests;
 
 /// What a function's parameter accepts, for docs and arity checks.
 #[derive(Debug, Clone, Copy)]

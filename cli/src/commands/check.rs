@@ -1,0 +1,65 @@
+//! `k8scop check`: load and compile a ruleset without running it.
+
+use crate::args::{CheckArgs, Format};
+use crate::commands::{EXIT_FAILED, EXIT_UNLOADABLE};
+use crate::diagnostics::{self, plural};
+
+pub fn run(args: &CheckArgs) -> u8 {
+    let compiled = match k8scop_engine::loader::load(
+        &args.rules.paths,
+        &args.rules.compile_options(),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            if args.format == Format::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "error": e.to_string(), "diagnostics": [] })
+                );
+            } else {
+                eprintln!("error: {e}");
+            }
+            return EXIT_UNLOADABLE;
+        }
+    };
+    let (errors, warnings) = diagnostics::count(&compiled.diagnostics);
+    let files = k8scop_engine::loader::discover(&args.rules.paths)
+        .map(|f| f.len())
+        .unwrap_or(0);
+    if args.format == Format::Json {
+        let ruleset = compiled.ruleset.as_ref();
+        let doc = serde_json::json!({
+            "ok": errors == 0,
+            "files": files,
+            "rules": ruleset.map_or(0, |r| r.rules.len()),
+            "sequences": ruleset.map_or(0, |r| r.sequences.len()),
+            "tests": ruleset.map_or(0, |r| r.tests.len()),
+            "errors": errors,
+            "warnings": warnings,
+            "diagnostics": compiled.diagnostics.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
+        });
+        println!("{doc}");
+    } else {
+        diagnostics::print_all(&compiled.diagnostics);
+        let what = match &compiled.ruleset {
+            Some(r) => format!(
+                "{}, {}, {}",
+                plural(r.rules.len(), "rule", "rules"),
+                plural(r.sequences.len(), "sequence", "sequences"),
+                plural(r.tests.len(), "test", "tests")
+            ),
+            None => "not loadable".to_owned(),
+        };
+        eprintln!(
+            "checked {}: {what}; {}, {}",
+            plural(files, "file", "files"),
+            plural(errors, "error", "errors"),
+            plural(warnings, "warning", "warnings")
+        );
+    }
+    if errors > 0 {
+        EXIT_FAILED
+    } else {
+        0
+    }
+}

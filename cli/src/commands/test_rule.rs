@@ -1,0 +1,369 @@
+//! `k8scop test-rule`: run a ruleset over sample events, or run its `test` blocks.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8scop_engine::engine::Match;
+use k8scop_engine::event::format_millis;
+use k8scop_engine::testing::{run_tests, TestResult};
+use k8scop_engine::{Alert, Engine, Output, Ruleset};
+use serde_json::{json, Value};
+
+use crate::args::{Format, TestRuleArgs};
+use crate::commands::{load_ruleset, EXIT_FAILED, EXIT_UNLOADABLE};
+use crate::diagnostics::plural;
+use crate::events::read_inputs;
+
+/// How many matching events and errors a human report lists per rule.
+const SHOWN: usize = 3;
+
+pub fn run(args: &TestRuleArgs) -> u8 {
+    let ruleset = match load_ruleset(&args.rules, EXIT_UNLOADABLE, args.format == Format::Json) {
+        Ok(r) => r,
+        Err(code) => {
+            if args.format == Format::Json {
+                println!(
+                    "{}",
+                    json!({"rules": {}, "alerts": [], "tests": [], "errors": [{"kind": "ruleset", "message": "the ruleset could not be loaded"}]})
+                );
+            }
+            return code;
+        }
+    };
+    if let Some(unknown) = args
+        .rules_filter
+        .iter()
+        .find(|n| ruleset.detection(n).is_none())
+    {
+        let names: Vec<&str> = ruleset.detections().map(|d| &*d.name).collect();
+        let hint = k8scop_engine::compile::did_you_mean(unknown, names.iter().copied())
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        eprintln!("error: `--rule {unknown}` names no rule or sequence of the ruleset{hint}");
+        return EXIT_UNLOADABLE;
+    }
+    if args.events.is_empty() {
+        run_test_blocks(args, &ruleset)
+    } else {
+        run_events(args, &ruleset)
+    }
+}
+
+fn selected(args: &TestRuleArgs, name: &str) -> bool {
+    args.rules_filter.is_empty() || args.rules_filter.iter().any(|n| n == name)
+}
+
+fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
+    let started = Instant::now();
+    let inputs = match read_inputs(&args.events, |e| ruleset.accepts(e.kind)) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if args.format == Format::Json {
+                println!(
+                    "{}",
+                    json!({"rules": {}, "alerts": [], "tests": [], "errors": [{"kind": "events", "message": e}]})
+                );
+            }
+            return EXIT_UNLOADABLE;
+        }
+    };
+    let mut engine = Engine::new(Arc::clone(ruleset));
+    engine.record_matches(true);
+    let mut out = Output::default();
+    for event in &inputs.events {
+        engine.process(event, &mut out);
+    }
+    let elapsed = started.elapsed();
+
+    // The final state of every alert, in the order alerts were first raised.
+    let mut order = Vec::new();
+    let mut latest: HashMap<String, Alert> = HashMap::new();
+    for update in out.alerts {
+        if !selected(args, &update.alert.detection.name) {
+            continue;
+        }
+        if !latest.contains_key(&update.alert.id) {
+            order.push(update.alert.id.clone());
+        }
+        latest.insert(update.alert.id.clone(), update.alert);
+    }
+    let alerts: Vec<&Alert> = order.iter().filter_map(|id| latest.get(id)).collect();
+    let stats = engine.stats();
+    let mut alert_count: HashMap<&str, u64> = HashMap::new();
+    for a in &alerts {
+        *alert_count.entry(&a.detection.name).or_default() += 1;
+    }
+    let mut examples: BTreeMap<&str, Vec<&Match>> = BTreeMap::new();
+    for m in &out.matches {
+        let list = examples.entry(&m.detection).or_default();
+        if list.len() < SHOWN {
+            list.push(m);
+        }
+    }
+    let never: Vec<&str> = stats
+        .iter()
+        .filter(|(d, s)| s.matches == 0 && selected(args, &d.name))
+        .map(|(d, _)| &*d.name)
+        .collect();
+    let unused = fields_never_present(ruleset, &inputs.events, args);
+    let errors: Vec<_> = out
+        .errors
+        .iter()
+        .filter(|e| selected(args, &e.rule))
+        .collect();
+
+    if args.format == Format::Json {
+        let rules: serde_json::Map<String, Value> = stats
+            .iter()
+            .filter(|(d, _)| selected(args, &d.name))
+            .map(|(d, s)| {
+                let n = alert_count.get(&*d.name).copied().unwrap_or(0);
+                let sample: Vec<&str> = examples.get(&*d.name).map(|v| v.iter().map(|m| m.event_id.as_str()).collect()).unwrap_or_default();
+                (d.name.to_string(), json!({"matches": s.matches, "alerts": n, "kind": d.kind.as_str(), "matching_events": sample, "script_errors": s.script_errors}))
+            })
+            .collect();
+        let mut error_docs: Vec<Value> = Vec::new();
+        error_docs.extend(
+            inputs
+                .malformed
+                .iter()
+                .map(|m| json!({"kind": "malformed", "message": m})),
+        );
+        error_docs.extend(
+            inputs
+                .skipped
+                .iter()
+                .map(|m| json!({"kind": "skipped", "message": m})),
+        );
+        error_docs.extend(errors.iter().map(|e| json!({"kind": "script", "rule": &*e.rule, "event": e.event_id, "origin": e.origin, "message": e.message})));
+        let doc = json!({
+            "rules": rules,
+            "alerts": alerts.iter().map(|a| a.to_json()).collect::<Vec<_>>(),
+            "tests": [],
+            "errors": error_docs,
+            "events": {"evaluated": inputs.events.len(), "malformed": inputs.malformed.len(), "skipped": inputs.skipped.len()},
+            "never_matched": never,
+            "fields_never_present": unused.iter().map(|(r, f)| json!({"rule": r, "field": f})).collect::<Vec<_>>(),
+            "duration_ms": elapsed.as_secs_f64() * 1000.0,
+        });
+        println!("{doc}");
+        return 0;
+    }
+
+    let rate = inputs.events.len() as f64 / elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "{} evaluated in {:.1} ms ({:.0} events/s); {} malformed, {} skipped",
+        plural(inputs.events.len(), "event", "events"),
+        elapsed.as_secs_f64() * 1000.0,
+        rate,
+        inputs.malformed.len(),
+        inputs.skipped.len()
+    );
+    println!();
+    let width = stats
+        .iter()
+        .map(|(d, _)| d.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!("{:<width$}  {:>8}  {:>6}", "rule", "matches", "alerts");
+    for (d, s) in stats.iter().filter(|(d, _)| selected(args, &d.name)) {
+        let n = alert_count.get(&*d.name).copied().unwrap_or(0);
+        println!("{:<width$}  {:>8}  {:>6}", d.name, s.matches, n);
+    }
+    if !alerts.is_empty() {
+        println!();
+        println!("alerts:");
+        for a in &alerts {
+            println!(
+                "  [{}] {}  ({}, count {}, {} .. {}, id {})",
+                a.detection.severity.as_str(),
+                a.title,
+                a.detection.name,
+                a.count,
+                format_millis(a.first_seen),
+                format_millis(a.last_seen),
+                &a.id[..a.id.len().min(12)]
+            );
+        }
+    }
+    if !examples.is_empty() {
+        println!();
+        println!("matching events (first {SHOWN} per rule):");
+        for (name, ms) in &examples {
+            let ids: Vec<&str> = ms.iter().map(|m| m.event_id.as_str()).collect();
+            println!("  {name}: {}", ids.join(", "));
+        }
+    }
+    if !never.is_empty() {
+        println!();
+        println!("never matched: {}", never.join(", "));
+    }
+    if !unused.is_empty() {
+        println!();
+        println!("fields used by rules but absent from every event:");
+        for (rule, field) in &unused {
+            println!("  {rule}: {field}");
+        }
+    }
+    for (title, list) in [
+        ("malformed input", &inputs.malformed),
+        ("skipped documents", &inputs.skipped),
+    ] {
+        if !list.is_empty() {
+            println!();
+            println!("{title} ({}):", list.len());
+            for line in list.iter().take(20) {
+                println!("  {line}");
+            }
+            if list.len() > 20 {
+                println!("  ... and {} more", list.len() - 20);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        println!();
+        println!("script errors ({}):", errors.len());
+        for e in errors.iter().take(20) {
+            println!(
+                "  rule {}, event {}: {}: {}",
+                e.rule, e.event_id, e.origin, e.message
+            );
+        }
+    }
+    0
+}
+
+/// (rule, field) pairs where the field has no value in any of the events.
+fn fields_never_present(
+    ruleset: &Ruleset,
+    events: &[k8scop_engine::Event],
+    args: &TestRuleArgs,
+) -> Vec<(String, String)> {
+    let mut present: HashSet<String> = HashSet::new();
+    let mut out = Vec::new();
+    for rule in &ruleset.rules {
+        if !selected(args, &rule.detection.name) {
+            continue;
+        }
+        let mut paths = Vec::new();
+        rule.when.paths(&mut paths);
+        let mut seen_here = HashSet::new();
+        for path in paths {
+            if !seen_here.insert(path.text()) {
+                continue;
+            }
+            if present.contains(path.text()) {
+                continue;
+            }
+            if events.iter().any(|e| path.first(&e.value).is_some()) {
+                present.insert(path.text().to_owned());
+            } else {
+                out.push((rule.detection.name.to_string(), path.text().to_owned()));
+            }
+        }
+    }
+    out
+}
+
+fn run_test_blocks(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
+    let started = Instant::now();
+    let results: Vec<TestResult> = run_tests(ruleset)
+        .into_iter()
+        .zip(&ruleset.tests)
+        .filter(|(_, t)| {
+            args.rules_filter.is_empty()
+                || t.expects.iter().any(|e| match e {
+                    k8scop_engine::ruleset::Expectation::Alerts { name, .. }
+                    | k8scop_engine::ruleset::Expectation::Matches { name, .. } => {
+                        selected(args, name)
+                    }
+                    k8scop_engine::ruleset::Expectation::NoAlerts => false,
+                })
+        })
+        .map(|(r, _)| r)
+        .collect();
+    let failed = results.iter().filter(|r| !r.passed).count();
+    if args.format == Format::Json {
+        let mut totals: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for d in ruleset.detections() {
+            totals.insert(d.name.to_string(), (0, 0));
+        }
+        for r in &results {
+            for (name, m, a) in &r.counts {
+                let t = totals.entry(name.clone()).or_default();
+                t.0 += m;
+                t.1 += a;
+            }
+        }
+        let rules: serde_json::Map<String, Value> = totals
+            .into_iter()
+            .filter(|(n, _)| selected(args, n))
+            .map(|(n, (m, a))| (n, json!({"matches": m, "alerts": a})))
+            .collect();
+        let tests: Vec<Value> = results
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": r.name,
+                    "passed": r.passed,
+                    "location": r.location,
+                    "error": r.error,
+                    "checks": r.checks.iter().map(|c| json!({"expect": c.expect, "expected": c.expected, "actual": c.actual, "passed": c.passed})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let errors: Vec<Value> = results
+            .iter()
+            .filter_map(|r| {
+                r.error
+                    .as_ref()
+                    .map(|e| json!({"kind": "test", "test": r.name, "message": e}))
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"rules": rules, "alerts": [], "tests": tests, "errors": errors})
+        );
+    } else {
+        for r in &results {
+            if r.passed {
+                println!("PASS  {}  ({})", r.name, r.location);
+                continue;
+            }
+            println!("FAIL  {}  ({})", r.name, r.location);
+            if let Some(e) = &r.error {
+                println!("      cannot run: {e}");
+            }
+            for c in r.checks.iter().filter(|c| !c.passed) {
+                println!("      {}", c.expect);
+                println!("      - expected {}", c.expected);
+                println!("      + actual   {}", c.actual);
+            }
+            let fired: Vec<String> = r
+                .counts
+                .iter()
+                .filter(|(_, _, a)| *a > 0)
+                .map(|(n, _, a)| format!("{n} ({a})"))
+                .collect();
+            if !fired.is_empty() {
+                println!("      alerts raised: {}", fired.join(", "));
+            }
+        }
+        println!();
+        println!(
+            "{}: {} passed, {} failed in {:.1} ms",
+            plural(results.len(), "test", "tests"),
+            results.len() - failed,
+            failed,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    if failed > 0 {
+        EXIT_FAILED
+    } else {
+        0
+    }
+}

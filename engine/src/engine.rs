@@ -1,0 +1,432 @@
+//! The evaluation runtime: one [`Engine`] owns a ruleset and the state of its rules and sequences,
+//! and turns events into alert updates.
+//!
+//! It is pure and deterministic: the same events in the same order give the same alerts with the
+//! same ids. Time is the events' time; state expires against the watermark, the newest event time
+//! seen. An event older than the watermark is still evaluated with its own time (see
+//! `docs/language.md`, "Event time and late events").
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use k8scop_grammar::ast::SourceKind;
+use serde_json::{Map, Value};
+
+use crate::alert::{field_values, render_values, Alert, AlertKind, AlertUpdate, Context};
+use crate::eval::EvalCtx;
+use crate::event::Event;
+use crate::path::FieldPath;
+use crate::ruleset::{Detection, Ruleset, Step};
+use crate::state::{Aggregation, Key, Limits, Overflow, Sample, Sequence, Threshold, Update};
+use crate::template::Title;
+
+/// How often (in event time) expired state is evicted.
+const EVICT_EVERY_MS: i64 = 10_000;
+
+/// A script or function error on one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeError {
+    pub rule: Arc<str>,
+    pub event_id: String,
+    /// `script` or the function's name.
+    pub origin: String,
+    pub message: String,
+}
+
+/// What processing events produced.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub alerts: Vec<AlertUpdate>,
+    pub errors: Vec<RuntimeError>,
+    /// Which rules and sequences each event matched, when [`Engine::record_matches`] is on.
+    pub matches: Vec<Match>,
+}
+
+/// An event that satisfied a rule's `when` (or completed a sequence).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    pub detection: Arc<str>,
+    pub event_id: String,
+}
+
+/// Counters for one rule or sequence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetectionStats {
+    /// Events that satisfied the rule's `when` (for a sequence: completed matches).
+    pub matches: u64,
+    /// Threshold hits (rules with a threshold only).
+    pub hits: u64,
+    pub alerts_new: u64,
+    pub alerts_updated: u64,
+    pub script_errors: u64,
+    pub overflow: Overflow,
+}
+
+/// What an open alert remembers of its first event.
+struct Payload {
+    title: Title,
+    group: Vec<(String, Option<String>)>,
+    fields: Map<String, Value>,
+    context: Context,
+}
+
+/// The state of one rule or sequence.
+struct DetectionState {
+    detection: Arc<Detection>,
+    threshold: Option<Threshold>,
+    sequence: Option<Sequence>,
+    aggregation: Aggregation,
+    payloads: HashMap<String, Payload>,
+    stats: DetectionStats,
+}
+
+impl DetectionState {
+    fn overflow(&self) -> Overflow {
+        let mut total = self.aggregation.overflow();
+        for o in [
+            self.threshold.as_ref().map(Threshold::overflow),
+            self.sequence.as_ref().map(Sequence::overflow),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            total.keys_dropped += o.keys_dropped;
+            total.partials_dropped += o.partials_dropped;
+        }
+        total
+    }
+}
+
+/// Runs a ruleset over events.
+pub struct Engine {
+    ruleset: Arc<Ruleset>,
+    limits: Limits,
+    /// One per rule, then one per sequence, in the ruleset's order.
+    states: Vec<DetectionState>,
+    watermark: i64,
+    last_evict: i64,
+    happened: Vec<bool>,
+    record_matches: bool,
+}
+
+impl Engine {
+    pub fn new(ruleset: Arc<Ruleset>) -> Engine {
+        Engine::with_limits(ruleset, Limits::default())
+    }
+
+    pub fn with_limits(ruleset: Arc<Ruleset>, limits: Limits) -> Engine {
+        let states = fresh_states(&ruleset, limits);
+        Engine {
+            happened: vec![false; ruleset.rules.len()],
+            ruleset,
+            limits,
+            states,
+            watermark: i64::MIN,
+            last_evict: i64::MIN,
+            record_matches: false,
+        }
+    }
+
+    /// Records every match in [`Output::matches`] (for `test-rule`; off on the hot path).
+    pub fn record_matches(&mut self, on: bool) {
+        self.record_matches = on;
+    }
+
+    pub fn ruleset(&self) -> &Arc<Ruleset> {
+        &self.ruleset
+    }
+
+    /// Replaces the ruleset between two events. Rules and sequences whose definition did not
+    /// change (same name, same text) keep their windows, counts and open alerts; the others start
+    /// fresh. Returns the names whose state was kept.
+    pub fn replace_ruleset(&mut self, ruleset: Arc<Ruleset>) -> Vec<Arc<str>> {
+        let mut old: HashMap<(Arc<str>, u64), DetectionState> = self
+            .states
+            .drain(..)
+            .map(|s| ((s.detection.name.clone(), s.detection.fingerprint), s))
+            .collect();
+        let mut kept = Vec::new();
+        let fresh = fresh_states(&ruleset, self.limits);
+        self.states = fresh
+            .into_iter()
+            .map(
+                |new| match old.remove(&(new.detection.name.clone(), new.detection.fingerprint)) {
+                    Some(mut previous) => {
+                        kept.push(new.detection.name.clone());
+                        previous.detection = new.detection;
+                        previous
+                    }
+                    None => new,
+                },
+            )
+            .collect();
+        self.happened = vec![false; ruleset.rules.len()];
+        self.ruleset = ruleset;
+        kept
+    }
+
+    /// Evaluates one event and appends what it caused to `out`.
+    pub fn process(&mut self, event: &Event, out: &mut Output) {
+        let ruleset = Arc::clone(&self.ruleset);
+        let mut ctx = EvalCtx::new(&event.value, &ruleset.scripts);
+        let rule_count = ruleset.rules.len();
+        for (i, rule) in ruleset.rules.iter().enumerate() {
+            self.happened[i] = false;
+            if rule.source != event.kind && rule.source != SourceKind::Any {
+                continue;
+            }
+            let matched = rule.when.eval(&mut ctx);
+            let state = &mut self.states[i];
+            if !ctx.errors.is_empty() {
+                state.stats.script_errors += ctx.errors.len() as u64;
+                out.errors
+                    .extend(ctx.errors.drain(..).map(|e| RuntimeError {
+                        rule: rule.detection.name.clone(),
+                        event_id: event.id.clone(),
+                        origin: e.origin,
+                        message: e.message,
+                    }));
+            }
+            if !matched {
+                continue;
+            }
+            state.stats.matches += 1;
+            if self.record_matches {
+                out.matches.push(Match {
+                    detection: rule.detection.name.clone(),
+                    event_id: event.id.clone(),
+                });
+            }
+            let hit = match (&rule.threshold, &mut state.threshold) {
+                (Some(spec), Some(threshold)) => {
+                    let key = key_of(&spec.by, &event.value);
+                    let values: Vec<String> = match &spec.distinct {
+                        Some(path) => path
+                            .collect(&event.value, true)
+                            .into_iter()
+                            .filter_map(|v| render_values(&[v]))
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    let hit = threshold.observe(&key, event.time, &values);
+                    state.stats.hits += u64::from(hit);
+                    hit
+                }
+                _ => true,
+            };
+            self.happened[i] = hit;
+            if hit && rule.detection.enabled {
+                aggregate(state, event, out);
+            }
+        }
+        let mut steps = Vec::new();
+        for (j, seq) in ruleset.sequences.iter().enumerate() {
+            steps.clear();
+            for step in &seq.steps {
+                steps.push(match step {
+                    Step::Rule(i) => self.happened[*i],
+                    Step::Inline(cond) => event.kind == SourceKind::K8sAudit && cond.eval(&mut ctx),
+                });
+            }
+            let state = &mut self.states[rule_count + j];
+            if !ctx.errors.is_empty() {
+                state.stats.script_errors += ctx.errors.len() as u64;
+                out.errors
+                    .extend(ctx.errors.drain(..).map(|e| RuntimeError {
+                        rule: seq.detection.name.clone(),
+                        event_id: event.id.clone(),
+                        origin: e.origin,
+                        message: e.message,
+                    }));
+            }
+            if !steps.iter().any(|s| *s) {
+                continue;
+            }
+            let key = key_of(&seq.by, &event.value);
+            let Some(sequence) = state.sequence.as_mut() else {
+                continue;
+            };
+            if sequence.observe(&key, event.time, &steps).is_some() {
+                state.stats.matches += 1;
+                if self.record_matches {
+                    out.matches.push(Match {
+                        detection: seq.detection.name.clone(),
+                        event_id: event.id.clone(),
+                    });
+                }
+                if seq.detection.enabled {
+                    aggregate(state, event, out);
+                }
+            }
+        }
+        self.advance(event.time);
+    }
+
+    fn advance(&mut self, time: i64) {
+        if time > self.watermark {
+            self.watermark = time;
+        }
+        if self.last_evict == i64::MIN {
+            self.last_evict = self.watermark;
+        }
+        if self.watermark - self.last_evict >= EVICT_EVERY_MS {
+            self.last_evict = self.watermark;
+            self.evict();
+        }
+    }
+
+    fn evict(&mut self) {
+        let watermark = self.watermark;
+        for state in &mut self.states {
+            if let Some(t) = state.threshold.as_mut() {
+                t.evict(watermark);
+            }
+            if let Some(s) = state.sequence.as_mut() {
+                s.evict(watermark);
+            }
+            for closed in state.aggregation.evict(watermark) {
+                state.payloads.remove(&closed.id);
+            }
+            // Alerts dropped by the key cap leave payloads behind: keep only the open ones.
+            if state.payloads.len() > state.aggregation.len() {
+                let open: HashSet<&str> = state.aggregation.open().map(|a| a.id.as_str()).collect();
+                state.payloads.retain(|id, _| open.contains(id.as_str()));
+            }
+        }
+    }
+
+    /// The alerts still open, in a deterministic order.
+    pub fn open_alerts(&self) -> Vec<Alert> {
+        let mut alerts = Vec::new();
+        for state in &self.states {
+            for open in state.aggregation.open() {
+                if let Some(payload) = state.payloads.get(&open.id) {
+                    alerts.push(make_alert(&state.detection, open, payload));
+                }
+            }
+        }
+        alerts
+    }
+
+    /// Counters per rule and sequence, in the ruleset's order.
+    pub fn stats(&self) -> Vec<(Arc<Detection>, DetectionStats)> {
+        self.states
+            .iter()
+            .map(|s| {
+                let mut stats = s.stats.clone();
+                stats.overflow = s.overflow();
+                (s.detection.clone(), stats)
+            })
+            .collect()
+    }
+
+    /// The newest event time seen.
+    pub fn watermark(&self) -> Option<i64> {
+        (self.watermark != i64::MIN).then_some(self.watermark)
+    }
+}
+
+fn fresh_states(ruleset: &Ruleset, limits: Limits) -> Vec<DetectionState> {
+    let rules = ruleset.rules.iter().map(|rule| DetectionState {
+        detection: rule.detection.clone(),
+        threshold: rule
+            .threshold
+            .as_ref()
+            .map(|t| Threshold::new(t.counting, t.at_least, t.within_ms, limits)),
+        sequence: None,
+        aggregation: Aggregation::new(rule.detection.within_ms, limits),
+        payloads: HashMap::new(),
+        stats: DetectionStats::default(),
+    });
+    let sequences = ruleset.sequences.iter().map(|seq| DetectionState {
+        detection: seq.detection.clone(),
+        threshold: None,
+        sequence: Some(Sequence::new(seq.steps.len(), seq.within_ms, limits)),
+        aggregation: Aggregation::new(seq.detection.within_ms, limits),
+        payloads: HashMap::new(),
+        stats: DetectionStats::default(),
+    });
+    rules.chain(sequences).collect()
+}
+
+/// The key of `paths` in `event`.
+fn key_of(paths: &[FieldPath], event: &Value) -> Key {
+    Key(paths
+        .iter()
+        .map(|p| render_values(&p.collect(event, true)))
+        .collect())
+}
+
+/// Sends one match (or threshold hit, or completed sequence) to aggregation.
+fn aggregate(state: &mut DetectionState, event: &Event, out: &mut Output) {
+    let detection = Arc::clone(&state.detection);
+    let (key, group) = match &detection.group_by {
+        Some(paths) => {
+            let key = key_of(paths, &event.value);
+            let group = paths
+                .iter()
+                .map(|p| p.text().to_owned())
+                .zip(key.0.iter().cloned())
+                .collect();
+            (key, group)
+        }
+        None => {
+            let title = detection.title.render(&event.value, None);
+            (
+                Key(vec![Some(title.clone())].into()),
+                vec![("title".to_owned(), Some(title))],
+            )
+        }
+    };
+    let sample = Sample {
+        event_id: event.id.clone(),
+        time: event.time,
+    };
+    let (update, open) = state
+        .aggregation
+        .observe(&detection.name, &key, event.time, sample);
+    let kind = match update {
+        Update::New => {
+            state.stats.alerts_new += 1;
+            state.payloads.insert(
+                open.id.clone(),
+                Payload {
+                    title: detection.title.prerender(&event.value),
+                    group,
+                    fields: field_values(&detection.fields, &event.value),
+                    context: Context::of(&event.value),
+                },
+            );
+            AlertKind::New
+        }
+        Update::Updated => {
+            state.stats.alerts_updated += 1;
+            AlertKind::Updated
+        }
+    };
+    if let Some(payload) = state.payloads.get(&open.id) {
+        out.alerts.push(AlertUpdate {
+            kind,
+            alert: make_alert(&detection, open, payload),
+        });
+    }
+}
+
+fn make_alert(
+    detection: &Arc<Detection>,
+    open: &crate::state::OpenAlert,
+    payload: &Payload,
+) -> Alert {
+    Alert {
+        id: open.id.clone(),
+        detection: Arc::clone(detection),
+        title: payload.title.with_count(open.count),
+        count: open.count,
+        first_seen: open.first_seen,
+        last_seen: open.last_seen,
+        samples: open.samples.clone(),
+        group: payload.group.clone(),
+        fields: payload.fields.clone(),
+        context: payload.context.clone(),
+    }
+}

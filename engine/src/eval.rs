@@ -1,0 +1,483 @@
+//! Compiled conditions and how they evaluate.
+//!
+//! A [`Cond`] is a tree of native matchers built once at load by `compile`. Comparisons against
+//! constants are specialised into a [`Test`] (string equality, a hash set, a prefix, a compiled
+//! regex, glob or CIDR list), so that evaluating a comparison walks the field path and compares
+//! in place, with no allocation. Function calls and scripts produce owned values and are the only
+//! parts that allocate per event.
+//!
+//! Semantics (LANGUAGE.md, "Conditions"): a comparison holds when it holds for ANY value of its
+//! left path (`all` makes it every value, and at least one); a missing or null value makes a
+//! comparison false, `!=` included; a string never equals a number.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use k8scop_grammar::ast::CmpOp;
+use k8scop_stdlib::glob::Glob;
+use k8scop_stdlib::net::{parse_ip, Cidr};
+use k8scop_stdlib::Compiled;
+use memchr::memmem;
+use regex::Regex;
+use serde_json::Value;
+
+use crate::path::FieldPath;
+use crate::script::{ScriptEvent, ScriptHost, ScriptId};
+
+/// A compiled condition.
+pub enum Cond {
+    True,
+    False,
+    And(Box<[Cond]>),
+    Or(Box<[Cond]>),
+    Not(Box<Cond>),
+    /// `exists PATH`
+    Exists(FieldPath),
+    /// A comparison of a value source against a constant.
+    Test {
+        left: Source,
+        all: bool,
+        test: Test,
+    },
+    /// A comparison whose right side is known only per event.
+    Dynamic {
+        left: Source,
+        all: bool,
+        op: CmpOp,
+        right: Source,
+    },
+    /// A function call or script standing alone: true when it yields `true`.
+    Truthy(Source),
+}
+
+/// Where the values of an operand come from.
+pub enum Source {
+    Path(FieldPath),
+    Const(Value),
+    Call(Box<CallSite>),
+    Script(ScriptId),
+}
+
+/// A function call prepared at load.
+pub struct CallSite {
+    pub name: Arc<str>,
+    pub callee: Callee,
+    pub args: Box<[Source]>,
+}
+
+pub enum Callee {
+    Stdlib(Box<dyn Compiled>),
+    Script,
+}
+
+/// A set of constants for `in` / `intersects`, looked up in constant time.
+#[derive(Debug, Default, Clone)]
+pub struct ValueSet {
+    strings: HashSet<Box<str>>,
+    /// Numbers by the bits of their f64 value (`-0.0` normalised to `0.0`).
+    numbers: HashSet<u64>,
+    bools: [bool; 2],
+}
+
+impl ValueSet {
+    pub fn insert(&mut self, value: &Value) {
+        match value {
+            Value::String(s) => {
+                self.strings.insert(s.as_str().into());
+            }
+            Value::Number(n) => {
+                if let Some(f) = n.as_f64() {
+                    self.numbers.insert(number_bits(f));
+                }
+            }
+            Value::Bool(b) => self.bools[usize::from(*b)] = true,
+            Value::Null | Value::Array(_) | Value::Object(_) => {}
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, value: &Value) -> bool {
+        match value {
+            Value::String(s) => self.strings.contains(s.as_str()),
+            Value::Number(n) => n
+                .as_f64()
+                .is_some_and(|f| self.numbers.contains(&number_bits(f))),
+            Value::Bool(b) => self.bools[usize::from(*b)],
+            _ => false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.strings.len() + self.numbers.len() + self.bools.iter().filter(|b| **b).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn number_bits(f: f64) -> u64 {
+    if f == 0.0 {
+        0f64.to_bits()
+    } else {
+        f.to_bits()
+    }
+}
+
+/// A number literal: exact integer comparison when both sides are integers.
+#[derive(Debug, Clone, Copy)]
+pub struct Num {
+    pub int: Option<i64>,
+    pub float: f64,
+}
+
+impl Num {
+    pub fn of(value: &Value) -> Option<Num> {
+        match value {
+            Value::Number(n) => Some(Num {
+                int: n.as_i64(),
+                float: n.as_f64()?,
+            }),
+            _ => None,
+        }
+    }
+
+    fn cmp(self, other: Num) -> Option<std::cmp::Ordering> {
+        match (self.int, other.int) {
+            (Some(a), Some(b)) => Some(a.cmp(&b)),
+            _ => self.float.partial_cmp(&other.float),
+        }
+    }
+}
+
+/// A comparison against a constant, specialised at load.
+pub enum Test {
+    EqStr(Box<str>),
+    EqNum(Num),
+    EqBool(bool),
+    NeStr(Box<str>),
+    NeNum(Num),
+    NeBool(bool),
+    /// `<`, `<=`, `>`, `>=` against a number.
+    OrdNum(CmpOp, Num),
+    /// `<`, `<=`, `>`, `>=` against a string (byte-wise, which orders RFC 3339 times correctly).
+    OrdStr(CmpOp, Box<str>),
+    In(Arc<ValueSet>),
+    Contains(memmem::Finder<'static>),
+    StartsWith(Box<str>),
+    EndsWith(Box<str>),
+    /// `matches`, and the case-insensitive operators compiled to `(?i)` regexes.
+    Regex(Regex),
+    Glob(Glob),
+    Cidr(Box<[Cidr]>),
+    /// A list on the right of a string operator: any element.
+    Any(Box<[Test]>),
+    /// Never true (e.g. `== null`, which the missing-field rule makes false).
+    Never,
+}
+
+impl Test {
+    #[inline]
+    pub fn holds(&self, value: &Value) -> bool {
+        match self {
+            Test::EqStr(s) => value.as_str() == Some(s),
+            Test::EqNum(n) => {
+                Num::of(value).is_some_and(|v| v.cmp(*n) == Some(std::cmp::Ordering::Equal))
+            }
+            Test::EqBool(b) => value.as_bool() == Some(*b),
+            Test::NeStr(s) => value.as_str().is_some_and(|v| v != &**s),
+            Test::NeNum(n) => {
+                Num::of(value).is_some_and(|v| v.cmp(*n) != Some(std::cmp::Ordering::Equal))
+            }
+            Test::NeBool(b) => value.as_bool().is_some_and(|v| v != *b),
+            Test::OrdNum(op, n) => Num::of(value)
+                .and_then(|v| v.cmp(*n))
+                .is_some_and(|o| ordering_holds(*op, o)),
+            Test::OrdStr(op, s) => value
+                .as_str()
+                .is_some_and(|v| ordering_holds(*op, v.cmp(s))),
+            Test::In(set) => set.contains(value),
+            Test::Contains(finder) => value
+                .as_str()
+                .is_some_and(|v| finder.find(v.as_bytes()).is_some()),
+            Test::StartsWith(p) => value.as_str().is_some_and(|v| v.starts_with(&**p)),
+            Test::EndsWith(p) => value.as_str().is_some_and(|v| v.ends_with(&**p)),
+            Test::Regex(re) => value.as_str().is_some_and(|v| re.is_match(v)),
+            Test::Glob(g) => value.as_str().is_some_and(|v| g.is_match(v)),
+            Test::Cidr(ranges) => value
+                .as_str()
+                .and_then(parse_ip)
+                .is_some_and(|ip| ranges.iter().any(|r| r.contains(ip))),
+            Test::Any(tests) => tests.iter().any(|t| t.holds(value)),
+            Test::Never => false,
+        }
+    }
+}
+
+fn ordering_holds(op: CmpOp, ordering: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        CmpOp::Lt => ordering == Less,
+        CmpOp::Le => ordering != Greater,
+        CmpOp::Gt => ordering == Greater,
+        CmpOp::Ge => ordering != Less,
+        _ => false,
+    }
+}
+
+/// A script or function failure during one evaluation; the engine attaches rule and event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalError {
+    /// `script` or the function's name.
+    pub origin: String,
+    pub message: String,
+}
+
+/// What one event's evaluation needs besides the conditions.
+pub struct EvalCtx<'e> {
+    pub event: &'e Value,
+    pub scripts: &'e ScriptHost,
+    script_event: ScriptEvent<'e>,
+    pub errors: Vec<EvalError>,
+}
+
+impl<'e> EvalCtx<'e> {
+    pub fn new(event: &'e Value, scripts: &'e ScriptHost) -> Self {
+        EvalCtx {
+            event,
+            scripts,
+            script_event: ScriptEvent::new(event),
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// The most combinations of multi-valued arguments a call runs for one event.
+const MAX_CALL_COMBINATIONS: usize = 1024;
+
+impl Cond {
+    pub fn eval(&self, ctx: &mut EvalCtx<'_>) -> bool {
+        match self {
+            Cond::True => true,
+            Cond::False => false,
+            Cond::And(conds) => conds.iter().all(|c| c.eval(ctx)),
+            Cond::Or(conds) => conds.iter().any(|c| c.eval(ctx)),
+            Cond::Not(c) => !c.eval(ctx),
+            Cond::Exists(path) => path.any(ctx.event, |_| true),
+            Cond::Test {
+                left: Source::Path(path),
+                all: false,
+                test,
+            } => path.any(ctx.event, |v| test.holds(v)),
+            Cond::Test {
+                left: Source::Path(path),
+                all: true,
+                test,
+            } => path.all(ctx.event, |v| test.holds(v)),
+            Cond::Test { left, all, test } => {
+                let values = left.values(ctx, true);
+                quantify(*all, &values, |v| test.holds(v))
+            }
+            Cond::Dynamic {
+                left,
+                all,
+                op,
+                right,
+            } => {
+                let right = right.values(ctx, true);
+                if right.is_empty() {
+                    return false;
+                }
+                let left = left.values(ctx, true);
+                quantify(*all, &left, |l| {
+                    right.iter().any(|r| compare_dynamic(*op, l, r))
+                })
+            }
+            Cond::Truthy(Source::Script(id)) => Cond::script_bool(*id, ctx),
+            Cond::Truthy(source) => {
+                let values = source.values(ctx, false);
+                values.iter().any(|v| v.as_bool() == Some(true))
+            }
+        }
+    }
+}
+
+fn quantify(
+    all: bool,
+    values: &[std::borrow::Cow<'_, Value>],
+    pred: impl Fn(&Value) -> bool,
+) -> bool {
+    if all {
+        !values.is_empty() && values.iter().all(|v| pred(v))
+    } else {
+        values.iter().any(|v| pred(v))
+    }
+}
+
+impl Source {
+    /// Every value of the operand for this event. Paths borrow; calls and scripts own.
+    pub fn values<'e>(
+        &self,
+        ctx: &mut EvalCtx<'e>,
+        flatten_last: bool,
+    ) -> Vec<std::borrow::Cow<'e, Value>> {
+        use std::borrow::Cow;
+        match self {
+            Source::Path(path) => {
+                let mut out = Vec::new();
+                let _ = path.visit(ctx.event, flatten_last, &mut |v| {
+                    out.push(Cow::Borrowed(v));
+                    ControlFlow::Continue(())
+                });
+                out
+            }
+            Source::Const(v) => vec![Cow::Owned(v.clone())],
+            Source::Call(call) => call.eval(ctx).into_iter().map(Cow::Owned).collect(),
+            Source::Script(id) => match ctx.scripts.eval_value(*id, &ctx.script_event) {
+                Ok(Some(Value::Array(items))) if flatten_last => {
+                    items.into_iter().map(Cow::Owned).collect()
+                }
+                Ok(Some(Value::Null) | None) => Vec::new(),
+                Ok(Some(v)) => vec![Cow::Owned(v)],
+                Err(e) => {
+                    ctx.errors.push(EvalError {
+                        origin: "script".into(),
+                        message: e.message,
+                    });
+                    Vec::new()
+                }
+            },
+        }
+    }
+}
+
+impl Cond {
+    /// A `script { ... }` standing alone must return a boolean; other values are errors.
+    pub fn script_bool(id: ScriptId, ctx: &mut EvalCtx<'_>) -> bool {
+        match ctx.scripts.eval_bool(id, &ctx.script_event) {
+            Ok(b) => b,
+            Err(e) => {
+                ctx.errors.push(EvalError {
+                    origin: "script".into(),
+                    message: e.message,
+                });
+                false
+            }
+        }
+    }
+}
+
+impl CallSite {
+    /// Runs the function once per combination of argument values; a missing argument makes the
+    /// result missing without running the function.
+    pub fn eval(&self, ctx: &mut EvalCtx<'_>) -> Vec<Value> {
+        let mut arg_values = Vec::with_capacity(self.args.len());
+        for arg in self.args.iter() {
+            let values = arg.values(ctx, false);
+            if values.is_empty() {
+                return Vec::new();
+            }
+            arg_values.push(values);
+        }
+        let mut results = Vec::new();
+        let mut index = vec![0usize; arg_values.len()];
+        for _ in 0..MAX_CALL_COMBINATIONS {
+            let args: Vec<&Value> = index
+                .iter()
+                .zip(&arg_values)
+                .map(|(&i, vs)| &*vs[i])
+                .collect();
+            let outcome = match &self.callee {
+                Callee::Stdlib(f) => f.call(&args).map_err(|e| e.0),
+                Callee::Script => ctx
+                    .scripts
+                    .call_fn(&self.name, &args)
+                    .map_err(|e| e.message),
+            };
+            match outcome {
+                Ok(Some(Value::Null) | None) => {}
+                Ok(Some(v)) => results.push(v),
+                Err(message) => ctx.errors.push(EvalError {
+                    origin: self.name.to_string(),
+                    message,
+                }),
+            }
+            // Odometer over the argument values.
+            let mut pos = index.len();
+            loop {
+                if pos == 0 {
+                    return results;
+                }
+                pos -= 1;
+                index[pos] += 1;
+                if index[pos] < arg_values[pos].len() {
+                    break;
+                }
+                index[pos] = 0;
+            }
+        }
+        results
+    }
+}
+
+/// A comparison whose two sides are both known only per event.
+pub fn compare_dynamic(op: CmpOp, left: &Value, right: &Value) -> bool {
+    use std::cmp::Ordering::Equal;
+    match op {
+        CmpOp::Eq => match (left, right) {
+            (Value::Number(_), Value::Number(_)) => {
+                Num::of(left)
+                    .zip(Num::of(right))
+                    .and_then(|(a, b)| a.cmp(b))
+                    == Some(Equal)
+            }
+            (Value::Null, _) | (_, Value::Null) => false,
+            _ => left == right,
+        },
+        CmpOp::Ne => match (left, right) {
+            (Value::Number(_), Value::Number(_)) => Num::of(left)
+                .zip(Num::of(right))
+                .and_then(|(a, b)| a.cmp(b))
+                .is_some_and(|o| o != Equal),
+            (Value::String(a), Value::String(b)) => a != b,
+            (Value::Bool(a), Value::Bool(b)) => a != b,
+            _ => false,
+        },
+        CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => match (left, right) {
+            (Value::String(a), Value::String(b)) => ordering_holds(op, a.as_str().cmp(b.as_str())),
+            _ => Num::of(left)
+                .zip(Num::of(right))
+                .and_then(|(a, b)| a.cmp(b))
+                .is_some_and(|o| ordering_holds(op, o)),
+        },
+        CmpOp::In | CmpOp::Intersects => match right {
+            Value::Array(items) => items
+                .iter()
+                .any(|item| compare_dynamic(CmpOp::Eq, left, item)),
+            _ => compare_dynamic(CmpOp::Eq, left, right),
+        },
+        _ => {
+            let (Some(l), Some(r)) = (left.as_str(), right.as_str()) else {
+                return false;
+            };
+            match op {
+                CmpOp::Contains => l.contains(r),
+                CmpOp::IContains => l.to_lowercase().contains(&r.to_lowercase()),
+                CmpOp::StartsWith => l.starts_with(r),
+                CmpOp::IStartsWith => l.to_lowercase().starts_with(&r.to_lowercase()),
+                CmpOp::EndsWith => l.ends_with(r),
+                CmpOp::IEndsWith => l.to_lowercase().ends_with(&r.to_lowercase()),
+                CmpOp::Matches => {
+                    k8scop_stdlib::re::compile_untrusted(r).is_ok_and(|re| re.is_match(l))
+                }
+                CmpOp::Glob => Glob::new(r).is_ok_and(|g| g.is_match(l)),
+                CmpOp::Cidr => match (parse_ip(l), Cidr::parse(r)) {
+                    (Some(ip), Ok(range)) => range.contains(ip),
+                    _ => false,
+                },
+                _ => false,
+            }
+        }
+    }
+}

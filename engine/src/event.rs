@@ -1,0 +1,300 @@
+//! The event model: a JSON document, its event time, its id and the kind of source it came from.
+//!
+//! [`Event::classify`] decides what a document is. A Kubernetes audit event is an object with a
+//! string `verb` and a time; its time is the first present of `requestReceivedTimestamp`,
+//! `stageTimestamp`, `timestamp` (old `audit.k8s.io/v1beta1`) and `@timestamp` (which shippers
+//! usually set to the time they read the line, hence last). Falco alerts, KubeArmor alerts and
+//! sysdig events are recognised by their own fields and times.
+
+use chrono::DateTime;
+use k8scop_grammar::ast::SourceKind;
+use serde_json::Value;
+
+/// One event, ready for evaluation.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub value: Value,
+    /// Event time, milliseconds since the Unix epoch.
+    pub time: i64,
+    /// `auditID` (with the stage when it has one) or another id the source gives, else the event's
+    /// position in its input (`file:line`); stable for the same input either way.
+    pub id: String,
+    pub kind: SourceKind,
+}
+
+/// Why a JSON document is not an event k8scop can evaluate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAnEvent {
+    pub reason: String,
+}
+
+/// The audit event time fields, in order of preference.
+pub const AUDIT_TIME_FIELDS: [&str; 4] = [
+    "requestReceivedTimestamp",
+    "stageTimestamp",
+    "timestamp",
+    "@timestamp",
+];
+
+impl Event {
+    /// Recognises what `value` is. `position` (e.g. `events.json:12`) names the event when it has
+    /// no id of its own.
+    pub fn classify(value: Value, position: &str) -> Result<Event, NotAnEvent> {
+        let Some(object) = value.as_object() else {
+            return Err(NotAnEvent {
+                reason: format!(
+                    "not a Kubernetes audit event: a JSON {}, not an object",
+                    type_name(&value)
+                ),
+            });
+        };
+        if let Some(Value::String(_)) = object.get("verb") {
+            let time = AUDIT_TIME_FIELDS
+                .iter()
+                .find_map(|f| object.get(*f).and_then(Value::as_str))
+                .ok_or_else(|| NotAnEvent {
+                    reason: "not a Kubernetes audit event: it has a `verb` but no `requestReceivedTimestamp`, `stageTimestamp`, `timestamp` or `@timestamp`".into(),
+                })?;
+            let time = parse_rfc3339_millis(time).ok_or_else(|| NotAnEvent {
+                reason: format!(
+                    "not a Kubernetes audit event: its time `{time}` is not an RFC 3339 timestamp"
+                ),
+            })?;
+            let id = match (
+                object.get("auditID").and_then(Value::as_str),
+                object.get("stage").and_then(Value::as_str),
+            ) {
+                (Some(audit_id), Some(stage)) => format!("{audit_id}/{stage}"),
+                (Some(audit_id), None) => audit_id.to_owned(),
+                _ => position.to_owned(),
+            };
+            return Ok(Event {
+                value,
+                time,
+                id,
+                kind: SourceKind::K8sAudit,
+            });
+        }
+        if object.contains_key("rule")
+            && object.contains_key("priority")
+            && object.contains_key("output")
+        {
+            let time = object
+                .get("time")
+                .and_then(Value::as_str)
+                .and_then(parse_rfc3339_millis)
+                .ok_or_else(|| NotAnEvent {
+                    reason: "falco alert without an RFC 3339 `time`".into(),
+                })?;
+            let id = object
+                .get("uuid")
+                .and_then(Value::as_str)
+                .unwrap_or(position)
+                .to_owned();
+            return Ok(Event {
+                value,
+                time,
+                id,
+                kind: SourceKind::Falco,
+            });
+        }
+        if object.contains_key("evt.num") || object.contains_key("evt.type") {
+            let time = object
+                .get("evt.rawtime")
+                .or_else(|| object.get("evt.time"))
+                .and_then(Value::as_i64)
+                .map(|ns| ns.div_euclid(1_000_000))
+                .ok_or_else(|| NotAnEvent {
+                    reason:
+                        "sysdig event without an integer `evt.time` or `evt.rawtime` in nanoseconds"
+                            .into(),
+                })?;
+            let id = match object.get("evt.num").and_then(Value::as_i64) {
+                Some(n) => format!("{position}#{n}"),
+                None => position.to_owned(),
+            };
+            return Ok(Event {
+                value,
+                time,
+                id,
+                kind: SourceKind::Sysdig,
+            });
+        }
+        if object.contains_key("UpdatedTime")
+            && (object.contains_key("Operation") || object.contains_key("HostName"))
+        {
+            let time = object
+                .get("UpdatedTime")
+                .and_then(Value::as_str)
+                .and_then(parse_rfc3339_millis)
+                .or_else(|| {
+                    object
+                        .get("Timestamp")
+                        .and_then(Value::as_i64)
+                        .map(|s| s * 1000)
+                })
+                .ok_or_else(|| NotAnEvent {
+                    reason: "kubearmor event without a valid `UpdatedTime`".into(),
+                })?;
+            return Ok(Event {
+                value,
+                time,
+                id: position.to_owned(),
+                kind: SourceKind::KubeArmor,
+            });
+        }
+        Err(NotAnEvent {
+            reason: "not a Kubernetes audit event: it has no string `verb`".into(),
+        })
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Parses an RFC 3339 timestamp with any number of fractional digits into epoch milliseconds.
+pub fn parse_rfc3339_millis(s: &str) -> Option<i64> {
+    if let Some(ms) = parse_utc_fast(s) {
+        return Some(ms);
+    }
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// The common shape `YYYY-MM-DDTHH:MM:SS[.fff...]Z`, without chrono: audit timestamps are parsed
+/// for every event, so this path matters. Anything else falls back to chrono.
+fn parse_utc_fast(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || *b.last()? != b'Z' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        b.get(r)?.iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut millis = 0;
+    match b[19] {
+        b'Z' if b.len() == 20 => {}
+        b'.' => {
+            let frac = &b[20..b.len() - 1];
+            if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            for (i, &c) in frac.iter().take(3).enumerate() {
+                millis += i64::from(c - b'0') * [100, 10, 1][i];
+            }
+        }
+        _ => return None,
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC with millisecond precision.
+pub fn format_millis(ms: i64) -> String {
+    match DateTime::from_timestamp_millis(ms) {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        None => ms.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fast_time_parser_agrees_with_chrono() {
+        for s in [
+            "2024-05-01T12:00:00Z",
+            "2018-10-26T13:42:46.764713Z",
+            "2000-02-29T23:59:59.9Z",
+            "1970-01-01T00:00:00.000000001Z",
+            "2038-01-19T03:14:08.123Z",
+        ] {
+            let chrono = DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
+            assert_eq!(parse_utc_fast(s), Some(chrono), "{s}");
+        }
+        assert_eq!(
+            parse_rfc3339_millis("2024-05-01T14:00:00+02:00"),
+            parse_rfc3339_millis("2024-05-01T12:00:00Z")
+        );
+        assert_eq!(parse_rfc3339_millis("2024-13-01T12:00:00Z"), None);
+        assert_eq!(parse_rfc3339_millis("yesterday"), None);
+    }
+
+    #[test]
+    fn audit_time_prefers_request_received() {
+        let e = Event::classify(
+            json!({"verb": "get", "stageTimestamp": "2024-05-01T12:00:01Z",
+                   "requestReceivedTimestamp": "2024-05-01T12:00:00Z", "@timestamp": "2024-05-02T00:00:00Z",
+                   "auditID": "a1", "stage": "ResponseComplete"}),
+            "x:1",
+        )
+        .unwrap();
+        assert_eq!(
+            e.time,
+            parse_rfc3339_millis("2024-05-01T12:00:00Z").unwrap()
+        );
+        assert_eq!(e.id, "a1/ResponseComplete");
+        let e = Event::classify(
+            json!({"verb": "get", "@timestamp": "2024-05-02T00:00:00Z"}),
+            "x:7",
+        )
+        .unwrap();
+        assert_eq!(e.id, "x:7");
+    }
+
+    #[test]
+    fn documents_that_are_not_events_say_why() {
+        let err = Event::classify(json!({"kind": 0}), "t:1").unwrap_err();
+        assert!(err.reason.contains("no string `verb`"), "{}", err.reason);
+        let err = Event::classify(json!({"verb": "get"}), "t:1").unwrap_err();
+        assert!(
+            err.reason.contains("no `requestReceivedTimestamp`"),
+            "{}",
+            err.reason
+        );
+        let err = Event::classify(json!([1]), "t:1").unwrap_err();
+        assert!(err.reason.contains("array"), "{}", err.reason);
+    }
+}

@@ -1,0 +1,260 @@
+//! Field paths resolved once at load.
+//!
+//! A [`FieldPath`] walks a JSON event without allocating. Arrays are crossed implicitly: a key step
+//! applied to an array applies to each element, so `requestObject.spec.containers.image` has one
+//! value per container. Null values are never visited: a null is the same as a missing field.
+
+use std::ops::ControlFlow;
+
+use k8scop_grammar::ast::{Path, SegmentKind};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Step {
+    Key(Box<str>),
+    Index(usize),
+    Wildcard,
+}
+
+/// A compiled field path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FieldPath {
+    steps: Box<[Step]>,
+    /// The path as written, for messages and alert documents.
+    text: Box<str>,
+}
+
+impl FieldPath {
+    pub fn new(path: &Path) -> FieldPath {
+        let steps = path
+            .segments
+            .iter()
+            .map(|s| match &s.kind {
+                SegmentKind::Field(k) | SegmentKind::Quoted(k) => Step::Key(k.as_str().into()),
+                SegmentKind::Index(i) => Step::Index(*i),
+                SegmentKind::Wildcard => Step::Wildcard,
+            })
+            .collect();
+        FieldPath {
+            steps,
+            text: path.to_string().into(),
+        }
+    }
+
+    /// A path of plain keys, e.g. `FieldPath::keys(&["objectRef", "namespace"])`.
+    pub fn keys(keys: &[&str]) -> FieldPath {
+        FieldPath {
+            steps: keys.iter().map(|k| Step::Key((*k).into())).collect(),
+            text: keys.join(".").into(),
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Visits every non-null value of the path. With `flatten_last`, a path that ends at an array
+    /// visits the array's elements (comparisons); without it, the array itself (function
+    /// arguments, so that `len(sourceIPs)` sees the list).
+    #[inline]
+    pub fn visit<'v, F>(&self, root: &'v Value, flatten_last: bool, f: &mut F) -> ControlFlow<()>
+    where
+        F: FnMut(&'v Value) -> ControlFlow<()>,
+    {
+        // Fast path: a chain of object keys, the shape of nearly every audit field.
+        let mut current = root;
+        for (i, step) in self.steps.iter().enumerate() {
+            match (step, current) {
+                (Step::Key(k), Value::Object(map)) => match map.get(&**k) {
+                    Some(next) => current = next,
+                    None => return ControlFlow::Continue(()),
+                },
+                _ => return walk(current, &self.steps[i..], flatten_last, f),
+            }
+        }
+        emit(current, flatten_last, f)
+    }
+
+    /// Whether any value satisfies `pred`.
+    #[inline]
+    pub fn any<'v>(&self, root: &'v Value, mut pred: impl FnMut(&'v Value) -> bool) -> bool {
+        self.visit(root, true, &mut |v| {
+            if pred(v) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .is_break()
+    }
+
+    /// Whether there is at least one value and every value satisfies `pred`.
+    pub fn all<'v>(&self, root: &'v Value, mut pred: impl FnMut(&'v Value) -> bool) -> bool {
+        let mut seen = false;
+        let failed = self
+            .visit(root, true, &mut |v| {
+                seen = true;
+                if pred(v) {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            })
+            .is_break();
+        seen && !failed
+    }
+
+    /// The first value, if any.
+    pub fn first<'v>(&self, root: &'v Value) -> Option<&'v Value> {
+        let mut found = None;
+        let _ = self.visit(root, true, &mut |v| {
+            found = Some(v);
+            ControlFlow::Break(())
+        });
+        found
+    }
+
+    /// Every value, collected (for keys, titles and alert fields, not for matching).
+    pub fn collect<'v>(&self, root: &'v Value, flatten_last: bool) -> Vec<&'v Value> {
+        let mut out = Vec::new();
+        let _ = self.visit(root, flatten_last, &mut |v| {
+            out.push(v);
+            ControlFlow::Continue(())
+        });
+        out
+    }
+}
+
+fn walk<'v, F>(value: &'v Value, steps: &[Step], flatten_last: bool, f: &mut F) -> ControlFlow<()>
+where
+    F: FnMut(&'v Value) -> ControlFlow<()>,
+{
+    let Some((step, rest)) = steps.split_first() else {
+        return emit(value, flatten_last, f);
+    };
+    match (step, value) {
+        (Step::Key(k), Value::Object(map)) => match map.get(&**k) {
+            Some(next) => walk(next, rest, flatten_last, f),
+            None => ControlFlow::Continue(()),
+        },
+        // Crossing an array implicitly: the key applies to every element.
+        (Step::Key(_), Value::Array(items)) => {
+            for item in items {
+                walk(item, steps, flatten_last, f)?;
+            }
+            ControlFlow::Continue(())
+        }
+        (Step::Index(i), Value::Array(items)) => match items.get(*i) {
+            Some(next) => walk(next, rest, flatten_last, f),
+            None => ControlFlow::Continue(()),
+        },
+        (Step::Wildcard, Value::Array(items)) => {
+            for item in items {
+                walk(item, rest, flatten_last, f)?;
+            }
+            ControlFlow::Continue(())
+        }
+        // `[*]` on a single value is that value.
+        (Step::Wildcard, _) => walk(value, rest, flatten_last, f),
+        _ => ControlFlow::Continue(()),
+    }
+}
+
+#[inline]
+fn emit<'v, F>(value: &'v Value, flatten_last: bool, f: &mut F) -> ControlFlow<()>
+where
+    F: FnMut(&'v Value) -> ControlFlow<()>,
+{
+    match value {
+        Value::Null => ControlFlow::Continue(()),
+        Value::Array(items) if flatten_last => {
+            for item in items {
+                emit(item, true, f)?;
+            }
+            ControlFlow::Continue(())
+        }
+        v => f(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8scop_grammar::ast::{Segment, Span};
+    use serde_json::json;
+
+    fn path(segments: &[SegmentKind]) -> FieldPath {
+        FieldPath::new(&Path {
+            segments: segments
+                .iter()
+                .map(|kind| Segment {
+                    kind: kind.clone(),
+                    span: Span::default(),
+                })
+                .collect(),
+            span: Span::default(),
+        })
+    }
+
+    fn key(k: &str) -> SegmentKind {
+        SegmentKind::Field(k.into())
+    }
+
+    #[test]
+    fn arrays_are_crossed_implicitly_and_explicitly() {
+        let event = json!({"spec": {"containers": [
+            {"name": "a", "securityContext": {"privileged": true}},
+            {"name": "b"},
+            {"name": "c", "securityContext": {"privileged": false}}
+        ]}});
+        let implicit = path(&[
+            key("spec"),
+            key("containers"),
+            key("securityContext"),
+            key("privileged"),
+        ]);
+        assert_eq!(
+            implicit.collect(&event, true),
+            vec![&json!(true), &json!(false)]
+        );
+        let explicit = path(&[
+            key("spec"),
+            key("containers"),
+            SegmentKind::Wildcard,
+            key("name"),
+        ]);
+        assert_eq!(explicit.collect(&event, true).len(), 3);
+        let second = path(&[
+            key("spec"),
+            key("containers"),
+            SegmentKind::Index(1),
+            key("name"),
+        ]);
+        assert_eq!(second.first(&event), Some(&json!("b")));
+        assert_eq!(
+            path(&[key("spec"), key("containers"), SegmentKind::Index(9)]).first(&event),
+            None
+        );
+    }
+
+    #[test]
+    fn last_array_is_flattened_for_comparisons_only() {
+        let event = json!({"sourceIPs": ["10.0.0.1", "1.2.3.4"], "n": null});
+        let ips = FieldPath::keys(&["sourceIPs"]);
+        assert_eq!(ips.collect(&event, true).len(), 2);
+        assert_eq!(
+            ips.collect(&event, false),
+            vec![&json!(["10.0.0.1", "1.2.3.4"])]
+        );
+        assert!(FieldPath::keys(&["n"]).collect(&event, true).is_empty());
+    }
+
+    #[test]
+    fn all_needs_at_least_one_value() {
+        let event = json!({"a": [1, 2], "e": []});
+        assert!(FieldPath::keys(&["a"]).all(&event, |v| v.is_number()));
+        assert!(!FieldPath::keys(&["a"]).all(&event, |v| v == &json!(1)));
+        assert!(!FieldPath::keys(&["e"]).all(&event, |_| true));
+        assert!(!FieldPath::keys(&["missing"]).all(&event, |_| true));
+    }
+}

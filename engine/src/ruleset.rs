@@ -1,0 +1,197 @@
+//! A compiled ruleset: what `compile` produces and the [`Engine`](crate::Engine) runs.
+
+use std::sync::Arc;
+
+use k8scop_grammar::ast::{Severity, SourceKind, Span};
+use k8scop_grammar::{Diagnostic, SourceFile};
+use serde_json::Value;
+
+use crate::eval::Cond;
+use crate::path::FieldPath;
+use crate::script::ScriptHost;
+use crate::state::Counting;
+use crate::template::Template;
+
+/// Whether an alert comes from a rule or a sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectionKind {
+    Rule,
+    Sequence,
+}
+
+impl DetectionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectionKind::Rule => "rule",
+            DetectionKind::Sequence => "sequence",
+        }
+    }
+}
+
+/// Everything an alert of a rule or sequence carries besides its events.
+#[derive(Debug)]
+pub struct Detection {
+    pub name: Arc<str>,
+    pub kind: DetectionKind,
+    pub title: Template,
+    pub severity: Severity,
+    pub description: String,
+    pub author: String,
+    pub tags: Vec<String>,
+    pub references: Vec<String>,
+    /// The `.rules` file that defines it, as the user named it.
+    pub file: String,
+    pub fields: Vec<FieldPath>,
+    /// The aggregation key; `None` means the rendered title (a rule without threshold `by`).
+    pub group_by: Option<Vec<FieldPath>>,
+    /// Aggregation window D in milliseconds.
+    pub within_ms: i64,
+    /// `enabled false`: compiled and usable as a sequence step, but raises no alerts of its own.
+    pub enabled: bool,
+    /// A hash of the definition's source text: a reload keeps the state of a detection whose
+    /// fingerprint did not change.
+    pub fingerprint: u64,
+}
+
+/// A compiled rule.
+pub struct Rule {
+    pub detection: Arc<Detection>,
+    pub source: SourceKind,
+    pub when: Cond,
+    pub threshold: Option<ThresholdSpec>,
+}
+
+/// A rule's `threshold`.
+pub struct ThresholdSpec {
+    pub counting: Counting,
+    /// The path counted by `distinct`.
+    pub distinct: Option<FieldPath>,
+    pub at_least: u64,
+    pub within_ms: i64,
+    pub by: Vec<FieldPath>,
+}
+
+/// A compiled sequence.
+pub struct Sequence {
+    pub detection: Arc<Detection>,
+    pub by: Vec<FieldPath>,
+    pub within_ms: i64,
+    pub steps: Vec<Step>,
+}
+
+pub enum Step {
+    /// The index of a rule in [`Ruleset::rules`].
+    Rule(usize),
+    Inline(Cond),
+}
+
+/// A `test` block, resolved.
+pub struct TestCase {
+    pub name: String,
+    pub file: Arc<SourceFile>,
+    pub span: Span,
+    pub events: Vec<TestEvents>,
+    pub expects: Vec<Expectation>,
+}
+
+pub enum TestEvents {
+    Inline(Vec<Value>),
+    /// A JSON lines file, already resolved relative to the `.rules` file.
+    File {
+        path: std::path::PathBuf,
+        span: Span,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expectation {
+    Alerts {
+        name: String,
+        count: u64,
+    },
+    Matches {
+        name: String,
+        count: u64,
+    },
+    /// No rule or sequence defined in the test's own file alerts.
+    NoAlerts,
+}
+
+/// A compiled, runnable ruleset.
+pub struct Ruleset {
+    pub rules: Vec<Rule>,
+    pub sequences: Vec<Sequence>,
+    pub scripts: ScriptHost,
+    pub tests: Vec<TestCase>,
+    pub files: Vec<Arc<SourceFile>>,
+    /// Warnings found while compiling (errors prevent a ruleset from existing).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Ruleset {
+    /// The rule or sequence of that name.
+    pub fn detection(&self, name: &str) -> Option<&Arc<Detection>> {
+        self.rules
+            .iter()
+            .map(|r| &r.detection)
+            .chain(self.sequences.iter().map(|s| &s.detection))
+            .find(|d| &*d.name == name)
+    }
+
+    /// Every rule and sequence, rules first, in definition order.
+    pub fn detections(&self) -> impl Iterator<Item = &Arc<Detection>> {
+        self.rules
+            .iter()
+            .map(|r| &r.detection)
+            .chain(self.sequences.iter().map(|s| &s.detection))
+    }
+
+    /// Whether any rule evaluates events of `kind`.
+    pub fn accepts(&self, kind: SourceKind) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.source == kind || r.source == SourceKind::Any)
+            || (kind == SourceKind::K8sAudit && !self.sequences.is_empty())
+    }
+
+    /// The field paths the ruleset reads, for reports of fields that never occur.
+    pub fn used_fields(&self) -> Vec<(Arc<str>, String)> {
+        let mut out = Vec::new();
+        for rule in &self.rules {
+            let mut paths = Vec::new();
+            rule.when.paths(&mut paths);
+            for p in paths {
+                out.push((rule.detection.name.clone(), p.text().to_owned()));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+impl Cond {
+    /// Collects the field paths a condition reads.
+    pub fn paths<'a>(&'a self, out: &mut Vec<&'a FieldPath>) {
+        use crate::eval::Source;
+        fn source<'a>(s: &'a Source, out: &mut Vec<&'a FieldPath>) {
+            match s {
+                Source::Path(p) => out.push(p),
+                Source::Call(c) => c.args.iter().for_each(|a| source(a, out)),
+                Source::Const(_) | Source::Script(_) => {}
+            }
+        }
+        match self {
+            Cond::True | Cond::False => {}
+            Cond::And(cs) | Cond::Or(cs) => cs.iter().for_each(|c| c.paths(out)),
+            Cond::Not(c) => c.paths(out),
+            Cond::Exists(p) => out.push(p),
+            Cond::Test { left, .. } => source(left, out),
+            Cond::Dynamic { left, right, .. } => {
+                source(left, out);
+                source(right, out);
+            }
+            Cond::Truthy(s) => source(s, out),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The schema of the events a rule reads, for the warnings of `k8scop check`.
+//!
+//! [`lookup`] tells the compiler what a field path of a rule refers to: a [`Lookup::Field`] with
+//! its [`ValueType`] (and, for enum-like fields, the closed set of values), a
+//! [`Lookup::FreeForm`] part whose keys the schema does not describe (annotations, labels, a
+//! ConfigMap's data, an object of an undescribed kind), or a [`Lookup::Unknown`] path with the
+//! nearest schema path as a suggestion.
+//!
+//! For `source k8s_audit` the schema is the Kubernetes audit event (`audit.k8s.io/v1` Event, see
+//! `audit.rs`), whose `requestObject` and `responseObject` are one of the Kubernetes kinds of
+//! `kube.rs`: Pod, the workloads, RBAC, ConfigMap, Secret, Service, ServiceAccount, Namespace,
+//! token and access reviews, CSRs, admission webhooks, their subresource bodies, lists of them,
+//! delete options, JSON patches, error statuses and tables. The schema is `const` data (a tree of
+//! `ty::Ty`), so building it costs nothing; the flattened paths used for suggestions are built
+//! once, on the first unknown path.
+//!
+//! Other sources (KubeArmor, Falco, sysdig, `any`) are not described yet: every path of theirs is
+//! free-form, so they get no schema warnings.
+
+mod audit;
+mod kube;
+mod suggest;
+mod ty;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use k8scop_grammar::ast::{Path, SourceKind};
+
+use walk::{Objects, State};
+
+/// The type of a value in an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueType {
+    String,
+    Integer,
+    /// A JSON number that may have a fraction.
+    Number,
+    Bool,
+    /// An RFC 3339 string.
+    Timestamp,
+    Object,
+    Array,
+    /// Any JSON value: the schema does not say which.
+    Any,
+}
+
+impl ValueType {
+    /// The name of the type in messages (`integer`, `timestamp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::Integer => "integer",
+            ValueType::Number => "number",
+            ValueType::Bool => "boolean",
+            ValueType::Timestamp => "timestamp",
+            ValueType::Object => "object",
+            ValueType::Array => "array",
+            ValueType::Any => "any value",
+        }
+    }
+}
+
+/// What a field path refers to in the schema of a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Defined by the schema. `ty` is the type of each value (arrays crossed implicitly: a path
+    /// through `containers` gives one value per container, and a path ending at an array of
+    /// strings has `ty` String and `multi` = true).
+    Field {
+        ty: ValueType,
+        /// The closed set of values of an enum-like field (`stage`, `level`, `verb`, a Service's
+        /// `spec.type`); `None` when any value is possible.
+        values: Option<&'static [&'static str]>,
+        /// Whether the path may have several values (it crosses or ends at an array).
+        multi: bool,
+    },
+    /// The path enters a free-form part: annotations, `user.extra`, labels, a ConfigMap's or
+    /// Secret's data, `nodeSelector`, or request/response objects of kinds the schema does not
+    /// describe.
+    FreeForm,
+    /// Not in the schema: `segment` is the index of the first unknown segment; `suggestion` the
+    /// nearest schema path, written as a user would (`user.username`), when one is close enough.
+    Unknown {
+        segment: usize,
+        suggestion: Option<String>,
+    },
+}
+
+/// Looks `path` up in the schema of `source`.
+///
+/// `resources`: when the compiler knows which `objectRef.resource` values the rule is restricted
+/// to (e.g. `objectRef.resource == "pods"` in a top-level conjunction), the lowercase plural
+/// resource names; `None` when unknown. With a hint, `requestObject` / `responseObject` paths are
+/// checked only against the kinds of those resources (and what any request may carry: delete
+/// options, a JSON patch, a status, a table), and are free-form when one of the resources is not
+/// described (a custom resource). Without one, a path is defined when it is valid in any
+/// described kind.
+pub fn lookup(source: SourceKind, path: &Path, resources: Option<&[&str]>) -> Lookup {
+    let root = match source {
+        SourceKind::K8sAudit => &audit::EVENT,
+        SourceKind::KubeArmor | SourceKind::Falco | SourceKind::Sysdig | SourceKind::Any => {
+            return Lookup::FreeForm
+        }
+    };
+    let objects = match resources {
+        // An empty hint restricts nothing that is known: treat it as no hint rather than
+        // declaring every object path unknown.
+        None | Some([]) => Objects::Kinds(kube::all_kinds()),
+        Some(resources) => kube::kinds_for(resources).map_or(Objects::FreeForm, Objects::Kinds),
+    };
+    let mut states = vec![State::root(root)];
+    // Set once any node of the union entered a free-form part: from there on, the path is valid
+    // whatever follows, and its values may be of any type.
+    let mut free = false;
+    for (i, segment) in path.segments.iter().enumerate() {
+        let step = walk::step(&states, &segment.kind, objects);
+        free |= step.free;
+        if step.next.is_empty() {
+            if free {
+                return Lookup::FreeForm;
+            }
+            return Lookup::Unknown {
+                segment: i,
+                suggestion: suggest::suggest(path, i, &states, objects),
+            };
+        }
+        states = step.next;
+    }
+    describe(&states, free)
+}
+
+/// The Kubernetes kinds that the audit schema describes for `requestObject` and
+/// `responseObject`, each with the `objectRef.resource` values it is the object of (empty for
+/// bodies any request may carry: `DeleteOptions`, `Status`, `Table`, a JSON patch). For docs and
+/// messages.
+pub fn described_kinds() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
+    kube::KINDS.iter().map(|kind| {
+        let resources = match kind.resources {
+            kube::Resources::Primary(resources) | kube::Resources::Sub(resources) => resources,
+            kube::Resources::Every => &[],
+        };
+        (kind.name, resources)
+    })
+}
+
+/// The [`Lookup::Field`] for the nodes a whole path reached.
+fn describe(states: &[State], free: bool) -> Lookup {
+    let mut ty: Option<ValueType> = None;
+    // `Some(None)` once two nodes disagree or one has no closed set.
+    let mut values: Option<Option<&'static [&'static str]>> = None;
+    let mut multi = false;
+    for state in states {
+        let (t, v, m) = value_of(*state);
+        ty = Some(match ty {
+            Some(seen) if seen != t => ValueType::Any,
+            _ => t,
+        });
+        values = Some(match values {
+            None => v,
+            Some(Some(seen)) if v == Some(seen) => Some(seen),
+            Some(_) => None,
+        });
+        multi |= m;
+    }
+    if free {
+        // Another node of the union is free-form here: its values may be anything.
+        return Lookup::Field {
+            ty: ValueType::Any,
+            values: None,
+            multi,
+        };
+    }
+    Lookup::Field {
+        ty: ty.unwrap_or(ValueType::Any),
+        values: values.flatten(),
+        multi,
+    }
+}
+
+/// The type, closed value set and multiplicity of the values at one node.
+fn value_of(state: State) -> (ValueType, Option<&'static [&'static str]>, bool) {
+    use ty::Ty;
+    use walk::Node;
+    let mut node = state.node;
+    let mut multi = state.multi;
+    loop {
+        return match node {
+            Node::Ty(Ty::Array(elem)) => {
+                node = Node::Ty(elem);
+                multi = true;
+                continue;
+            }
+            Node::Items(_) => (ValueType::Object, None, true),
+            Node::List(_) => (ValueType::Object, None, multi),
+            Node::Ty(Ty::Scalar(t)) => (*t, None, multi),
+            Node::Ty(Ty::Enum(values)) => (ValueType::String, Some(values), multi),
+            Node::Ty(Ty::Object(_) | Ty::Map) => (ValueType::Object, None, multi),
+            // An object of some kind, or a JSON patch (an array).
+            Node::Ty(Ty::Any | Ty::KubeObject) => (ValueType::Any, None, multi),
+        };
+    }
+}

@@ -1,0 +1,464 @@
+//! "Did you mean": the nearest schema path to an unknown one.
+//!
+//! Candidates come from two searches and compete on one cost scale; on a tie the first search
+//! wins, so a suggestion that keeps the valid prefix is preferred:
+//! 1. *Keep the valid prefix*: from where the path stopped matching, walk on with each remaining
+//!    name replaced by its nearest field name (`user.name` -> `user.username`,
+//!    `spec.container.image` -> `spec.containers.image`), allowing one missing segment in between
+//!    (`namespace` -> `objectRef.namespace`). The cost is the sum of the name costs, plus
+//!    [`INSERT_COST`] for a missing segment.
+//! 2. *Anywhere*: a schema path that differs from the whole path by a typo or two
+//!    (`requestObject.spec.serviceAccount.name` -> `requestObject.spec.serviceAccountName`),
+//!    costing its distance; or, when the path stopped at its root or inside an object, a schema
+//!    path whose last name is close to the path's last name (`spec.containers.image` ->
+//!    `requestObject.spec.containers.image`, `objectRef.username` -> `user.username`), costing
+//!    that name's cost plus [`MOVE_COST`]. Among equal costs, the candidate that repeats more of
+//!    the path's trailing names wins, then the shallower, then the first declared.
+//!
+//! Names are compared with the optimal string alignment distance (Levenshtein plus adjacent
+//! transpositions), ignoring case; a case-only difference costs 1 (`hostPid` -> `hostPID`), and a
+//! name cut short costs [`TRUNCATED_COST`] (`name` -> `username`).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use k8scop_grammar::ast::{Path, Segment, SegmentKind};
+
+use super::kube::{KindSet, KINDS};
+use super::ty::Ty;
+use super::walk::{self, Objects, State};
+
+/// The cost of a segment the user left out.
+const INSERT_COST: u32 = 2;
+/// The cost of moving a name under another parent (the "anywhere" search by last name). Equal to
+/// the cost of a truncated name, so that `user.name` stays `user.username` rather than
+/// `objectRef.name`.
+const MOVE_COST: u32 = 3;
+/// The cost of a name the user cut short (`name` for `username`).
+const TRUNCATED_COST: u32 = 3;
+/// The largest whole-path distance the "anywhere" search accepts without a close last name.
+const MAX_TYPO_DISTANCE: usize = 2;
+/// The cost of dropping an index from a value that is not an array.
+const DROP_INDEX_COST: u32 = 1;
+
+/// The nearest audit event path to `path`, which stopped matching at segment `failed`; `states`
+/// are the nodes reached by the segments before it.
+pub(super) fn suggest(
+    path: &Path,
+    failed: usize,
+    states: &[State],
+    objects: Objects,
+) -> Option<String> {
+    let local = fix(states, &path.segments[failed..], true, objects).map(|(cost, fixed)| {
+        let mut all: Vec<SegmentKind> = path.segments[..failed]
+            .iter()
+            .map(|s| s.kind.clone())
+            .collect();
+        all.extend(fixed);
+        (cost, render(&all))
+    });
+    // Moving the last name elsewhere makes sense when the user named a field of the wrong
+    // object; not when the path goes on past a value (`user.groups.name`).
+    let by_last_name = failed == 0 || !walk::children(states, objects).is_empty();
+    let global = anywhere(path, by_last_name, objects);
+    match (local, global) {
+        (Some((local_cost, local)), Some((global_cost, global))) => {
+            Some(if global_cost < local_cost {
+                global
+            } else {
+                local
+            })
+        }
+        (local, global) => local.or(global).map(|(_, text)| text),
+    }
+}
+
+type Fix = (u32, Vec<SegmentKind>);
+
+/// Walks `segments` from `states`, replacing each name that does not match by the nearest field.
+/// Returns the cheapest fix (the first found on a tie) and the fixed segments.
+fn fix(states: &[State], segments: &[Segment], insert: bool, objects: Objects) -> Option<Fix> {
+    let Some((segment, rest)) = segments.split_first() else {
+        return Some((0, Vec::new()));
+    };
+    let step = walk::step(states, &segment.kind, objects);
+    if !step.next.is_empty() {
+        if let Some((cost, mut tail)) = fix(&step.next, rest, insert, objects) {
+            tail.insert(0, segment.kind.clone());
+            return Some((cost, tail));
+        }
+    }
+    if step.free {
+        // A free-form part takes the rest as written.
+        return Some((0, segments.iter().map(|s| s.kind.clone()).collect()));
+    }
+    let name = match &segment.kind {
+        SegmentKind::Field(name) | SegmentKind::Quoted(name) => name,
+        SegmentKind::Index(_) | SegmentKind::Wildcard => {
+            // An index on something that is not an array: suggest the path without it.
+            let (cost, tail) = fix(states, rest, insert, objects)?;
+            return Some((cost + DROP_INDEX_COST, tail));
+        }
+    };
+
+    let mut best: Option<Fix> = None;
+    let mut consider = |cost: u32, head: &[&'static str], tail: Option<Fix>| {
+        let Some((tail_cost, tail)) = tail else {
+            return;
+        };
+        let total = cost + tail_cost;
+        if best.as_ref().is_none_or(|(b, _)| total < *b) {
+            let mut fixed: Vec<SegmentKind> = head.iter().map(|n| schema_segment(n)).collect();
+            fixed.extend(tail);
+            best = Some((total, fixed));
+        }
+    };
+    let children = walk::children(states, objects);
+    for (child, next) in &children {
+        if let Some(cost) = name_cost(name, child) {
+            consider(cost, &[child], fix(next, rest, insert, objects));
+        }
+    }
+    if insert {
+        for (child, next) in &children {
+            for (grandchild, next) in walk::children(next, objects) {
+                if let Some(cost) = name_cost(name, grandchild) {
+                    consider(
+                        INSERT_COST + cost,
+                        &[child, grandchild],
+                        fix(&next, rest, false, objects),
+                    );
+                }
+            }
+        }
+    }
+    best
+}
+
+/// How far the name a user wrote is from a schema name, or `None` when it is too far to suggest.
+pub(super) fn name_cost(written: &str, schema: &str) -> Option<u32> {
+    if written == schema {
+        return Some(0);
+    }
+    let (written_len, schema_len) = (written.chars().count(), schema.chars().count());
+    // One edit in a name of one or two characters changes half of it: only case may differ.
+    let allowed = if written_len <= 2 {
+        0
+    } else {
+        ((written_len + 2) / 4).clamp(1, 3)
+    };
+    // Cheap rejections before lowercasing: the distance is at least the difference in length,
+    // and only a longer schema name can contain the written one.
+    if schema_len + allowed < written_len || (schema_len > written_len + allowed && written_len < 4)
+    {
+        return None;
+    }
+    let written_lower = written.to_lowercase();
+    let schema_lower = schema.to_lowercase();
+    if written_lower == schema_lower {
+        return Some(1);
+    }
+    if let Some(distance) = osa_within(&written_lower, &schema_lower, allowed) {
+        return u32::try_from(distance).ok();
+    }
+    // A name cut short: `name` for `username`, `container` for `initContainers`. Only this way
+    // round: `objectRef.username` is not a typo of `objectRef.name`.
+    if written_len >= 4 && schema_lower.contains(&written_lower) {
+        return Some(TRUNCATED_COST);
+    }
+    None
+}
+
+/// The optimal string alignment distance: insertions, deletions, substitutions and transpositions
+/// of adjacent characters, each costing 1.
+#[cfg(test)]
+pub(super) fn osa_distance(a: &str, b: &str) -> usize {
+    osa_within(a, b, usize::MAX).unwrap_or(usize::MAX)
+}
+
+/// The optimal string alignment distance between `a` and `b` when it is at most `max`.
+pub(super) fn osa_within(a: &str, b: &str, max: usize) -> Option<usize> {
+    if a.is_ascii() && b.is_ascii() {
+        osa_slices(a.as_bytes(), b.as_bytes(), max)
+    } else {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        osa_slices(&a, &b, max)
+    }
+}
+
+/// The dynamic programme of [`osa_within`], restricted to the band of cells within `max` of the
+/// diagonal (no cell outside it can lead to a distance of at most `max`), stopping as soon as a
+/// whole row exceeds `max`.
+fn osa_slices<T: PartialEq>(a: &[T], b: &[T], max: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
+    // Cells outside the band hold `far`, which is more than `max` and cannot overflow.
+    let far = max.saturating_add(1);
+    // Three rows: the two previous ones (for transpositions) and the current one.
+    let mut before: Vec<usize> = vec![far; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).map(|j| j.min(far)).collect();
+    let mut current: Vec<usize> = vec![far; b.len() + 1];
+    for i in 1..=a.len() {
+        let low = i.saturating_sub(max).max(1);
+        let high = i.saturating_add(max).min(b.len());
+        current.fill(far);
+        current[0] = i.min(far);
+        let mut row_min = current[0];
+        for j in low..=high {
+            let substitution = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (previous[j].saturating_add(1))
+                .min(current[j - 1].saturating_add(1))
+                .min(previous[j - 1].saturating_add(substitution));
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2].saturating_add(1));
+            }
+            current[j] = d.min(far);
+            row_min = row_min.min(current[j]);
+        }
+        if row_min > max {
+            return None;
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    Some(previous[b.len()]).filter(|&d| d <= max)
+}
+
+/// A schema path, flattened for the "anywhere" search.
+struct Candidate {
+    /// Written as a user would (`spec.containers.image`, `annotations`, `["@timestamp"]`).
+    text: String,
+    /// The names joined by dots, for distances (`@timestamp`). Schema names contain no dot.
+    dotted: String,
+    /// The last name, as an index into [`Flat::names`].
+    last: usize,
+    depth: usize,
+}
+
+/// The schema flattened once for the "anywhere" search.
+struct Flat {
+    /// Every distinct field name, so that a search computes each name's cost once.
+    names: Vec<&'static str>,
+    /// The paths of the event outside `requestObject` / `responseObject`.
+    event: Vec<Candidate>,
+    /// The names of the event fields that hold a Kubernetes object.
+    objects: Vec<&'static str>,
+    /// The distinct paths inside a Kubernetes object (relative to it), each with the kinds that
+    /// have it, in the order of [`KINDS`].
+    object_paths: Vec<(Candidate, KindSet)>,
+}
+
+static FLAT: LazyLock<Flat> = LazyLock::new(|| {
+    let mut flat = Flat {
+        names: Vec::new(),
+        event: Vec::new(),
+        objects: Vec::new(),
+        object_paths: Vec::new(),
+    };
+    let mut name_ids = HashMap::new();
+    let mut event = Vec::new();
+    flatten(
+        &super::audit::EVENT,
+        &mut Vec::new(),
+        &mut event,
+        &mut flat.objects,
+    );
+    flat.event = intern(event, &mut name_ids, &mut flat.names);
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (i, kind) in KINDS.iter().enumerate() {
+        let mut paths = Vec::new();
+        flatten(kind.ty, &mut Vec::new(), &mut paths, &mut Vec::new());
+        for candidate in intern(paths, &mut name_ids, &mut flat.names) {
+            match index.get(&candidate.dotted) {
+                Some(&at) => flat.object_paths[at].1 |= 1 << i,
+                None => {
+                    index.insert(candidate.dotted.clone(), flat.object_paths.len());
+                    flat.object_paths.push((candidate, 1 << i));
+                }
+            }
+        }
+    }
+    flat
+});
+
+/// Depth guard: the schema has no cycles, but a mistake in it must not hang the loader.
+const MAX_DEPTH: usize = 16;
+
+/// Collects every path under `ty` as (names, last name).
+fn flatten(
+    ty: &'static Ty,
+    prefix: &mut Vec<&'static str>,
+    out: &mut Vec<Vec<&'static str>>,
+    objects: &mut Vec<&'static str>,
+) {
+    if prefix.len() > MAX_DEPTH {
+        return;
+    }
+    match ty {
+        Ty::Array(elem) => flatten(elem, prefix, out, objects),
+        Ty::Object(_) => ty.for_each_field(&mut |name, ty| {
+            prefix.push(name);
+            out.push(prefix.clone());
+            if let Ty::KubeObject = ty {
+                if prefix.len() == 1 {
+                    objects.push(name);
+                }
+            } else {
+                flatten(ty, prefix, out, objects);
+            }
+            prefix.pop();
+        }),
+        _ => {}
+    }
+}
+
+fn intern(
+    paths: Vec<Vec<&'static str>>,
+    ids: &mut HashMap<&'static str, usize>,
+    names: &mut Vec<&'static str>,
+) -> Vec<Candidate> {
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let last = *path.last()?;
+            let last = *ids.entry(last).or_insert_with(|| {
+                names.push(last);
+                names.len() - 1
+            });
+            let segments: Vec<SegmentKind> = path.iter().map(|n| schema_segment(n)).collect();
+            Some(Candidate {
+                text: render(&segments),
+                dotted: path.join("."),
+                last,
+                depth: path.len(),
+            })
+        })
+        .collect()
+}
+
+/// The best schema path anywhere for `path`, with its cost.
+fn anywhere(path: &Path, by_last_name: bool, objects: Objects) -> Option<(u32, String)> {
+    let names: Vec<&str> = path
+        .segments
+        .iter()
+        .filter_map(|s| match &s.kind {
+            SegmentKind::Field(name) | SegmentKind::Quoted(name) => Some(name.as_str()),
+            SegmentKind::Index(_) | SegmentKind::Wildcard => None,
+        })
+        .collect();
+    let last = *names.last()?;
+    let written = names.join(".");
+    let written_len = written.chars().count();
+    // Whole-path typos: none for very short paths, where two edits change everything
+    // (`image` is not `stage`).
+    let max_typos = (written_len / 4).min(MAX_TYPO_DISTANCE);
+    // A short name that is not spelled exactly is too weak a clue to move across the schema
+    // (`objectRef.ns` is not `requestObject.spec.os`).
+    let last_is_weak = last.chars().count() < 4;
+
+    let flat = &*FLAT;
+    let mut name_costs: Vec<Option<Option<u32>>> = vec![None; flat.names.len()];
+    // (cost, names not matching at the end, depth): lower is better; the first found wins a tie.
+    let mut best: Option<((u32, usize, usize), String)> = None;
+    let mut consider = |candidate: &Candidate, object: Option<&str>| {
+        let mut cost = None;
+        if by_last_name {
+            let name_cost = *name_costs[candidate.last]
+                .get_or_insert_with(|| name_cost(last, flat.names[candidate.last]));
+            if let Some(c) = name_cost.filter(|&c| c == 0 || !last_is_weak) {
+                cost = Some(c + MOVE_COST);
+            }
+        }
+        let dotted_len = candidate.dotted.len() + object.map_or(0, |o| o.len() + 1);
+        if max_typos > 0 && dotted_len.abs_diff(written_len) <= max_typos {
+            let full = match object {
+                Some(object) => format!("{object}.{}", candidate.dotted),
+                None => candidate.dotted.clone(),
+            };
+            if let Some(distance) = osa_within(&written, &full, max_typos) {
+                let distance = u32::try_from(distance).unwrap_or(u32::MAX);
+                cost = Some(cost.map_or(distance, |c: u32| c.min(distance)));
+            }
+        }
+        let Some(cost) = cost else {
+            return;
+        };
+        let depth = candidate.depth + usize::from(object.is_some());
+        let key = (cost, unmatched_tail(&names, candidate, object), depth);
+        if best.as_ref().is_none_or(|(b, _)| key < *b) {
+            best = Some((key, join(object, &candidate.text)));
+        }
+    };
+    for candidate in &flat.event {
+        consider(candidate, None);
+    }
+    if let Objects::Kinds(kinds) = objects {
+        for object in &flat.objects {
+            for (candidate, _) in flat.object_paths.iter().filter(|(_, k)| k & kinds != 0) {
+                consider(candidate, Some(object));
+            }
+        }
+    }
+    best.map(|((cost, _, _), text)| (cost, text))
+}
+
+/// How many of the written names, counted from the end, the candidate does not repeat: 0 when
+/// the written path is a suffix of the candidate (`spec.template.spec.containers.image` of
+/// `requestObject.spec.template.spec.containers.image`). The last name is taken as matching.
+fn unmatched_tail(written: &[&str], candidate: &Candidate, object: Option<&str>) -> usize {
+    let schema = object.into_iter().chain(candidate.dotted.split('.'));
+    let schema: Vec<&str> = schema.collect();
+    let matching = written
+        .iter()
+        .rev()
+        .skip(1)
+        .zip(schema.iter().rev().skip(1))
+        .take_while(|(w, s)| w.eq_ignore_ascii_case(s))
+        .count();
+    written.len() - 1 - matching
+}
+
+fn join(object: Option<&str>, relative: &str) -> String {
+    match object {
+        None => relative.to_owned(),
+        Some(object) if relative.starts_with('[') => format!("{object}{relative}"),
+        Some(object) => format!("{object}.{relative}"),
+    }
+}
+
+/// A schema field name as a segment: plain when it is an identifier, quoted otherwise.
+fn schema_segment(name: &str) -> SegmentKind {
+    if is_identifier(name) {
+        SegmentKind::Field(name.to_owned())
+    } else {
+        SegmentKind::Quoted(name.to_owned())
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Writes segments as a path, the way `Path`'s `Display` does.
+fn render(segments: &[SegmentKind]) -> String {
+    let mut out = String::new();
+    for (i, segment) in segments.iter().enumerate() {
+        match segment {
+            SegmentKind::Field(name) if i == 0 => out.push_str(name),
+            SegmentKind::Field(name) => {
+                out.push('.');
+                out.push_str(name);
+            }
+            SegmentKind::Quoted(name) => out.push_str(&format!("[{name:?}]")),
+            SegmentKind::Index(index) => out.push_str(&format!("[{index}]")),
+            SegmentKind::Wildcard => out.push_str("[*]"),
+        }
+    }
+    out
+}

@@ -1,0 +1,565 @@
+//! Thresholds: `threshold count >= N within D [by ...]` and
+//! `threshold distinct PATH >= N within D [by ...]`.
+//!
+//! A match at time `t` is a *hit* when, counting it, its key has at least `N` matches (or `N`
+//! distinct values of the path among its matches) with time in `[t - D, t]`. Only hits raise alerts
+//! and count as sequence steps; nothing resets after a hit, so every further match while the window
+//! holds enough is a hit too.
+//!
+//! # What a key holds
+//!
+//! Keeping every match of the window would let one busy key grow without bound, and keeping only
+//! the newest `N - 1` times would be wrong for late events, whose window ends before the newest
+//! matches. Instead time is cut into blocks of `D` milliseconds (`t.div_euclid(D)`), and any window
+//! `[a, a + D]` covers the tail of one block and the head of the next. So it is enough to keep, per
+//! block:
+//!
+//! - for `count`: the `N - 1` earliest and the `N - 1` latest match times (a block that gets more
+//!   drops a middle one);
+//! - for `distinct`: the `N` values whose latest time in the block is latest, with that time, and
+//!   the `N` values whose earliest time is earliest, with that time (`N`, not `N - 1`, because the
+//!   current match's own values may repeat one of them).
+//!
+//! Whatever the tail or head of a block holds, the kept part counts at least `min(N - 1, true count)`
+//! (`N` for distinct), and never more than the truth, so the hit decision is exactly the one a full
+//! history would give. Blocks entirely before `watermark - 2 * D` are dropped: no match at most `D`
+//! behind the watermark can look at them. A key therefore holds at most 3 blocks, that is at most
+//! `6 * (N - 1)` times or `6 * N` values.
+//!
+//! `count >= N` with `N <= 1` (and `distinct >= 0`) is a hit on every match and holds no state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::{horizon, Key, Keyed, Limits, Overflow};
+
+/// What a threshold counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counting {
+    /// `threshold count >= N`: matches.
+    Count,
+    /// `threshold distinct PATH >= N`: distinct values of the path among the matches.
+    Distinct,
+}
+
+/// The threshold state of one rule.
+#[derive(Debug)]
+pub struct Threshold {
+    counting: Counting,
+    at_least: u64,
+    within: i64,
+    /// Block width: `within`, at least 1ms.
+    width: i64,
+    limits: Limits,
+    keys: Keyed<Window>,
+    /// Newest match time seen, the watermark between `evict` calls.
+    newest: i64,
+    overflow: Overflow,
+}
+
+/// One key's summary of its recent matches.
+#[derive(Debug, Default)]
+struct Window {
+    /// Newest time recorded, the key's recency.
+    newest: i64,
+    blocks: BTreeMap<i64, Block>,
+}
+
+#[derive(Debug, Default)]
+struct Block {
+    /// `count`: sorted match times, at most `N - 1` earliest and `N - 1` latest.
+    times: Vec<i64>,
+    /// `distinct`: at most `N` values with their latest time in this block.
+    latest: Vec<(i64, String)>,
+    /// `distinct`: at most `N` values with their earliest time in this block.
+    earliest: Vec<(i64, String)>,
+}
+
+impl Block {
+    fn len(&self) -> usize {
+        self.times.len() + self.latest.len() + self.earliest.len()
+    }
+}
+
+impl Threshold {
+    /// A threshold that needs `at_least` matches (or distinct values) within `within_ms`.
+    /// A negative window counts as 0.
+    pub fn new(counting: Counting, at_least: u64, within_ms: i64, limits: Limits) -> Self {
+        let within = within_ms.max(0);
+        Threshold {
+            counting,
+            at_least,
+            within,
+            width: within.max(1),
+            limits,
+            keys: Keyed::default(),
+            newest: i64::MIN,
+            overflow: Overflow::default(),
+        }
+    }
+
+    /// Records one match of `key` at time `t`; for [`Counting::Distinct`], `values` are the values
+    /// of the distinct path in this match (a match without a value adds none). Returns true when
+    /// this match is a threshold hit: counting it, its key has at least N matches (or N distinct
+    /// values among its matches) with time in `[t - within, t]`.
+    pub fn observe(&mut self, key: &Key, t: i64, values: &[String]) -> bool {
+        self.newest = self.newest.max(t);
+        let n = self.at_least;
+        let always = match self.counting {
+            Counting::Count => n <= 1,
+            Counting::Distinct => n == 0,
+        };
+        if always {
+            return true;
+        }
+        let lo = t.saturating_sub(self.within);
+        let taken = self.keys.take(key);
+        let window = taken.as_ref().map(|(_, window)| window);
+        let (hit, new_values) = match self.counting {
+            Counting::Count => {
+                let others = window.map_or(0, |w| w.count(self.width, lo, t, n - 1));
+                (others + 1 >= n, Vec::new())
+            }
+            Counting::Distinct => {
+                let current: BTreeSet<&str> = values.iter().map(String::as_str).collect();
+                let distinct = match window {
+                    Some(w) => w.distinct(self.width, lo, t, current.clone(), n),
+                    None => current.len() as u64,
+                };
+                (distinct >= n, current.into_iter().collect())
+            }
+        };
+
+        let is_new = taken.is_none();
+        let (key_arc, mut window) = match taken {
+            Some(taken) => taken,
+            None if self.counting == Counting::Distinct && new_values.is_empty() => return hit,
+            None => (Arc::new(key.clone()), Window::default()),
+        };
+        match self.counting {
+            Counting::Count => window.record_time(self.width, t, cap(n - 1)),
+            Counting::Distinct => {
+                for value in new_values {
+                    window.record_value(self.width, t, value, cap(n));
+                }
+            }
+        }
+        window.prune(self.width, horizon(self.newest, self.within));
+        if window.blocks.is_empty() {
+            // Everything recorded is already too old to count again (a very late match).
+            return hit;
+        }
+        if is_new {
+            let room = self
+                .keys
+                .make_room(self.limits.max_keys, horizon(self.newest, self.within));
+            if room.dropped.is_some() {
+                self.overflow.keys_dropped += 1;
+            }
+        }
+        let newest = window.newest;
+        self.keys.put(key_arc, window, newest);
+        hit
+    }
+
+    /// Drops the keys that can never count again for events at or after `watermark - within`
+    /// (those with no match since `watermark - 2 * within`). Within a live key, blocks that old
+    /// go when the key is next matched.
+    pub fn evict(&mut self, watermark: i64) {
+        self.keys.pop_older_than(horizon(watermark, self.within));
+    }
+
+    /// The number of keys held.
+    pub fn keys(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// What had to be dropped to stay within [`Limits`].
+    pub fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    /// The number of times and values held over all keys, for metrics (walks every key).
+    pub fn held(&self) -> usize {
+        self.keys
+            .values_unordered()
+            .map(|w| w.blocks.values().map(Block::len).sum::<usize>())
+            .sum()
+    }
+}
+
+/// A count from a rule (a `u64`) as an in-memory size.
+fn cap(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+impl Window {
+    /// The number of recorded times in `[lo, hi]`, counting up to `enough` at most.
+    fn count(&self, width: i64, lo: i64, hi: i64, enough: u64) -> u64 {
+        let mut total = 0u64;
+        for block in self
+            .blocks
+            .range(lo.div_euclid(width)..=hi.div_euclid(width))
+            .map(|(_, block)| block)
+        {
+            let from = block.times.partition_point(|&x| x < lo);
+            let to = block.times.partition_point(|&x| x <= hi);
+            total += to.saturating_sub(from) as u64;
+            if total >= enough {
+                break;
+            }
+        }
+        total
+    }
+
+    /// The number of distinct values among `current` and the values recorded in `[lo, hi]`,
+    /// counting up to `enough` at most.
+    fn distinct<'a>(
+        &'a self,
+        width: i64,
+        lo: i64,
+        hi: i64,
+        mut seen: BTreeSet<&'a str>,
+        enough: u64,
+    ) -> u64 {
+        let blocks = self
+            .blocks
+            .range(lo.div_euclid(width)..=hi.div_euclid(width))
+            .map(|(_, block)| block);
+        for block in blocks {
+            for (time, value) in block.latest.iter().chain(&block.earliest) {
+                if seen.len() as u64 >= enough {
+                    return seen.len() as u64;
+                }
+                if (lo..=hi).contains(time) {
+                    seen.insert(value.as_str());
+                }
+            }
+        }
+        seen.len() as u64
+    }
+
+    /// Records a match time, keeping the `keep` earliest and `keep` latest of its block.
+    fn record_time(&mut self, width: i64, t: i64, keep: usize) {
+        self.newest = if self.blocks.is_empty() {
+            t
+        } else {
+            self.newest.max(t)
+        };
+        let block = self.blocks.entry(t.div_euclid(width)).or_default();
+        let at = block.times.partition_point(|&x| x <= t);
+        block.times.insert(at, t);
+        if block.times.len() > keep.saturating_mul(2) {
+            // The block is sorted: index `keep` has `keep` times before it and `keep` after it.
+            block.times.remove(keep);
+        }
+    }
+
+    /// Records a value seen at `t`, keeping its block's `keep` latest and `keep` earliest values.
+    fn record_value(&mut self, width: i64, t: i64, value: &str, keep: usize) {
+        self.newest = if self.blocks.is_empty() {
+            t
+        } else {
+            self.newest.max(t)
+        };
+        let block = self.blocks.entry(t.div_euclid(width)).or_default();
+
+        match block.latest.iter_mut().find(|(_, v)| v == value) {
+            Some((time, _)) => *time = (*time).max(t),
+            None => {
+                block.latest.push((t, value.to_owned()));
+                if block.latest.len() > keep {
+                    remove_extreme(&mut block.latest, |a, b| a < b);
+                }
+            }
+        }
+        match block.earliest.iter_mut().find(|(_, v)| v == value) {
+            Some((time, _)) => *time = (*time).min(t),
+            None => {
+                block.earliest.push((t, value.to_owned()));
+                if block.earliest.len() > keep {
+                    remove_extreme(&mut block.earliest, |a, b| a > b);
+                }
+            }
+        }
+    }
+
+    /// Drops the blocks that end before `cutoff`.
+    fn prune(&mut self, width: i64, cutoff: i64) {
+        self.blocks = self.blocks.split_off(&cutoff.div_euclid(width));
+    }
+}
+
+/// Removes the entry that `first` orders before every other (the oldest latest time, or the
+/// newest earliest time), ties broken by value.
+fn remove_extreme(
+    entries: &mut Vec<(i64, String)>,
+    first: impl Fn(&(i64, String), &(i64, String)) -> bool,
+) {
+    let mut at = 0;
+    for (i, entry) in entries.iter().enumerate().skip(1) {
+        if first(entry, &entries[at]) {
+            at = i;
+        }
+    }
+    if at < entries.len() {
+        entries.swap_remove(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    fn key(s: &str) -> Key {
+        Key::new(vec![Some(s.to_owned())])
+    }
+
+    fn count(n: u64, within: i64) -> Threshold {
+        Threshold::new(Counting::Count, n, within, Limits::default())
+    }
+
+    fn distinct(n: u64, within: i64) -> Threshold {
+        Threshold::new(Counting::Distinct, n, within, Limits::default())
+    }
+
+    fn hits(th: &mut Threshold, k: &str, times: &[i64]) -> Vec<bool> {
+        times.iter().map(|&t| th.observe(&key(k), t, &[])).collect()
+    }
+
+    fn vals(vs: &[&str]) -> Vec<String> {
+        vs.iter().map(|v| (*v).to_owned()).collect()
+    }
+
+    #[test]
+    fn count_hits_exactly_at_n() {
+        let mut th = count(3, MIN);
+        assert_eq!(hits(&mut th, "alice", &[0, 10, 20]), [false, false, true]);
+    }
+
+    #[test]
+    fn count_window_boundary_is_inclusive() {
+        let mut th = count(2, MIN);
+        assert_eq!(hits(&mut th, "alice", &[0, MIN]), [false, true]);
+        let mut th = count(2, MIN);
+        assert_eq!(hits(&mut th, "alice", &[0, MIN + 1]), [false, false]);
+    }
+
+    #[test]
+    fn count_window_slides() {
+        let mut th = count(3, 10);
+        // At 11 the window is [1, 11]: 0 has fallen out, so only 5 and 11 count.
+        assert_eq!(
+            hits(&mut th, "a", &[0, 5, 11, 12]),
+            [false, false, false, true]
+        );
+        // At 30 the window is [20, 30]: only 30.
+        assert_eq!(hits(&mut th, "a", &[30, 31]), [false, false]);
+    }
+
+    #[test]
+    fn count_keeps_keys_apart() {
+        let mut th = count(2, MIN);
+        assert!(!th.observe(&key("alice"), 0, &[]));
+        assert!(!th.observe(&key("bob"), 1, &[]));
+        assert!(!th.observe(&Key::new(vec![None]), 2, &[]));
+        assert!(!th.observe(&Key::new(vec![Some(String::new())]), 3, &[]));
+        assert!(th.observe(&key("bob"), 4, &[]));
+        assert_eq!(th.keys(), 4);
+    }
+
+    #[test]
+    fn count_hits_again_and_never_resets() {
+        let mut th = count(2, MIN);
+        assert_eq!(hits(&mut th, "a", &[0, 1, 2, 3]), [false, true, true, true]);
+        // Many matches later, still hits while the window holds two.
+        let many: Vec<i64> = (4..1000).collect();
+        assert!(hits(&mut th, "a", &many).iter().all(|&h| h));
+    }
+
+    #[test]
+    fn count_of_one_is_a_hit_every_time_and_holds_nothing() {
+        let mut th = count(1, MIN);
+        assert_eq!(hits(&mut th, "a", &[0, 5 * MIN]), [true, true]);
+        assert_eq!(th.keys(), 0);
+        let mut th = count(0, MIN);
+        assert!(th.observe(&key("a"), 0, &[]));
+    }
+
+    #[test]
+    fn count_at_same_millisecond_and_zero_window() {
+        let mut th = count(3, 0);
+        assert_eq!(
+            hits(&mut th, "a", &[7, 7, 8, 8, 8]),
+            [false, false, false, false, true]
+        );
+    }
+
+    #[test]
+    fn distinct_counts_values_not_matches() {
+        let mut th = distinct(3, MIN);
+        let seq = [
+            ("a", false),
+            ("a", false),
+            ("b", false),
+            ("b", false),
+            ("c", true),
+        ];
+        for (i, (v, expected)) in seq.into_iter().enumerate() {
+            assert_eq!(
+                th.observe(&key("u"), i as i64, &vals(&[v])),
+                expected,
+                "match {i}"
+            );
+        }
+        // Further matches are hits too, repeated values included, nothing resets.
+        assert!(th.observe(&key("u"), 10, &vals(&["d"])));
+        assert!(th.observe(&key("u"), 11, &vals(&["a"])));
+    }
+
+    #[test]
+    fn distinct_values_fall_out_of_the_window() {
+        let mut th = distinct(2, 10);
+        assert!(!th.observe(&key("u"), 0, &vals(&["a"])));
+        assert!(th.observe(&key("u"), 10, &vals(&["b"])));
+        // At 21 the window is [11, 21]: only b (at 10) is gone too, a and b both out.
+        assert!(!th.observe(&key("u"), 21, &vals(&["b"])));
+        assert!(th.observe(&key("u"), 22, &vals(&["c"])));
+    }
+
+    #[test]
+    fn distinct_match_without_value_adds_none_but_can_hit() {
+        let mut th = distinct(2, MIN);
+        assert!(!th.observe(&key("u"), 0, &[]));
+        assert_eq!(th.keys(), 0);
+        assert!(!th.observe(&key("u"), 1, &vals(&["a"])));
+        assert!(!th.observe(&key("u"), 2, &[]));
+        assert!(th.observe(&key("u"), 3, &vals(&["b"])));
+        assert!(th.observe(&key("u"), 4, &[]));
+    }
+
+    #[test]
+    fn distinct_several_values_in_one_match() {
+        let mut th = distinct(3, MIN);
+        assert!(!th.observe(&key("u"), 0, &vals(&["a", "a", "b"])));
+        assert!(th.observe(&key("u"), 1, &vals(&["b", "c"])));
+        let mut th = distinct(2, MIN);
+        assert!(th.observe(&key("u"), 0, &vals(&["a", "b"])));
+    }
+
+    #[test]
+    fn a_late_match_is_counted_with_its_own_time() {
+        let mut th = count(2, MIN);
+        assert!(!th.observe(&key("a"), 10 * MIN, &[]));
+        assert!(th.observe(&key("a"), 10 * MIN + 30_000, &[]));
+        // Late: its window [8m45s - 1m, 8m45s] holds neither of the later matches.
+        assert!(!th.observe(&key("a"), 8 * MIN + 45_000, &[]));
+        // Late again, within a minute of the previous late one.
+        assert!(th.observe(&key("a"), 9 * MIN, &[]));
+        // A late match sees the older matches of its window, past a newer one.
+        let mut th = count(2, MIN);
+        assert!(!th.observe(&key("b"), 9 * MIN, &[]));
+        assert!(!th.observe(&key("b"), 11 * MIN, &[]));
+        assert!(th.observe(&key("b"), 9 * MIN + 30_000, &[]));
+    }
+
+    #[test]
+    fn late_distinct_sees_earlier_occurrences_of_values_seen_since() {
+        // "a" occurs at 0 and again at 8; a late match at 5 must see the occurrence at 0, although
+        // the newest occurrence of "a" is after its window.
+        let mut th = distinct(2, 10);
+        assert!(!th.observe(&key("u"), 0, &vals(&["a"])));
+        assert!(!th.observe(&key("u"), 8, &vals(&["a"])));
+        assert!(th.observe(&key("u"), 5, &vals(&["b"])));
+        // And one at -1 sees neither.
+        assert!(!th.observe(&key("u"), -1, &vals(&["c"])));
+    }
+
+    #[test]
+    fn a_busy_key_holds_a_bounded_summary() {
+        let mut th = count(5, MIN);
+        for t in 0..30_000 {
+            th.observe(&key("a"), t, &[]);
+        }
+        assert!(th.held() <= 6 * 4, "held {}", th.held());
+        let mut th = distinct(5, MIN);
+        for t in 0..30_000 {
+            th.observe(&key("a"), t, &[format!("v{}", t % 1000)]);
+        }
+        assert!(th.held() <= 2 * 6 * 5, "held {}", th.held());
+    }
+
+    #[test]
+    fn evict_drops_expired_keys_only() {
+        let mut th = count(2, MIN);
+        th.observe(&key("old"), 0, &[]);
+        th.observe(&key("new"), 2 * MIN, &[]);
+        // The cutoff is watermark - 2 * within: a match at 1m (within behind) still looks at 0.
+        th.evict(2 * MIN);
+        assert_eq!(th.keys(), 2);
+        assert!(
+            th.observe(&key("old"), MIN, &[]),
+            "a late match still sees 0"
+        );
+        th.evict(3 * MIN);
+        assert_eq!(
+            th.keys(),
+            2,
+            "old's newest match (1m) is not before the cutoff (1m)"
+        );
+        th.evict(3 * MIN + 1);
+        assert_eq!(th.keys(), 1);
+        assert!(th.observe(&key("new"), 2 * MIN + 1, &[]));
+    }
+
+    #[test]
+    fn key_cap_evicts_expired_first_then_least_recent() {
+        let limits = Limits {
+            max_keys: 2,
+            ..Limits::default()
+        };
+        let mut th = Threshold::new(Counting::Count, 2, 10, limits);
+        th.observe(&key("a"), 0, &[]);
+        th.observe(&key("b"), 100, &[]);
+        // "a" is older than 100 - 2 * 10: expired, no overflow.
+        th.observe(&key("c"), 100, &[]);
+        assert_eq!(th.keys(), 2);
+        assert_eq!(th.overflow(), Overflow::default());
+        // "b" and "c" are live: the least recently matched one ("b") is dropped and counted.
+        th.observe(&key("d"), 101, &[]);
+        assert_eq!(th.keys(), 2);
+        assert_eq!(th.overflow().keys_dropped, 1);
+        // "b" lost its match at 100, and coming back pushes out "c"; "d" kept its match.
+        assert!(!th.observe(&key("b"), 102, &[]));
+        assert_eq!(th.overflow().keys_dropped, 2);
+        assert!(th.observe(&key("d"), 102, &[]));
+    }
+
+    #[test]
+    fn a_very_late_match_neither_panics_nor_evicts_live_keys() {
+        let limits = Limits {
+            max_keys: 1,
+            ..Limits::default()
+        };
+        let mut th = Threshold::new(Counting::Count, 2, 10, limits);
+        th.observe(&key("a"), 1_000, &[]);
+        assert!(!th.observe(&key("b"), 0, &[]));
+        assert_eq!(th.overflow(), Overflow::default());
+        assert!(th.observe(&key("a"), 1_001, &[]));
+        for t in [i64::MIN, i64::MAX, 0, i64::MIN + 1] {
+            th.observe(&key("x"), t, &[]);
+        }
+        let mut th = Threshold::new(Counting::Distinct, 2, i64::MAX, Limits::default());
+        assert!(!th.observe(&key("x"), i64::MIN, &vals(&["a"])));
+        assert!(
+            !th.observe(&key("x"), 0, &vals(&["b"])),
+            "MIN is more than MAX before 0"
+        );
+        assert!(
+            th.observe(&key("x"), i64::MAX, &vals(&["c"])),
+            "0 is within MAX of MAX"
+        );
+    }
+}

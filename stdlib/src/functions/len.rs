@@ -1,0 +1,88 @@
+use serde_json::Value;
+
+use crate::args;
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+
+/// `len(x)`
+pub(crate) struct Len;
+
+const DOCS: &str = "\
+The length of `x`: the number of characters of a string (Unicode scalar values, not bytes), \
+the number of items of a list, or the number of members of an object.
+
+Missing when `x` is a number, a boolean or null.";
+
+impl Function for Len {
+    fn name(&self) -> &'static str {
+        "len"
+    }
+
+    fn params(&self) -> &'static [Param] {
+        &[Param {
+            name: "x",
+            ty: "string | list | object",
+        }]
+    }
+
+    fn returns(&self) -> &'static str {
+        "integer"
+    }
+
+    fn docs(&self) -> &'static str {
+        DOCS
+    }
+
+    fn examples(&self) -> &'static [Example] {
+        &[
+            Example {
+                call: r#"len("kube-system")"#,
+                args: r#"["kube-system"]"#,
+                result: "11",
+            },
+            Example {
+                call: r#"len("é日")"#,
+                args: r#"["é日"]"#,
+                result: "2",
+            },
+            Example {
+                call: r#"len(["get", "list", "watch"])"#,
+                args: r#"[["get", "list", "watch"]]"#,
+                result: "3",
+            },
+            Example {
+                call: "len(requestObject.data)",
+                args: r#"[{"password": "aHVudGVyMg==", "user": "YWRtaW4="}]"#,
+                result: "2",
+            },
+            Example {
+                call: "len([])",
+                args: "[[]]",
+                result: "0",
+            },
+            Example {
+                call: "len(3.5)",
+                args: "[3.5]",
+                result: "null",
+            },
+        ]
+    }
+
+    fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {
+        Ok(Box::new(LenFn))
+    }
+}
+
+struct LenFn;
+
+impl Compiled for LenFn {
+    fn call(&self, args: &[&Value]) -> Result<Option<Value>, CallError> {
+        let [x] = args::exact(args)?;
+        let len = match x {
+            Value::String(s) => s.chars().count(),
+            Value::Array(items) => items.len(),
+            Value::Object(members) => members.len(),
+            _ => return Ok(None),
+        };
+        Ok(Some(Value::from(len)))
+    }
+}

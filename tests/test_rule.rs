@@ -1,0 +1,207 @@
+//! `k8scop test-rule`: test blocks, event reports, JSON output, bad input and exit codes.
+
+use crate::util::{arg, k8scop, k8scop_stdin, rules_dir};
+
+const EXEC_RULES: &str = r#"
+macro exec_request = objectRef.subresource in ["exec", "attach"] and verb in ["create", "get"]
+
+rule pod_exec {
+    title    "Command execution by {user.username} on {objectRef.namespace}/{objectRef.name}"
+    severity high
+    when     exec_request and not user.username startswith "system:"
+    group by user.username, objectRef.namespace, objectRef.name
+    within   10m
+}
+
+test "one exec raises one alert" {
+    events [
+        {"verb": "create", "user": {"username": "alice"}, "requestReceivedTimestamp": "2024-05-01T12:00:00Z",
+         "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "web", "name": "api-0"}}
+    ]
+    expect pod_exec alerts 1
+    expect pod_exec matches 1
+}
+"#;
+
+fn exec_event(user: &str, time: &str, id: &str) -> String {
+    format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"{id}","stage":"ResponseStarted","verb":"create","user":{{"username":"{user}"}},"objectRef":{{"resource":"pods","subresource":"exec","namespace":"web","name":"api-0"}},"requestReceivedTimestamp":"{time}"}}"#
+    )
+}
+
+#[test]
+fn test_blocks_pass_and_report_json() {
+    let dir = rules_dir(&[("exec.rules", EXEC_RULES)]);
+    let run = k8scop(&["test-rule", arg(&dir), "--format", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let doc = run.json();
+    assert_eq!(doc["tests"][0]["name"], "one exec raises one alert");
+    assert_eq!(doc["tests"][0]["passed"], true);
+    for key in ["rules", "alerts", "tests", "errors"] {
+        assert!(doc.get(key).is_some(), "`{key}` missing from {doc}");
+    }
+}
+
+#[test]
+fn a_failing_test_exits_1_with_expected_and_actual() {
+    let broken = EXEC_RULES.replace("expect pod_exec alerts 1", "expect pod_exec alerts 2");
+    let dir = rules_dir(&[("exec.rules", &broken)]);
+    let run = k8scop(&["test-rule", arg(&dir)]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("FAIL  one exec raises one alert"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("- expected 2") && run.stdout.contains("+ actual   1"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn events_aggregate_into_one_alert_with_a_stable_id() {
+    let dir = rules_dir(&[("exec.rules", EXEC_RULES)]);
+    let events = [
+        exec_event("alice", "2024-05-01T12:00:00Z", "a1"),
+        exec_event("alice", "2024-05-01T12:05:00Z", "a2"),
+        exec_event("alice", "2024-05-01T12:15:00Z", "a3"),
+        // 25 minutes after the last match: a new alert.
+        exec_event("alice", "2024-05-01T12:40:00.5Z", "a4"),
+        exec_event("system:node:n1", "2024-05-01T12:41:00Z", "a5"),
+    ]
+    .join("\n");
+    let file = dir.join("events.jsonl");
+    std::fs::write(&file, &events).unwrap();
+    let first = k8scop(&[
+        "test-rule",
+        arg(&dir),
+        "--events",
+        arg(&file),
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(first["rules"]["pod_exec"]["matches"], 4);
+    assert_eq!(first["rules"]["pod_exec"]["alerts"], 2);
+    let alerts = first["alerts"].as_array().unwrap();
+    assert_eq!(alerts[0]["k8scop"]["count"], 3);
+    assert_eq!(
+        alerts[0]["message"],
+        "Command execution by alice on web/api-0"
+    );
+    assert_eq!(
+        alerts[0]["k8scop"]["first_seen"],
+        "2024-05-01T12:00:00.000Z"
+    );
+    assert_eq!(alerts[0]["k8scop"]["last_seen"], "2024-05-01T12:15:00.000Z");
+    assert_eq!(alerts[1]["k8scop"]["count"], 1);
+    let second = k8scop(&[
+        "test-rule",
+        arg(&dir),
+        "--events",
+        arg(&file),
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(
+        first["alerts"][0]["k8scop"]["id"],
+        second["alerts"][0]["k8scop"]["id"]
+    );
+    assert_ne!(
+        first["alerts"][0]["k8scop"]["id"],
+        first["alerts"][1]["k8scop"]["id"]
+    );
+}
+
+#[test]
+fn malformed_lines_and_non_events_are_reported_and_skipped() {
+    let dir = rules_dir(&[("exec.rules", EXEC_RULES)]);
+    let text = format!(
+        "{}\n{{\"verb\": oops}}\n{{\"kind\": 0}}\n{}\n",
+        exec_event("alice", "2024-05-01T12:00:00Z", "a1"),
+        exec_event("bob", "2024-05-01T12:00:01Z", "b1")
+    );
+    let run = k8scop_stdin(
+        &["test-rule", arg(&dir), "--events", "-", "--format", "json"],
+        Some(&text),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    assert_eq!(
+        doc["rules"]["pod_exec"]["matches"], 2,
+        "both good events are evaluated"
+    );
+    let errors = doc["errors"].to_string();
+    assert!(errors.contains("<stdin>:2: malformed JSON"), "{errors}");
+    assert!(
+        errors.contains("<stdin>:3: not a Kubernetes audit event"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn event_lists_and_json_arrays_are_read() {
+    let dir = rules_dir(&[("exec.rules", EXEC_RULES)]);
+    let list = format!(
+        "{{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"items\":[{}]}}",
+        exec_event("alice", "2024-05-01T12:00:00Z", "x")
+    );
+    let array = format!(
+        "[{}, {}]",
+        exec_event("carol", "2024-05-01T12:00:00Z", "y"),
+        exec_event("dan", "2024-05-01T12:00:00Z", "z")
+    );
+    for (text, matches) in [(list, 1), (array, 2)] {
+        let run = k8scop_stdin(
+            &["test-rule", arg(&dir), "--events", "-", "--format", "json"],
+            Some(&text),
+        );
+        assert_eq!(run.json()["rules"]["pod_exec"]["matches"], matches);
+    }
+}
+
+#[test]
+fn unknown_rule_filter_and_unreadable_events_exit_2() {
+    let dir = rules_dir(&[("exec.rules", EXEC_RULES)]);
+    let run = k8scop(&["test-rule", arg(&dir), "--rule", "pod_exce"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("did you mean `pod_exec`"),
+        "{}",
+        run.stderr
+    );
+    let run = k8scop(&["test-rule", arg(&dir), "--events", "no/such/file.jsonl"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no/such/file.jsonl"), "{}", run.stderr);
+    let broken = rules_dir(&[("x.rules", "rule r { when verb == }")]);
+    assert_eq!(k8scop(&["test-rule", arg(&broken)]).code, 2);
+}
+
+#[test]
+fn the_readme_demo_runs_and_raises_alerts() {
+    let run = k8scop(&[
+        "test-rule",
+        "rules",
+        "--events",
+        "rules/samples/attack.jsonl",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    assert!(
+        doc["alerts"].as_array().is_some_and(|a| !a.is_empty()),
+        "{doc}"
+    );
+    assert_eq!(doc["events"]["malformed"], 0);
+}
+
+#[test]
+fn the_shipped_tests_pass() {
+    let run = k8scop(&["test-rule", "rules"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(" 0 failed"), "{}", run.stdout);
+}
