@@ -28,6 +28,8 @@ struct Block {
     file: PathBuf,
     /// The 1-based line of the opening fence.
     line: usize,
+    /// The 1-based line of the closing fence.
+    end: usize,
     tag: String,
     text: String,
 }
@@ -37,7 +39,7 @@ impl Block {
     fn location(&self) -> String {
         let name = self
             .file
-            .strip_prefix(docs_dir().join(".."))
+            .strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
             .unwrap_or(&self.file);
         format!("{}:{}", name.display(), self.line)
     }
@@ -59,6 +61,7 @@ fn blocks_of(file: &Path) -> Vec<Block> {
         let closes = fence.is_some_and(|rest| rest.trim().is_empty());
         if let Some(block) = open.as_mut() {
             if closes {
+                block.end = i + 1;
                 blocks.extend(open.take());
             } else {
                 block.text.push_str(line);
@@ -68,6 +71,7 @@ fn blocks_of(file: &Path) -> Vec<Block> {
             open = Some(Block {
                 file: file.to_path_buf(),
                 line: i + 1,
+                end: 0,
                 tag: tag.trim().to_owned(),
                 text: String::new(),
             });
@@ -114,8 +118,8 @@ fn page_code(file: &Path) -> Option<Code> {
 struct TempDir(PathBuf);
 
 impl TempDir {
-    /// A fresh directory holding `text` as `example.rules`.
-    fn with_example(text: &str) -> TempDir {
+    /// A fresh directory holding `example`, when given, as `example.rules`.
+    fn new(example: Option<&str>) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -126,8 +130,14 @@ impl TempDir {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        std::fs::write(dir.join("example.rules"), text).expect("write example.rules");
+        if let Some(text) = example {
+            std::fs::write(dir.join("example.rules"), text).expect("write example.rules");
+        }
         TempDir(dir)
+    }
+
+    fn with_example(text: &str) -> TempDir {
+        TempDir::new(Some(text))
     }
 }
 
@@ -137,8 +147,10 @@ impl Drop for TempDir {
     }
 }
 
+const BIN: &str = env!("CARGO_BIN_EXE_k8scop");
+
 fn k8scop(args: &[&str], dir: &TempDir) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_k8scop"))
+    Command::new(BIN)
         .args(args)
         .arg(&dir.0)
         .env("NO_COLOR", "1")
@@ -353,4 +365,81 @@ fn diagnostics_index_links_every_code() {
         "{} does not link to: {missing:?}",
         index.display()
     );
+}
+
+/// The command outputs shown in the docs are what k8scop prints today.
+///
+/// A ```text block right after a `<!-- output -->` line starts with `$ k8scop ARGS` and shows what
+/// that command prints (stdout, then stderr, without colour), run in a directory that holds the
+/// page's preceding example as `example.rules`. `K8SCOP_BLESS_DOCS=1` rewrites the blocks that
+/// differ with the current output, for a deliberate change of a message.
+#[test]
+fn documented_output_is_what_k8scop_prints() {
+    let bless = std::env::var_os("K8SCOP_BLESS_DOCS").is_some();
+    let mut failures = Vec::new();
+    for file in doc_files() {
+        let text = std::fs::read_to_string(&file).expect("read the page");
+        let lines: Vec<&str> = text.lines().collect();
+        let blocks = blocks_of(&file);
+        let mut updates: Vec<(usize, usize, String)> = Vec::new();
+        for (i, block) in blocks.iter().enumerate() {
+            let marked = block.line >= 2 && lines[block.line - 2].trim() == "<!-- output -->";
+            if !marked {
+                continue;
+            }
+            let command = block
+                .text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("$ k8scop "));
+            let Some(args) = command else {
+                failures.push(format!(
+                    "{}: an output block starts with `$ k8scop ARGS`",
+                    block.location()
+                ));
+                continue;
+            };
+            let example = blocks[..i]
+                .iter()
+                .rev()
+                .find(|b| b.tag.starts_with("rules"))
+                .map(|b| b.text.as_str());
+            let dir = TempDir::new(example);
+            let out = Command::new(BIN)
+                .args(args.split_whitespace())
+                .current_dir(&dir.0)
+                .env("NO_COLOR", "1")
+                .output()
+                .expect("run k8scop");
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let printed: Vec<&str> = printed.lines().map(str::trim_end).collect();
+            let actual = format!("$ k8scop {args}\n{}\n", printed.join("\n").trim_end());
+            if actual != block.text {
+                failures.push(format!(
+                    "{}: k8scop now prints:\n{actual}",
+                    block.location()
+                ));
+                updates.push((block.line, block.end, actual));
+            }
+        }
+        if bless && !updates.is_empty() {
+            let mut new: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+            // From the last block up, so that earlier line numbers stay valid.
+            for (fence, end, actual) in updates.into_iter().rev() {
+                new.splice(fence..end - 1, actual.lines().map(str::to_owned));
+            }
+            std::fs::write(&file, new.join("\n") + "\n").expect("rewrite the page");
+        }
+    }
+    if !bless {
+        report(
+            &failures,
+            "documented outputs differ from what k8scop prints \
+             (K8SCOP_BLESS_DOCS=1 updates them)",
+        );
+    }
 }

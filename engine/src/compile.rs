@@ -24,7 +24,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::eval::{CallSite, Callee, Cond, Num, Source, Test, ValueSet};
-use crate::path::FieldPath;
+use crate::path::{FieldPath, Slots};
 use crate::ruleset::{
     Detection, DetectionKind, Expectation, Rule, Ruleset, Sequence, Step, TestCase, TestEvents,
     ThresholdSpec,
@@ -76,6 +76,7 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
         list_stack: Vec::new(),
         macro_stack: Vec::new(),
         scripts,
+        slots: Slots::default(),
         diagnostics: script_diagnostics,
         seen: HashSet::new(),
     };
@@ -141,9 +142,11 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
         None
     } else {
         Some(Ruleset {
+            prefilter: crate::prefilter::Prefilter::build(&rules),
             rules,
             sequences,
             scripts: compiler.scripts,
+            slots: compiler.slots,
             tests,
             files: files.iter().map(|f| Arc::clone(&f.source)).collect(),
             warnings: diagnostics.clone(),
@@ -218,6 +221,7 @@ struct Compiler<'a> {
     list_stack: Vec<String>,
     macro_stack: Vec<String>,
     scripts: ScriptHost,
+    slots: Slots,
     diagnostics: Vec<Diagnostic>,
     /// (code, file, span start, span end) already reported: macros expand in every rule that uses
     /// them, and their warnings are worth one report.
@@ -225,6 +229,13 @@ struct Compiler<'a> {
 }
 
 impl<'a> Compiler<'a> {
+    /// A condition's field path, with its slot for per-event lookup caching.
+    fn field(&mut self, path: &ast::Path) -> FieldPath {
+        let mut field = FieldPath::new(path);
+        self.slots.intern(&mut field);
+        field
+    }
+
     fn report(&mut self, diagnostic: Diagnostic) {
         let key = diagnostic.labels.first().map(|l| {
             (
@@ -467,7 +478,7 @@ impl<'a> Compiler<'a> {
             ExprKind::Exists(path) => {
                 self.check_path(cx, path);
                 Compiled1 {
-                    cond: Cond::Exists(FieldPath::new(path)),
+                    cond: Cond::Exists(self.field(path)),
                     never: false,
                 }
             }
@@ -615,7 +626,7 @@ impl<'a> Compiler<'a> {
                 }
                 let field = self.check_path(cx, path);
                 Operand::Value {
-                    source: Source::Path(FieldPath::new(path)),
+                    source: Source::Path(self.field(path)),
                     field,
                 }
             }
@@ -1286,7 +1297,7 @@ impl<'a> Compiler<'a> {
                 ast::ThresholdKind::Count => (Counting::Count, None),
                 ast::ThresholdKind::Distinct(p) => {
                     self.check_path(&cx, p);
-                    (Counting::Distinct, Some(FieldPath::new(p)))
+                    (Counting::Distinct, Some(self.field(p)))
                 }
             };
             ThresholdSpec {

@@ -106,6 +106,8 @@ pub struct Engine {
     watermark: i64,
     last_evict: i64,
     happened: Vec<bool>,
+    /// The prefilter's candidate rules for the current event.
+    candidates: Vec<u64>,
     record_matches: bool,
 }
 
@@ -123,6 +125,7 @@ impl Engine {
             states,
             watermark: i64::MIN,
             last_evict: i64::MIN,
+            candidates: Vec::new(),
             record_matches: false,
         }
     }
@@ -168,10 +171,14 @@ impl Engine {
     /// Evaluates one event and appends what it caused to `out`.
     pub fn process(&mut self, event: &Event, out: &mut Output) {
         let ruleset = Arc::clone(&self.ruleset);
-        let mut ctx = EvalCtx::new(&event.value, &ruleset.scripts);
+        let mut ctx = EvalCtx::new(&event.value, &ruleset.scripts, &ruleset.slots);
         let rule_count = ruleset.rules.len();
+        ruleset.prefilter.candidates(&event.value, &mut self.candidates);
         for (i, rule) in ruleset.rules.iter().enumerate() {
             self.happened[i] = false;
+            if self.candidates[i / 64] & (1 << (i % 64)) == 0 {
+                continue;
+            }
             if rule.source != event.kind && rule.source != SourceKind::Any {
                 continue;
             }

@@ -22,7 +22,7 @@ use memchr::memmem;
 use regex::Regex;
 use serde_json::Value;
 
-use crate::path::FieldPath;
+use crate::path::{FieldPath, SlotCache, Slots};
 use crate::script::{ScriptEvent, ScriptHost, ScriptId};
 
 /// A compiled condition.
@@ -106,6 +106,11 @@ impl ValueSet {
             Value::Bool(b) => self.bools[usize::from(*b)],
             _ => false,
         }
+    }
+
+    /// The members, when they are all strings.
+    pub fn strings_only(&self) -> Option<impl Iterator<Item = &str>> {
+        (self.numbers.is_empty() && !self.bools[0] && !self.bools[1]).then(|| self.strings.iter().map(|s| &**s))
     }
 
     pub fn len(&self) -> usize {
@@ -238,18 +243,51 @@ pub struct EvalError {
 pub struct EvalCtx<'e> {
     pub event: &'e Value,
     pub scripts: &'e ScriptHost,
+    slots: &'e Slots,
+    cache: SlotCache<'e>,
     script_event: ScriptEvent<'e>,
     pub errors: Vec<EvalError>,
 }
 
 impl<'e> EvalCtx<'e> {
-    pub fn new(event: &'e Value, scripts: &'e ScriptHost) -> Self {
+    pub fn new(event: &'e Value, scripts: &'e ScriptHost, slots: &'e Slots) -> Self {
         EvalCtx {
             event,
             scripts,
+            slots,
+            cache: SlotCache::new(event, slots),
             script_event: ScriptEvent::new(event),
             errors: Vec::new(),
         }
+    }
+
+    /// Whether any value of `path` satisfies `pred`.
+    #[inline]
+    fn any(&mut self, path: &FieldPath, mut pred: impl FnMut(&'e Value) -> bool) -> bool {
+        path.visit_cached(&mut self.cache, self.slots, true, &mut |v| {
+            if pred(v) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .is_break()
+    }
+
+    /// Whether `path` has at least one value and every value satisfies `pred`.
+    fn all(&mut self, path: &FieldPath, mut pred: impl FnMut(&'e Value) -> bool) -> bool {
+        let mut seen = false;
+        let failed = path
+            .visit_cached(&mut self.cache, self.slots, true, &mut |v| {
+                seen = true;
+                if pred(v) {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            })
+            .is_break();
+        seen && !failed
     }
 }
 
@@ -264,17 +302,17 @@ impl Cond {
             Cond::And(conds) => conds.iter().all(|c| c.eval(ctx)),
             Cond::Or(conds) => conds.iter().any(|c| c.eval(ctx)),
             Cond::Not(c) => !c.eval(ctx),
-            Cond::Exists(path) => path.any(ctx.event, |_| true),
+            Cond::Exists(path) => ctx.any(path, |_| true),
             Cond::Test {
                 left: Source::Path(path),
                 all: false,
                 test,
-            } => path.any(ctx.event, |v| test.holds(v)),
+            } => ctx.any(path, |v| test.holds(v)),
             Cond::Test {
                 left: Source::Path(path),
                 all: true,
                 test,
-            } => path.all(ctx.event, |v| test.holds(v)),
+            } => ctx.all(path, |v| test.holds(v)),
             Cond::Test { left, all, test } => {
                 let values = left.values(ctx, true);
                 quantify(*all, &values, |v| test.holds(v))
@@ -326,7 +364,7 @@ impl Source {
         match self {
             Source::Path(path) => {
                 let mut out = Vec::new();
-                let _ = path.visit(ctx.event, flatten_last, &mut |v| {
+                let _ = path.visit_cached(&mut ctx.cache, ctx.slots, flatten_last, &mut |v| {
                     out.push(Cow::Borrowed(v));
                     ControlFlow::Continue(())
                 });

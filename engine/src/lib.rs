@@ -17,6 +17,7 @@ pub mod event;
 pub mod input;
 pub mod loader;
 pub mod path;
+pub mod prefilter;
 pub mod ruleset;
 pub mod schema;
 pub mod script;

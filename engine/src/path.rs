@@ -22,6 +22,86 @@ pub struct FieldPath {
     steps: Box<[Step]>,
     /// The path as written, for messages and alert documents.
     text: Box<str>,
+    /// For a path of plain keys: its slot in the ruleset's [`Slots`], so that an event's value
+    /// for it is looked up once per event however many rules read it.
+    slot: Option<u32>,
+}
+
+/// The plain-key paths of a ruleset and all their prefixes, interned: `objectRef.resource` and
+/// `objectRef.name` share the slot of `objectRef`.
+#[derive(Debug, Default)]
+pub struct Slots {
+    defs: Vec<(Option<u32>, Box<str>)>,
+    index: std::collections::HashMap<(Option<u32>, Box<str>), u32>,
+}
+
+impl Slots {
+    /// Gives `path` a slot when it is made of plain keys only.
+    pub fn intern(&mut self, path: &mut FieldPath) {
+        let mut parent = None;
+        for step in path.steps.iter() {
+            let Step::Key(key) = step else { return };
+            let next = self.defs.len() as u32;
+            let slot = *self.index.entry((parent, key.clone())).or_insert(next);
+            if slot == next {
+                self.defs.push((parent, key.clone()));
+            }
+            parent = Some(slot);
+        }
+        path.slot = parent;
+    }
+
+    pub fn len(&self) -> usize {
+        self.defs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.defs.is_empty()
+    }
+}
+
+/// One event's resolved slots.
+#[derive(Debug, Clone, Copy)]
+enum Resolved<'v> {
+    Unresolved,
+    Missing,
+    Found(&'v Value),
+    /// An array on the way: the path has several values; walk it in full.
+    Crossed,
+}
+
+/// The slot values of one event, resolved on first use.
+pub struct SlotCache<'v> {
+    root: &'v Value,
+    values: Vec<Resolved<'v>>,
+}
+
+impl<'v> SlotCache<'v> {
+    pub fn new(root: &'v Value, slots: &Slots) -> Self {
+        SlotCache { root, values: vec![Resolved::Unresolved; slots.len()] }
+    }
+
+    fn resolve(&mut self, slots: &Slots, slot: u32) -> Resolved<'v> {
+        let i = slot as usize;
+        if let Some(done) = self.values.get(i).filter(|r| !matches!(r, Resolved::Unresolved)) {
+            return *done;
+        }
+        let Some((parent, key)) = slots.defs.get(i) else { return Resolved::Crossed };
+        let container = match parent {
+            None => Resolved::Found(self.root),
+            Some(p) => self.resolve(slots, *p),
+        };
+        let resolved = match container {
+            Resolved::Found(Value::Object(map)) => match map.get(&**key) {
+                Some(v) => Resolved::Found(v),
+                None => Resolved::Missing,
+            },
+            Resolved::Found(Value::Array(_)) | Resolved::Crossed => Resolved::Crossed,
+            Resolved::Found(_) | Resolved::Missing | Resolved::Unresolved => Resolved::Missing,
+        };
+        self.values[i] = resolved;
+        resolved
+    }
 }
 
 impl FieldPath {
@@ -38,6 +118,7 @@ impl FieldPath {
         FieldPath {
             steps,
             text: path.to_string().into(),
+            slot: None,
         }
     }
 
@@ -46,6 +127,7 @@ impl FieldPath {
         FieldPath {
             steps: keys.iter().map(|k| Step::Key((*k).into())).collect(),
             text: keys.join(".").into(),
+            slot: None,
         }
     }
 
@@ -73,6 +155,25 @@ impl FieldPath {
             }
         }
         emit(current, flatten_last, f)
+    }
+
+    /// Like [`FieldPath::visit`], through the event's slot cache when the path has a slot.
+    #[inline]
+    pub fn visit_cached<'v, F>(
+        &self,
+        cache: &mut SlotCache<'v>,
+        slots: &Slots,
+        flatten_last: bool,
+        f: &mut F,
+    ) -> ControlFlow<()>
+    where
+        F: FnMut(&'v Value) -> ControlFlow<()>,
+    {
+        match self.slot.map(|s| cache.resolve(slots, s)) {
+            Some(Resolved::Found(v)) => emit(v, flatten_last, f),
+            Some(Resolved::Missing) => ControlFlow::Continue(()),
+            _ => self.visit(cache.root, flatten_last, f),
+        }
     }
 
     /// Whether any value satisfies `pred`.

@@ -7,7 +7,8 @@ use k8scop_grammar::{Diagnostic, SourceFile};
 use serde_json::Value;
 
 use crate::eval::Cond;
-use crate::path::FieldPath;
+use crate::path::{FieldPath, Slots};
+use crate::prefilter::Prefilter;
 use crate::script::ScriptHost;
 use crate::state::Counting;
 use crate::template::Template;
@@ -122,6 +123,10 @@ pub struct Ruleset {
     pub rules: Vec<Rule>,
     pub sequences: Vec<Sequence>,
     pub scripts: ScriptHost,
+    /// The plain-key field paths of every condition, for per-event lookup caching.
+    pub slots: Slots,
+    /// Which rules can match an event, from its `verb` and `objectRef.resource`.
+    pub prefilter: Prefilter,
     pub tests: Vec<TestCase>,
     pub files: Vec<Arc<SourceFile>>,
     /// Warnings found while compiling (errors prevent a ruleset from existing).

@@ -1,5 +1,5 @@
-//! Text to syntax tree: runs the pest grammar (`rules.pest`) and turns its pairs into [`ast`]
-//! nodes, each with the span of its pair.
+//! Text to syntax tree: runs the pest grammar (`rules.pest`) and turns its pairs into
+//! [`crate::ast`] nodes, each with the span of its pair.
 //!
 //! [`Builder`] has one method per grammar rule, named after the rule (the layout of dhall-rust's
 //! parser). A syntax error stops pest at the first mistake and becomes one diagnostic
@@ -884,7 +884,8 @@ impl Builder<'_> {
             None => String::new(),
         };
         help.push_str(&format!(
-            "a duration is a whole number followed by {}, such as `500ms`, `30s`, `10m`, `2h` or `1d`",
+            "a duration is a whole number followed by {}, such as `500ms`, `30s`, `10m`, `2h` \
+             or `1d`",
             quoted_list(suggest::DURATION_UNITS, "or")
         ));
         let label = if unit.is_empty() {
@@ -1052,14 +1053,18 @@ fn span_of(pair: &Node) -> Span {
 /// `a or b`) gets from pest a span that runs over the whitespace and comments after its last
 /// token, where pest looked for one more repetition; the end of its last child is the true end.
 fn end_of(pair: &Node) -> usize {
-    if is_compound_atomic(pair.as_rule()) {
-        // No whitespace is skipped inside, and the last child may be followed by a literal
-        // (the `]` of `["key"]`).
-        return pair.as_span().end();
-    }
-    match pair.clone().into_inner().next_back() {
-        Some(last) => end_of(&last),
-        None => pair.as_span().end(),
+    // A loop, not recursion: `not not ... x` nests as deep as the text is long.
+    let mut pair = pair.clone();
+    loop {
+        if is_compound_atomic(pair.as_rule()) {
+            // No whitespace is skipped inside, and the last child may be followed by a literal
+            // (the `]` of `["key"]`).
+            return pair.as_span().end();
+        }
+        match pair.clone().into_inner().next_back() {
+            Some(last) => pair = last,
+            None => return pair.as_span().end(),
+        }
     }
 }
 
@@ -1165,17 +1170,5 @@ mod tests {
         assert_eq!(unescape(r#"a\"b\\c\nd\te"#), "a\"b\\c\nd\te");
         assert_eq!(unescape(r"^\d+$"), r"^\d+$");
         assert_eq!(unescape(r"\u00e9\x"), r"\u00e9\x");
-    }
-}
-#[cfg(test)]
-mod debug_tests {
-    use super::*;
-    #[test]
-    fn dbg_positives() {
-        let text = std::fs::read_to_string("/tmp/dbg.rules").unwrap();
-        match RulesParser::parse(Rule::file, &text) {
-            Ok(_) => println!("ok"),
-            Err(e) => println!("{:?} {:?}", e.location, e.variant),
-        }
     }
 }

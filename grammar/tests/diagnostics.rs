@@ -132,6 +132,11 @@ snapshot!(
     "rule r { threshold count = 5 within 1m }",
     Syntax
 );
+snapshot!(
+    missing_severity,
+    "rule r {\n    severity\n    when x\n}",
+    Syntax
+);
 snapshot!(enabled_yes, "rule r { enabled yes }", Syntax);
 snapshot!(dangling_dot, "rule r { when user. == \"x\" }", Syntax);
 snapshot!(expect_misspelt, "test \"t\" { expect r alert 1 }", Syntax);

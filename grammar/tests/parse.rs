@@ -542,8 +542,13 @@ fn at_timestamp_forms() {
         sexp(r#"exists ["@timestamp"]"#),
         r#"(exists ["@timestamp"])"#
     );
-    // On the right of a comparison, brackets are a list.
+    // On the right of a comparison, brackets are a list; on the left, a list of several.
     assert_eq!(sexp(r#"x in ["@timestamp"]"#), r#"(in x ["@timestamp"])"#);
+    assert_eq!(
+        sexp(r#"["a", "b"] intersects x"#),
+        r#"(intersects ["a", "b"] x)"#
+    );
+    assert_eq!(sexp(r#"[1] intersects x"#), "(intersects [1] x)");
     let file = parse_ok(r#"rule r { when x fields [@timestamp, ["@timestamp"].a] }"#);
     let fields: Vec<String> = rule(&file, "r")
         .props

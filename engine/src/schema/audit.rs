@@ -37,13 +37,14 @@ pub(crate) const VERBS: &[&str] = &[
     "deletecollection",
     "proxy",
     "redirect",
-    "",
     "post",
     "put",
     "head",
     "options",
     "connect",
     "trace",
+    // A resource request with a method other than the five above (say `OPTIONS`).
+    "",
 ];
 
 const USER_INFO: Ty = Ty::Object(&[

@@ -13,6 +13,17 @@
 //! is no file, network, process, environment or clock access, and no `sleep`. `eval` is disabled,
 //! `print` and `debug` output is discarded, undefined variables are compile errors, and
 //! [`ScriptLimits`] bounds operations, call depth, expression depth, data sizes and wall time.
+//!
+//! The wall-time limit is the one place the engine looks at a clock. It is a safety stop, not a
+//! semantic: with the default limits the operation limit stops an ordinary runaway loop first
+//! (in well under a millisecond for `while true {}`), so results stay deterministic; the clock
+//! decides only for scripts whose single operations are slow. It also bounds what Rhai's size
+//! limits miss: Rhai checks sizes on function results and on assignments through `.` and `+=`,
+//! but not on `m[key] = value` nor on nested literals (`a = [a, a]`), whose growth the operation
+//! and time limits stop instead.
+//!
+//! The stdlib functions are registered so that they take precedence over Rhai's functions of the
+//! same name (`len`, `split`, `trim`): a name means the same function in conditions and scripts.
 
 mod convert;
 mod position;
@@ -231,16 +242,11 @@ impl ScriptHost {
         let mut lib = AST::empty();
         let mut defined = Vec::new();
         for (file, block) in blocks {
-            match compile_block(&engine, file, block) {
-                Ok((ast, functions, statement)) => {
-                    diagnostics.extend(statement);
-                    defined.extend(functions);
-                    lib.combine(ast.clone_functions_only());
-                }
-                Err((diagnostic, functions)) => {
-                    diagnostics.push(diagnostic);
-                    defined.extend(functions);
-                }
+            let compiled = compile_block(&engine, file, block);
+            diagnostics.extend(compiled.diagnostic);
+            defined.extend(compiled.functions);
+            if let Some(ast) = compiled.ast {
+                lib.combine(ast.clone_functions_only());
             }
         }
 
@@ -497,17 +503,18 @@ impl ScriptHost {
     }
 }
 
-/// A compiled script block with its functions in source order, and the diagnostic for a
-/// statement outside functions, if any.
-type CompiledBlock = (AST, Vec<ScriptFunction>, Option<Diagnostic>);
+/// One script block, compiled as far as it goes.
+struct CompiledBlock {
+    /// None when the block has a syntax error.
+    ast: Option<AST>,
+    /// Its functions in source order. After a syntax error, the functions the block means to
+    /// define, as far as a light scan of its text finds them.
+    functions: Vec<ScriptFunction>,
+    /// A syntax error, or a statement outside functions.
+    diagnostic: Option<Diagnostic>,
+}
 
-/// Compiles one script block. On a syntax error, returns the diagnostic and the functions the
-/// block means to define, as far as a light scan of its text finds them.
-fn compile_block(
-    engine: &Engine,
-    file: &Arc<SourceFile>,
-    block: &ScriptBlock,
-) -> Result<CompiledBlock, (Diagnostic, Vec<ScriptFunction>)> {
+fn compile_block(engine: &Engine, file: &Arc<SourceFile>, block: &ScriptBlock) -> CompiledBlock {
     let sites = scan_fn_defs(&block.body);
     let in_file = |range: &std::ops::Range<usize>| {
         Span::new(
@@ -523,14 +530,25 @@ fn compile_block(
         block_body: block.body_span,
     };
 
-    let ast = engine.compile(&block.body).map_err(|err| {
-        let diagnostic = parse_diagnostic(file, &block.body, block.body_span, &err, Context::Block);
-        let functions = sites
-            .iter()
-            .map(|site| function(&site.name, site.arity, in_file(&site.name_range)))
-            .collect();
-        (diagnostic, functions)
-    })?;
+    let ast = match engine.compile(&block.body) {
+        Ok(ast) => ast,
+        Err(err) => {
+            return CompiledBlock {
+                ast: None,
+                functions: sites
+                    .iter()
+                    .map(|site| function(&site.name, site.arity, in_file(&site.name_range)))
+                    .collect(),
+                diagnostic: Some(parse_diagnostic(
+                    file,
+                    &block.body,
+                    block.body_span,
+                    &err,
+                    Context::Block,
+                )),
+            }
+        }
+    };
 
     let statement = ast.statements().first().map(|stmt| {
         let offset = position_offset(&block.body, stmt.position()).unwrap_or(0);
@@ -569,7 +587,11 @@ fn compile_block(
         })
         .collect();
     functions.sort_by_key(|f| f.span.start);
-    Ok((ast, functions, statement))
+    CompiledBlock {
+        ast: Some(ast),
+        functions,
+        diagnostic: statement,
+    }
 }
 
 /// Builds the sandboxed engine: see the module docs.
@@ -596,7 +618,7 @@ fn sandboxed_engine(limits: &ScriptLimits) -> Engine {
     engine.set_fail_on_invalid_map_property(false);
 
     engine.set_max_operations(limits.max_operations.max(1));
-
+    engine.set_max_call_levels(limits.max_call_levels.max(1));
     let depth = limits.max_expr_depth.max(2);
     engine.set_max_expr_depths(depth, depth / 2);
     engine.set_max_string_size(limits.max_string_size.max(1));
@@ -606,7 +628,7 @@ fn sandboxed_engine(limits: &ScriptLimits) -> Engine {
         if ops % CLOCK_EVERY_OPS != 0 {
             return None;
         }
-        None::<Dynamic>
+        Deadline::passed().then(|| Dynamic::from(TIME_LIMIT_TOKEN))
     });
     engine
 }

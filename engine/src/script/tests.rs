@@ -449,7 +449,8 @@ fn an_endless_loop_stops_quickly() {
 #[test]
 fn the_time_limit_stops_a_script_the_operation_limit_would_not() {
     let limits = ScriptLimits {
-        max_operations: u64::MAX,
+        // Finite, so that a broken deadline fails the test instead of hanging it.
+        max_operations: 100_000_000,
         time_limit: Duration::from_millis(5),
         ..ScriptLimits::default()
     };
@@ -479,6 +480,19 @@ fn deep_recursion_stops_at_the_call_depth_limit() {
     assert_eq!(err.message, "call depth limit exceeded");
     let err = host.call_fn("down", &[&json!(0)]).unwrap_err();
     assert_eq!(err.message, "call depth limit exceeded");
+
+    // The configured depth is the one enforced.
+    let text = "script {\n  fn depth(n) { if n == 0 { 0 } else { 1 + depth(n - 1) } }\n}\n";
+    let shallow = ScriptLimits {
+        max_call_levels: 8,
+        ..ScriptLimits::default()
+    };
+    let (host, _) = host_with(text, shallow);
+    assert_eq!(host.call_fn("depth", &[&json!(5)]), Ok(Some(json!(5))));
+    let err = host.call_fn("depth", &[&json!(10)]).unwrap_err();
+    assert_eq!(err.message, "call depth limit exceeded");
+    let (host, _) = host_with(text, ScriptLimits::default());
+    assert_eq!(host.call_fn("depth", &[&json!(20)]), Ok(Some(json!(20))));
 }
 
 #[test]
@@ -574,7 +588,8 @@ fn sleep_and_other_escape_hatches_do_not_exist() {
 #[test]
 fn threads_share_one_host_and_keep_their_own_deadlines() {
     let limits = ScriptLimits {
-        max_operations: u64::MAX,
+        // Finite, so that a broken deadline fails the test instead of hanging it.
+        max_operations: 100_000_000,
         time_limit: Duration::from_millis(20),
         ..ScriptLimits::default()
     };

@@ -12,7 +12,7 @@ use pest::error::{ErrorVariant, InputLocation};
 
 use super::suggest::{self, did_you_mean, join_words, quoted_list};
 use super::Rule;
-use crate::ast::Span;
+use crate::ast::{Severity, SourceKind, Span};
 use crate::diagnostic::{Code, Diagnostic, SourceFile};
 
 /// The diagnostic for the error pest stopped at.
@@ -69,7 +69,7 @@ impl Explainer<'_> {
                 .with_label(self.file, self.found.span, "not a comparison operator")
                 .with_help("write `==` to test whether two values are equal");
         }
-        let help = self.symbol_help();
+        let help = self.symbol_help().or_else(|| self.value_help());
         let diagnostic = self.generic();
         match help {
             Some(help) => diagnostic.with_help(help),
@@ -240,6 +240,30 @@ impl Explainer<'_> {
                 Some("a list is written in square brackets: `[\"a\", \"b\"]`".to_string())
             }
             _ => None,
+        }
+    }
+
+    /// The valid values, where a property's value is missing.
+    fn value_help(&self) -> Option<String> {
+        if self.expected.has(Rule::severity_value) {
+            let names: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
+            Some(format!(
+                "a severity is one of {}",
+                quoted_list(&names, "or")
+            ))
+        } else if self.expected.has(Rule::source_value) {
+            let names: Vec<&str> = SourceKind::ALL.iter().map(|s| s.as_str()).collect();
+            Some(format!(
+                "an event source is one of {}",
+                quoted_list(&names, "or")
+            ))
+        } else if self.expected.has(Rule::duration) {
+            Some(format!(
+                "a duration is a whole number followed by {}, such as `10m`",
+                quoted_list(suggest::DURATION_UNITS, "or")
+            ))
+        } else {
+            None
         }
     }
 
