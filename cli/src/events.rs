@@ -48,11 +48,11 @@ pub fn read_inputs(
 
 fn read_text(path: &Path) -> Result<(String, String), String> {
     if path.as_os_str() == "-" {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok(("<stdin>".into(), text));
+        return Ok(("<stdin>".into(), String::from_utf8_lossy(&bytes).into_owned()));
     }
     let bytes =
         std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;

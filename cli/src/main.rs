@@ -7,6 +7,7 @@ mod args;
 mod commands;
 mod diagnostics;
 mod events;
+mod out;
 
 use std::process::ExitCode;
 

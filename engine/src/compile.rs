@@ -78,6 +78,7 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
         scripts,
         slots: Slots::default(),
         diagnostics: script_diagnostics,
+        error_marks: 0,
         seen: HashSet::new(),
     };
     compiler.collect_names(files);
@@ -141,12 +142,13 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
     let ruleset = if diagnostics.iter().any(Diagnostic::is_error) {
         None
     } else {
+        let mut slots = compiler.slots;
         Some(Ruleset {
-            prefilter: crate::prefilter::Prefilter::build(&rules),
+            prefilter: crate::prefilter::Prefilter::build(&rules, &mut slots),
+            slots,
             rules,
             sequences,
             scripts: compiler.scripts,
-            slots: compiler.slots,
             tests,
             files: files.iter().map(|f| Arc::clone(&f.source)).collect(),
             warnings: diagnostics.clone(),
@@ -223,6 +225,8 @@ struct Compiler<'a> {
     scripts: ScriptHost,
     slots: Slots,
     diagnostics: Vec<Diagnostic>,
+    /// Errors reported so far, counting repeats that `seen` hides.
+    error_marks: usize,
     /// (code, file, span start, span end) already reported: macros expand in every rule that uses
     /// them, and their warnings are worth one report.
     seen: HashSet<(Code, String, usize, usize)>,
@@ -237,6 +241,9 @@ impl<'a> Compiler<'a> {
     }
 
     fn report(&mut self, diagnostic: Diagnostic) {
+        if diagnostic.is_error() {
+            self.error_marks += 1;
+        }
         let key = diagnostic.labels.first().map(|l| {
             (
                 diagnostic.code,
@@ -381,7 +388,7 @@ impl<'a> Compiler<'a> {
                         ok = false;
                     }
                     None => {
-                        self.unknown_name(file, &ident.name, ident.span, &["list"], "a list");
+                        self.unknown_name(file, &ident.name, ident.span, &["list"], "list");
                         ok = false;
                     }
                 },
@@ -1065,7 +1072,15 @@ impl<'a> Compiler<'a> {
                 let label = format!("not a field of {}", source_phrase(cx.source));
                 let mut d = Diagnostic::new(Code::UnknownField, format!("unknown field `{path}`"))
                     .with_label(&cx.file, span, label);
-                if let Some(s) = suggestion {
+                // A misspelt list or macro name reads as a one-segment field path.
+                let names = self.names_of(&["list", "macro"]);
+                let close_name = path
+                    .as_ident()
+                    .and_then(|name| did_you_mean(name, names.iter().map(String::as_str)));
+                if let Some(name) = close_name {
+                    let what = self.defs.get(name).map_or("name", Def::what);
+                    d = d.with_help(format!("did you mean the {what} `{name}`?"));
+                } else if let Some(s) = suggestion {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
                 self.report(d);
@@ -1126,6 +1141,10 @@ impl<'a> Compiler<'a> {
         if !ok {
             return None;
         }
+        let flatten: Box<[bool]> = match k8scop_stdlib::lookup(name) {
+            Some(f) => f.params().iter().map(|p| !p.ty.contains("list")).collect(),
+            None => vec![true; arity].into(),
+        };
         let callee = match k8scop_stdlib::lookup(name) {
             Some(f) => {
                 let shapes: Vec<ArgShape<'_>> = args
@@ -1152,11 +1171,7 @@ impl<'a> Compiler<'a> {
             }
             None => Callee::Script,
         };
-        Some(CallSite {
-            name: name.as_str().into(),
-            callee,
-            args: args.into(),
-        })
+        Some(CallSite { name: name.as_str().into(), callee, args: args.into(), flatten })
     }
 
     // ---------------------------------------------------------------- rules and sequences
@@ -1282,8 +1297,10 @@ impl<'a> Compiler<'a> {
             self.report(d);
             return None;
         };
+        let errors_before = self.error_marks;
         let compiled = self.expr(&cx, when);
-        if compiled.never {
+        // A condition with errors compiles to `false`: that is the error's doing, not the rule's.
+        if compiled.never && self.error_marks == errors_before {
             let d = Diagnostic::new(
                 Code::NeverMatches,
                 format!("rule `{}` can never match", def.name.name),

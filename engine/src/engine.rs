@@ -173,7 +173,7 @@ impl Engine {
         let ruleset = Arc::clone(&self.ruleset);
         let mut ctx = EvalCtx::new(&event.value, &ruleset.scripts, &ruleset.slots);
         let rule_count = ruleset.rules.len();
-        ruleset.prefilter.candidates(&event.value, &mut self.candidates);
+        ctx.candidates(&ruleset.prefilter, &mut self.candidates);
         for (i, rule) in ruleset.rules.iter().enumerate() {
             self.happened[i] = false;
             if self.candidates[i / 64] & (1 << (i % 64)) == 0 {
@@ -182,9 +182,12 @@ impl Engine {
             if rule.source != event.kind && rule.source != SourceKind::Any {
                 continue;
             }
-            let matched = rule.when.eval(&mut ctx);
+            let mut matched = rule.when.eval(&mut ctx);
             let state = &mut self.states[i];
             if !ctx.errors.is_empty() {
+                // A script or function that fails makes its rule false for this event, whatever
+                // the rest of the condition says (`not script { ... }` included).
+                matched = false;
                 state.stats.script_errors += ctx.errors.len() as u64;
                 out.errors
                     .extend(ctx.errors.drain(..).map(|e| RuntimeError {
@@ -232,7 +235,10 @@ impl Engine {
             for step in &seq.steps {
                 steps.push(match step {
                     Step::Rule(i) => self.happened[*i],
-                    Step::Inline(cond) => event.kind == SourceKind::K8sAudit && cond.eval(&mut ctx),
+                    Step::Inline(cond) => {
+                        let errors = ctx.errors.len();
+                        event.kind == SourceKind::K8sAudit && cond.eval(&mut ctx) && ctx.errors.len() == errors
+                    }
                 });
             }
             let state = &mut self.states[rule_count + j];

@@ -22,6 +22,7 @@ use memchr::memmem;
 use regex::Regex;
 use serde_json::Value;
 
+use crate::hash::FastHash;
 use crate::path::{FieldPath, SlotCache, Slots};
 use crate::script::{ScriptEvent, ScriptHost, ScriptId};
 
@@ -64,6 +65,9 @@ pub struct CallSite {
     pub name: Arc<str>,
     pub callee: Callee,
     pub args: Box<[Source]>,
+    /// Per argument: whether a path ending at an array passes its elements one by one (a
+    /// parameter that takes one value) or the array whole (a parameter that takes a list).
+    pub flatten: Box<[bool]>,
 }
 
 pub enum Callee {
@@ -74,9 +78,9 @@ pub enum Callee {
 /// A set of constants for `in` / `intersects`, looked up in constant time.
 #[derive(Debug, Default, Clone)]
 pub struct ValueSet {
-    strings: HashSet<Box<str>>,
+    strings: HashSet<Box<str>, FastHash>,
     /// Numbers by the bits of their f64 value (`-0.0` normalised to `0.0`).
-    numbers: HashSet<u64>,
+    numbers: HashSet<u64, FastHash>,
     bools: [bool; 2],
 }
 
@@ -250,6 +254,11 @@ pub struct EvalCtx<'e> {
 }
 
 impl<'e> EvalCtx<'e> {
+    /// The rules that may match this event, per the ruleset's prefilter.
+    pub fn candidates(&mut self, prefilter: &crate::prefilter::Prefilter, bits: &mut Vec<u64>) {
+        prefilter.candidates(&mut self.cache, self.slots, bits);
+    }
+
     pub fn new(event: &'e Value, scripts: &'e ScriptHost, slots: &'e Slots) -> Self {
         EvalCtx {
             event,
@@ -411,8 +420,8 @@ impl CallSite {
     /// result missing without running the function.
     pub fn eval(&self, ctx: &mut EvalCtx<'_>) -> Vec<Value> {
         let mut arg_values = Vec::with_capacity(self.args.len());
-        for arg in self.args.iter() {
-            let values = arg.values(ctx, false);
+        for (arg, flatten) in self.args.iter().zip(self.flatten.iter()) {
+            let values = arg.values(ctx, *flatten);
             if values.is_empty() {
                 return Vec::new();
             }

@@ -13,6 +13,7 @@ pub mod alert;
 pub mod compile;
 pub mod engine;
 pub mod eval;
+pub mod hash;
 pub mod event;
 pub mod input;
 pub mod loader;

@@ -55,6 +55,13 @@ impl Slots {
         self.defs.len()
     }
 
+    /// The slot of a plain-key path, interning it.
+    pub fn slot_of(&mut self, keys: &[&str]) -> u32 {
+        let mut path = FieldPath::keys(keys);
+        self.intern(&mut path);
+        path.slot.expect("a path of keys always gets a slot")
+    }
+
     pub fn is_empty(&self) -> bool {
         self.defs.is_empty()
     }
@@ -70,21 +77,44 @@ enum Resolved<'v> {
     Crossed,
 }
 
-/// The slot values of one event, resolved on first use.
+/// How many slots an event's cache holds without a heap allocation.
+const INLINE_SLOTS: usize = 64;
+
+/// The slot values of one event, resolved on first use. Up to [`INLINE_SLOTS`] live on the stack:
+/// the cache is made anew for every event and must not cost an allocation.
 pub struct SlotCache<'v> {
     root: &'v Value,
-    values: Vec<Resolved<'v>>,
+    inline: [Resolved<'v>; INLINE_SLOTS],
+    spill: Vec<Resolved<'v>>,
 }
 
 impl<'v> SlotCache<'v> {
     pub fn new(root: &'v Value, slots: &Slots) -> Self {
-        SlotCache { root, values: vec![Resolved::Unresolved; slots.len()] }
+        let spill = vec![Resolved::Unresolved; slots.len().saturating_sub(INLINE_SLOTS)];
+        SlotCache { root, inline: [Resolved::Unresolved; INLINE_SLOTS], spill }
+    }
+
+    /// The first value of a plain-key path through the cache (no array crossed), if any.
+    pub fn get(&mut self, slots: &Slots, slot: u32) -> Option<&'v Value> {
+        match self.resolve(slots, slot) {
+            Resolved::Found(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn entry(&mut self, i: usize) -> &mut Resolved<'v> {
+        if i < INLINE_SLOTS {
+            &mut self.inline[i]
+        } else {
+            &mut self.spill[i - INLINE_SLOTS]
+        }
     }
 
     fn resolve(&mut self, slots: &Slots, slot: u32) -> Resolved<'v> {
         let i = slot as usize;
-        if let Some(done) = self.values.get(i).filter(|r| !matches!(r, Resolved::Unresolved)) {
-            return *done;
+        let done = *self.entry(i);
+        if !matches!(done, Resolved::Unresolved) {
+            return done;
         }
         let Some((parent, key)) = slots.defs.get(i) else { return Resolved::Crossed };
         let container = match parent {
@@ -99,7 +129,7 @@ impl<'v> SlotCache<'v> {
             Resolved::Found(Value::Array(_)) | Resolved::Crossed => Resolved::Crossed,
             Resolved::Found(_) | Resolved::Missing | Resolved::Unresolved => Resolved::Missing,
         };
-        self.values[i] = resolved;
+        *self.entry(i) = resolved;
         resolved
     }
 }

@@ -7,15 +7,18 @@
 
 use std::collections::HashMap;
 
+use crate::hash::FastHash;
+
 use serde_json::Value;
 
 use crate::eval::{Cond, Source, Test};
+use crate::path::{SlotCache, Slots};
 use crate::ruleset::Rule;
 
 /// Candidate rules per value of one field.
 #[derive(Debug, Default)]
 struct Dispatch {
-    by_value: HashMap<Box<str>, Box<[u64]>>,
+    by_value: HashMap<Box<str>, Box<[u64]>, FastHash>,
     /// Rules with no constraint on the field: candidates whatever its value.
     unconstrained: Box<[u64]>,
 }
@@ -36,7 +39,7 @@ impl Dispatch {
             }
         }
         Dispatch {
-            by_value: by_value.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            by_value: by_value.into_iter().map(|(k, v)| (k, v.into())).collect::<HashMap<_, _, FastHash>>(),
             unconstrained: unconstrained.into(),
         }
     }
@@ -57,25 +60,31 @@ pub struct Prefilter {
     words: usize,
     verb: Dispatch,
     resource: Dispatch,
+    /// The slots of `verb` and `objectRef.resource`: the rules read them through the same
+    /// per-event cache, so they are looked up once per event in all.
+    verb_slot: u32,
+    resource_slot: u32,
 }
 
 impl Prefilter {
-    pub fn build(rules: &[Rule]) -> Prefilter {
+    pub fn build(rules: &[Rule], slots: &mut Slots) -> Prefilter {
         let words = rules.len().div_ceil(64).max(1);
         Prefilter {
             words,
             verb: Dispatch::build(rules, "verb", words),
             resource: Dispatch::build(rules, "objectRef.resource", words),
+            verb_slot: slots.slot_of(&["verb"]),
+            resource_slot: slots.slot_of(&["objectRef", "resource"]),
         }
     }
 
-    /// Writes into `bits` the rules that may match `event` (bit i = rule i).
-    pub fn candidates(&self, event: &Value, bits: &mut Vec<u64>) {
+    /// Writes into `bits` the rules that may match the event (bit i = rule i).
+    pub fn candidates(&self, cache: &mut SlotCache<'_>, slots: &Slots, bits: &mut Vec<u64>) {
         bits.clear();
         bits.resize(self.words, u64::MAX);
-        let verb = event.get("verb").and_then(Value::as_str);
-        let resource = event.get("objectRef").and_then(|o| o.get("resource")).and_then(Value::as_str);
+        let verb = cache.get(slots, self.verb_slot).and_then(Value::as_str);
         self.verb.restrict(verb, bits);
+        let resource = cache.get(slots, self.resource_slot).and_then(Value::as_str);
         self.resource.restrict(resource, bits);
     }
 }

@@ -1,6 +1,7 @@
 //! `k8scop check`: load and compile a ruleset without running it.
 
 use crate::args::{CheckArgs, Format};
+use crate::out::outln;
 use crate::commands::{EXIT_FAILED, EXIT_UNLOADABLE};
 use crate::diagnostics::{self, plural};
 
@@ -12,7 +13,7 @@ pub fn run(args: &CheckArgs) -> u8 {
         Ok(c) => c,
         Err(e) => {
             if args.format == Format::Json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({ "ok": false, "error": e.to_string(), "diagnostics": [] })
                 );
@@ -38,7 +39,7 @@ pub fn run(args: &CheckArgs) -> u8 {
             "warnings": warnings,
             "diagnostics": compiled.diagnostics.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
         });
-        println!("{doc}");
+        outln!("{doc}");
     } else {
         diagnostics::print_all(&compiled.diagnostics);
         let what = match &compiled.ruleset {

@@ -11,6 +11,7 @@ use k8scop_engine::{Alert, Engine, Output, Ruleset};
 use serde_json::{json, Value};
 
 use crate::args::{Format, TestRuleArgs};
+use crate::out::outln;
 use crate::commands::{load_ruleset, EXIT_FAILED, EXIT_UNLOADABLE};
 use crate::diagnostics::plural;
 use crate::events::read_inputs;
@@ -23,7 +24,7 @@ pub fn run(args: &TestRuleArgs) -> u8 {
         Ok(r) => r,
         Err(code) => {
             if args.format == Format::Json {
-                println!(
+                outln!(
                     "{}",
                     json!({"rules": {}, "alerts": [], "tests": [], "errors": [{"kind": "ruleset", "message": "the ruleset could not be loaded"}]})
                 );
@@ -61,7 +62,7 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
         Err(e) => {
             eprintln!("error: {e}");
             if args.format == Format::Json {
-                println!(
+                outln!(
                     "{}",
                     json!({"rules": {}, "alerts": [], "tests": [], "errors": [{"kind": "events", "message": e}]})
                 );
@@ -148,12 +149,12 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
             "fields_never_present": unused.iter().map(|(r, f)| json!({"rule": r, "field": f})).collect::<Vec<_>>(),
             "duration_ms": elapsed.as_secs_f64() * 1000.0,
         });
-        println!("{doc}");
+        outln!("{doc}");
         return 0;
     }
 
     let rate = inputs.events.len() as f64 / elapsed.as_secs_f64().max(1e-9);
-    println!(
+    outln!(
         "{} evaluated in {:.1} ms ({:.0} events/s); {} malformed, {} skipped",
         plural(inputs.events.len(), "event", "events"),
         elapsed.as_secs_f64() * 1000.0,
@@ -161,23 +162,23 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
         inputs.malformed.len(),
         inputs.skipped.len()
     );
-    println!();
+    outln!();
     let width = stats
         .iter()
         .map(|(d, _)| d.name.len())
         .max()
         .unwrap_or(4)
         .max(4);
-    println!("{:<width$}  {:>8}  {:>6}", "rule", "matches", "alerts");
+    outln!("{:<width$}  {:>8}  {:>6}", "rule", "matches", "alerts");
     for (d, s) in stats.iter().filter(|(d, _)| selected(args, &d.name)) {
         let n = alert_count.get(&*d.name).copied().unwrap_or(0);
-        println!("{:<width$}  {:>8}  {:>6}", d.name, s.matches, n);
+        outln!("{:<width$}  {:>8}  {:>6}", d.name, s.matches, n);
     }
     if !alerts.is_empty() {
-        println!();
-        println!("alerts:");
+        outln!();
+        outln!("alerts:");
         for a in &alerts {
-            println!(
+            outln!(
                 "  [{}] {}  ({}, count {}, {} .. {}, id {})",
                 a.detection.severity.as_str(),
                 a.title,
@@ -190,22 +191,22 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
         }
     }
     if !examples.is_empty() {
-        println!();
-        println!("matching events (first {SHOWN} per rule):");
+        outln!();
+        outln!("matching events (first {SHOWN} per rule):");
         for (name, ms) in &examples {
             let ids: Vec<&str> = ms.iter().map(|m| m.event_id.as_str()).collect();
-            println!("  {name}: {}", ids.join(", "));
+            outln!("  {name}: {}", ids.join(", "));
         }
     }
     if !never.is_empty() {
-        println!();
-        println!("never matched: {}", never.join(", "));
+        outln!();
+        outln!("never matched: {}", never.join(", "));
     }
     if !unused.is_empty() {
-        println!();
-        println!("fields used by rules but absent from every event:");
+        outln!();
+        outln!("fields used by rules but absent from every event:");
         for (rule, field) in &unused {
-            println!("  {rule}: {field}");
+            outln!("  {rule}: {field}");
         }
     }
     for (title, list) in [
@@ -213,21 +214,21 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
         ("skipped documents", &inputs.skipped),
     ] {
         if !list.is_empty() {
-            println!();
-            println!("{title} ({}):", list.len());
+            outln!();
+            outln!("{title} ({}):", list.len());
             for line in list.iter().take(20) {
-                println!("  {line}");
+                outln!("  {line}");
             }
             if list.len() > 20 {
-                println!("  ... and {} more", list.len() - 20);
+                outln!("  ... and {} more", list.len() - 20);
             }
         }
     }
     if !errors.is_empty() {
-        println!();
-        println!("script errors ({}):", errors.len());
+        outln!();
+        outln!("script errors ({}):", errors.len());
         for e in errors.iter().take(20) {
-            println!(
+            outln!(
                 "  rule {}, event {}: {}: {}",
                 e.rule, e.event_id, e.origin, e.message
             );
@@ -323,24 +324,24 @@ fn run_test_blocks(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
                     .map(|e| json!({"kind": "test", "test": r.name, "message": e}))
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             json!({"rules": rules, "alerts": [], "tests": tests, "errors": errors})
         );
     } else {
         for r in &results {
             if r.passed {
-                println!("PASS  {}  ({})", r.name, r.location);
+                outln!("PASS  {}  ({})", r.name, r.location);
                 continue;
             }
-            println!("FAIL  {}  ({})", r.name, r.location);
+            outln!("FAIL  {}  ({})", r.name, r.location);
             if let Some(e) = &r.error {
-                println!("      cannot run: {e}");
+                outln!("      cannot run: {e}");
             }
             for c in r.checks.iter().filter(|c| !c.passed) {
-                println!("      {}", c.expect);
-                println!("      - expected {}", c.expected);
-                println!("      + actual   {}", c.actual);
+                outln!("      {}", c.expect);
+                outln!("      - expected {}", c.expected);
+                outln!("      + actual   {}", c.actual);
             }
             let fired: Vec<String> = r
                 .counts
@@ -349,11 +350,11 @@ fn run_test_blocks(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
                 .map(|(n, _, a)| format!("{n} ({a})"))
                 .collect();
             if !fired.is_empty() {
-                println!("      alerts raised: {}", fired.join(", "));
+                outln!("      alerts raised: {}", fired.join(", "));
             }
         }
-        println!();
-        println!(
+        outln!();
+        outln!(
             "{}: {} passed, {} failed in {:.1} ms",
             plural(results.len(), "test", "tests"),
             results.len() - failed,
