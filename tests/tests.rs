@@ -10,3 +10,5 @@ mod test_rule;
 mod falco_traces;
 // Every rule example in docs/ compiles; every diagnostic code has its page.
 mod docs;
+// `k8scop run`: argument and configuration errors (exit 2) before anything is read.
+mod run_args;

@@ -5,9 +5,13 @@
 
 mod args;
 mod commands;
+mod config;
 mod diagnostics;
 mod events;
 mod out;
+mod progress;
+mod run_args;
+mod time;
 
 use std::process::ExitCode;
 
@@ -18,6 +22,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         args::Command::Check(a) => commands::check::run(&a),
         args::Command::TestRule(a) => commands::test_rule::run(&a),
+        args::Command::Run(a) => commands::run::run(&a),
     };
     ExitCode::from(code)
 }

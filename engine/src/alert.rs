@@ -34,11 +34,11 @@ pub struct Alert {
     pub last_seen: i64,
     pub samples: Vec<Sample>,
     /// The group key: each `group by` path (or `title`) with its value in the first event.
-    pub group: Vec<(String, Option<String>)>,
+    pub group: Arc<[(String, Option<String>)]>,
     /// The rule's `fields`, from the first event.
-    pub fields: Map<String, Value>,
+    pub fields: Arc<Map<String, Value>>,
     /// Who did what to which object, from the first event.
-    pub context: Context,
+    pub context: Arc<Context>,
 }
 
 /// An alert as it changed on one event.
@@ -191,7 +191,7 @@ impl Alert {
         let samples: Vec<Value> = self
             .samples
             .iter()
-            .map(|s| json!({ "id": s.event_id, "time": format_millis(s.time) }))
+            .map(|s| json!({ "id": &*s.event_id, "time": format_millis(s.time) }))
             .collect();
         let mut own = json!({
             "id": self.id,
@@ -210,7 +210,7 @@ impl Alert {
             own["references"] = json!(d.references);
         }
         if !self.fields.is_empty() {
-            own["fields"] = Value::Object(self.fields.clone());
+            own["fields"] = Value::Object((*self.fields).clone());
         }
         doc.insert("k8scop".into(), own);
         Value::Object(doc)

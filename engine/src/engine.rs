@@ -27,7 +27,7 @@ const EVICT_EVERY_MS: i64 = 10_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeError {
     pub rule: Arc<str>,
-    pub event_id: String,
+    pub event_id: Arc<str>,
     /// `script` or the function's name.
     pub origin: String,
     pub message: String,
@@ -46,7 +46,7 @@ pub struct Output {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
     pub detection: Arc<str>,
-    pub event_id: String,
+    pub event_id: Arc<str>,
 }
 
 /// Counters for one rule or sequence.
@@ -65,9 +65,9 @@ pub struct DetectionStats {
 /// What an open alert remembers of its first event.
 struct Payload {
     title: Title,
-    group: Vec<(String, Option<String>)>,
-    fields: Map<String, Value>,
-    context: Context,
+    group: Arc<[(String, Option<String>)]>,
+    fields: Arc<Map<String, Value>>,
+    context: Arc<Context>,
 }
 
 /// The state of one rule or sequence.
@@ -373,23 +373,9 @@ fn key_of(paths: &[FieldPath], event: &Value) -> Key {
 /// Sends one match (or threshold hit, or completed sequence) to aggregation.
 fn aggregate(state: &mut DetectionState, event: &Event, out: &mut Output) {
     let detection = Arc::clone(&state.detection);
-    let (key, group) = match &detection.group_by {
-        Some(paths) => {
-            let key = key_of(paths, &event.value);
-            let group = paths
-                .iter()
-                .map(|p| p.text().to_owned())
-                .zip(key.0.iter().cloned())
-                .collect();
-            (key, group)
-        }
-        None => {
-            let title = detection.title.render(&event.value, None);
-            (
-                Key(vec![Some(title.clone())].into()),
-                vec![("title".to_owned(), Some(title))],
-            )
-        }
+    let key = match &detection.group_by {
+        Some(paths) => key_of(paths, &event.value),
+        None => Key(vec![Some(detection.title.render(&event.value, None))].into()),
     };
     let sample = Sample {
         event_id: event.id.clone(),
@@ -401,13 +387,22 @@ fn aggregate(state: &mut DetectionState, event: &Event, out: &mut Output) {
     let kind = match update {
         Update::New => {
             state.stats.alerts_new += 1;
+            // What an alert shows of its first event is computed once, when it opens.
+            let group: Arc<[(String, Option<String>)]> = match &detection.group_by {
+                Some(paths) => paths
+                    .iter()
+                    .map(|p| p.text().to_owned())
+                    .zip(key.0.iter().cloned())
+                    .collect(),
+                None => vec![("title".to_owned(), key.0[0].clone())].into(),
+            };
             state.payloads.insert(
                 open.id.clone(),
                 Payload {
                     title: detection.title.prerender(&event.value),
                     group,
-                    fields: field_values(&detection.fields, &event.value),
-                    context: Context::of(&event.value),
+                    fields: Arc::new(field_values(&detection.fields, &event.value)),
+                    context: Arc::new(Context::of(&event.value)),
                 },
             );
             AlertKind::New

@@ -6,6 +6,8 @@
 //! usually set to the time they read the line, hence last). Falco alerts, KubeArmor alerts and
 //! sysdig events are recognised by their own fields and times.
 
+use std::sync::Arc;
+
 use chrono::DateTime;
 use k8scop_grammar::ast::SourceKind;
 use serde_json::Value;
@@ -18,7 +20,7 @@ pub struct Event {
     pub time: i64,
     /// `auditID` (with the stage when it has one) or another id the source gives, else the event's
     /// position in its input (`file:line`); stable for the same input either way.
-    pub id: String,
+    pub id: Arc<str>,
     pub kind: SourceKind,
 }
 
@@ -71,7 +73,7 @@ impl Event {
             return Ok(Event {
                 value,
                 time,
-                id,
+                id: id.into(),
                 kind: SourceKind::K8sAudit,
             });
         }
@@ -94,7 +96,7 @@ impl Event {
             return Ok(Event {
                 value,
                 time,
-                id,
+                id: id.into(),
                 kind: SourceKind::Falco,
             });
         }
@@ -116,7 +118,7 @@ impl Event {
             return Ok(Event {
                 value,
                 time,
-                id,
+                id: id.into(),
                 kind: SourceKind::Sysdig,
             });
         }
@@ -139,7 +141,7 @@ impl Event {
             return Ok(Event {
                 value,
                 time,
-                id: position.to_owned(),
+                id: position.into(),
                 kind: SourceKind::KubeArmor,
             });
         }
@@ -275,13 +277,13 @@ mod tests {
             e.time,
             parse_rfc3339_millis("2024-05-01T12:00:00Z").unwrap()
         );
-        assert_eq!(e.id, "a1/ResponseComplete");
+        assert_eq!(&*e.id, "a1/ResponseComplete");
         let e = Event::classify(
             json!({"verb": "get", "@timestamp": "2024-05-02T00:00:00Z"}),
             "x:7",
         )
         .unwrap();
-        assert_eq!(e.id, "x:7");
+        assert_eq!(&*e.id, "x:7");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod alert;
 pub mod compile;
+pub mod decode;
 pub mod engine;
 pub mod eval;
 pub mod hash;
@@ -18,10 +19,16 @@ pub mod event;
 pub mod input;
 pub mod loader;
 pub mod path;
+pub mod pipeline;
 pub mod prefilter;
+pub mod reload;
 pub mod ruleset;
+mod runner;
 pub mod schema;
 pub mod script;
+pub mod shutdown;
+pub mod sinks;
+pub mod sources;
 pub mod state;
 pub mod template;
 pub mod testing;

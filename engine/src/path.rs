@@ -165,6 +165,15 @@ impl FieldPath {
         &self.text
     }
 
+    /// The plain keys the path starts with, up to its first index or `[*]`: what a parser must
+    /// keep of an event for this path (the whole value under the last key).
+    pub fn key_prefix(&self) -> impl Iterator<Item = &str> {
+        self.steps.iter().map_while(|s| match s {
+            Step::Key(k) => Some(&**k),
+            Step::Index(_) | Step::Wildcard => None,
+        })
+    }
+
     /// Visits every non-null value of the path. With `flatten_last`, a path that ends at an array
     /// visits the array's elements (comparisons); without it, the array itself (function
     /// arguments, so that `len(sourceIPs)` sees the list).

@@ -159,6 +159,63 @@ impl Ruleset {
             || (kind == SourceKind::K8sAudit && !self.sequences.is_empty())
     }
 
+    /// Every field path the ruleset reads: conditions, thresholds, sequence keys, titles, `fields`
+    /// and `group by`. A parser that keeps only these (and what [`crate::event::Event`] and
+    /// [`crate::alert::Context`] read) loses nothing the engine needs, unless
+    /// [`Ruleset::uses_scripts`] (a script sees the whole event).
+    pub fn field_paths(&self) -> Vec<&FieldPath> {
+        let mut out = Vec::new();
+        for rule in &self.rules {
+            rule.when.paths(&mut out);
+            if let Some(t) = &rule.threshold {
+                out.extend(t.by.iter());
+                out.extend(t.distinct.iter());
+            }
+        }
+        for seq in &self.sequences {
+            out.extend(seq.by.iter());
+            for step in &seq.steps {
+                if let Step::Inline(cond) = step {
+                    cond.paths(&mut out);
+                }
+            }
+        }
+        for d in self.rules.iter().map(|r| &*r.detection).chain(self.sequences.iter().map(|s| &*s.detection)) {
+            out.extend(d.title.fields());
+            out.extend(d.fields.iter());
+            if let Some(g) = &d.group_by {
+                out.extend(g.iter());
+            }
+        }
+        out
+    }
+
+    /// Whether any condition runs a condition script (`script { ... }`): it sees the whole
+    /// `event`, so events must be parsed in full. A script-block function called from a
+    /// condition sees only its arguments (paths, which [`Ruleset::field_paths`] lists).
+    pub fn uses_scripts(&self) -> bool {
+        fn cond(c: &Cond) -> bool {
+            use crate::eval::Source;
+            fn source(s: &Source) -> bool {
+                match s {
+                    Source::Script(_) => true,
+                    Source::Call(c) => c.args.iter().any(source),
+                    Source::Path(_) | Source::Const(_) => false,
+                }
+            }
+            match c {
+                Cond::True | Cond::False | Cond::Exists(_) => false,
+                Cond::And(cs) | Cond::Or(cs) => cs.iter().any(cond),
+                Cond::Not(c) => cond(c),
+                Cond::Test { left, .. } => source(left),
+                Cond::Dynamic { left, right, .. } => source(left) || source(right),
+                Cond::Truthy(s) => source(s),
+            }
+        }
+        self.rules.iter().any(|r| cond(&r.when))
+            || self.sequences.iter().any(|s| s.steps.iter().any(|st| matches!(st, Step::Inline(c) if cond(c))))
+    }
+
     /// The field paths the ruleset reads, for reports of fields that never occur.
     pub fn used_fields(&self) -> Vec<(Arc<str>, String)> {
         let mut out = Vec::new();

@@ -121,7 +121,7 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
             .filter(|(d, _)| selected(args, &d.name))
             .map(|(d, s)| {
                 let n = alert_count.get(&*d.name).copied().unwrap_or(0);
-                let sample: Vec<&str> = examples.get(&*d.name).map(|v| v.iter().map(|m| m.event_id.as_str()).collect()).unwrap_or_default();
+                let sample: Vec<&str> = examples.get(&*d.name).map(|v| v.iter().map(|m| &*m.event_id).collect()).unwrap_or_default();
                 (d.name.to_string(), json!({"matches": s.matches, "alerts": n, "kind": d.kind.as_str(), "matching_events": sample, "script_errors": s.script_errors}))
             })
             .collect();
@@ -138,7 +138,7 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
                 .iter()
                 .map(|m| json!({"kind": "skipped", "message": m})),
         );
-        error_docs.extend(errors.iter().map(|e| json!({"kind": "script", "rule": &*e.rule, "event": e.event_id, "origin": e.origin, "message": e.message})));
+        error_docs.extend(errors.iter().map(|e| json!({"kind": "script", "rule": &*e.rule, "event": &*e.event_id, "origin": e.origin, "message": e.message})));
         let doc = json!({
             "rules": rules,
             "alerts": alerts.iter().map(|a| a.to_json()).collect::<Vec<_>>(),
@@ -194,7 +194,7 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
         outln!();
         outln!("matching events (first {SHOWN} per rule):");
         for (name, ms) in &examples {
-            let ids: Vec<&str> = ms.iter().map(|m| m.event_id.as_str()).collect();
+            let ids: Vec<&str> = ms.iter().map(|m| &*m.event_id).collect();
             outln!("  {name}: {}", ids.join(", "));
         }
     }

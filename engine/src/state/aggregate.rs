@@ -31,7 +31,7 @@ use super::{Key, Keyed, Limits, Overflow};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sample {
     /// The event's id (for audit events, `auditID`).
-    pub event_id: String,
+    pub event_id: std::sync::Arc<str>,
     /// The event's time.
     pub time: i64,
 }
@@ -267,7 +267,7 @@ mod tests {
 
     fn sample(id: &str, time: i64) -> Sample {
         Sample {
-            event_id: id.to_owned(),
+            event_id: id.into(),
             time,
         }
     }

@@ -228,7 +228,7 @@ fn bounded_run(events: &[Event], within: i64) -> Vec<String> {
         let distinct_hit = distinct.observe(&e.key, e.time, &e.values);
         let matched = seq.observe(&e.key, e.time, &e.happened);
         let sample = Sample {
-            event_id: format!("e{i}"),
+            event_id: format!("e{i}").into(),
             time: e.time,
         };
         let (update, alert) = agg.observe("rule", &e.key, e.time, sample);

@@ -1,0 +1,1039 @@
+//! `k8scop run`'s configuration: the command line ([`RunArgs`]), the YAML file (`--config`) and
+//! the environment, merged and validated into a [`RunConfig`] before anything runs.
+//!
+//! As in ripgrep's lowargs -> hiargs, the raw layers ([`RunArgs`], [`FileConfig`]) only hold what
+//! the user wrote; [`RunConfig::build`] applies the precedence (flag, then file, then the
+//! `K8SCOP_*` variables, then the default), checks every combination and produces the engine's
+//! [`PipelineConfig`], the list of sinks and the display options. Its inputs (environment, clock,
+//! which streams are terminals) are parameters, so the whole of it is tested without a process.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use k8scop_engine::pipeline::{Analysis, PipelineConfig, SourceSpec};
+use k8scop_engine::CompileOptions;
+use serde::Deserialize;
+
+use crate::run_args::{AnalysisArg, OutputArg, RunArgs, WebhookFormatArg};
+use crate::time::parse_time;
+
+/// The default aggregation window, in seconds (as `check` and `test-rule`).
+const DEFAULT_MAX_ALERT_DELTA: f64 = 600.0;
+/// The default `--fetch-delay`, in seconds.
+const DEFAULT_FETCH_DELAY: f64 = 1.0;
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// Two cores is the target machine: one decoding while the engine runs on the other.
+const DECODE_PARALLELISM: usize = 2;
+
+/// A configuration that cannot be used; the message is one line, ready for `error: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err<T>(message: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(message.into()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The configuration file, as written.
+
+/// `k8scop.yaml`. Every key is optional; unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub elastic: Option<ElasticFile>,
+    pub rules: Option<Vec<String>>,
+    pub sources: Option<Vec<String>>,
+    pub analysis: Option<AnalysisArg>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub max_alert_delta: Option<f64>,
+    pub fetch_delay: Option<f64>,
+    pub output: Option<OutputArg>,
+    pub alerts_file: Option<String>,
+    pub webhook: Option<WebhookFile>,
+    /// `false` is `--no-watch`.
+    pub watch: Option<bool>,
+    pub quiet: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElasticFile {
+    pub url: Option<String>,
+    pub pages: Option<String>,
+    pub alerts: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFile {
+    pub url: Option<String>,
+    pub format: Option<WebhookFormatArg>,
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+impl FileConfig {
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "cannot read the configuration file `{}`: {e}",
+                path.display()
+            ))
+        })?;
+        FileConfig::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses the text of a configuration file; `name` is used in error messages.
+    pub fn parse(text: &str, name: &str) -> Result<FileConfig, ConfigError> {
+        // An empty file (or one with only comments) is an empty configuration.
+        match serde_yaml_ng::from_str::<Option<FileConfig>>(text) {
+            Ok(c) => Ok(c.unwrap_or_default()),
+            Err(e) => err(yaml_error(&e, name)),
+        }
+    }
+}
+
+/// `k8scop.yaml:3:5: unknown key `elastic.uri`, expected one of ...`.
+fn yaml_error(e: &serde_yaml_ng::Error, name: &str) -> String {
+    let mut message = e.to_string();
+    // The location is put first, as `file:line:column`, rather than at the end.
+    if let Some(at) = message.rfind(" at line ") {
+        message.truncate(at);
+    }
+    // serde prefixes the path of the key in error, as in `elastic: invalid type: ...`.
+    let (path, rest) = match message.split_once(": ") {
+        Some((p, r)) if !p.contains([' ', '`']) => (Some(p.to_owned()), r.to_owned()),
+        _ => (None, message.clone()),
+    };
+    let rest = match rest.strip_prefix("unknown field `") {
+        Some(tail) => {
+            let (key, expected) = tail.split_once('`').unwrap_or((tail, ""));
+            let key = match &path {
+                Some(p) => format!("{p}.{key}"),
+                None => key.to_owned(),
+            };
+            return with_location(e, name, &format!("unknown key `{key}`{expected}"));
+        }
+        None => rest,
+    };
+    let text = match path {
+        Some(p) => format!("key `{p}`: {rest}"),
+        None => rest,
+    };
+    with_location(e, name, &text)
+}
+
+fn with_location(e: &serde_yaml_ng::Error, name: &str, text: &str) -> String {
+    match e.location() {
+        Some(l) => format!("{name}:{}:{}: {text}", l.line(), l.column()),
+        None => format!("{name}: {text}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment variables.
+
+/// Looks an environment variable up (the process environment, or a map in tests).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Replaces every `${NAME}` in a configuration value by the variable's value; `$${` is a literal
+/// `${`. `key` names the value in errors.
+fn substitute(value: &str, key: &str, env: Env<'_>) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let Some(end) = after.find('}') else {
+                return err(format!(
+                    "config key `{key}`: `${{` without a closing `}}` (write `$${{` for a literal `${{`)"
+                ));
+            };
+            let name = &after[..end];
+            let valid = name
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid {
+                return err(format!(
+                    "config key `{key}`: `${{{name}}}` is not an environment variable name"
+                ));
+            }
+            match env(name) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    return err(format!(
+                        "config key `{key}`: environment variable `{name}` is not set"
+                    ))
+                }
+            }
+            rest = &after[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn subst_opt(
+    value: Option<String>,
+    key: &str,
+    env: Env<'_>,
+) -> Result<Option<String>, ConfigError> {
+    value.map(|v| substitute(&v, key, env)).transpose()
+}
+
+fn subst_list(
+    values: Option<Vec<String>>,
+    key: &str,
+    env: Env<'_>,
+) -> Result<Vec<String>, ConfigError> {
+    values
+        .unwrap_or_default()
+        .iter()
+        .map(|v| substitute(v, key, env))
+        .collect()
+}
+
+/// The flag's value when given, else the file's (with its `${...}` replaced); the file's value is
+/// only looked at when it is used, so an unset variable in an overridden key is no error.
+fn pick(
+    flag: Option<String>,
+    file: Option<String>,
+    key: &str,
+    env: Env<'_>,
+) -> Result<Option<String>, ConfigError> {
+    match flag {
+        Some(f) => Ok(Some(f)),
+        None => subst_opt(file, key, env),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validated configuration.
+
+/// Which of the standard streams are terminals, and whether `NO_COLOR` is set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Terminal {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub no_color: bool,
+}
+
+impl Terminal {
+    pub fn detect() -> Terminal {
+        use std::io::IsTerminal;
+        Terminal {
+            stdout: std::io::stdout().is_terminal(),
+            stderr: std::io::stderr().is_terminal(),
+            no_color: std::env::var_os("NO_COLOR").is_some(),
+        }
+    }
+}
+
+/// Where alerts go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkSpec {
+    Stdout { format: OutputArg, colour: bool },
+    File(PathBuf),
+    Webhook(WebhookSpec),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSpec {
+    pub url: String,
+    pub format: WebhookFormatArg,
+    pub headers: Vec<(String, String)>,
+}
+
+/// What is shown on stderr while the run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisplayOptions {
+    /// The in-place progress bar (static runs, stderr a terminal, not `--quiet`).
+    pub progress_bar: bool,
+    /// The periodic stats line (streaming runs, not `--quiet`).
+    pub stats_line: bool,
+    /// Alerts written to stdout share the terminal with the bar, which must step aside for them.
+    pub stdout_shares_terminal: bool,
+}
+
+/// Everything `run` needs, validated.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub pipeline: PipelineConfig,
+    /// Stdout first, then the alerts file, then the webhook.
+    pub sinks: Vec<SinkSpec>,
+    pub display: DisplayOptions,
+}
+
+/// The (validated) time range of `--start`/`--end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TimeRange {
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+}
+
+impl RunConfig {
+    /// Merges the flags, the file and the environment (in that order of precedence) and
+    /// validates the result. `now` is the clock for relative times.
+    pub fn build(
+        args: &RunArgs,
+        file: FileConfig,
+        env: Env<'_>,
+        now: DateTime<Utc>,
+        terminal: Terminal,
+    ) -> Result<RunConfig, ConfigError> {
+        let elastic_file = file.elastic.unwrap_or_default();
+        let webhook_file = file.webhook.unwrap_or_default();
+
+        let max_alert_delta = positive_seconds(
+            args.max_alert_delta.or(file.max_alert_delta),
+            DEFAULT_MAX_ALERT_DELTA,
+            "--max-alert-delta",
+        )?;
+        let fetch_delay = positive_seconds(
+            args.fetch_delay.or(file.fetch_delay),
+            DEFAULT_FETCH_DELAY,
+            "--fetch-delay",
+        )?;
+
+        let start = pick(args.start.clone(), file.start, "start", env)?;
+        let end = pick(args.end.clone(), file.end, "end", env)?;
+        let range = time_range(start.as_deref(), end.as_deref(), now)?;
+
+        let webhook = webhook(args, webhook_file, env)?;
+
+        let elastic_url = pick(args.elastic.clone(), elastic_file.url, "elastic.url", env)?;
+        let pages = pick(args.pages.clone(), elastic_file.pages, "elastic.pages", env)?;
+        let alerts_index = pick(
+            args.alerts.clone(),
+            elastic_file.alerts,
+            "elastic.alerts",
+            env,
+        )?;
+        if let Some(url) = elastic_url {
+            return err(format!(
+                "`--elastic {}`: the Elasticsearch source is not available in this build yet \
+                 (next release); use --source",
+                without_userinfo(&url)
+            ));
+        }
+        if elastic_file.username.is_some() || elastic_file.password.is_some() {
+            return err(
+                "config keys `elastic.username` and `elastic.password` need `elastic.url` \
+                 (`--elastic`)",
+            );
+        }
+        if let Some(p) = pages {
+            return err(format!(
+                "`--pages {p}` names the Elasticsearch index to read; it needs `--elastic`"
+            ));
+        }
+        if let Some(a) = alerts_index {
+            return err(format!(
+                "`--alerts {a}` names the Elasticsearch index alerts go to; it needs `--elastic` \
+                 (use `--alerts-file` for a file)"
+            ));
+        }
+        if range.start.is_some() || range.end.is_some() {
+            return err(
+                "`--start` and `--end` select the events read from Elasticsearch (`--elastic`); \
+                 selecting file sources by time is not supported yet",
+            );
+        }
+
+        let analysis = match args.analysis.or(file.analysis) {
+            Some(AnalysisArg::Streaming) => Analysis::Streaming,
+            Some(AnalysisArg::Static) | None => Analysis::Static,
+        };
+        let sources = if args.sources.is_empty() {
+            subst_list(file.sources, "sources", env)?
+        } else {
+            args.sources.clone()
+        };
+        if sources.is_empty() {
+            let what = match analysis {
+                Analysis::Static => "a static run",
+                Analysis::Streaming => "a streaming run",
+            };
+            return err(format!(
+                "{what} needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)"
+            ));
+        }
+        let mut specs = Vec::with_capacity(sources.len());
+        for s in &sources {
+            if s.is_empty() {
+                return err("`--source` is empty; give a path, a glob or `-` for stdin");
+            }
+            let spec = if s == "-" {
+                SourceSpec::Stdin
+            } else {
+                SourceSpec::Path(s.clone())
+            };
+            if spec == SourceSpec::Stdin && specs.contains(&SourceSpec::Stdin) {
+                return err("`--source -` (stdin) is given more than once");
+            }
+            specs.push(spec);
+        }
+
+        let rules: Vec<PathBuf> = if !args.rules.is_empty() {
+            args.rules.clone()
+        } else {
+            match file.rules {
+                Some(r) if !r.is_empty() => subst_list(Some(r), "rules", env)?
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect(),
+                _ => vec![PathBuf::from("rules")],
+            }
+        };
+
+        let no_watch = args.no_watch || file.watch == Some(false);
+        let quiet = args.quiet || file.quiet == Some(true);
+        let output = args.output.or(file.output).unwrap_or(OutputArg::Human);
+
+        let mut sinks = vec![SinkSpec::Stdout {
+            format: output,
+            colour: output == OutputArg::Human && terminal.stdout && !terminal.no_color,
+        }];
+        let alerts_file = match &args.alerts_file {
+            Some(p) => Some(p.clone()),
+            None => subst_opt(file.alerts_file, "alerts_file", env)?.map(PathBuf::from),
+        };
+        if let Some(path) = alerts_file {
+            if path.as_os_str().is_empty() {
+                return err("`--alerts-file` is empty; give a path");
+            }
+            sinks.push(SinkSpec::File(path));
+        }
+        if let Some(w) = webhook {
+            sinks.push(SinkSpec::Webhook(w));
+        }
+
+        let progress_bar = analysis == Analysis::Static && terminal.stderr && !quiet;
+        let display = DisplayOptions {
+            progress_bar,
+            stats_line: analysis == Analysis::Streaming && !quiet,
+            stdout_shares_terminal: progress_bar && terminal.stdout,
+        };
+        let pipeline = PipelineConfig {
+            rules,
+            compile: CompileOptions {
+                default_within_ms: (max_alert_delta * 1000.0).round() as i64,
+                ..Default::default()
+            },
+            sources: specs,
+            analysis,
+            watch_rules: analysis == Analysis::Streaming && !no_watch,
+            poll_interval: Duration::from_secs_f64(fetch_delay),
+            shutdown_deadline: SHUTDOWN_DEADLINE,
+            decode_parallelism: DECODE_PARALLELISM,
+        };
+        Ok(RunConfig {
+            pipeline,
+            sinks,
+            display,
+        })
+    }
+}
+
+/// A number of seconds that must be positive and finite.
+fn positive_seconds(value: Option<f64>, default: f64, flag: &str) -> Result<f64, ConfigError> {
+    match value {
+        None => Ok(default),
+        // Duration::from_secs_f64 panics above u64::MAX seconds; a year is plenty.
+        Some(v) if v.is_finite() && v > 0.0 && v <= 365.0 * 86_400.0 => Ok(v),
+        Some(v) => err(format!(
+            "`{flag} {v}`: expected a positive number of seconds (fractions allowed), at most a year"
+        )),
+    }
+}
+
+fn time_range(
+    start: Option<&str>,
+    end: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TimeRange, ConfigError> {
+    let parse = |flag: &str, s: Option<&str>| {
+        s.map(|s| parse_time(s, now).map_err(|e| ConfigError(format!("`{flag}`: {e}"))))
+            .transpose()
+    };
+    let range = TimeRange {
+        start: parse("--start", start)?,
+        end: parse("--end", end)?,
+    };
+    if let (Some(s), Some(e)) = (range.start, range.end) {
+        if e <= s {
+            return err(format!(
+                "`--end` ({}) is not after `--start` ({})",
+                e.to_rfc3339_opts(SecondsFormat::Secs, true),
+                s.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ));
+        }
+    }
+    Ok(range)
+}
+
+fn webhook(
+    args: &RunArgs,
+    file: WebhookFile,
+    env: Env<'_>,
+) -> Result<Option<WebhookSpec>, ConfigError> {
+    let url = match pick(args.webhook.clone(), file.url, "webhook.url", env)? {
+        Some(u) => Some(u),
+        None => env("K8SCOP_WEBHOOK_URL").filter(|u| !u.is_empty()),
+    };
+    let format = args.webhook_format.or(file.format);
+    let Some(url) = url else {
+        if format.is_some() {
+            return err("`--webhook-format` needs a webhook URL (`--webhook URL`)");
+        }
+        if file.headers.is_some() {
+            return err("config key `webhook.headers` needs a webhook URL (`webhook.url`)");
+        }
+        return Ok(None);
+    };
+    let lower = url.to_ascii_lowercase();
+    let host = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"));
+    if !host.is_some_and(|h| !h.is_empty() && !h.starts_with('/')) {
+        return err(format!(
+            "webhook URL `{}` is not an http(s) URL (expected `https://host/path`)",
+            redact_url(&url)
+        ));
+    }
+    let mut headers = Vec::new();
+    for (name, value) in file.headers.unwrap_or_default() {
+        let key = format!("webhook.headers.{name}");
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+            return err(format!("config key `{key}`: not a valid HTTP header name"));
+        }
+        let value = substitute(&value, &key, env)?;
+        if value.contains(['\r', '\n']) {
+            return err(format!(
+                "config key `{key}`: a header value cannot span lines"
+            ));
+        }
+        headers.push((name, value));
+    }
+    Ok(Some(WebhookSpec {
+        url,
+        format: format.unwrap_or(WebhookFormatArg::Json),
+        headers,
+    }))
+}
+
+/// The URL without the `user:password@` it may carry.
+fn without_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let host_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    match url[start..host_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..start], &url[start + at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+/// The URL up to its host: webhook URLs often carry their secret in the path (Slack's do).
+fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    match url[start..].find(['/', '?', '#']) {
+        Some(end) if start + end + 1 < url.len() => format!("{}/...", &url[..start + end]),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use clap::Parser;
+    use std::collections::HashMap;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn args(argv: &[&str]) -> RunArgs {
+        let mut full = vec!["run"];
+        full.extend_from_slice(argv);
+        Cli::try_parse_from(full).expect("valid arguments").run
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 3, 10, 12, 0, 0).unwrap()
+    }
+
+    fn build_env(
+        argv: &[&str],
+        yaml: &str,
+        vars: &[(&str, &str)],
+        terminal: Terminal,
+    ) -> Result<RunConfig, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = move |k: &str| vars.get(k).cloned();
+        let file = FileConfig::parse(yaml, "k8scop.yaml")?;
+        RunConfig::build(&args(argv), file, &env, now(), terminal)
+    }
+
+    fn build(argv: &[&str], yaml: &str) -> Result<RunConfig, ConfigError> {
+        build_env(argv, yaml, &[], Terminal::default())
+    }
+
+    fn error(argv: &[&str], yaml: &str) -> String {
+        build(argv, yaml).expect_err("an invalid configuration").0
+    }
+
+    fn webhook_of(c: &RunConfig) -> Option<&WebhookSpec> {
+        c.sinks.iter().find_map(|s| match s {
+            SinkSpec::Webhook(w) => Some(w),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn defaults_for_a_file_run() {
+        let c = build(&["--source", "audit.log"], "").unwrap();
+        let p = &c.pipeline;
+        assert_eq!(p.rules, vec![PathBuf::from("rules")]);
+        assert_eq!(p.sources, vec![SourceSpec::Path("audit.log".into())]);
+        assert_eq!(p.analysis, Analysis::Static);
+        assert!(!p.watch_rules);
+        assert_eq!(p.poll_interval, Duration::from_secs(1));
+        assert_eq!(p.shutdown_deadline, Duration::from_secs(10));
+        assert_eq!(p.decode_parallelism, 2);
+        assert_eq!(p.compile.default_within_ms, 600_000);
+        assert_eq!(
+            c.sinks,
+            vec![SinkSpec::Stdout {
+                format: OutputArg::Human,
+                colour: false
+            }]
+        );
+        assert!(!c.display.progress_bar && !c.display.stats_line);
+    }
+
+    #[test]
+    fn old_command_line_flags() {
+        let c = build(
+            &[
+                "-A",
+                "streaming",
+                "-D",
+                "30",
+                "-d",
+                "0.25",
+                "--source",
+                "-",
+                "--source",
+                "a/*.log",
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(c.pipeline.analysis, Analysis::Streaming);
+        assert!(c.pipeline.watch_rules);
+        assert_eq!(c.pipeline.compile.default_within_ms, 30_000);
+        assert_eq!(c.pipeline.poll_interval, Duration::from_millis(250));
+        assert_eq!(
+            c.pipeline.sources,
+            vec![SourceSpec::Stdin, SourceSpec::Path("a/*.log".into())]
+        );
+        assert!(c.display.stats_line);
+        let c = build(
+            &["-A", "streaming", "--no-watch", "--quiet", "--source", "x"],
+            "",
+        )
+        .unwrap();
+        assert!(!c.pipeline.watch_rules);
+        assert!(!c.display.stats_line);
+    }
+
+    #[test]
+    fn display_depends_on_terminals() {
+        let tty = Terminal {
+            stdout: true,
+            stderr: true,
+            no_color: false,
+        };
+        let c = build_env(&["--source", "x"], "", &[], tty).unwrap();
+        assert!(c.display.progress_bar && c.display.stdout_shares_terminal);
+        assert_eq!(
+            c.sinks[0],
+            SinkSpec::Stdout {
+                format: OutputArg::Human,
+                colour: true
+            }
+        );
+        let c = build_env(
+            &["--source", "x", "--quiet", "--output", "json"],
+            "",
+            &[],
+            tty,
+        )
+        .unwrap();
+        assert!(!c.display.progress_bar && !c.display.stdout_shares_terminal);
+        assert_eq!(
+            c.sinks[0],
+            SinkSpec::Stdout {
+                format: OutputArg::Json,
+                colour: false
+            }
+        );
+        let no_color = Terminal {
+            no_color: true,
+            ..tty
+        };
+        let c = build_env(&["--source", "x"], "", &[], no_color).unwrap();
+        assert!(matches!(c.sinks[0], SinkSpec::Stdout { colour: false, .. }));
+    }
+
+    const FULL: &str = r#"
+rules: [a, b]
+sources: ["/var/log/audit/*.log"]
+analysis: streaming
+max_alert_delta: 60
+fetch_delay: 2.5
+output: json
+alerts_file: /tmp/alerts.json
+watch: false
+quiet: true
+webhook:
+  url: https://hooks.example/x
+  format: slack
+  headers:
+    Authorization: "Bearer ${TOKEN}"
+"#;
+
+    #[test]
+    fn the_file_sets_every_option() {
+        let c = build_env(&[], FULL, &[("TOKEN", "s3cret")], Terminal::default()).unwrap();
+        let p = &c.pipeline;
+        assert_eq!(p.rules, vec![PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(
+            p.sources,
+            vec![SourceSpec::Path("/var/log/audit/*.log".into())]
+        );
+        assert_eq!(p.analysis, Analysis::Streaming);
+        assert!(!p.watch_rules);
+        assert!(!c.display.stats_line);
+        assert_eq!(p.compile.default_within_ms, 60_000);
+        assert_eq!(p.poll_interval, Duration::from_millis(2500));
+        assert_eq!(
+            c.sinks,
+            vec![
+                SinkSpec::Stdout {
+                    format: OutputArg::Json,
+                    colour: false
+                },
+                SinkSpec::File("/tmp/alerts.json".into()),
+                SinkSpec::Webhook(WebhookSpec {
+                    url: "https://hooks.example/x".into(),
+                    format: WebhookFormatArg::Slack,
+                    headers: vec![("Authorization".into(), "Bearer s3cret".into())],
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let c = build_env(
+            &[
+                "--rules",
+                "mine",
+                "--source",
+                "other.log",
+                "-A",
+                "static",
+                "-D",
+                "5",
+                "-d",
+                "3",
+                "--output",
+                "human",
+                "--alerts-file",
+                "out.json",
+                "--webhook",
+                "http://localhost:9/h",
+                "--webhook-format",
+                "json",
+            ],
+            FULL,
+            &[("TOKEN", "t")],
+            Terminal::default(),
+        )
+        .unwrap();
+        let p = &c.pipeline;
+        assert_eq!(p.rules, vec![PathBuf::from("mine")]);
+        assert_eq!(p.sources, vec![SourceSpec::Path("other.log".into())]);
+        assert_eq!(p.analysis, Analysis::Static);
+        assert_eq!(p.compile.default_within_ms, 5_000);
+        assert_eq!(p.poll_interval, Duration::from_secs(3));
+        assert!(matches!(
+            c.sinks[0],
+            SinkSpec::Stdout {
+                format: OutputArg::Human,
+                ..
+            }
+        ));
+        assert_eq!(c.sinks[1], SinkSpec::File("out.json".into()));
+        let w = webhook_of(&c).unwrap();
+        assert_eq!(w.url, "http://localhost:9/h");
+        assert_eq!(w.format, WebhookFormatArg::Json);
+        // The headers come from the file: there is no flag for them.
+        assert_eq!(w.headers, vec![("Authorization".into(), "Bearer t".into())]);
+    }
+
+    #[test]
+    fn env_substitution() {
+        let yaml = "sources: [\"${LOGS}/audit.log\"]\nalerts_file: \"$${HOME}/${NAME}x$y\"\n";
+        let c = build_env(
+            &[],
+            yaml,
+            &[("LOGS", "/var/log"), ("NAME", "a")],
+            Terminal::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.pipeline.sources,
+            vec![SourceSpec::Path("/var/log/audit.log".into())]
+        );
+        assert_eq!(c.sinks[1], SinkSpec::File("${HOME}/ax$y".into()));
+
+        assert_eq!(
+            error(&[], "sources: [\"${LOGS}\"]"),
+            "config key `sources`: environment variable `LOGS` is not set"
+        );
+        assert_eq!(
+            error(&["--source", "x"], "webhook: {url: \"${HOOK\"}"),
+            "config key `webhook.url`: `${` without a closing `}` (write `$${` for a literal `${`)"
+        );
+        assert_eq!(
+            error(&["--source", "x"], "alerts_file: \"${1X}\""),
+            "config key `alerts_file`: `${1X}` is not an environment variable name"
+        );
+        assert_eq!(
+            error(
+                &["--source", "x"],
+                "webhook: {url: \"https://h\", headers: {Authorization: \"${TOKEN}\"}}"
+            ),
+            "config key `webhook.headers.Authorization`: environment variable `TOKEN` is not set"
+        );
+        // A value the command line overrides is not substituted: its variable may be unset.
+        let c = build(
+            &["--source", "x", "--webhook", "https://h/1"],
+            "webhook: {url: \"${HOOK}\"}",
+        )
+        .unwrap();
+        assert_eq!(webhook_of(&c).unwrap().url, "https://h/1");
+    }
+
+    #[test]
+    fn k8scop_environment_variables_fill_absent_options() {
+        let env = [
+            ("K8SCOP_WEBHOOK_URL", "https://env.example/hook"),
+            ("K8SCOP_ELASTIC_PASSWORD", "pw"),
+        ];
+        let c = build_env(&["--source", "x"], "", &env, Terminal::default()).unwrap();
+        assert_eq!(webhook_of(&c).unwrap().url, "https://env.example/hook");
+        let c = build_env(
+            &["--source", "x"],
+            "webhook: {url: \"https://file/h\"}",
+            &env,
+            Terminal::default(),
+        )
+        .unwrap();
+        assert_eq!(webhook_of(&c).unwrap().url, "https://file/h");
+        let c = build_env(
+            &["--source", "x", "--webhook", "https://flag/h"],
+            "webhook: {url: \"https://file/h\"}",
+            &env,
+            Terminal::default(),
+        )
+        .unwrap();
+        assert_eq!(webhook_of(&c).unwrap().url, "https://flag/h");
+        let c = build(&["--source", "x"], "").unwrap();
+        assert!(webhook_of(&c).is_none());
+    }
+
+    #[test]
+    fn config_file_errors_have_location_and_key() {
+        assert_eq!(
+            error(&[], "rules: [r]\nsourcez: [x]\n"),
+            "k8scop.yaml:2:1: unknown key `sourcez`, expected one of `elastic`, `rules`, \
+             `sources`, `analysis`, `start`, `end`, `max_alert_delta`, `fetch_delay`, `output`, \
+             `alerts_file`, `webhook`, `watch`, `quiet`"
+        );
+        assert_eq!(
+            error(&[], "elastic:\n  url: http://es:9200\n  uri: x\n"),
+            "k8scop.yaml:3:3: unknown key `elastic.uri`, expected one of `url`, `pages`, \
+             `alerts`, `username`, `password`"
+        );
+        assert_eq!(
+            error(&[], "analysis: batch\n"),
+            "k8scop.yaml:1:11: key `analysis`: unknown variant `batch`, expected `static` or \
+             `streaming`"
+        );
+        assert_eq!(
+            error(&[], "fetch_delay: soon\n"),
+            "k8scop.yaml:1:14: key `fetch_delay`: invalid type: string \"soon\", expected f64"
+        );
+        let yaml_syntax = error(&[], "rules: [a\n");
+        assert!(yaml_syntax.starts_with("k8scop.yaml:"), "{yaml_syntax}");
+        // An empty file, or one with only comments, is an empty configuration.
+        assert!(build(&["--source", "x"], "# nothing yet\n").is_ok());
+    }
+
+    #[test]
+    fn validation_errors() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &[],
+                "a static run needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)",
+            ),
+            (
+                &["-A", "streaming"],
+                "a streaming run needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)",
+            ),
+            (
+                &["-E", "http://localhost:9200", "-I", "k8s-*"],
+                "`--elastic http://localhost:9200`: the Elasticsearch source is not available in \
+                 this build yet (next release); use --source",
+            ),
+            (
+                &["--source", "x", "-s", "2019-2-12-19-30-0", "-e", "2019-2-12-19-0-0"],
+                "`--end` (2019-02-12T19:00:00Z) is not after `--start` (2019-02-12T19:30:00Z)",
+            ),
+            (
+                &["--source", "x", "-s", "now-1h"],
+                "`--start` and `--end` select the events read from Elasticsearch (`--elastic`); \
+                 selecting file sources by time is not supported yet",
+            ),
+            (
+                &["--source", "x", "-e", "tomorrow"],
+                "`--end`: invalid time `tomorrow`: expected `now`, `now-1h` (s, m, h, d or w), \
+                 RFC 3339 such as `2019-02-12T19:30:00Z`, `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS` \
+                 (UTC) or the old `2019-2-12-19-30-0`",
+            ),
+            (
+                &["--source", "x", "-d", "0"],
+                "`--fetch-delay 0`: expected a positive number of seconds (fractions allowed), at most a year",
+            ),
+            (
+                &["--source", "x", "-d", "-1.5"],
+                "`--fetch-delay -1.5`: expected a positive number of seconds (fractions allowed), at most a year",
+            ),
+            (
+                &["--source", "x", "-D", "NaN"],
+                "`--max-alert-delta NaN`: expected a positive number of seconds (fractions allowed), at most a year",
+            ),
+            (
+                &["--source", "x", "--webhook", "ftp://host/T000/B000/secret"],
+                "webhook URL `ftp://host/...` is not an http(s) URL (expected `https://host/path`)",
+            ),
+            (
+                &["--source", "x", "--webhook", "https://"],
+                "webhook URL `https://` is not an http(s) URL (expected `https://host/path`)",
+            ),
+            (
+                &["--source", "x", "--webhook-format", "slack"],
+                "`--webhook-format` needs a webhook URL (`--webhook URL`)",
+            ),
+            (
+                &["--source", "x", "-I", "k8s-*"],
+                "`--pages k8s-*` names the Elasticsearch index to read; it needs `--elastic`",
+            ),
+            (
+                &["--source", "x", "-i", "alerts"],
+                "`--alerts alerts` names the Elasticsearch index alerts go to; it needs \
+                 `--elastic` (use `--alerts-file` for a file)",
+            ),
+            (&["--source", "-", "--source", "-"], "`--source -` (stdin) is given more than once"),
+        ];
+        for (argv, expected) in cases {
+            assert_eq!(&error(argv, ""), expected, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn webhook_urls_are_quoted_without_their_path() {
+        assert_eq!(
+            redact_url("ftp://hooks.slack.com/services/T0/B0/secret"),
+            "ftp://hooks.slack.com/..."
+        );
+        assert_eq!(redact_url("hooks.example/x?token=1"), "hooks.example/...");
+        assert_eq!(redact_url("ftp://host/"), "ftp://host/");
+        assert_eq!(redact_url("https://"), "https://");
+        assert_eq!(
+            without_userinfo("https://u:p@es:9200/x"),
+            "https://***@es:9200/x"
+        );
+        assert_eq!(without_userinfo("http://es:9200/a@b"), "http://es:9200/a@b");
+    }
+
+    #[test]
+    fn validation_errors_from_the_file() {
+        assert_eq!(
+            error(
+                &[],
+                "elastic: {url: \"http://es:9200\", password: \"${ES_PW}\"}"
+            ),
+            "`--elastic http://es:9200`: the Elasticsearch source is not available in this \
+             build yet (next release); use --source"
+        );
+        assert_eq!(
+            error(&["--source", "x"], "elastic: {username: u}"),
+            "config keys `elastic.username` and `elastic.password` need `elastic.url` (`--elastic`)"
+        );
+        assert_eq!(
+            error(&["--source", "x"], "webhook: {url: \"hooks.example/x\"}"),
+            "webhook URL `hooks.example/...` is not an http(s) URL (expected `https://host/path`)"
+        );
+        assert_eq!(
+            error(&["--source", "x"], "webhook: {headers: {X-A: b}}"),
+            "config key `webhook.headers` needs a webhook URL (`webhook.url`)"
+        );
+        assert_eq!(
+            error(
+                &["--source", "x"],
+                "webhook: {url: \"https://h\", headers: {\"X A\": b}}"
+            ),
+            "config key `webhook.headers.X A`: not a valid HTTP header name"
+        );
+        assert_eq!(
+            error(
+                &[],
+                "start: \"2024-01-02\"\nend: \"2024-01-01\"\nsources: [x]"
+            ),
+            "`--end` (2024-01-01T00:00:00Z) is not after `--start` (2024-01-02T00:00:00Z)"
+        );
+    }
+}

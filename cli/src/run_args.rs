@@ -1,0 +1,105 @@
+//! The raw arguments of `k8scop run`, as clap parses them (the "low" layer).
+//!
+//! Every option is optional here: a value that is absent may still come from the configuration
+//! file or the environment, and the defaults are applied only once everything is merged
+//! ([`crate::config`]). Nothing here is validated beyond its type.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// `-A`: read the inputs to their end, or follow them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalysisArg {
+    Static,
+    Streaming,
+}
+
+/// `--output`: how alerts are written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputArg {
+    /// `[++]` / `[+=]` lines, coloured on a terminal.
+    Human,
+    /// One alert document per line.
+    Json,
+}
+
+/// `--webhook-format`: the body of the webhook's POST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormatArg {
+    /// The alert documents as JSON.
+    Json,
+    /// A Slack-compatible `{"text": ...}` message.
+    Slack,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct RunArgs {
+    /// Elasticsearch URL to read audit events from and write alerts to (next release: this build
+    /// refuses it; use --source).
+    #[arg(short = 'E', long = "elastic", value_name = "URL")]
+    pub elastic: Option<String>,
+    /// The Elasticsearch index pattern of the audit logs (with --elastic).
+    #[arg(short = 'I', long = "pages", value_name = "INDEX")]
+    pub pages: Option<String>,
+    /// The Elasticsearch index alerts are written to (with --elastic).
+    #[arg(short = 'i', long = "alerts", value_name = "INDEX")]
+    pub alerts: Option<String>,
+    /// Only events at or after TIME, UTC (with --elastic): `2019-2-12-19-30-0`, RFC 3339,
+    /// `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS`, `now-1h`.
+    #[arg(short = 's', long = "start", value_name = "TIME")]
+    pub start: Option<String>,
+    /// Only events before TIME, UTC (with --elastic); same forms as `--start`.
+    #[arg(short = 'e', long = "end", value_name = "TIME")]
+    pub end: Option<String>,
+    /// The aggregation window of rules without `within`, in seconds [default: 600].
+    #[arg(
+        short = 'D',
+        long = "max-alert-delta",
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub max_alert_delta: Option<f64>,
+    /// `static` reads the inputs to their end and exits; `streaming` follows them [default: static].
+    #[arg(short = 'A', long = "analysis", value_enum)]
+    pub analysis: Option<AnalysisArg>,
+    /// Seconds between polls of a followed input (fractions allowed) [default: 1].
+    #[arg(
+        short = 'd',
+        long = "fetch-delay",
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub fetch_delay: Option<f64>,
+    /// Rules file or directory (repeatable) [default: rules].
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Audit log file, glob (`'/var/log/audit/*.log'`) or `-` for stdin (repeatable).
+    #[arg(long = "source", value_name = "PATH|GLOB|-")]
+    pub sources: Vec<String>,
+    /// How alerts are written to stdout [default: human].
+    #[arg(long = "output", value_enum)]
+    pub output: Option<OutputArg>,
+    /// Also append every alert, as a JSON line, to this file.
+    #[arg(long = "alerts-file", value_name = "PATH")]
+    pub alerts_file: Option<PathBuf>,
+    /// Also POST alerts to this http(s) URL (or `K8SCOP_WEBHOOK_URL`).
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhook: Option<String>,
+    /// The body of the webhook's POST [default: json].
+    #[arg(long = "webhook-format", value_enum)]
+    pub webhook_format: Option<WebhookFormatArg>,
+    /// A YAML configuration file; command-line flags override it.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Do not reload the rules when they change (streaming runs).
+    #[arg(long = "no-watch")]
+    pub no_watch: bool,
+    /// No progress bar and no stats line (notices and the summary are still printed).
+    #[arg(long = "quiet", short = 'q')]
+    pub quiet: bool,
+}

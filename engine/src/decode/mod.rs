@@ -1,0 +1,444 @@
+//! Decoding: raw text ([`Chunk`]s from the sources) into [`Event`]s, in input order.
+//!
+//! - [`Decoder`] parses each JSON line with a projection ([`projection::Trie`]) that keeps only
+//!   the keys the ruleset, [`Event::classify`] and alert documents read, and skips the rest
+//!   without allocating; a ruleset that runs scripts gets full parses (a script sees the whole
+//!   event). It then unwraps the shippers' shapes ([`shapes`]: Elastic Agent, Fluent Bit,
+//!   GKE, AKS) into the raw audit event and classifies it. `docs/event-shapes.md` describes the
+//!   accepted shapes for users.
+//! - [`Decoded`] carries the events and the [`Problem`]s (malformed text, documents that are not
+//!   events the ruleset evaluates) with their origin and line.
+//! - [`Dedup`] drops an audit event seen before (same `auditID` and `stage`) within a bounded
+//!   window; it is stateful, so it runs in the ordered engine stage, not in the decoders.
+//!
+//! A decoder is pure (no I/O, no shared mutable state), so several chunks decode at once on
+//! different threads; each chunk's events come out in the chunk's order.
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use k8scop_grammar::ast::SourceKind;
+use serde_json::Value;
+
+use crate::event::{Event, AUDIT_TIME_FIELDS};
+use crate::hash::FastHash;
+use crate::input::{read_documents, Record};
+use crate::pipeline::Notice;
+use crate::ruleset::Ruleset;
+use crate::sources::Chunk;
+
+pub mod projection;
+pub mod shapes;
+
+#[cfg(test)]
+mod tests;
+
+use projection::{NodeId, Trie};
+
+/// Keys read outside the rules: [`Event::classify`] (the time fields, `auditID`, `stage`, and
+/// what recognises Falco, sysdig and KubeArmor documents), the alert context
+/// ([`crate::alert::Context::of`]), the prefilter (`verb`, `objectRef.resource`) and `kind`
+/// (an `EventList` on one line).
+const ENGINE_KEYS: &[&[&str]] = &[
+    &["verb"],
+    &["auditID"],
+    &["stage"],
+    &["kind"],
+    &["user", "username"],
+    &["sourceIPs"],
+    &["userAgent"],
+    &["objectRef", "namespace"],
+    &["objectRef", "resource"],
+    &["objectRef", "subresource"],
+    &["objectRef", "name"],
+    // Falco alerts.
+    &["rule"],
+    &["priority"],
+    &["output"],
+    &["time"],
+    &["uuid"],
+    // sysdig events.
+    &["evt.num"],
+    &["evt.type"],
+    &["evt.rawtime"],
+    &["evt.time"],
+    // KubeArmor events.
+    &["UpdatedTime"],
+    &["Operation"],
+    &["HostName"],
+    &["Timestamp"],
+];
+
+/// Turns chunks of raw text into events. Built once per ruleset; shared by decode tasks.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    /// `None`: parse documents in full.
+    projection: Option<Trie>,
+    accepted: Vec<SourceKind>,
+}
+
+/// What one chunk decoded to.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub events: Vec<Event>,
+    pub problems: Vec<Problem>,
+    /// Bytes of input the chunk carried (for progress).
+    pub bytes: u64,
+}
+
+/// A stretch of input that did not become an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub origin: Arc<str>,
+    /// 1-based line of `origin` the document starts on.
+    pub line: u64,
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// Text that is not JSON (or a wrapper whose nested JSON string is not JSON).
+    Malformed,
+    /// A JSON document that is not an event the ruleset evaluates.
+    Skipped,
+}
+
+impl Problem {
+    /// The runtime notice that reports it.
+    pub fn into_notice(self) -> Notice {
+        let Problem {
+            origin,
+            line,
+            kind,
+            message,
+        } = self;
+        match kind {
+            ProblemKind::Malformed => Notice::Malformed {
+                origin,
+                line,
+                message,
+            },
+            ProblemKind::Skipped => Notice::Skipped {
+                origin,
+                line,
+                reason: message,
+            },
+        }
+    }
+}
+
+impl Decoder {
+    /// A decoder for `ruleset`: projected parsing unless the ruleset runs scripts.
+    pub fn new(ruleset: &Ruleset) -> Decoder {
+        let projection = if ruleset.uses_scripts() {
+            None
+        } else {
+            projection_for(ruleset)
+        };
+        Decoder {
+            projection,
+            accepted: accepted(ruleset),
+        }
+    }
+
+    /// A decoder that parses every document in full (what [`Decoder::new`] does for rulesets
+    /// with scripts); for comparisons and debugging.
+    pub fn without_projection(ruleset: &Ruleset) -> Decoder {
+        Decoder {
+            projection: None,
+            accepted: accepted(ruleset),
+        }
+    }
+
+    /// Whether documents are parsed with a projection.
+    pub fn projects(&self) -> bool {
+        self.projection.is_some()
+    }
+
+    /// The projection documents are parsed with, if any.
+    pub fn projection(&self) -> Option<&Trie> {
+        self.projection.as_ref()
+    }
+
+    /// Decodes one chunk. Pure: no I/O, no shared mutable state.
+    pub fn decode(&self, chunk: &Chunk) -> Decoded {
+        let mut out = Decoded {
+            bytes: chunk.len() as u64,
+            ..Decoded::default()
+        };
+        // One buffer for every event's `origin:line`, so naming an event costs no allocation.
+        let mut position = String::new();
+        match chunk {
+            Chunk::Lines {
+                origin,
+                first_line,
+                text,
+            } => {
+                for (i, line) in text.split('\n').enumerate() {
+                    let line_no = first_line + i as u64;
+                    let line = line.strip_suffix('\r').unwrap_or(line);
+                    if line.bytes().all(|b| b.is_ascii_whitespace()) {
+                        continue;
+                    }
+                    match self.parse(line) {
+                        Ok(value) => self.document(value, origin, line_no, &mut position, &mut out),
+                        Err(err) => out.problems.push(Problem {
+                            origin: Arc::clone(origin),
+                            line: line_no,
+                            kind: ProblemKind::Malformed,
+                            message: plain_json_error(&err),
+                        }),
+                    }
+                }
+            }
+            Chunk::Whole { origin, text } => {
+                // A whole document is rare and small next to a stream of lines: it is parsed in
+                // full by the reader that handles arrays, `EventList`s and pretty JSON.
+                for record in read_documents(text) {
+                    match record {
+                        Record::Document { line, value } => {
+                            self.event(value, origin, line as u64, &mut position, &mut out)
+                        }
+                        Record::Malformed { line, message } => out.problems.push(Problem {
+                            origin: Arc::clone(origin),
+                            line: line as u64,
+                            kind: ProblemKind::Malformed,
+                            message,
+                        }),
+                    }
+                }
+            }
+            Chunk::Restarted { .. } => {}
+        }
+        out
+    }
+
+    fn parse(&self, text: &str) -> Result<Value, serde_json::Error> {
+        match &self.projection {
+            Some(trie) => trie.parse(text),
+            None => serde_json::from_str(text),
+        }
+    }
+
+    /// One JSON line: an event, or (as `read_documents` does) an array or `EventList` of them.
+    fn document(
+        &self,
+        value: Value,
+        origin: &Arc<str>,
+        line: u64,
+        position: &mut String,
+        out: &mut Decoded,
+    ) {
+        match value {
+            Value::Array(items) => {
+                for item in items {
+                    self.event(item, origin, line, position, out);
+                }
+            }
+            Value::Object(mut map)
+                if map.get("kind").and_then(Value::as_str) == Some("EventList")
+                    && map.get("items").is_some_and(Value::is_array) =>
+            {
+                if let Some(Value::Array(items)) = map.remove("items") {
+                    for item in items {
+                        self.event(item, origin, line, position, out);
+                    }
+                }
+            }
+            value => self.event(value, origin, line, position, out),
+        }
+    }
+
+    fn event(
+        &self,
+        value: Value,
+        origin: &Arc<str>,
+        line: u64,
+        position: &mut String,
+        out: &mut Decoded,
+    ) {
+        let problem = |kind, message| Problem {
+            origin: Arc::clone(origin),
+            line,
+            kind,
+            message,
+        };
+        let value = match shapes::normalize(value, &|text| self.parse(text)) {
+            Ok((value, _)) => value,
+            Err(bad) => {
+                out.problems
+                    .push(problem(ProblemKind::Malformed, bad.message));
+                return;
+            }
+        };
+        position.clear();
+        let _ = write!(position, "{origin}:{line}");
+        match Event::classify(value, position) {
+            Ok(event) if self.accepted.contains(&event.kind) => out.events.push(event),
+            Ok(event) => out.problems.push(problem(
+                ProblemKind::Skipped,
+                format!(
+                    "a {} event, and no rule of the ruleset evaluates `source {}`",
+                    event.kind.as_str(),
+                    event.kind.as_str()
+                ),
+            )),
+            Err(not) => out.problems.push(problem(ProblemKind::Skipped, not.reason)),
+        }
+    }
+}
+
+fn accepted(ruleset: &Ruleset) -> Vec<SourceKind> {
+    SourceKind::ALL
+        .into_iter()
+        .filter(|k| *k != SourceKind::Any && ruleset.accepts(*k))
+        .collect()
+}
+
+/// The projection of `ruleset`, or `None` when some path has no key to start from (it would
+/// need the whole event).
+fn projection_for(ruleset: &Ruleset) -> Option<Trie> {
+    let mut paths: Vec<Vec<&str>> = Vec::new();
+    for path in ruleset.field_paths() {
+        let keys: Vec<&str> = path.key_prefix().collect();
+        if keys.is_empty() {
+            return None;
+        }
+        paths.push(keys);
+    }
+    paths.extend(ENGINE_KEYS.iter().map(|k| k.to_vec()));
+    paths.extend(AUDIT_TIME_FIELDS.iter().map(|f| vec![*f]));
+    Some(build_trie(&paths))
+}
+
+/// The trie for documents whose events are read at `paths`: the paths themselves (raw events,
+/// at the top), and the same paths where each wrapper shape keeps its event.
+fn build_trie(paths: &[Vec<&str>]) -> Trie {
+    let mut trie = Trie::new();
+    let root = Trie::ROOT;
+    insert_event(&mut trie, root, paths);
+    for keys in shapes::WRAPPER_KEYS {
+        trie.insert(root, keys);
+    }
+    // Elastic Agent: the event under `kubernetes.audit`, annotation keys renamed `.` -> `_`.
+    if let Some(node) = trie.node_at(root, &["kubernetes", "audit"]) {
+        insert_event(&mut trie, node, paths);
+        for p in paths
+            .iter()
+            .filter(|p| p.len() > 1 && p[0] == "annotations")
+        {
+            let renamed = p[1].replace('.', "_");
+            let mut keys = p.clone();
+            keys[1] = &renamed;
+            trie.insert(node, &keys);
+        }
+    }
+    // Fluent Bit / Fluentd: the event as a JSON string in `log`, parsed again from the root.
+    if let Some(node) = trie.node_at(root, &["log"]) {
+        trie.set_keep_scalars(node);
+    }
+    // AKS: `properties.log`, an event object or a JSON string.
+    if let Some(node) = trie.node_at(root, &["properties", "log"]) {
+        trie.set_keep_scalars(node);
+        insert_event(&mut trie, node, paths);
+    }
+    // GKE: `request`, `response` and `labels` hold what the event calls `requestObject`,
+    // `responseObject` and `annotations`.
+    for (event_key, wrapper) in [
+        ("requestObject", &["protoPayload", "request"][..]),
+        ("responseObject", &["protoPayload", "response"][..]),
+        ("annotations", &["labels"][..]),
+    ] {
+        for p in paths.iter().filter(|p| p[0] == event_key) {
+            let keys: Vec<&str> = wrapper.iter().chain(&p[1..]).copied().collect();
+            trie.insert(root, &keys);
+        }
+    }
+    // An `EventList` on one line: its items are documents.
+    trie.link(root, "items", root);
+    trie
+}
+
+fn insert_event(trie: &mut Trie, node: NodeId, paths: &[Vec<&str>]) {
+    for p in paths {
+        trie.insert(node, p);
+    }
+}
+
+/// serde_json's message without its " at line L column C" suffix.
+pub(crate) fn json_error_text(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+fn plain_json_error(err: &serde_json::Error) -> String {
+    format!("malformed JSON: {}", json_error_text(err))
+}
+
+/// Bounded deduplication of audit events on (`auditID`, `stage`): the same request's event seen
+/// twice (two shippers, a file read again) is dropped. It remembers the last `capacity` keys
+/// and forgets the oldest first, so the result depends only on the order of events.
+#[derive(Debug)]
+pub struct Dedup {
+    capacity: usize,
+    seen: HashSet<Arc<str>, FastHash>,
+    order: VecDeque<Arc<str>>,
+}
+
+impl Dedup {
+    pub fn new(capacity: usize) -> Dedup {
+        Dedup {
+            capacity,
+            seen: HashSet::with_capacity_and_hasher(capacity.min(1 << 16), FastHash::default()),
+            order: VecDeque::with_capacity(capacity.min(1 << 16)),
+        }
+    }
+
+    /// True when this event was already seen (and so must be dropped). Events without an
+    /// `auditID` are never duplicates.
+    pub fn is_duplicate(&mut self, event: &Event) -> bool {
+        let Some(audit_id) = event.value.get("auditID").and_then(Value::as_str) else {
+            return false;
+        };
+        if self.capacity == 0 {
+            return false;
+        }
+        let stage = event
+            .value
+            .get("stage")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        // NUL cannot occur in either part unescaped by accident; it keeps ("a/b", "") and
+        // ("a", "b") apart.
+        let mut key = String::with_capacity(audit_id.len() + stage.len() + 1);
+        key.push_str(audit_id);
+        key.push('\0');
+        key.push_str(stage);
+        if self.seen.contains(key.as_str()) {
+            return true;
+        }
+        if self.order.len() == self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.seen.remove(&oldest);
+            }
+        }
+        let key: Arc<str> = key.into();
+        self.seen.insert(Arc::clone(&key));
+        self.order.push_back(key);
+        false
+    }
+
+    /// How many keys it remembers now.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}

@@ -1,0 +1,375 @@
+//! Projected parsing: a JSON document is parsed into a [`Value`] that holds only the keys a
+//! [`Trie`] names, and every other part is skipped with [`IgnoredAny`], which validates the JSON
+//! but allocates nothing.
+//!
+//! A trie node lists the keys to keep at one level of an object. A key either keeps its whole
+//! value ([`Child::Keep`], the last key of a rule's path) or descends into another node. Arrays are
+//! transparent: the node applies to each element, as a key step of a field path applies to each
+//! element of an array it crosses (see [`crate::path`]). Scalars at an inner node are dropped
+//! (a path cannot go through a scalar) unless the node keeps scalars (the `log` of Fluent Bit,
+//! which is a string to parse again).
+//!
+//! INVARIANT: for every path whose key prefix was inserted, walking the projected value gives the
+//! same values as walking the full value; and every key the shapes and `Event::classify` read is
+//! inserted (see `super::Decoder::new`).
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// The keys to keep, as a graph of nodes (a node may be reached again, e.g. the items of an
+/// `EventList` are documents in their own right).
+#[derive(Debug, Clone)]
+pub struct Trie {
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    /// Sorted by key, for binary search.
+    children: Vec<(Box<str>, Child)>,
+    /// Whether a scalar found at this node is kept (else it is dropped).
+    keep_scalars: bool,
+}
+
+/// What to keep of one key's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    /// The whole value.
+    Keep,
+    /// What the node keeps.
+    Node(NodeId),
+}
+
+/// A node of a [`Trie`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeId(u32);
+
+impl Trie {
+    /// The root node.
+    pub const ROOT: NodeId = NodeId(0);
+
+    /// A trie with an empty root that keeps scalars (so that a document that is not an object
+    /// keeps its type for the message that says so).
+    pub fn new() -> Trie {
+        Trie {
+            nodes: vec![Node {
+                children: Vec::new(),
+                keep_scalars: true,
+            }],
+        }
+    }
+
+    /// A new empty node, not yet reachable.
+    pub fn add_node(&mut self) -> NodeId {
+        self.nodes.push(Node::default());
+        NodeId(self.nodes.len() as u32 - 1)
+    }
+
+    pub fn set_keep_scalars(&mut self, node: NodeId) {
+        self.nodes[node.0 as usize].keep_scalars = true;
+    }
+
+    fn child(&self, node: NodeId, key: &str) -> Option<Child> {
+        let children = &self.nodes[node.0 as usize].children;
+        children
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| children[i].1)
+    }
+
+    fn set_child(&mut self, node: NodeId, key: &str, child: Child) {
+        let children = &mut self.nodes[node.0 as usize].children;
+        match children.binary_search_by(|(k, _)| (**k).cmp(key)) {
+            Ok(i) => children[i].1 = child,
+            Err(i) => children.insert(i, (key.into(), child)),
+        }
+    }
+
+    /// Keeps the whole value at `keys` below `node`. A key already kept whole stays so.
+    pub fn insert(&mut self, node: NodeId, keys: &[&str]) {
+        let Some((last, inner)) = keys.split_last() else {
+            return;
+        };
+        let mut at = node;
+        for key in inner {
+            match self.child(at, key) {
+                Some(Child::Keep) => return,
+                Some(Child::Node(next)) => at = next,
+                None => {
+                    let next = self.add_node();
+                    self.set_child(at, key, Child::Node(next));
+                    at = next;
+                }
+            }
+        }
+        self.set_child(at, last, Child::Keep);
+    }
+
+    /// The node under `keys` below `node`, created when missing; `None` when some key on the
+    /// way is already kept whole (there is nothing to add below it).
+    pub fn node_at(&mut self, node: NodeId, keys: &[&str]) -> Option<NodeId> {
+        let mut at = node;
+        for key in keys {
+            match self.child(at, key) {
+                Some(Child::Keep) => return None,
+                Some(Child::Node(next)) => at = next,
+                None => {
+                    let next = self.add_node();
+                    self.set_child(at, key, Child::Node(next));
+                    at = next;
+                }
+            }
+        }
+        Some(at)
+    }
+
+    /// Makes `key` of `node` lead to `target` (unless it is kept whole already).
+    pub fn link(&mut self, node: NodeId, key: &str, target: NodeId) {
+        match self.child(node, key) {
+            Some(Child::Keep) => {}
+            // Merging two nodes would need a copy; the links made by the decoder go to keys
+            // that no rule path starts with, so a clash means "keep it whole", which is safe.
+            Some(Child::Node(existing)) if existing != target => {
+                self.set_child(node, key, Child::Keep)
+            }
+            _ => self.set_child(node, key, Child::Node(target)),
+        }
+    }
+
+    /// Parses one JSON document, keeping what the root node names. Trailing non-whitespace is an
+    /// error, as for `serde_json::from_str`.
+    pub fn parse(&self, text: &str) -> Result<Value, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let value = Project {
+            trie: self,
+            node: Trie::ROOT,
+        }
+        .deserialize(&mut de)?;
+        de.end()?;
+        Ok(value.unwrap_or(Value::Null))
+    }
+}
+
+impl Default for Trie {
+    fn default() -> Self {
+        Trie::new()
+    }
+}
+
+/// The seed that parses a value at `node`: `None` when nothing of it is kept.
+#[derive(Clone, Copy)]
+struct Project<'t> {
+    trie: &'t Trie,
+    node: NodeId,
+}
+
+impl<'de> DeserializeSeed<'de> for Project<'_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Project<'_> {
+    fn keeps_scalars(&self) -> bool {
+        self.trie.nodes[self.node.0 as usize].keep_scalars
+    }
+
+    fn scalar<E>(&self, make: impl FnOnce() -> Value) -> Result<Option<Value>, E> {
+        Ok(self.keeps_scalars().then(make))
+    }
+}
+
+impl<'de> Visitor<'de> for Project<'_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        self.scalar(|| Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        self.scalar(|| Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        self.scalar(|| Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // Like serde_json: a non-finite number becomes null.
+        self.scalar(|| serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        self.scalar(|| Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        self.scalar(|| Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        self.scalar(|| Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        self.scalar(|| Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        // Dropped elements shift indices, which is safe: an index or `[*]` step ends a path's key
+        // prefix, so an array that a path indexes is always kept whole.
+        while let Some(item) = seq.next_element_seed(self)? {
+            if let Some(item) = item {
+                items.push(item);
+            }
+        }
+        Ok(Some(Value::Array(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key_seed(KeySeed(self))? {
+            match key {
+                None => {
+                    access.next_value::<IgnoredAny>()?;
+                }
+                Some((key, Child::Keep)) => {
+                    let value = access.next_value::<Value>()?;
+                    map.insert(key, value);
+                }
+                Some((key, Child::Node(node))) => {
+                    let trie = self.trie;
+                    match access.next_value_seed(Project { trie, node })? {
+                        Some(value) => {
+                            map.insert(key, value);
+                        }
+                        // A repeated key: the last one wins, as in a full parse.
+                        None => {
+                            map.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Some(Value::Object(map)))
+    }
+}
+
+/// Reads an object key without allocating and looks it up: `Some` only for a key to keep.
+struct KeySeed<'t>(Project<'t>);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<(String, Child)>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Option<(String, Child)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        let Project { trie, node } = self.0;
+        Ok(trie.child(node, key).map(|child| (key.to_owned(), child)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn trie(paths: &[&[&str]]) -> Trie {
+        let mut t = Trie::new();
+        for p in paths {
+            t.insert(Trie::ROOT, p);
+        }
+        t
+    }
+
+    #[test]
+    fn keeps_named_subtrees_and_drops_the_rest() {
+        let t = trie(&[
+            &["verb"],
+            &["objectRef", "resource"],
+            &["requestObject", "spec"],
+        ]);
+        let text = r#"{"verb":"get","level":"Metadata","objectRef":{"resource":"pods","name":"x"},
+            "requestObject":{"metadata":{"name":"p"},"spec":{"containers":[{"image":"a"}]}},
+            "responseObject":{"big":[1,2,3,{"deep":"\"escaped\""}]}}"#;
+        assert_eq!(
+            t.parse(text).unwrap(),
+            json!({"verb":"get","objectRef":{"resource":"pods"},
+                   "requestObject":{"spec":{"containers":[{"image":"a"}]}}})
+        );
+    }
+
+    #[test]
+    fn arrays_are_transparent_and_inner_scalars_dropped() {
+        let t = trie(&[&["spec", "containers", "image"]]);
+        let text = r#"{"spec":{"containers":[{"image":"a","name":"x"},7,[{"image":"b"}]]}}"#;
+        assert_eq!(
+            t.parse(text).unwrap(),
+            json!({"spec":{"containers":[{"image":"a"},[{"image":"b"}]]}})
+        );
+    }
+
+    #[test]
+    fn a_kept_key_stays_whole_when_a_longer_path_is_added() {
+        let mut t = trie(&[&["user"]]);
+        t.insert(Trie::ROOT, &["user", "username"]);
+        assert_eq!(
+            t.parse(r#"{"user":{"username":"u","groups":["g"]}}"#)
+                .unwrap(),
+            json!({"user":{"username":"u","groups":["g"]}})
+        );
+    }
+
+    #[test]
+    fn the_last_of_repeated_keys_wins_as_in_a_full_parse() {
+        let t = trie(&[&["a", "b"]]);
+        assert_eq!(t.parse(r#"{"a":{"b":1},"a":2}"#).unwrap(), json!({}));
+        assert_eq!(
+            serde_json::from_str::<Value>(r#"{"a":{"b":1},"a":2}"#).unwrap(),
+            json!({"a":2})
+        );
+    }
+
+    #[test]
+    fn syntax_errors_in_skipped_parts_are_still_errors() {
+        let t = trie(&[&["verb"]]);
+        let err = t.parse(r#"{"verb":"get","skipped":[1,}"#).unwrap_err();
+        assert!(err.to_string().starts_with("expected value"), "{err}");
+        assert!(t.parse(r#"{"verb":"get"} x"#).is_err());
+        assert_eq!(t.parse("12").unwrap(), json!(12));
+    }
+
+    #[test]
+    fn linked_nodes_recurse() {
+        let mut t = trie(&[&["verb"]]);
+        t.link(Trie::ROOT, "items", Trie::ROOT);
+        assert_eq!(
+            t.parse(r#"{"kind":"EventList","items":[{"verb":"get","x":1}]}"#)
+                .unwrap(),
+            json!({"items":[{"verb":"get"}]})
+        );
+    }
+}

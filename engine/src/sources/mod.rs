@@ -1,0 +1,41 @@
+//! Event sources: where raw audit text comes from (files and stdin here; Elasticsearch later).
+//!
+//! A source runs as its own task and sends [`Chunk`]s of raw text, in order, on a bounded channel:
+//! a full channel slows the source down, nothing is dropped. Decoding (JSON, event shapes,
+//! projection) happens downstream, in parallel, so a source only reads.
+
+use std::sync::Arc;
+
+pub mod file;
+
+/// Raw input, in the order it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    /// Complete lines of JSON-lines text (each ending with `\n`, the last one possibly not),
+    /// the first of which is line `first_line` (1-based) of `origin`.
+    Lines { origin: Arc<str>, first_line: u64, text: String },
+    /// A whole document read at once: a JSON array, an `EventList`, pretty-printed JSON.
+    Whole { origin: Arc<str>, text: String },
+    /// `origin` was rotated or truncated and is read again from its start.
+    Restarted { origin: Arc<str>, reason: String },
+}
+
+impl Chunk {
+    pub fn origin(&self) -> &Arc<str> {
+        match self {
+            Chunk::Lines { origin, .. } | Chunk::Whole { origin, .. } | Chunk::Restarted { origin, .. } => origin,
+        }
+    }
+
+    /// Bytes of input this chunk carries (for progress).
+    pub fn len(&self) -> usize {
+        match self {
+            Chunk::Lines { text, .. } | Chunk::Whole { text, .. } => text.len(),
+            Chunk::Restarted { .. } => 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
