@@ -12,3 +12,5 @@ mod falco_traces;
 mod docs;
 // `k8scop run`: argument and configuration errors (exit 2) before anything is read.
 mod run_args;
+// `k8scop run` end to end: static alerts and ids, streaming, hot reload, rotation, shutdown.
+mod run;

@@ -394,7 +394,7 @@ fn render_summary(s: &Summary) -> String {
         ));
     }
     if s.interrupted {
-        out.push_str("\nstopped on request: the input was not read to its end");
+        out.push_str("\nstopped on request (SIGINT or SIGTERM)");
     }
     out
 }
@@ -551,7 +551,7 @@ fn bytes_of(read: u64, total: u64) -> String {
     }
 }
 
-/// `0.25s`, `12.3s`, `2m05s`, `1h02m`.
+/// `0.25s`, `12.3s`, `2m05s`, `1h02m`, `893d01h`.
 fn duration(d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs < 10.0 {
@@ -561,9 +561,12 @@ fn duration(d: Duration) -> String {
     } else if secs < 3600.0 {
         let s = secs as u64;
         format!("{}m{:02}s", s / 60, s % 60)
-    } else {
+    } else if secs < 2.0 * 86_400.0 {
         let m = secs as u64 / 60;
         format!("{}h{:02}m", m / 60, m % 60)
+    } else {
+        let h = secs as u64 / 3600;
+        format!("{}d{:02}h", h / 24, h % 24)
     }
 }
 
@@ -621,6 +624,31 @@ mod tests {
     }
 
     #[test]
+    fn summary_without_active_rules() {
+        let summary = Summary {
+            events: 1,
+            malformed: 2,
+            skipped: 3,
+            duplicates: 4,
+            alerts_new: 5,
+            alerts_updated: 6,
+            script_errors: 7,
+            undelivered: 8,
+            reloads: 1,
+            detections: Vec::new(),
+            duration: Duration::from_millis(500),
+            interrupted: true,
+        };
+        assert_eq!(
+            render_summary(&summary),
+            "summary: 1 event in 0.50s (2/s); 2 malformed, 3 skipped, 4 duplicates, 7 script errors\n\
+             alerts: 5 new, 6 updated, 8 undelivered\n\
+             the rules were reloaded 1 time\n\
+             stopped on request (SIGINT or SIGTERM)"
+        );
+    }
+
+    #[test]
     fn number_formats() {
         assert_eq!(count(9_999), "9999");
         assert_eq!(count(1_500_000), "1.50M");
@@ -632,6 +660,7 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(250)), "0.25s");
         assert_eq!(duration(Duration::from_secs(125)), "2m05s");
         assert_eq!(duration(Duration::from_secs(3720)), "1h02m");
+        assert_eq!(duration(Duration::from_secs(3 * 86_400 + 7200)), "3d02h");
     }
 
     #[test]

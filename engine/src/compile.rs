@@ -160,6 +160,9 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
     }
 }
 
+/// A list's items, as a set for lookups and in order for splicing into other lists.
+type ListValues = (Arc<ValueSet>, Vec<Value>);
+
 /// What a name refers to.
 #[derive(Clone, Copy)]
 enum Def<'a> {
@@ -219,7 +222,7 @@ enum Operand {
 struct Compiler<'a> {
     options: &'a CompileOptions,
     defs: HashMap<String, Def<'a>>,
-    list_cache: HashMap<String, Option<(Arc<ValueSet>, Vec<Value>)>>,
+    list_cache: HashMap<String, Option<ListValues>>,
     list_stack: Vec<String>,
     macro_stack: Vec<String>,
     scripts: ScriptHost,
@@ -888,7 +891,7 @@ impl<'a> Compiler<'a> {
                 Test::In(Arc::new(set))
             }
             CmpOp::Contains => Test::Contains(
-                memmem::Finder::new(string(self, "a string")?.as_bytes()).into_owned(),
+                Box::new(memmem::Finder::new(string(self, "a string")?.as_bytes()).into_owned()),
             ),
             CmpOp::StartsWith => Test::StartsWith(string(self, "a string")?.into()),
             CmpOp::EndsWith => Test::EndsWith(string(self, "a string")?.into()),
@@ -917,7 +920,7 @@ impl<'a> Compiler<'a> {
             CmpOp::Glob => {
                 let s = string(self, "a glob pattern")?;
                 match Glob::new(&s) {
-                    Ok(g) => Test::Glob(g),
+                    Ok(g) => Test::Glob(Box::new(g)),
                     Err(e) => {
                         let d = Diagnostic::new(
                             Code::InvalidGlob,
@@ -1186,6 +1189,8 @@ impl<'a> Compiler<'a> {
             .collect()
     }
 
+    // The arguments are the parts rules and sequences define differently.
+    #[allow(clippy::too_many_arguments)]
     fn detection(
         &mut self,
         cx: &Cx,
@@ -1426,7 +1431,7 @@ impl<'a> Compiler<'a> {
                         resources: self.resource_hint(expr),
                         ..cx.clone()
                     };
-                    steps.push(Step::Inline(self.expr(&cx, expr).cond));
+                    steps.push(Step::Inline(Box::new(self.expr(&cx, expr).cond)));
                 }
             }
         }

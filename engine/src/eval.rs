@@ -173,12 +173,12 @@ pub enum Test {
     /// `<`, `<=`, `>`, `>=` against a string (byte-wise, which orders RFC 3339 times correctly).
     OrdStr(CmpOp, Box<str>),
     In(Arc<ValueSet>),
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     StartsWith(Box<str>),
     EndsWith(Box<str>),
     /// `matches`, and the case-insensitive operators compiled to `(?i)` regexes.
     Regex(Regex),
-    Glob(Glob),
+    Glob(Box<Glob>),
     Cidr(Box<[Cidr]>),
     /// A list on the right of a string operator: any element.
     Any(Box<[Test]>),

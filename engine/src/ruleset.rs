@@ -83,7 +83,7 @@ pub struct Sequence {
 pub enum Step {
     /// The index of a rule in [`Ruleset::rules`].
     Rule(usize),
-    Inline(Cond),
+    Inline(Box<Cond>),
 }
 
 /// A `test` block, resolved.

@@ -59,6 +59,11 @@ pub async fn run(
         }
     }
 
+    // SIGHUP means "reload the rules". Without a watcher there is nothing to reload, but the
+    // signal must not kill the run (its default action) and lose the alerts in flight.
+    let hangup_guard = (!config.watch_rules)
+        .then(|| tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+        .flatten();
     let (trigger, shutdown) = shutdown::channel();
     let trigger = Arc::new(trigger);
     let signals = tokio::spawn(handle_signals(Arc::clone(&trigger), config.shutdown_deadline, Arc::clone(&notices)));
@@ -99,6 +104,7 @@ pub async fn run(
     let (decoded_tx, mut decoded_rx) = mpsc::channel::<InFlight>(config.decode_parallelism.max(1));
     let decode_stage = tokio::spawn({
         let first = Arc::clone(&first);
+        let notices = Arc::clone(&notices);
         async move {
             let mut current = first;
             loop {
@@ -120,6 +126,9 @@ pub async fn run(
                         None => return,
                     },
                 };
+                if let Chunk::Restarted { origin, reason } = &chunk {
+                    notices(Notice::SourceRestarted { origin: Arc::clone(origin), reason: reason.clone() });
+                }
                 let generation = Arc::clone(&current);
                 let decoder = Arc::clone(&current.decoder);
                 let decoded = tokio::task::spawn_blocking(move || decoder.decode(&chunk));
@@ -177,6 +186,9 @@ pub async fn run(
             stats.events.fetch_add(1, Ordering::Relaxed);
             stats.newest_event.fetch_max(event.time, Ordering::Relaxed);
         }
+        // Freeing a batch of event trees is real work: do it off the engine's thread.
+        let events = decoded.events;
+        tokio::task::spawn_blocking(move || drop(events));
         for error in out.errors.drain(..) {
             stats.script_errors.fetch_add(1, Ordering::Relaxed);
             notices(Notice::ScriptError(error));
@@ -204,6 +216,7 @@ pub async fn run(
         let _ = w.await;
     }
     signals.abort();
+    drop(hangup_guard);
     if let Ok(Err(e)) = source_result {
         if !interrupted {
             return Err(PipelineError::Source(e.to_string()));

@@ -241,7 +241,8 @@ pub fn event(rng: &mut Rng, i: u64) -> String {
     format!(
         concat!(
             r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"{level}","auditID":"{a:08x}-{b:04x}-4{c:03x}-8{d:03x}-{e:012x}","stage":"ResponseComplete","#,
-            r#""requestURI":"{uri}","verb":"{verb}","user":{{"username":"{user}","uid":"{uid:08x}-0000-4000-8000-000000000000","groups":["system:authenticated","system:{grp}"]}},"#,
+            r#""requestURI":"{uri}","verb":"{verb}","user":{{"username":"{user}","uid":"{uid:08x}-0000-4000-8000-000000000000","groups":["system:authenticated","system:{grp}"],"#,
+            r#""extra":{{"authentication.kubernetes.io/credential-id":["JTI={uid:08x}-5d1c-4d0e-9a3b-{e:012x}"],"authentication.kubernetes.io/node-name":["node-{node}"]}}}},"#,
             r#""sourceIPs":["10.{ip1}.{ip2}.{ip3}"],"userAgent":"{ua}","#,
             r#""objectRef":{{"resource":"{resource}","namespace":"{ns}"{name_field},"apiGroup":"{group}","apiVersion":"v1"{sub_field}}},"#,
             r#""responseStatus":{{"metadata":{{}},"code":{code}{status_extra}}}{body},"#,
@@ -262,6 +263,7 @@ pub fn event(rng: &mut Rng, i: u64) -> String {
         verb = verb,
         user = user,
         uid = rng.next() as u32,
+        node = rng.below(3) + 1,
         grp = if user.starts_with("system:") {
             "serviceaccounts"
         } else {

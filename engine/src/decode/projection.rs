@@ -27,10 +27,43 @@ pub struct Trie {
 
 #[derive(Debug, Clone, Default)]
 struct Node {
-    /// Sorted by key, for binary search.
-    children: Vec<(Box<str>, Child)>,
+    /// Sorted by key length, then key (see [`Trie::child`]).
+    children: Vec<Entry>,
     /// Whether a scalar found at this node is kept (else it is dropped).
     keep_scalars: bool,
+    /// For each key length, the range of `children` with keys of that length.
+    by_length: Vec<(u32, u32)>,
+}
+
+impl Node {
+    fn index_lengths(&mut self) {
+        let longest = self.children.last().map_or(0, |e| e.key.len());
+        self.by_length = vec![(0, 0); longest + 1];
+        for (i, e) in self.children.iter().enumerate() {
+            let range = &mut self.by_length[e.key.len()];
+            if range.0 == range.1 {
+                *range = (i as u32, i as u32);
+            }
+            range.1 = i as u32 + 1;
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// The key's first 8 bytes (zero-padded), little-endian.
+    head: u64,
+    key: Box<str>,
+    child: Child,
+}
+
+/// The first 8 bytes of a key as an integer, zero-padded.
+#[inline]
+fn head(key: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
+    u64::from_le_bytes(bytes)
 }
 
 /// What to keep of one key's value.
@@ -55,8 +88,8 @@ impl Trie {
     pub fn new() -> Trie {
         Trie {
             nodes: vec![Node {
-                children: Vec::new(),
                 keep_scalars: true,
+                ..Node::default()
             }],
         }
     }
@@ -71,19 +104,40 @@ impl Trie {
         self.nodes[node.0 as usize].keep_scalars = true;
     }
 
+    /// The child of `node` at `key`. This runs for every key of every parsed object: children
+    /// are grouped by length (found by indexing), and carry their first 8 bytes as an integer,
+    /// so that a lookup usually decides with a few integer compares (a binary search calling
+    /// `memcmp` cost as much as the rest of the parse's bookkeeping).
+    #[inline]
     fn child(&self, node: NodeId, key: &str) -> Option<Child> {
-        let children = &self.nodes[node.0 as usize].children;
-        children
-            .binary_search_by(|(k, _)| (**k).cmp(key))
-            .ok()
-            .map(|i| children[i].1)
+        let node = &self.nodes[node.0 as usize];
+        let len = key.len();
+        let (start, end) = match node.by_length.get(len) {
+            Some(&(start, end)) => (start as usize, end as usize),
+            None => return None,
+        };
+        let head = head(key);
+        node.children[start..end]
+            .iter()
+            .find(|e| e.head == head && (len <= 8 || e.key.as_bytes()[8..] == key.as_bytes()[8..]))
+            .map(|e| e.child)
     }
 
     fn set_child(&mut self, node: NodeId, key: &str, child: Child) {
-        let children = &mut self.nodes[node.0 as usize].children;
-        match children.binary_search_by(|(k, _)| (**k).cmp(key)) {
-            Ok(i) => children[i].1 = child,
-            Err(i) => children.insert(i, (key.into(), child)),
+        let node = &mut self.nodes[node.0 as usize];
+        match node.children.binary_search_by(|e| by_length(&e.key, key)) {
+            Ok(i) => node.children[i].child = child,
+            Err(i) => {
+                node.children.insert(
+                    i,
+                    Entry {
+                        head: head(key),
+                        key: key.into(),
+                        child,
+                    },
+                );
+                node.index_lengths();
+            }
         }
     }
 
@@ -156,6 +210,10 @@ impl Default for Trie {
     fn default() -> Self {
         Trie::new()
     }
+}
+
+fn by_length(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// The seed that parses a value at `node`: `None` when nothing of it is kept.
