@@ -52,7 +52,10 @@ fn read_text(path: &Path) -> Result<(String, String), String> {
         std::io::stdin()
             .read_to_end(&mut bytes)
             .map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok(("<stdin>".into(), String::from_utf8_lossy(&bytes).into_owned()));
+        return Ok((
+            "<stdin>".into(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
     }
     let bytes =
         std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;

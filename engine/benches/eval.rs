@@ -41,15 +41,27 @@ fn full(text: &str) -> Vec<Event> {
 }
 
 fn projected(text: &str, ruleset: &Ruleset) -> Vec<Event> {
-    let decoded = Decoder::new(ruleset).decode(&Chunk::Lines { origin: "bench".into(), first_line: 1, text: text.to_owned() });
-    assert!(decoded.problems.is_empty(), "{:?}", decoded.problems.first());
+    let decoded = Decoder::new(ruleset).decode(&Chunk::Lines {
+        origin: "bench".into(),
+        first_line: 1,
+        text: text.to_owned(),
+    });
+    assert!(
+        decoded.problems.is_empty(),
+        "{:?}",
+        decoded.problems.first()
+    );
     decoded.events
 }
 
 fn ruleset() -> Arc<Ruleset> {
     let source = SourceFile::new("rules16.rules", include_str!("rules16.rules"));
     let compiled = k8scop_engine::loader::load_sources(vec![source], &CompileOptions::default());
-    let errors: Vec<_> = compiled.diagnostics.iter().filter(|d| d.is_error()).collect();
+    let errors: Vec<_> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     Arc::new(compiled.ruleset.expect("no errors"))
 }
@@ -61,7 +73,10 @@ fn bench(c: &mut Criterion) {
     group.sample_size(30);
     for (name, n) in [("cold_20000", 20_000u64), ("hot_200", 200)] {
         let text = lines(n);
-        for (parse, events) in [("full", full(&text)), ("projected", projected(&text, &ruleset))] {
+        for (parse, events) in [
+            ("full", full(&text)),
+            ("projected", projected(&text, &ruleset)),
+        ] {
             group.throughput(Throughput::Elements(n));
             group.bench_function(format!("{name}/{parse}"), |b| {
                 b.iter_batched_ref(

@@ -5,7 +5,9 @@
 use std::io::BufRead;
 
 fn main() -> std::io::Result<()> {
-    let path = std::env::args().nth(1).ok_or_else(|| std::io::Error::other("usage: bare_parse FILE"))?;
+    let path = std::env::args()
+        .nth(1)
+        .ok_or_else(|| std::io::Error::other("usage: bare_parse FILE"))?;
     let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
     let (mut events, mut objects) = (0u64, 0u64);
     for line in reader.lines() {

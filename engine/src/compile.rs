@@ -890,9 +890,9 @@ impl<'a> Compiler<'a> {
                 set.insert(value);
                 Test::In(Arc::new(set))
             }
-            CmpOp::Contains => Test::Contains(
-                Box::new(memmem::Finder::new(string(self, "a string")?.as_bytes()).into_owned()),
-            ),
+            CmpOp::Contains => Test::Contains(Box::new(
+                memmem::Finder::new(string(self, "a string")?.as_bytes()).into_owned(),
+            )),
             CmpOp::StartsWith => Test::StartsWith(string(self, "a string")?.into()),
             CmpOp::EndsWith => Test::EndsWith(string(self, "a string")?.into()),
             CmpOp::IContains | CmpOp::IStartsWith | CmpOp::IEndsWith => {
@@ -1174,7 +1174,12 @@ impl<'a> Compiler<'a> {
             }
             None => Callee::Script,
         };
-        Some(CallSite { name: name.as_str().into(), callee, args: args.into(), flatten })
+        Some(CallSite {
+            name: name.as_str().into(),
+            callee,
+            args: args.into(),
+            flatten,
+        })
     }
 
     // ---------------------------------------------------------------- rules and sequences

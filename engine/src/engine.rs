@@ -237,7 +237,9 @@ impl Engine {
                     Step::Rule(i) => self.happened[*i],
                     Step::Inline(cond) => {
                         let errors = ctx.errors.len();
-                        event.kind == SourceKind::K8sAudit && cond.eval(&mut ctx) && ctx.errors.len() == errors
+                        event.kind == SourceKind::K8sAudit
+                            && cond.eval(&mut ctx)
+                            && ctx.errors.len() == errors
                     }
                 });
             }

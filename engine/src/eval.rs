@@ -114,7 +114,8 @@ impl ValueSet {
 
     /// The members, when they are all strings.
     pub fn strings_only(&self) -> Option<impl Iterator<Item = &str>> {
-        (self.numbers.is_empty() && !self.bools[0] && !self.bools[1]).then(|| self.strings.iter().map(|s| &**s))
+        (self.numbers.is_empty() && !self.bools[0] && !self.bools[1])
+            .then(|| self.strings.iter().map(|s| &**s))
     }
 
     pub fn len(&self) -> usize {

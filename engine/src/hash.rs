@@ -68,7 +68,11 @@ mod tests {
 
     #[test]
     fn sets_with_the_fast_hasher_find_what_they_hold() {
-        let set: HashSet<Box<str>, FastHash> = ["get", "list", "watch", "a-much-longer-key-than-eight-bytes"].into_iter().map(Into::into).collect();
+        let set: HashSet<Box<str>, FastHash> =
+            ["get", "list", "watch", "a-much-longer-key-than-eight-bytes"]
+                .into_iter()
+                .map(Into::into)
+                .collect();
         assert!(set.contains("list"));
         assert!(set.contains("a-much-longer-key-than-eight-bytes"));
         assert!(!set.contains("lis"));

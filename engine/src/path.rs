@@ -91,7 +91,11 @@ pub struct SlotCache<'v> {
 impl<'v> SlotCache<'v> {
     pub fn new(root: &'v Value, slots: &Slots) -> Self {
         let spill = vec![Resolved::Unresolved; slots.len().saturating_sub(INLINE_SLOTS)];
-        SlotCache { root, inline: [Resolved::Unresolved; INLINE_SLOTS], spill }
+        SlotCache {
+            root,
+            inline: [Resolved::Unresolved; INLINE_SLOTS],
+            spill,
+        }
     }
 
     /// The first value of a plain-key path through the cache (no array crossed), if any.
@@ -116,7 +120,9 @@ impl<'v> SlotCache<'v> {
         if !matches!(done, Resolved::Unresolved) {
             return done;
         }
-        let Some((parent, key)) = slots.defs.get(i) else { return Resolved::Crossed };
+        let Some((parent, key)) = slots.defs.get(i) else {
+            return Resolved::Crossed;
+        };
         let container = match parent {
             None => Resolved::Found(self.root),
             Some(p) => self.resolve(slots, *p),

@@ -61,26 +61,56 @@ pub struct PipelineConfig {
 #[derive(Debug, Clone)]
 pub enum Notice {
     /// The ruleset loaded at start, with its warnings.
-    Loaded { rules: usize, sequences: usize, warnings: Vec<Diagnostic> },
+    Loaded {
+        rules: usize,
+        sequences: usize,
+        warnings: Vec<Diagnostic>,
+    },
     /// Text that is not JSON.
-    Malformed { origin: Arc<str>, line: u64, message: String },
+    Malformed {
+        origin: Arc<str>,
+        line: u64,
+        message: String,
+    },
     /// A JSON document that is not an event the ruleset evaluates.
-    Skipped { origin: Arc<str>, line: u64, reason: String },
+    Skipped {
+        origin: Arc<str>,
+        line: u64,
+        reason: String,
+    },
     ScriptError(RuntimeError),
     /// A file was rotated or truncated and is read again from its start.
-    SourceRestarted { origin: Arc<str>, reason: String },
+    SourceRestarted {
+        origin: Arc<str>,
+        reason: String,
+    },
     /// A new ruleset took over; `kept` names the rules whose state carried over.
-    Reloaded { rules: usize, sequences: usize, kept: Vec<Arc<str>>, warnings: Vec<Diagnostic> },
+    Reloaded {
+        rules: usize,
+        sequences: usize,
+        kept: Vec<Arc<str>>,
+        warnings: Vec<Diagnostic>,
+    },
     /// A reload failed: the previous ruleset keeps running.
-    ReloadFailed { diagnostics: Vec<Diagnostic> },
-    SinkFailed { sink: String, message: String, undelivered: u64 },
+    ReloadFailed {
+        diagnostics: Vec<Diagnostic>,
+    },
+    SinkFailed {
+        sink: String,
+        message: String,
+        undelivered: u64,
+    },
     /// Shutdown was requested and is in progress.
     ShuttingDown,
 }
 
 impl From<SinkError> for Notice {
     fn from(e: SinkError) -> Notice {
-        Notice::SinkFailed { sink: e.sink, message: e.message, undelivered: e.undelivered }
+        Notice::SinkFailed {
+            sink: e.sink,
+            message: e.message,
+            undelivered: e.undelivered,
+        }
     }
 }
 
@@ -106,7 +136,10 @@ pub struct Stats {
 
 impl Stats {
     pub fn new() -> Stats {
-        Stats { newest_event: AtomicI64::new(i64::MIN), ..Default::default() }
+        Stats {
+            newest_event: AtomicI64::new(i64::MIN),
+            ..Default::default()
+        }
     }
 
     pub fn get(counter: &AtomicU64) -> u64 {

@@ -39,7 +39,10 @@ impl Dispatch {
             }
         }
         Dispatch {
-            by_value: by_value.into_iter().map(|(k, v)| (k, v.into())).collect::<HashMap<_, _, FastHash>>(),
+            by_value: by_value
+                .into_iter()
+                .map(|(k, v)| (k, v.into()))
+                .collect::<HashMap<_, _, FastHash>>(),
             unconstrained: unconstrained.into(),
         }
     }
@@ -93,7 +96,11 @@ impl Prefilter {
 fn constraint(cond: &Cond, field: &str) -> Option<Vec<String>> {
     match cond {
         Cond::And(conds) => conds.iter().find_map(|c| constraint(c, field)),
-        Cond::Test { left: Source::Path(path), all: false, test } if path.text() == field => match test {
+        Cond::Test {
+            left: Source::Path(path),
+            all: false,
+            test,
+        } if path.text() == field => match test {
             Test::EqStr(s) => Some(vec![s.to_string()]),
             Test::In(set) => set.strings_only().map(|it| it.map(str::to_owned).collect()),
             _ => None,

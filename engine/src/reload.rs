@@ -36,12 +36,18 @@ pub struct Generation {
 }
 
 /// Loads and compiles the rules; `Err` carries every diagnostic when there are errors.
-pub fn load(paths: &[PathBuf], options: &CompileOptions) -> Result<Generation, Vec<k8scop_grammar::Diagnostic>> {
+pub fn load(
+    paths: &[PathBuf],
+    options: &CompileOptions,
+) -> Result<Generation, Vec<k8scop_grammar::Diagnostic>> {
     let fingerprint = fingerprint(paths);
     let compiled = match crate::loader::load(paths, options) {
         Ok(c) => c,
         Err(e) => {
-            let d = k8scop_grammar::Diagnostic::new(k8scop_grammar::Code::UnreadableFile, e.to_string());
+            let d = k8scop_grammar::Diagnostic::new(
+                k8scop_grammar::Code::UnreadableFile,
+                e.to_string(),
+            );
             return Err(vec![d]);
         }
     };
@@ -83,7 +89,10 @@ pub async fn watch(
     let watcher_tx = tx.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let relevant = match event {
-            Ok(e) => matches!(e.kind, EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any),
+            Ok(e) => matches!(
+                e.kind,
+                EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any
+            ),
             Err(_) => true,
         };
         if relevant {
@@ -112,7 +121,10 @@ pub async fn watch(
         tokio::time::sleep(DEBOUNCE).await;
         while changes.try_recv().is_ok() {}
         let (paths2, options2) = (paths.clone(), options.clone());
-        let Ok(new_fingerprint) = tokio::task::spawn_blocking(move || fingerprint(&paths2)).await else { continue };
+        let Ok(new_fingerprint) = tokio::task::spawn_blocking(move || fingerprint(&paths2)).await
+        else {
+            continue;
+        };
         if new_fingerprint == current && !forced {
             continue;
         }
@@ -130,7 +142,9 @@ pub async fn watch(
             }
             Err(diagnostics) => {
                 current = new_fingerprint;
-                stats.reload_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats
+                    .reload_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 notices(Notice::ReloadFailed { diagnostics });
             }
         }

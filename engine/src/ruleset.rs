@@ -180,7 +180,12 @@ impl Ruleset {
                 }
             }
         }
-        for d in self.rules.iter().map(|r| &*r.detection).chain(self.sequences.iter().map(|s| &*s.detection)) {
+        for d in self
+            .rules
+            .iter()
+            .map(|r| &*r.detection)
+            .chain(self.sequences.iter().map(|s| &*s.detection))
+        {
             out.extend(d.title.fields());
             out.extend(d.fields.iter());
             if let Some(g) = &d.group_by {
@@ -213,7 +218,11 @@ impl Ruleset {
             }
         }
         self.rules.iter().any(|r| cond(&r.when))
-            || self.sequences.iter().any(|s| s.steps.iter().any(|st| matches!(st, Step::Inline(c) if cond(c))))
+            || self.sequences.iter().any(|s| {
+                s.steps
+                    .iter()
+                    .any(|st| matches!(st, Step::Inline(c) if cond(c)))
+            })
     }
 
     /// The field paths the ruleset reads, for reports of fields that never occur.

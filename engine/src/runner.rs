@@ -66,7 +66,11 @@ pub async fn run(
         .flatten();
     let (trigger, shutdown) = shutdown::channel();
     let trigger = Arc::new(trigger);
-    let signals = tokio::spawn(handle_signals(Arc::clone(&trigger), config.shutdown_deadline, Arc::clone(&notices)));
+    let signals = tokio::spawn(handle_signals(
+        Arc::clone(&trigger),
+        config.shutdown_deadline,
+        Arc::clone(&notices),
+    ));
 
     // Sinks, each in its own task behind a bounded queue.
     let mut sink_queues = Vec::new();
@@ -74,14 +78,22 @@ pub async fn run(
     for sink in sinks {
         let (tx, rx) = mpsc::channel::<Arc<[AlertUpdate]>>(SINK_QUEUE);
         sink_queues.push(tx);
-        sink_tasks.push(tokio::spawn(run_sink(sink, rx, Arc::clone(&stats), Arc::clone(&notices))));
+        sink_tasks.push(tokio::spawn(run_sink(
+            sink,
+            rx,
+            Arc::clone(&stats),
+            Arc::clone(&notices),
+        )));
     }
 
     // The source.
     let (chunk_tx, mut chunk_rx) = mpsc::channel::<Chunk>(CHUNK_QUEUE);
     let source_config = file::FileSourceConfig {
         poll_interval: config.poll_interval,
-        ..file::FileSourceConfig::new(config.sources.clone(), config.analysis == Analysis::Streaming)
+        ..file::FileSourceConfig::new(
+            config.sources.clone(),
+            config.analysis == Analysis::Streaming,
+        )
     };
     let source = tokio::spawn(file::run(source_config, chunk_tx, shutdown.clone()));
 
@@ -127,12 +139,22 @@ pub async fn run(
                     },
                 };
                 if let Chunk::Restarted { origin, reason } = &chunk {
-                    notices(Notice::SourceRestarted { origin: Arc::clone(origin), reason: reason.clone() });
+                    notices(Notice::SourceRestarted {
+                        origin: Arc::clone(origin),
+                        reason: reason.clone(),
+                    });
                 }
                 let generation = Arc::clone(&current);
                 let decoder = Arc::clone(&current.decoder);
                 let decoded = tokio::task::spawn_blocking(move || decoder.decode(&chunk));
-                if decoded_tx.send(InFlight { generation, decoded }).await.is_err() {
+                if decoded_tx
+                    .send(InFlight {
+                        generation,
+                        decoded,
+                    })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -168,11 +190,19 @@ pub async fn run(
             let notice = match problem.kind {
                 ProblemKind::Malformed => {
                     stats.malformed.fetch_add(1, Ordering::Relaxed);
-                    Notice::Malformed { origin: problem.origin, line: problem.line, message: problem.message }
+                    Notice::Malformed {
+                        origin: problem.origin,
+                        line: problem.line,
+                        message: problem.message,
+                    }
                 }
                 ProblemKind::Skipped => {
                     stats.skipped.fetch_add(1, Ordering::Relaxed);
-                    Notice::Skipped { origin: problem.origin, line: problem.line, reason: problem.message }
+                    Notice::Skipped {
+                        origin: problem.origin,
+                        line: problem.line,
+                        reason: problem.message,
+                    }
                 }
             };
             notices(notice);
@@ -251,8 +281,15 @@ fn coalesce(updates: &mut Vec<AlertUpdate>, stats: &Stats) -> Vec<AlertUpdate> {
         };
         match index.get(&update.alert.id) {
             Some(&i) => {
-                let kind = if batch[i].kind == AlertKind::New { AlertKind::New } else { update.kind };
-                batch[i] = AlertUpdate { kind, alert: update.alert };
+                let kind = if batch[i].kind == AlertKind::New {
+                    AlertKind::New
+                } else {
+                    update.kind
+                };
+                batch[i] = AlertUpdate {
+                    kind,
+                    alert: update.alert,
+                };
             }
             None => {
                 index.insert(update.alert.id.clone(), batch.len());
@@ -271,21 +308,32 @@ async fn run_sink(
 ) {
     while let Some(batch) = queue.recv().await {
         if let Err(e) = sink.send(&batch).await {
-            stats.undelivered.fetch_add(e.undelivered, Ordering::Relaxed);
+            stats
+                .undelivered
+                .fetch_add(e.undelivered, Ordering::Relaxed);
             notices(e.into());
         }
     }
     if let Err(e) = sink.flush().await {
-        stats.undelivered.fetch_add(e.undelivered, Ordering::Relaxed);
+        stats
+            .undelivered
+            .fetch_add(e.undelivered, Ordering::Relaxed);
         notices(e.into());
     }
 }
 
 /// SIGINT or SIGTERM starts a graceful shutdown; a second one, or the deadline passing, exits at
 /// once.
-async fn handle_signals(trigger: Arc<ShutdownTrigger>, deadline: std::time::Duration, notices: Arc<dyn Fn(Notice) + Send + Sync>) {
+async fn handle_signals(
+    trigger: Arc<ShutdownTrigger>,
+    deadline: std::time::Duration,
+    notices: Arc<dyn Fn(Notice) + Send + Sync>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return;
     };
     let mut listener: Shutdown = trigger.subscribe();

@@ -1,9 +1,9 @@
 //! `k8scop check`: load and compile a ruleset without running it.
 
 use crate::args::{CheckArgs, Format};
-use crate::out::outln;
 use crate::commands::{EXIT_FAILED, EXIT_UNLOADABLE};
 use crate::diagnostics::{self, plural};
+use crate::out::outln;
 
 pub fn run(args: &CheckArgs) -> u8 {
     let compiled = match k8scop_engine::loader::load(

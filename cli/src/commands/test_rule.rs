@@ -11,10 +11,10 @@ use k8scop_engine::{Alert, Engine, Output, Ruleset};
 use serde_json::{json, Value};
 
 use crate::args::{Format, TestRuleArgs};
-use crate::out::outln;
 use crate::commands::{load_ruleset, EXIT_FAILED, EXIT_UNLOADABLE};
 use crate::diagnostics::plural;
 use crate::events::read_inputs;
+use crate::out::outln;
 
 /// How many matching events and errors a human report lists per rule.
 const SHOWN: usize = 3;
@@ -230,7 +230,10 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
         for e in errors.iter().take(20) {
             outln!(
                 "  rule {}, event {}: {}: {}",
-                e.rule, e.event_id, e.origin, e.message
+                e.rule,
+                e.event_id,
+                e.origin,
+                e.message
             );
         }
     }

@@ -175,6 +175,10 @@ impl Decoder {
                 first_line,
                 text,
             } => {
+                // Sized once: growing it by doubling makes large allocations between the small
+                // ones of the parse, which sends glibc's allocator into consolidation each time.
+                out.events =
+                    Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
                 for (i, line) in text.split('\n').enumerate() {
                     let line_no = first_line + i as u64;
                     let line = line.strip_suffix('\r').unwrap_or(line);

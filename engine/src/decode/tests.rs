@@ -772,3 +772,12 @@ fn dedup_forgets_the_oldest_first() {
     assert!(!off.is_duplicate(&audit(Some("a"), None)));
     assert!(!off.is_duplicate(&audit(Some("a"), None)));
 }
+
+#[test]
+fn positions_are_written_in_decimal() {
+    for n in [0, 7, 10, 1234, u64::MAX] {
+        let mut s = String::from("x:");
+        push_decimal(&mut s, n);
+        assert_eq!(s, format!("x:{n}"));
+    }
+}

@@ -13,7 +13,11 @@ pub mod file;
 pub enum Chunk {
     /// Complete lines of JSON-lines text (each ending with `\n`, the last one possibly not),
     /// the first of which is line `first_line` (1-based) of `origin`.
-    Lines { origin: Arc<str>, first_line: u64, text: String },
+    Lines {
+        origin: Arc<str>,
+        first_line: u64,
+        text: String,
+    },
     /// A whole document read at once: a JSON array, an `EventList`, pretty-printed JSON.
     Whole { origin: Arc<str>, text: String },
     /// `origin` was rotated or truncated and is read again from its start.
@@ -23,7 +27,9 @@ pub enum Chunk {
 impl Chunk {
     pub fn origin(&self) -> &Arc<str> {
         match self {
-            Chunk::Lines { origin, .. } | Chunk::Whole { origin, .. } | Chunk::Restarted { origin, .. } => origin,
+            Chunk::Lines { origin, .. }
+            | Chunk::Whole { origin, .. }
+            | Chunk::Restarted { origin, .. } => origin,
         }
     }
 
