@@ -943,7 +943,6 @@ fn streaming_survives_truncation_in_place() {
 
 /// run.md: the notices include "a file that was rotated or truncated".
 #[test]
-#[ignore = "bug: Chunk::Restarted never becomes Notice::SourceRestarted (engine/src/runner.rs)"]
 fn rotation_is_reported_on_stderr() {
     let dir = rules_dir(&[("rules/a.rules", ANY_POD)]);
     let source = dir.join("audit.log");

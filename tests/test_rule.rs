@@ -205,3 +205,46 @@ fn the_shipped_tests_pass() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains(" 0 failed"), "{}", run.stdout);
 }
+
+/// Every field of real alert documents is mapped by the shipped index template, whose mapping is
+/// strict: a field it does not know would make Elasticsearch reject the document.
+#[test]
+fn the_index_template_maps_every_alert_field() {
+    let template: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            crate::util::root().join("docs/elasticsearch/alerts-index-template.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mappings = &template["template"]["mappings"];
+    assert_eq!(mappings["dynamic"], "strict");
+    let doc = k8scop(&[
+        "test-rule",
+        "rules",
+        "--events",
+        "rules/samples/attack.jsonl",
+        "--format",
+        "json",
+    ])
+    .json();
+    let alerts = doc["alerts"].as_array().unwrap();
+    assert!(!alerts.is_empty());
+    fn check(value: &serde_json::Value, mapping: &serde_json::Value, path: &str) {
+        let serde_json::Value::Object(fields) = value else {
+            return;
+        };
+        for (key, child) in fields {
+            let here = format!("{path}{key}");
+            let m = &mapping["properties"][key];
+            assert!(!m.is_null(), "`{here}` is not in the index template");
+            // Flattened fields take any object; objects recurse.
+            if m["type"] != "flattened" && child.is_object() {
+                check(child, m, &format!("{here}."));
+            }
+        }
+    }
+    for alert in alerts {
+        check(alert, mappings, "");
+    }
+}
