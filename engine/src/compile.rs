@@ -79,6 +79,10 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
         slots: Slots::default(),
         diagnostics: script_diagnostics,
         error_marks: 0,
+        used: Default::default(),
+        used_scripts: false,
+        script_texts: blocks.iter().map(|(_, b)| b.body.clone()).collect(),
+        rule_fingerprints: HashMap::new(),
         seen: HashSet::new(),
     };
     compiler.collect_names(files);
@@ -95,6 +99,10 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
             }
         }
     }
+    compiler.rule_fingerprints = rules
+        .iter()
+        .map(|r: &Rule| (r.detection.name.to_string(), r.detection.fingerprint))
+        .collect();
     let mut sequences = Vec::new();
     let mut tests = Vec::new();
     for file in files {
@@ -230,6 +238,13 @@ struct Compiler<'a> {
     diagnostics: Vec<Diagnostic>,
     /// Errors reported so far, counting repeats that `seen` hides.
     error_marks: usize,
+    /// The lists, macros and step rules the definition being compiled uses (for its fingerprint).
+    used: std::collections::BTreeSet<String>,
+    /// Whether it calls a script function, and the text of every script block.
+    used_scripts: bool,
+    script_texts: Vec<String>,
+    /// The fingerprints of the compiled rules, for the sequences that use them as steps.
+    rule_fingerprints: HashMap<String, u64>,
     /// (code, file, span start, span end) already reported: macros expand in every rule that uses
     /// them, and their warnings are worth one report.
     seen: HashSet<(Code, String, usize, usize)>,
@@ -339,6 +354,7 @@ impl<'a> Compiler<'a> {
 
     /// The items of a list, with nested lists spliced in; `None` after an error.
     fn list_values(&mut self, name: &str) -> Option<(Arc<ValueSet>, Vec<Value>)> {
+        self.used.insert(name.to_owned());
         if let Some(cached) = self.list_cache.get(name) {
             return cached.clone();
         }
@@ -537,6 +553,7 @@ impl<'a> Compiler<'a> {
         };
         match self.defs.get(&ident.name).copied() {
             Some(Def::Macro(file, def)) => {
+                self.used.insert(ident.name.clone());
                 if let Some(pos) = self.macro_stack.iter().position(|n| n == &ident.name) {
                     let cycle = self.macro_stack[pos..].join("` -> `");
                     let d = Diagnostic::new(
@@ -1172,7 +1189,10 @@ impl<'a> Compiler<'a> {
                     }
                 }
             }
-            None => Callee::Script,
+            None => {
+                self.used_scripts = true;
+                Callee::Script
+            }
         };
         Some(CallSite {
             name: name.as_str().into(),
@@ -1266,6 +1286,29 @@ impl<'a> Compiler<'a> {
             .unwrap_or("")
             .hash(&mut hasher);
         within_ms.hash(&mut hasher);
+        // What the definition uses is part of it: editing a macro, list, step rule or script
+        // function changes the rules that use it, and a reload must not keep their old state.
+        for name in &self.used {
+            if let Some(fingerprint) = self.rule_fingerprints.get(name) {
+                // A step rule: its own fingerprint covers what it uses in turn.
+                fingerprint.hash(&mut hasher);
+            } else if let Some(def) = self.defs.get(name) {
+                let (file, _) = def.site();
+                let whole = match def {
+                    Def::List(_, d) => d.span,
+                    Def::Macro(_, d) => d.span,
+                    Def::Rule(_, d) => d.span,
+                    Def::Sequence(_, d) => d.span,
+                };
+                file.text
+                    .get(whole.start..whole.end)
+                    .unwrap_or("")
+                    .hash(&mut hasher);
+            }
+        }
+        if self.used_scripts {
+            self.script_texts.hash(&mut hasher);
+        }
         Some(Detection {
             name: name.name.as_str().into(),
             kind,
@@ -1293,6 +1336,8 @@ impl<'a> Compiler<'a> {
     }
 
     fn rule(&mut self, file: &Arc<SourceFile>, def: &ast::RuleDef) -> Option<Rule> {
+        self.used.clear();
+        self.used_scripts = false;
         let source = def.source.as_ref().map_or(SourceKind::K8sAudit, |s| s.node);
         let resources = def.when.as_ref().and_then(|w| self.resource_hint(w));
         let cx = Cx {
@@ -1365,6 +1410,8 @@ impl<'a> Compiler<'a> {
         def: &ast::SequenceDef,
         rules: &HashMap<String, usize>,
     ) -> Option<Sequence> {
+        self.used.clear();
+        self.used_scripts = false;
         let cx = Cx {
             file: Arc::clone(file),
             source: SourceKind::K8sAudit,
@@ -1401,7 +1448,9 @@ impl<'a> Compiler<'a> {
         let mut ok = true;
         for step in &def.steps.as_ref()?.node {
             match step {
-                ast::Step::Rule(ident) => match rules.get(&ident.name) {
+                ast::Step::Rule(ident) => match rules.get(&ident.name).inspect(|_| {
+                    self.used.insert(ident.name.clone());
+                }) {
                     Some(&i) => steps.push(Step::Rule(i)),
                     None => {
                         let what = self.defs.get(&ident.name).map(Def::what);

@@ -22,6 +22,8 @@ use crate::template::Title;
 
 /// How often (in event time) expired state is evicted.
 const EVICT_EVERY_MS: i64 = 10_000;
+/// ... and at least every this many events.
+const EVICT_EVERY_EVENTS: u32 = 50_000;
 
 /// A script or function error on one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +111,9 @@ pub struct Engine {
     /// The prefilter's candidate rules for the current event.
     candidates: Vec<u64>,
     record_matches: bool,
+    since_evict: u32,
+    /// Counters of rules and sequences removed by a reload, for the summary.
+    retired: Vec<(Arc<Detection>, DetectionStats)>,
 }
 
 impl Engine {
@@ -127,6 +132,8 @@ impl Engine {
             last_evict: i64::MIN,
             candidates: Vec::new(),
             record_matches: false,
+            since_evict: 0,
+            retired: Vec::new(),
         }
     }
 
@@ -163,6 +170,24 @@ impl Engine {
                 },
             )
             .collect();
+        // A changed rule starts with fresh state, but its counters go on: the run's summary
+        // counts what it did before the change too. A removed rule's counters are kept aside.
+        let mut by_name: HashMap<Arc<str>, DetectionState> = old
+            .into_values()
+            .map(|s| (s.detection.name.clone(), s))
+            .collect();
+        for state in &mut self.states {
+            if let Some(previous) = by_name.remove(&state.detection.name) {
+                state.stats = previous.stats;
+            }
+        }
+        let mut removed: Vec<DetectionState> = by_name.into_values().collect();
+        removed.sort_by(|a, b| a.detection.name.cmp(&b.detection.name));
+        self.retired.extend(removed.into_iter().map(|s| {
+            let mut stats = s.stats.clone();
+            stats.overflow = s.overflow();
+            (s.detection, stats)
+        }));
         self.happened = vec![false; ruleset.rules.len()];
         self.ruleset = ruleset;
         kept
@@ -284,8 +309,14 @@ impl Engine {
         if self.last_evict == i64::MIN {
             self.last_evict = self.watermark;
         }
-        if self.watermark - self.last_evict >= EVICT_EVERY_MS {
+        self.since_evict += 1;
+        // Also by count: when event time stands still (a burst, or an old file read after a
+        // new one), closed alerts and their payloads must still be released.
+        if self.watermark - self.last_evict >= EVICT_EVERY_MS
+            || self.since_evict >= EVICT_EVERY_EVENTS
+        {
             self.last_evict = self.watermark;
+            self.since_evict = 0;
             self.evict();
         }
     }
@@ -332,6 +363,7 @@ impl Engine {
                 stats.overflow = s.overflow();
                 (s.detection.clone(), stats)
             })
+            .chain(self.retired.iter().cloned())
             .collect()
     }
 

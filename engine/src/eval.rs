@@ -381,7 +381,18 @@ impl Source {
                 out
             }
             Source::Const(v) => vec![Cow::Owned(v.clone())],
-            Source::Call(call) => call.eval(ctx).into_iter().map(Cow::Owned).collect(),
+            // A call that returns a list compares element by element, like a path ending at an
+            // array (`split(userAgent, "/") in [...]`).
+            Source::Call(call) => call
+                .eval(ctx)
+                .into_iter()
+                .flat_map(|v| match v {
+                    Value::Array(items) if flatten_last => items,
+                    v => vec![v],
+                })
+                .filter(|v| !v.is_null())
+                .map(Cow::Owned)
+                .collect(),
             Source::Script(id) => match ctx.scripts.eval_value(*id, &ctx.script_event) {
                 Ok(Some(Value::Array(items))) if flatten_last => {
                     items.into_iter().map(Cow::Owned).collect()

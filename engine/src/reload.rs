@@ -103,7 +103,31 @@ pub async fn watch(
     let _watcher = match watcher {
         Ok(mut w) => {
             for path in &paths {
-                let _ = w.watch(path, RecursiveMode::Recursive);
+                // A file is watched through its directory: an editor that saves by rename
+                // replaces the file's inode, and a watch on the old inode would go quiet.
+                let target = if path.is_file() {
+                    path.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(std::path::Path::new("."))
+                } else {
+                    path.as_path()
+                };
+                let mode = if path.is_file() {
+                    RecursiveMode::NonRecursive
+                } else {
+                    RecursiveMode::Recursive
+                };
+                if let Err(e) = w.watch(target, mode) {
+                    notices(Notice::ReloadFailed {
+                        diagnostics: vec![k8scop_grammar::Diagnostic::new(
+                            k8scop_grammar::Code::UnreadableFile,
+                            format!(
+                                "cannot watch `{}` for changes: {e}; send SIGHUP to reload",
+                                target.display()
+                            ),
+                        )],
+                    });
+                }
             }
             Some(w)
         }

@@ -166,6 +166,7 @@ pub async fn run(
     let mut current: Arc<Generation> = first;
     let mut dedup = Dedup::new(DEDUP_CAPACITY);
     let mut out = Output::default();
+    let mut failure = None;
     while let Some(in_flight) = decoded_rx.recv().await {
         if !Arc::ptr_eq(&in_flight.generation, &current) {
             // The new ruleset takes over between two events; unchanged rules keep their state.
@@ -182,7 +183,9 @@ pub async fn run(
         let decoded = match in_flight.decoded.await {
             Ok(d) => d,
             Err(e) => {
-                return Err(PipelineError::Source(format!("decoding failed: {e}")));
+                // Stop reading, but drain and flush what the sinks already have.
+                failure = Some(PipelineError::Source(format!("decoding failed: {e}")));
+                break;
             }
         };
         stats.bytes_read.fetch_add(decoded.bytes, Ordering::Relaxed);
@@ -228,7 +231,17 @@ pub async fn run(
             let batch: Arc<[AlertUpdate]> = batch.into();
             for queue in &sink_queues {
                 // A full queue waits: a slow sink slows the engine, and so the source.
-                let _ = queue.send(Arc::clone(&batch)).await;
+                if queue.send(Arc::clone(&batch)).await.is_err() {
+                    // The sink's task is gone (it panicked): its alerts are undelivered, counted.
+                    stats
+                        .undelivered
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    notices(Notice::SinkFailed {
+                        sink: "sink".into(),
+                        message: "the sink stopped; its alerts are not delivered".into(),
+                        undelivered: batch.len() as u64,
+                    });
+                }
             }
         }
     }
@@ -238,8 +251,16 @@ pub async fn run(
     // Drain: the sinks write what they were given, then flush.
     drop(sink_queues);
     for task in sink_tasks {
-        let _ = task.await;
+        if let Err(e) = task.await {
+            notices(Notice::SinkFailed {
+                sink: "sink".into(),
+                message: format!("the sink's task failed: {e}"),
+                undelivered: 0,
+            });
+        }
     }
+    // Dropping the receiver ends the decode stage even when the loop above broke early.
+    drop(decoded_rx);
     let _ = decode_stage.await;
     let source_result = source.await;
     if let Some(w) = watcher {
@@ -247,6 +268,9 @@ pub async fn run(
     }
     signals.abort();
     drop(hangup_guard);
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
     if let Ok(Err(e)) = source_result {
         if !interrupted {
             return Err(PipelineError::Source(e.to_string()));
