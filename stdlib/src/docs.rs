@@ -109,8 +109,10 @@ on a missing result is false, for `!=` too, and `not` makes it true. A missing a
 the call missing without running the function.
 - **Several values.** An argument with several values (a path that crosses a list on its way, \
 such as `requestObject.spec.containers.image`) runs the function once per value, and the \
-condition holds when it holds for any of them. A path that ends at a list passes the list \
-whole: `join(user.groups, \",\")`, `len(requestObject.spec.containers)`.
+condition holds when it holds for any of them. A path that ends at a list runs the function \
+once per item when the parameter takes one value (`is_private_ip(sourceIPs)`), and passes the \
+list whole when the parameter takes a list (`join(user.groups, \",\")`, \
+`len(requestObject.spec.containers)`).
 - **Constants are checked when the ruleset loads.** A regular expression, glob, CIDR range or \
 path written as a literal is compiled once, and a malformed one is an error that stops the \
 ruleset from loading. A literal of the wrong type where the type is clear (`split(x, 3)`) is an \
