@@ -1,10 +1,12 @@
 //! Aggregation: `group by ...` and `within D` turn matches into alerts.
 //!
-//! Each key has at most one open alert. A match within D of the open alert's last match
-//! (`|t - last_seen| <= D`, so late matches join too) updates it: the count goes up, `first_seen`
+//! Each key has at most one open alert. A match within D of the open alert
+//! (`first_seen - D <= t <= last_seen + D`, so late matches join too) updates it: the count goes up, `first_seen`
 //! and `last_seen` widen, and its event is kept as a sample while the alert has fewer than
-//! `max_samples`. Any other match (no open alert, or more than D away) opens a new alert, which
-//! replaces the open one; the replaced alert is closed and returned by the next [`Aggregation::evict`].
+//! `max_samples`. A match more than D after `last_seen` (or with no open alert) opens a new alert,
+//! which replaces the open one; the replaced alert is closed and returned by the next
+//! [`Aggregation::evict`]. A late match more than D before `first_seen` becomes an alert of its
+//! own, closed at once, and leaves the open alert alone.
 //! An alert closes when its `last_seen` falls more than D behind the watermark.
 //!
 //! # Alert ids
@@ -88,10 +90,11 @@ impl Aggregation {
         }
     }
 
-    /// A match of `key` at `t`. Within D of the open alert's last match (`|t - last_seen| <=
-    /// within`, so late events join too) it updates that alert (count + 1, `first_seen` = min,
-    /// `last_seen` = max, sample kept while under `max_samples`); otherwise (no open alert, or more
-    /// than D away) a new alert replaces it. `seed` is the rule's name: it goes into the id.
+    /// A match of `key` at `t`. Within D of the open alert (`first_seen - D <= t <= last_seen + D`)
+    /// it updates that alert (count + 1, `first_seen` = min, `last_seen` = max, sample kept while
+    /// under `max_samples`); more than D after it (or with no open alert), a new alert replaces
+    /// it; more than D before it, a closed alert of its own. `seed` is the rule's name: it goes
+    /// into the id.
     pub fn observe(
         &mut self,
         seed: &str,
@@ -100,10 +103,12 @@ impl Aggregation {
         sample: Sample,
     ) -> (Update, &OpenAlert) {
         self.newest = self.newest.max(t);
-        let within = self.within.unsigned_abs();
         let max_samples = self.limits.max_samples;
         match self.alerts.take(key) {
-            Some((key_arc, mut alert)) if alert.last_seen.abs_diff(t) <= within => {
+            Some((key_arc, mut alert))
+                if t <= alert.last_seen.saturating_add(self.within)
+                    && t >= alert.first_seen.saturating_sub(self.within) =>
+            {
                 alert.count += 1;
                 alert.first_seen = alert.first_seen.min(t);
                 alert.last_seen = alert.last_seen.max(t);
@@ -112,6 +117,18 @@ impl Aggregation {
                 }
                 let last_seen = alert.last_seen;
                 (Update::Updated, self.alerts.put(key_arc, alert, last_seen))
+            }
+            Some((key_arc, alert)) if t < alert.first_seen => {
+                // A match that arrives late and is more than D older than the open alert: it
+                // becomes an alert of its own, closed at once; the live alert is untouched.
+                let last_seen = alert.last_seen;
+                self.alerts.put(Arc::clone(&key_arc), alert, last_seen);
+                let late = open_alert(seed, &key_arc, t, sample, max_samples);
+                self.closed.push(late);
+                (
+                    Update::New,
+                    self.closed.last().expect("an alert was just pushed"),
+                )
             }
             Some((key_arc, replaced)) => {
                 self.closed.push(replaced);
@@ -339,9 +356,30 @@ mod tests {
             alert.id, first.id,
             "the id stays the one of the opening event"
         );
-        // More than D before last_seen: a new alert replaces the open one.
+        // Within D of the alert's first match: joins too.
         let (update, alert) = observe(&mut agg, "alice", 9 * D - 1);
-        assert_eq!((update, alert.count), (Update::New, 1));
+        assert_eq!(
+            (update, alert.count, alert.first_seen),
+            (Update::Updated, 3, 9 * D - 1)
+        );
+        // More than D before the alert: an alert of its own, closed at once; the live alert is
+        // untouched, and a later match still updates it.
+        let (update, late) = observe(&mut agg, "alice", 7 * D);
+        assert_eq!(
+            (update, late.count, late.first_seen),
+            (Update::New, 1, 7 * D)
+        );
+        let late_id = late.id.clone();
+        let (update, alert) = observe(&mut agg, "alice", 10 * D + 1);
+        assert_eq!(
+            (update, alert.count, alert.id.clone()),
+            (Update::Updated, 4, first.id.clone())
+        );
+        let closed = agg.evict(10 * D + 1);
+        assert_eq!(
+            closed.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+            vec![late_id]
+        );
     }
 
     #[test]

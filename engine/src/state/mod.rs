@@ -37,11 +37,11 @@
 //!   event starts its own partial match at its own time. A partial match is kept while an event at
 //!   most `within` behind the watermark could still complete it (it started at or after
 //!   `watermark - 2 * within`).
-//! - **Aggregation.** A match joins its key's open alert when `|t - last_seen| <= within`, in either
-//!   direction: `first_seen` becomes the earliest time, `last_seen` the latest, and the alert id
-//!   stays the one computed from the event that opened it. A match more than `within` before
-//!   `last_seen` opens a new alert that replaces the open one (the replaced alert is closed and
-//!   returned by the next `evict`). `evict` closes alerts whose `last_seen` is more than `within`
+//! - **Aggregation.** A match joins its key's open alert when
+//!   `first_seen - within <= t <= last_seen + within`: `first_seen` becomes the earliest time,
+//!   `last_seen` the latest, and the alert id stays the one computed from the event that opened
+//!   it. A match more than `within` before `first_seen` becomes an alert of its own, closed at once
+//!   (returned by the next `evict`), and leaves the open alert alone. `evict` closes alerts whose `last_seen` is more than `within`
 //!   behind the watermark; a late match of such a key opens a new alert.
 //!
 //! # Bounded memory
