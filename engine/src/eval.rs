@@ -457,10 +457,15 @@ impl CallSite {
             match outcome {
                 Ok(Some(Value::Null) | None) => {}
                 Ok(Some(v)) => results.push(v),
-                Err(message) => ctx.errors.push(EvalError {
-                    origin: self.name.to_string(),
-                    message,
-                }),
+                Err(message) => {
+                    // A failed call makes its rule false for this event: running the remaining
+                    // combinations cannot change that, only cost time.
+                    ctx.errors.push(EvalError {
+                        origin: self.name.to_string(),
+                        message,
+                    });
+                    return results;
+                }
             }
             // Odometer over the argument values.
             let mut pos = index.len();
@@ -476,6 +481,11 @@ impl CallSite {
                 index[pos] = 0;
             }
         }
+        // Reported rather than silently cut short: the error makes the rule false.
+        ctx.errors.push(EvalError {
+            origin: self.name.to_string(),
+            message: format!("more than {MAX_CALL_COMBINATIONS} combinations of argument values; the call was cut short"),
+        });
         results
     }
 }
