@@ -437,54 +437,8 @@ impl<'a> Compiler<'a> {
 
     fn expr(&mut self, cx: &Cx, expr: &ast::Expr) -> Compiled1 {
         match &expr.kind {
-            ExprKind::And(..) => {
-                let mut parts = Vec::new();
-                flatten(expr, true, &mut parts);
-                let compiled: Vec<Compiled1> =
-                    parts.into_iter().map(|e| self.expr(cx, e)).collect();
-                let never = compiled.iter().any(|c| c.never);
-                if compiled.iter().any(|c| matches!(c.cond, Cond::False)) {
-                    return Compiled1 {
-                        cond: Cond::False,
-                        never: true,
-                    };
-                }
-                let conds: Vec<Cond> = compiled
-                    .into_iter()
-                    .map(|c| c.cond)
-                    .filter(|c| !matches!(c, Cond::True))
-                    .collect();
-                let cond = match conds.len() {
-                    0 => Cond::True,
-                    1 => conds.into_iter().next().unwrap_or(Cond::True),
-                    _ => Cond::And(conds.into()),
-                };
-                Compiled1 { cond, never }
-            }
-            ExprKind::Or(..) => {
-                let mut parts = Vec::new();
-                flatten(expr, false, &mut parts);
-                let compiled: Vec<Compiled1> =
-                    parts.into_iter().map(|e| self.expr(cx, e)).collect();
-                let never = compiled.iter().all(|c| c.never);
-                if compiled.iter().any(|c| matches!(c.cond, Cond::True)) {
-                    return Compiled1 {
-                        cond: Cond::True,
-                        never: false,
-                    };
-                }
-                let conds: Vec<Cond> = compiled
-                    .into_iter()
-                    .map(|c| c.cond)
-                    .filter(|c| !matches!(c, Cond::False))
-                    .collect();
-                let cond = match conds.len() {
-                    0 => Cond::False,
-                    1 => conds.into_iter().next().unwrap_or(Cond::False),
-                    _ => Cond::Or(conds.into()),
-                };
-                Compiled1 { cond, never }
-            }
+            ExprKind::And(..) => self.junction(cx, expr, true),
+            ExprKind::Or(..) => self.junction(cx, expr, false),
             ExprKind::Not(inner) => {
                 let inner = self.expr(cx, inner);
                 let cond = match inner.cond {
@@ -544,6 +498,41 @@ impl<'a> Compiler<'a> {
             },
             ExprKind::Compare(cmp) => self.comparison(cx, cmp),
         }
+    }
+
+    /// A chain of `and` (or of `or`), flattened, with constants folded: a `false` operand makes
+    /// an `and` false (a `true` one makes an `or` true), and the neutral constant drops out.
+    fn junction(&mut self, cx: &Cx, expr: &ast::Expr, and: bool) -> Compiled1 {
+        let (absorbing, neutral) = if and { (false, true) } else { (true, false) };
+        let constant = |b: bool| if b { Cond::True } else { Cond::False };
+        let is = |c: &Cond, b: bool| matches!((c, b), (Cond::True, true) | (Cond::False, false));
+        let mut parts = Vec::new();
+        flatten(expr, and, &mut parts);
+        let compiled: Vec<Compiled1> = parts.into_iter().map(|e| self.expr(cx, e)).collect();
+        // An `and` can never be true if one operand can't; an `or`, if none can.
+        let never = if and {
+            compiled.iter().any(|c| c.never)
+        } else {
+            compiled.iter().all(|c| c.never)
+        };
+        if compiled.iter().any(|c| is(&c.cond, absorbing)) {
+            return Compiled1 {
+                cond: constant(absorbing),
+                never: !absorbing,
+            };
+        }
+        let mut conds: Vec<Cond> = compiled
+            .into_iter()
+            .map(|c| c.cond)
+            .filter(|c| !is(c, neutral))
+            .collect();
+        let cond = match conds.len() {
+            0 => constant(neutral),
+            1 => conds.pop().unwrap_or(constant(neutral)),
+            _ if and => Cond::And(conds.into()),
+            _ => Cond::Or(conds.into()),
+        };
+        Compiled1 { cond, never }
     }
 
     fn name_condition(&mut self, cx: &Cx, ident: &ast::Ident) -> Compiled1 {
