@@ -30,6 +30,25 @@ use crate::sources::Chunk;
 pub mod projection;
 pub mod shapes;
 
+/// FNV-1a, 128-bit, of `a`, a separator and `b` (length-prefixed, so ("a/b", "") and ("a", "b")
+/// differ).
+fn pair_hash(a: &str, b: &str) -> u128 {
+    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    let mut hash = OFFSET;
+    for bytes in [
+        &(a.len() as u64).to_le_bytes()[..],
+        a.as_bytes(),
+        b.as_bytes(),
+    ] {
+        for byte in bytes {
+            hash ^= u128::from(*byte);
+            hash = hash.wrapping_mul(PRIME);
+        }
+    }
+    hash
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -409,8 +428,11 @@ fn plain_json_error(err: &serde_json::Error) -> String {
 #[derive(Debug)]
 pub struct Dedup {
     capacity: usize,
-    seen: HashSet<Arc<str>, FastHash>,
-    order: VecDeque<Arc<str>>,
+    /// 128-bit hashes of (auditID, stage): no allocation per event on the engine's thread. Audit
+    /// ids come from the API server, not from the requester, and at 128 bits a collision (which
+    /// would drop one event) is not a practical concern.
+    seen: HashSet<u128, FastHash>,
+    order: VecDeque<u128>,
 }
 
 impl Dedup {
@@ -436,13 +458,8 @@ impl Dedup {
             .get("stage")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        // NUL cannot occur in either part unescaped by accident; it keeps ("a/b", "") and
-        // ("a", "b") apart.
-        let mut key = String::with_capacity(audit_id.len() + stage.len() + 1);
-        key.push_str(audit_id);
-        key.push('\0');
-        key.push_str(stage);
-        if self.seen.contains(key.as_str()) {
+        let key = pair_hash(audit_id, stage);
+        if self.seen.contains(&key) {
             return true;
         }
         if self.order.len() == self.capacity {
@@ -450,8 +467,7 @@ impl Dedup {
                 self.seen.remove(&oldest);
             }
         }
-        let key: Arc<str> = key.into();
-        self.seen.insert(Arc::clone(&key));
+        self.seen.insert(key);
         self.order.push_back(key);
         false
     }
