@@ -27,6 +27,7 @@ use crate::pipeline::Notice;
 use crate::ruleset::Ruleset;
 use crate::sources::Chunk;
 
+pub mod json;
 pub mod projection;
 pub mod shapes;
 
@@ -52,6 +53,7 @@ fn pair_hash(a: &str, b: &str) -> u128 {
 #[cfg(test)]
 mod tests;
 
+use json::JsonError;
 use projection::{NodeId, Trie};
 
 /// Keys read outside the rules: [`Event::classify`] (the time fields, `auditID`, `stage`, and
@@ -237,10 +239,10 @@ impl Decoder {
         out
     }
 
-    fn parse(&self, text: &str) -> Result<Value, serde_json::Error> {
+    fn parse(&self, text: &str) -> Result<Value, JsonError> {
         match &self.projection {
             Some(trie) => trie.parse(text),
-            None => serde_json::from_str(text),
+            None => json::parse(text),
         }
     }
 
@@ -409,17 +411,10 @@ fn insert_event(trie: &mut Trie, node: NodeId, paths: &[Vec<&str>]) {
     }
 }
 
-/// serde_json's message without its " at line L column C" suffix.
-pub(crate) fn json_error_text(err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
-    }
-}
-
-fn plain_json_error(err: &serde_json::Error) -> String {
-    format!("malformed JSON: {}", json_error_text(err))
+/// The message for a line that is not JSON. The position is left out: the problem names the line,
+/// and a column within a line of the event is of no help to whoever reads the report.
+fn plain_json_error(err: &JsonError) -> String {
+    format!("malformed JSON: {}", err.message())
 }
 
 /// Bounded deduplication of audit events on (`auditID`, `stage`): the same request's event seen

@@ -1,5 +1,5 @@
 //! Projected parsing: a JSON document is parsed into a [`Value`] that holds only the keys a
-//! [`Trie`] names, and every other part is skipped with [`IgnoredAny`], which validates the JSON
+//! [`Trie`] names, and every other part is skipped by [`super::json`], which validates the JSON
 //! but allocates nothing.
 //!
 //! A trie node lists the keys to keep at one level of an object. A key either keeps its whole
@@ -13,10 +13,9 @@
 //! same values as walking the full value; and every key the shapes and `Event::classify` read is
 //! inserted (see `super::Decoder::new`).
 
-use std::fmt;
+use serde_json::Value;
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use super::json::{self, JsonError};
 
 /// The keys to keep, as a graph of nodes (a node may be reached again, e.g. the items of an
 /// `EventList` are documents in their own right).
@@ -109,7 +108,7 @@ impl Trie {
     /// so that a lookup usually decides with a few integer compares (a binary search calling
     /// `memcmp` cost as much as the rest of the parse's bookkeeping).
     #[inline]
-    fn child(&self, node: NodeId, key: &str) -> Option<Child> {
+    pub(super) fn child(&self, node: NodeId, key: &str) -> Option<Child> {
         let node = &self.nodes[node.0 as usize];
         let len = key.len();
         let (start, end) = match node.by_length.get(len) {
@@ -194,15 +193,14 @@ impl Trie {
 
     /// Parses one JSON document, keeping what the root node names. Trailing non-whitespace is an
     /// error, as for `serde_json::from_str`.
-    pub fn parse(&self, text: &str) -> Result<Value, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let value = Project {
-            trie: self,
-            node: Trie::ROOT,
-        }
-        .deserialize(&mut de)?;
-        de.end()?;
-        Ok(value.unwrap_or(Value::Null))
+    pub fn parse(&self, text: &str) -> Result<Value, JsonError> {
+        json::parse_projected(text, self)
+    }
+
+    /// Whether a scalar found at `node` is kept.
+    #[inline]
+    pub(super) fn keeps_scalars(&self, node: NodeId) -> bool {
+        self.nodes[node.0 as usize].keep_scalars
     }
 }
 
@@ -214,140 +212,6 @@ impl Default for Trie {
 
 fn by_length(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
-/// The seed that parses a value at `node`: `None` when nothing of it is kept.
-#[derive(Clone, Copy)]
-struct Project<'t> {
-    trie: &'t Trie,
-    node: NodeId,
-}
-
-impl<'de> DeserializeSeed<'de> for Project<'_> {
-    type Value = Option<Value>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl Project<'_> {
-    fn keeps_scalars(&self) -> bool {
-        self.trie.nodes[self.node.0 as usize].keep_scalars
-    }
-
-    fn scalar<E>(&self, make: impl FnOnce() -> Value) -> Result<Option<Value>, E> {
-        Ok(self.keeps_scalars().then(make))
-    }
-}
-
-impl<'de> Visitor<'de> for Project<'_> {
-    type Value = Option<Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-        self.scalar(|| Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        self.scalar(|| Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        self.scalar(|| Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        // Like serde_json: a non-finite number becomes null.
-        self.scalar(|| serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        self.scalar(|| Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        self.scalar(|| Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        self.scalar(|| Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        self.scalar(|| Value::Null)
-    }
-
-    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        self.deserialize(d)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::new();
-        // Dropped elements shift indices, which is safe: an index or `[*]` step ends a path's key
-        // prefix, so an array that a path indexes is always kept whole.
-        while let Some(item) = seq.next_element_seed(self)? {
-            if let Some(item) = item {
-                items.push(item);
-            }
-        }
-        Ok(Some(Value::Array(items)))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut map = Map::new();
-        while let Some(key) = access.next_key_seed(KeySeed(self))? {
-            match key {
-                None => {
-                    access.next_value::<IgnoredAny>()?;
-                }
-                Some((key, Child::Keep)) => {
-                    let value = access.next_value::<Value>()?;
-                    map.insert(key, value);
-                }
-                Some((key, Child::Node(node))) => {
-                    let trie = self.trie;
-                    match access.next_value_seed(Project { trie, node })? {
-                        Some(value) => {
-                            map.insert(key, value);
-                        }
-                        // A repeated key: the last one wins, as in a full parse.
-                        None => {
-                            map.remove(&key);
-                        }
-                    }
-                }
-            }
-        }
-        Ok(Some(Value::Object(map)))
-    }
-}
-
-/// Reads an object key without allocating and looks it up: `Some` only for a key to keep.
-struct KeySeed<'t>(Project<'t>);
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Option<(String, Child)>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = Option<(String, Child)>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-        let Project { trie, node } = self.0;
-        Ok(trie.child(node, key).map(|child| (key.to_owned(), child)))
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 use serde_json::{Map, Value};
 
+use super::json::JsonError;
 use crate::event::AUDIT_TIME_FIELDS;
 
 /// How deep wrappers may nest (a Fluent Bit `log` holding an AKS record holding an event).
@@ -63,14 +64,14 @@ pub struct BadNested {
 /// nested JSON string (with the same projection as the document).
 pub fn normalize(
     doc: Value,
-    parse: &dyn Fn(&str) -> Result<Value, serde_json::Error>,
+    parse: &dyn Fn(&str) -> Result<Value, JsonError>,
 ) -> Result<(Value, Shape), BadNested> {
     normalize_at(doc, parse, 0)
 }
 
 fn normalize_at(
     doc: Value,
-    parse: &dyn Fn(&str) -> Result<Value, serde_json::Error>,
+    parse: &dyn Fn(&str) -> Result<Value, JsonError>,
     depth: u8,
 ) -> Result<(Value, Shape), BadNested> {
     let Value::Object(mut map) = doc else {
@@ -96,7 +97,7 @@ fn normalize_at(
     if let Some(Value::String(log)) = map.get("log") {
         if log.trim_start().starts_with('{') {
             let inner = parse(log).map_err(|e| BadNested {
-                message: format!("malformed JSON in `log`: {}", super::json_error_text(&e)),
+                message: format!("malformed JSON in `log`: {}", e.message()),
             })?;
             let (inner, _) = normalize_at(inner, parse, depth + 1)?;
             return Ok((with_shipper_time(inner, &map), Shape::LogString));
@@ -112,7 +113,7 @@ fn normalize_at(
             Some(Value::String(log)) => Some(parse(&log).map_err(|e| BadNested {
                 message: format!(
                     "malformed JSON in `properties.log`: {}",
-                    super::json_error_text(&e)
+                    e.message()
                 ),
             })?),
             Some(other @ Value::Object(_)) => Some(other),
@@ -455,8 +456,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn full(text: &str) -> Result<Value, serde_json::Error> {
-        serde_json::from_str(text)
+    fn full(text: &str) -> Result<Value, JsonError> {
+        super::super::json::parse(text)
     }
 
     #[test]

@@ -1,0 +1,671 @@
+//! The decoder's JSON parser: one pass over a document's bytes that builds a
+//! [`serde_json::Value`] of only what a [`Trie`] keeps and skips the rest.
+//!
+//! Skipping is where the time goes (most of an audit event is fields no rule reads), so it is a
+//! scan, not a parse: a string is crossed eight bytes at a time looking for its closing quote, a
+//! backslash or a control character, and nothing is allocated for a skipped value. The skipped
+//! parts are still validated as strictly as `serde_json::from_str` does (escapes, control
+//! characters, number syntax, literals, nesting), so a document is accepted or rejected exactly
+//! as a full parse would, with the same messages (`tests` checks both against serde_json).
+//!
+//! [`parse`] builds the whole document; [`parse_projected`] keeps what the trie names (see
+//! [`super::projection`] for what a node keeps).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde_json::{Map, Number, Value};
+
+use super::projection::{Child, NodeId, Trie};
+
+/// How deeply arrays and objects may nest, as in serde_json.
+const RECURSION_LIMIT: u16 = 128;
+
+/// A syntax error, with the same message serde_json gives for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    code: ErrorCode,
+    /// 1-based line and column (in bytes) of the offending byte, or of the end of the text.
+    line: usize,
+    column: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorCode {
+    EofWhileParsingList,
+    EofWhileParsingObject,
+    EofWhileParsingString,
+    EofWhileParsingValue,
+    ExpectedColon,
+    ExpectedListCommaOrEnd,
+    ExpectedObjectCommaOrEnd,
+    ExpectedSomeIdent,
+    ExpectedSomeValue,
+    InvalidEscape,
+    InvalidNumber,
+    NumberOutOfRange,
+    InvalidUnicodeCodePoint,
+    ControlCharacterWhileParsingString,
+    KeyMustBeAString,
+    LoneLeadingSurrogateInHexEscape,
+    TrailingComma,
+    TrailingCharacters,
+    UnexpectedEndOfHexEscape,
+    RecursionLimitExceeded,
+}
+
+impl ErrorCode {
+    fn message(self) -> &'static str {
+        match self {
+            ErrorCode::EofWhileParsingList => "EOF while parsing a list",
+            ErrorCode::EofWhileParsingObject => "EOF while parsing an object",
+            ErrorCode::EofWhileParsingString => "EOF while parsing a string",
+            ErrorCode::EofWhileParsingValue => "EOF while parsing a value",
+            ErrorCode::ExpectedColon => "expected `:`",
+            ErrorCode::ExpectedListCommaOrEnd => "expected `,` or `]`",
+            ErrorCode::ExpectedObjectCommaOrEnd => "expected `,` or `}`",
+            ErrorCode::ExpectedSomeIdent => "expected ident",
+            ErrorCode::ExpectedSomeValue => "expected value",
+            ErrorCode::InvalidEscape => "invalid escape",
+            ErrorCode::InvalidNumber => "invalid number",
+            ErrorCode::NumberOutOfRange => "number out of range",
+            ErrorCode::InvalidUnicodeCodePoint => "invalid unicode code point",
+            ErrorCode::ControlCharacterWhileParsingString => {
+                "control character (\\u0000-\\u001F) found while parsing a string"
+            }
+            ErrorCode::KeyMustBeAString => "key must be a string",
+            ErrorCode::LoneLeadingSurrogateInHexEscape => "lone leading surrogate in hex escape",
+            ErrorCode::TrailingComma => "trailing comma",
+            ErrorCode::TrailingCharacters => "trailing characters",
+            ErrorCode::UnexpectedEndOfHexEscape => "unexpected end of hex escape",
+            ErrorCode::RecursionLimitExceeded => "recursion limit exceeded",
+        }
+    }
+}
+
+impl JsonError {
+    /// What is wrong, without the position (e.g. `EOF while parsing an object`).
+    pub fn message(&self) -> &'static str {
+        self.code.message()
+    }
+
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    pub fn column(&self) -> usize {
+        self.column
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at line {} column {}",
+            self.message(),
+            self.line,
+            self.column
+        )
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+type Result<T> = std::result::Result<T, JsonError>;
+
+/// Parses one JSON document in full. Trailing non-whitespace is an error.
+pub fn parse(text: &str) -> Result<Value> {
+    let mut parser = Parser::new(text);
+    let value = parser.value()?;
+    parser.end()?;
+    Ok(value)
+}
+
+/// Parses one JSON document, keeping what the root node of `trie` names; a document of which
+/// nothing is kept (a scalar where the root drops scalars) is `Null`.
+pub fn parse_projected(text: &str, trie: &Trie) -> Result<Value> {
+    let mut parser = Parser::new(text);
+    let value = parser.projected(trie, Trie::ROOT)?;
+    parser.end()?;
+    Ok(value.unwrap_or(Value::Null))
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    /// Containers that may still be entered.
+    depth_left: u16,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        Parser {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            depth_left: RECURSION_LIMIT,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn error(&self, code: ErrorCode) -> JsonError {
+        self.error_at(code, self.pos)
+    }
+
+    fn error_at(&self, code: ErrorCode, pos: usize) -> JsonError {
+        let pos = pos.min(self.bytes.len());
+        let before = &self.bytes[..pos];
+        let line = 1 + memchr::memchr_iter(b'\n', before).count();
+        let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+        JsonError {
+            code,
+            line,
+            column: pos - line_start + 1,
+        }
+    }
+
+    /// Only whitespace may follow the document.
+    fn end(&mut self) -> Result<()> {
+        self.skip_whitespace();
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.error(ErrorCode::TrailingCharacters)),
+        }
+    }
+
+    /// Enters an array or object (its opening byte is at `pos`).
+    fn enter(&mut self) -> Result<()> {
+        self.depth_left -= 1;
+        if self.depth_left == 0 {
+            return Err(self.error(ErrorCode::RecursionLimitExceeded));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth_left += 1;
+    }
+
+    // ---- Structure, shared by building and skipping ----
+
+    /// Walks the members of an object whose `{` was just entered: `member` is called with each
+    /// key and must consume the value that follows the colon.
+    fn members(&mut self, mut member: impl FnMut(&mut Self, Cow<'a, str>) -> Result<()>) -> Result<()> {
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.leave();
+            return Ok(());
+        }
+        let mut first = true;
+        loop {
+            match self.peek() {
+                Some(b'"') => {}
+                Some(_) => return Err(self.error(ErrorCode::KeyMustBeAString)),
+                // serde_json's wording: after a comma, a key is a value still to come.
+                None if first => return Err(self.error(ErrorCode::EofWhileParsingObject)),
+                None => return Err(self.error(ErrorCode::EofWhileParsingValue)),
+            }
+            first = false;
+            self.pos += 1;
+            let key = self.string()?;
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b':') => self.pos += 1,
+                Some(_) => return Err(self.error(ErrorCode::ExpectedColon)),
+                None => return Err(self.error(ErrorCode::EofWhileParsingObject)),
+            }
+            member(self, key)?;
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_whitespace();
+                    if self.peek() == Some(b'}') {
+                        return Err(self.error(ErrorCode::TrailingComma));
+                    }
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.leave();
+                    return Ok(());
+                }
+                Some(_) => return Err(self.error(ErrorCode::ExpectedObjectCommaOrEnd)),
+                None => return Err(self.error(ErrorCode::EofWhileParsingObject)),
+            }
+        }
+    }
+
+    /// Walks the elements of an array whose `[` was just entered: `element` must consume one
+    /// value (leading whitespace included).
+    fn elements(&mut self, mut element: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b']') => {
+                self.pos += 1;
+                self.leave();
+                return Ok(());
+            }
+            Some(_) => {}
+            None => return Err(self.error(ErrorCode::EofWhileParsingList)),
+        }
+        loop {
+            element(self)?;
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_whitespace();
+                    if self.peek() == Some(b']') {
+                        return Err(self.error(ErrorCode::TrailingComma));
+                    }
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    self.leave();
+                    return Ok(());
+                }
+                Some(_) => return Err(self.error(ErrorCode::ExpectedListCommaOrEnd)),
+                None => return Err(self.error(ErrorCode::EofWhileParsingList)),
+            }
+        }
+    }
+
+    // ---- Building ----
+
+    /// One whole value, leading whitespace included.
+    fn value(&mut self) -> Result<Value> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b'{') => {
+                self.enter()?;
+                let mut map = Map::new();
+                self.members(|p, key| {
+                    let value = p.value()?;
+                    map.insert(key.into_owned(), value);
+                    Ok(())
+                })?;
+                Ok(Value::Object(map))
+            }
+            Some(b'[') => {
+                self.enter()?;
+                let mut items = Vec::new();
+                self.elements(|p| {
+                    items.push(p.value()?);
+                    Ok(())
+                })?;
+                Ok(Value::Array(items))
+            }
+            _ => self.scalar(),
+        }
+    }
+
+    /// What `node` keeps of one value (leading whitespace included); `None` when nothing.
+    fn projected(&mut self, trie: &Trie, node: NodeId) -> Result<Option<Value>> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b'{') => {
+                self.enter()?;
+                let mut map = Map::new();
+                self.members(|p, key| {
+                    match trie.child(node, &key) {
+                        None => p.skip_value(),
+                        Some(Child::Keep) => {
+                            let value = p.value()?;
+                            map.insert(key.into_owned(), value);
+                            Ok(())
+                        }
+                        Some(Child::Node(inner)) => {
+                            match p.projected(trie, inner)? {
+                                Some(value) => {
+                                    map.insert(key.into_owned(), value);
+                                }
+                                // A repeated key: the last one wins, as in a full parse.
+                                None => {
+                                    map.remove(&*key);
+                                }
+                            }
+                            Ok(())
+                        }
+                    }
+                })?;
+                Ok(Some(Value::Object(map)))
+            }
+            // Arrays are transparent: the node applies to each element. Dropped elements shift
+            // indices, which is safe: an index or `[*]` step ends a path's key prefix, so an array
+            // that a path indexes is always kept whole.
+            Some(b'[') => {
+                self.enter()?;
+                let mut items = Vec::new();
+                self.elements(|p| {
+                    if let Some(item) = p.projected(trie, node)? {
+                        items.push(item);
+                    }
+                    Ok(())
+                })?;
+                Ok(Some(Value::Array(items)))
+            }
+            _ if trie.keeps_scalars(node) => self.scalar().map(Some),
+            _ => self.skip_value().map(|()| None),
+        }
+    }
+
+    /// A string, number, literal, or the error for what stands where a value should.
+    fn scalar(&mut self) -> Result<Value> {
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                Ok(Value::String(self.string()?.into_owned()))
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b't') => self.literal(b"true").map(|()| Value::Bool(true)),
+            Some(b'f') => self.literal(b"false").map(|()| Value::Bool(false)),
+            Some(b'n') => self.literal(b"null").map(|()| Value::Null),
+            Some(_) => Err(self.error(ErrorCode::ExpectedSomeValue)),
+            None => Err(self.error(ErrorCode::EofWhileParsingValue)),
+        }
+    }
+
+    /// The rest of a string whose opening quote was consumed: borrowed from the text unless it
+    /// has escapes.
+    fn string(&mut self) -> Result<Cow<'a, str>> {
+        let start = self.pos;
+        let stop = find_special(self.bytes, start);
+        match self.bytes.get(stop) {
+            Some(b'"') => {
+                self.pos = stop + 1;
+                Ok(Cow::Borrowed(&self.text[start..stop]))
+            }
+            Some(b'\\') => {
+                let mut out = String::with_capacity(stop - start + 16);
+                out.push_str(&self.text[start..stop]);
+                self.pos = stop;
+                self.escaped_string(&mut out)?;
+                Ok(Cow::Owned(out))
+            }
+            Some(_) => Err(self.error_at(ErrorCode::ControlCharacterWhileParsingString, stop)),
+            None => Err(self.error_at(ErrorCode::EofWhileParsingString, stop)),
+        }
+    }
+
+    /// The rest of a string from a backslash at `pos`, unescaped into `out`.
+    fn escaped_string(&mut self, out: &mut String) -> Result<()> {
+        loop {
+            // At a backslash.
+            self.pos += 1;
+            let escape = self
+                .peek()
+                .ok_or_else(|| self.error(ErrorCode::EofWhileParsingString))?;
+            self.pos += 1;
+            match escape {
+                b'"' => out.push('"'),
+                b'\\' => out.push('\\'),
+                b'/' => out.push('/'),
+                b'b' => out.push('\u{8}'),
+                b'f' => out.push('\u{c}'),
+                b'n' => out.push('\n'),
+                b'r' => out.push('\r'),
+                b't' => out.push('\t'),
+                b'u' => out.push(self.unicode_escape()?),
+                _ => return Err(self.error_at(ErrorCode::InvalidEscape, self.pos - 1)),
+            }
+            let start = self.pos;
+            let stop = find_special(self.bytes, start);
+            out.push_str(&self.text[start..stop]);
+            self.pos = stop;
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {}
+                Some(_) => return Err(self.error(ErrorCode::ControlCharacterWhileParsingString)),
+                None => return Err(self.error(ErrorCode::EofWhileParsingString)),
+            }
+        }
+    }
+
+    /// The character of a `\u` escape whose `\u` was consumed, pairing surrogates.
+    fn unicode_escape(&mut self) -> Result<char> {
+        let first = self.hex4()?;
+        let code = match first {
+            0xD800..=0xDBFF => {
+                match self.bytes.get(self.pos..) {
+                    Some([b'\\', b'u', ..]) => {}
+                    Some([] | [b'\\']) | None => {
+                        return Err(self.error_at(ErrorCode::EofWhileParsingString, self.bytes.len()))
+                    }
+                    Some(_) => return Err(self.error(ErrorCode::UnexpectedEndOfHexEscape)),
+                }
+                self.pos += 2;
+                let second = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&second) {
+                    return Err(self.error(ErrorCode::LoneLeadingSurrogateInHexEscape));
+                }
+                0x10000 + ((u32::from(first) - 0xD800) << 10) + (u32::from(second) - 0xDC00)
+            }
+            0xDC00..=0xDFFF => {
+                return Err(self.error(ErrorCode::LoneLeadingSurrogateInHexEscape));
+            }
+            other => u32::from(other),
+        };
+        char::from_u32(code).ok_or_else(|| self.error(ErrorCode::InvalidUnicodeCodePoint))
+    }
+
+    /// Four hex digits.
+    fn hex4(&mut self) -> Result<u16> {
+        if self.pos + 4 > self.bytes.len() {
+            return Err(self.error_at(ErrorCode::EofWhileParsingString, self.bytes.len()));
+        }
+        let mut code = 0u16;
+        for _ in 0..4 {
+            let byte = self.bytes[self.pos];
+            let digit = match byte {
+                b'0'..=b'9' => byte - b'0',
+                b'a'..=b'f' => byte - b'a' + 10,
+                b'A'..=b'F' => byte - b'A' + 10,
+                _ => return Err(self.error(ErrorCode::InvalidEscape)),
+            };
+            code = code << 4 | u16::from(digit);
+            self.pos += 1;
+        }
+        Ok(code)
+    }
+
+    /// A number starting at `pos` (a `-` or a digit), as serde_json reads it: integers that fit
+    /// are `u64` (non-negative) or `i64`, anything else an `f64`.
+    fn number(&mut self) -> Result<Value> {
+        let start = self.pos;
+        let is_integer = self.number_syntax()?;
+        let text = &self.text[start..self.pos];
+        if is_integer {
+            let (negative, digits) = match text.strip_prefix('-') {
+                Some(digits) => (true, digits),
+                None => (false, text),
+            };
+            if let Ok(magnitude) = digits.parse::<u64>() {
+                if !negative {
+                    return Ok(Value::Number(magnitude.into()));
+                }
+                // `-0` is a float in serde_json (there is no negative zero integer).
+                if magnitude != 0 && magnitude <= i64::MIN.unsigned_abs() {
+                    return Ok(Value::Number((magnitude as i64).wrapping_neg().into()));
+                }
+            }
+        }
+        match text.parse::<f64>().ok().and_then(Number::from_f64) {
+            Some(number) => Ok(Value::Number(number)),
+            None => Err(self.error_at(ErrorCode::NumberOutOfRange, start)),
+        }
+    }
+
+    /// Checks a number's syntax from `pos` and moves past it; whether it is an integer (no
+    /// fraction, no exponent).
+    fn number_syntax(&mut self) -> Result<bool> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => {
+                self.pos += 1;
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return Err(self.error(ErrorCode::InvalidNumber));
+                }
+            }
+            Some(b'1'..=b'9') => self.digits(),
+            Some(_) => return Err(self.error(ErrorCode::InvalidNumber)),
+            None => return Err(self.error(ErrorCode::EofWhileParsingValue)),
+        }
+        let mut is_integer = true;
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            self.required_digits()?;
+            is_integer = false;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            self.required_digits()?;
+            is_integer = false;
+        }
+        Ok(is_integer)
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn required_digits(&mut self) -> Result<()> {
+        match self.peek() {
+            Some(b'0'..=b'9') => {
+                self.digits();
+                Ok(())
+            }
+            Some(_) => Err(self.error(ErrorCode::InvalidNumber)),
+            None => Err(self.error(ErrorCode::EofWhileParsingValue)),
+        }
+    }
+
+    /// `true`, `false` or `null` starting at `pos`.
+    fn literal(&mut self, word: &[u8]) -> Result<()> {
+        for &expected in word {
+            match self.peek() {
+                Some(byte) if byte == expected => self.pos += 1,
+                Some(_) => return Err(self.error(ErrorCode::ExpectedSomeIdent)),
+                None => return Err(self.error(ErrorCode::EofWhileParsingValue)),
+            }
+        }
+        Ok(())
+    }
+
+    // ---- Skipping ----
+
+    /// Crosses one value (leading whitespace included), validating it, allocating nothing.
+    fn skip_value(&mut self) -> Result<()> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                self.skip_string()
+            }
+            Some(b'{') => {
+                self.enter()?;
+                self.members(|p, _| p.skip_value())
+            }
+            Some(b'[') => {
+                self.enter()?;
+                self.elements(Self::skip_value)
+            }
+            Some(b'-' | b'0'..=b'9') => self.number_syntax().map(drop),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(_) => Err(self.error(ErrorCode::ExpectedSomeValue)),
+            None => Err(self.error(ErrorCode::EofWhileParsingValue)),
+        }
+    }
+
+    /// Crosses the rest of a string whose opening quote was consumed.
+    fn skip_string(&mut self) -> Result<()> {
+        loop {
+            let stop = find_special(self.bytes, self.pos);
+            self.pos = stop;
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.pos += 1
+                        }
+                        Some(b'u') => {
+                            self.pos += 1;
+                            self.unicode_escape()?;
+                        }
+                        Some(_) => return Err(self.error(ErrorCode::InvalidEscape)),
+                        None => return Err(self.error(ErrorCode::EofWhileParsingString)),
+                    }
+                }
+                Some(_) => return Err(self.error(ErrorCode::ControlCharacterWhileParsingString)),
+                None => return Err(self.error(ErrorCode::EofWhileParsingString)),
+            }
+        }
+    }
+}
+
+/// The index of the first `"`, `\` or control character at or after `from`, or the length.
+///
+/// Eight bytes at a time: for each byte class, `(x - 0x01..) & !x & 0x80..` has the high bit set
+/// in the lowest byte where `x` is zero (bytes above it may be set spuriously by the borrow, never
+/// bytes below), so the lowest set bit of the union is the first byte of any class.
+#[inline]
+fn find_special(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    const SPACES: u64 = ONES * 0x20;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(*chunk);
+        let quote = word ^ QUOTES;
+        let backslash = word ^ BACKSLASHES;
+        let found = (quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash
+            | word.wrapping_sub(SPACES) & !word)
+            & HIGH;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&byte) = bytes.get(i) {
+        if byte == b'"' || byte == b'\\' || byte < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests;
