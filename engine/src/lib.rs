@@ -12,6 +12,7 @@
 pub mod alert;
 pub mod compile;
 pub mod decode;
+pub mod doc;
 pub mod engine;
 pub mod eval;
 pub mod event;

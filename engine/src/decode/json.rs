@@ -8,15 +8,17 @@
 //! characters, number syntax, literals, nesting), so a document is accepted or rejected exactly
 //! as a full parse would, with the same messages (`tests` checks both against serde_json).
 //!
-//! [`parse`] builds the whole document; [`parse_projected`] keeps what the trie names (see
-//! [`super::projection`] for what a node keeps).
+//! [`parse_into`] builds a [`crate::doc::Doc`] of the whole document or of what the trie names
+//! (see [`super::projection`] for what a node keeps); [`parse`] and [`parse_projected`] give a
+//! `Value` for the callers that want one.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 
 use super::projection::{Child, NodeId, Trie};
+use crate::doc::{DocBuilder, SeenKeys};
 
 /// How deeply arrays and objects may nest, as in serde_json.
 const RECURSION_LIMIT: u16 = 128;
@@ -116,36 +118,51 @@ type Result<T> = std::result::Result<T, JsonError>;
 
 /// Parses one JSON document in full. Trailing non-whitespace is an error.
 pub fn parse(text: &str) -> Result<Value> {
-    let mut parser = Parser::new(text);
-    let value = parser.value()?;
-    parser.end()?;
-    Ok(value)
+    let mut out = DocBuilder::default();
+    parse_into(text, None, &mut out)?;
+    Ok(out.finish().to_value())
 }
 
 /// Parses one JSON document, keeping what the root node of `trie` names; a document of which
 /// nothing is kept (a scalar where the root drops scalars) is `Null`.
 pub fn parse_projected(text: &str, trie: &Trie) -> Result<Value> {
-    let mut parser = Parser::new(text);
-    let value = parser.projected(trie, Trie::ROOT)?;
-    parser.end()?;
-    Ok(value.unwrap_or(Value::Null))
+    let mut out = DocBuilder::default();
+    parse_into(text, Some(trie), &mut out)?;
+    Ok(out.finish().to_value())
 }
 
-struct Parser<'a> {
+/// Parses one JSON document into `out` (which must be empty): all of it, or what `trie` keeps.
+/// On error `out` is left empty.
+pub fn parse_into(text: &str, trie: Option<&Trie>, out: &mut DocBuilder) -> Result<()> {
+    let mut parser = Parser::new(text, out);
+    let parsed = match trie {
+        Some(trie) => parser.projected(trie, Trie::ROOT).map(drop),
+        None => parser.value(),
+    }
+    .and_then(|()| parser.end());
+    if parsed.is_err() {
+        out.clear();
+    }
+    parsed
+}
+
+struct Parser<'a, 'o> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
     /// Containers that may still be entered.
     depth_left: u16,
+    out: &'o mut DocBuilder,
 }
 
-impl<'a> Parser<'a> {
-    fn new(text: &'a str) -> Self {
+impl<'a, 'o> Parser<'a, 'o> {
+    fn new(text: &'a str, out: &'o mut DocBuilder) -> Self {
         Parser {
             text,
             bytes: text.as_bytes(),
             pos: 0,
             depth_left: RECURSION_LIMIT,
+            out,
         }
     }
 
@@ -286,93 +303,101 @@ impl<'a> Parser<'a> {
     // ---- Building ----
 
     /// One whole value, leading whitespace included.
-    fn value(&mut self) -> Result<Value> {
+    fn value(&mut self) -> Result<()> {
         self.skip_whitespace();
         match self.peek() {
             Some(b'{') => {
                 self.enter()?;
-                let mut map = Map::new();
+                let object = self.out.open_object();
+                let (mut len, mut seen) = (0, SeenKeys::default());
                 self.members(|p, key| {
-                    let value = p.value()?;
-                    map.insert(key.into_owned(), value);
-                    Ok(())
+                    p.out.key(object, &mut seen, &key);
+                    len += 1;
+                    p.value()
                 })?;
-                Ok(Value::Object(map))
+                self.out.close(object, len);
+                Ok(())
             }
             Some(b'[') => {
                 self.enter()?;
-                let mut items = Vec::new();
+                let array = self.out.open_array();
+                let mut len = 0;
                 self.elements(|p| {
-                    items.push(p.value()?);
-                    Ok(())
+                    len += 1;
+                    p.value()
                 })?;
-                Ok(Value::Array(items))
+                self.out.close(array, len);
+                Ok(())
             }
             _ => self.scalar(),
         }
     }
 
-    /// What `node` keeps of one value (leading whitespace included); `None` when nothing.
-    fn projected(&mut self, trie: &Trie, node: NodeId) -> Result<Option<Value>> {
+    /// What `node` keeps of one value (leading whitespace included); false when nothing.
+    fn projected(&mut self, trie: &Trie, node: NodeId) -> Result<bool> {
         self.skip_whitespace();
         match self.peek() {
             Some(b'{') => {
                 self.enter()?;
-                let mut map = Map::new();
-                self.members(|p, key| {
-                    match trie.child(node, &key) {
-                        None => p.skip_value(),
-                        Some(Child::Keep) => {
-                            let value = p.value()?;
-                            map.insert(key.into_owned(), value);
-                            Ok(())
+                let object = self.out.open_object();
+                let (mut len, mut seen) = (0, SeenKeys::default());
+                self.members(|p, key| match trie.child(node, &key) {
+                    None => p.skip_value(),
+                    Some(Child::Keep) => {
+                        p.out.key(object, &mut seen, &key);
+                        len += 1;
+                        p.value()
+                    }
+                    Some(Child::Node(inner)) => {
+                        let mark = p.out.mark();
+                        p.out.key(object, &mut seen, &key);
+                        if p.projected(trie, inner)? {
+                            len += 1;
+                        } else {
+                            // Nothing kept; a repeated key still removes the earlier member,
+                            // as the last one wins in a full parse.
+                            p.out.rollback(mark);
                         }
-                        Some(Child::Node(inner)) => {
-                            match p.projected(trie, inner)? {
-                                Some(value) => {
-                                    map.insert(key.into_owned(), value);
-                                }
-                                // A repeated key: the last one wins, as in a full parse.
-                                None => {
-                                    map.remove(&*key);
-                                }
-                            }
-                            Ok(())
-                        }
+                        Ok(())
                     }
                 })?;
-                Ok(Some(Value::Object(map)))
+                self.out.close(object, len);
+                Ok(true)
             }
             // Arrays are transparent: the node applies to each element. Dropped elements shift
             // indices, which is safe: an index or `[*]` step ends a path's key prefix, so an array
             // that a path indexes is always kept whole.
             Some(b'[') => {
                 self.enter()?;
-                let mut items = Vec::new();
+                let array = self.out.open_array();
+                let mut len = 0;
                 self.elements(|p| {
-                    if let Some(item) = p.projected(trie, node)? {
-                        items.push(item);
+                    if p.projected(trie, node)? {
+                        len += 1;
                     }
                     Ok(())
                 })?;
-                Ok(Some(Value::Array(items)))
+                self.out.close(array, len);
+                Ok(true)
             }
-            _ if trie.keeps_scalars(node) => self.scalar().map(Some),
-            _ => self.skip_value().map(|()| None),
+            _ if trie.keeps_scalars(node) => self.scalar().map(|()| true),
+            _ => self.skip_value().map(|()| false),
         }
     }
 
     /// A string, number, literal, or the error for what stands where a value should.
-    fn scalar(&mut self) -> Result<Value> {
+    fn scalar(&mut self) -> Result<()> {
         match self.peek() {
             Some(b'"') => {
                 self.pos += 1;
-                Ok(Value::String(self.string()?.into_owned()))
+                let s = self.string()?;
+                self.out.string(&s);
+                Ok(())
             }
             Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(b't') => self.literal(b"true").map(|()| Value::Bool(true)),
-            Some(b'f') => self.literal(b"false").map(|()| Value::Bool(false)),
-            Some(b'n') => self.literal(b"null").map(|()| Value::Null),
+            Some(b't') => self.literal(b"true").map(|()| self.out.bool(true)),
+            Some(b'f') => self.literal(b"false").map(|()| self.out.bool(false)),
+            Some(b'n') => self.literal(b"null").map(|()| self.out.null()),
             Some(_) => Err(self.error(ErrorCode::ExpectedSomeValue)),
             None => Err(self.error(ErrorCode::EofWhileParsingValue)),
         }
@@ -486,7 +511,7 @@ impl<'a> Parser<'a> {
 
     /// A number starting at `pos` (a `-` or a digit), as serde_json reads it: integers that fit
     /// are `u64` (non-negative) or `i64`, anything else an `f64`.
-    fn number(&mut self) -> Result<Value> {
+    fn number(&mut self) -> Result<()> {
         let start = self.pos;
         let is_integer = self.number_syntax()?;
         let text = &self.text[start..self.pos];
@@ -497,17 +522,22 @@ impl<'a> Parser<'a> {
             };
             if let Ok(magnitude) = digits.parse::<u64>() {
                 if !negative {
-                    return Ok(Value::Number(magnitude.into()));
+                    self.out.uint(magnitude);
+                    return Ok(());
                 }
                 // `-0` is a float in serde_json (there is no negative zero integer).
                 if magnitude != 0 && magnitude <= i64::MIN.unsigned_abs() {
-                    return Ok(Value::Number((magnitude as i64).wrapping_neg().into()));
+                    self.out.int((magnitude as i64).wrapping_neg());
+                    return Ok(());
                 }
             }
         }
-        match text.parse::<f64>().ok().and_then(Number::from_f64) {
-            Some(number) => Ok(Value::Number(number)),
-            None => Err(self.error_at(ErrorCode::NumberOutOfRange, start)),
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => {
+                self.out.float(f);
+                Ok(())
+            }
+            _ => Err(self.error_at(ErrorCode::NumberOutOfRange, start)),
         }
     }
 

@@ -1,0 +1,532 @@
+//! The event document: an event's JSON (what the decoder kept of it) in two flat allocations.
+//!
+//! A [`serde_json::Value`] costs an allocation per string, per key and per object, a B-tree
+//! insert per key and as many frees when it is dropped; for audit events that was most of the
+//! time k8scop spent per event. A [`Doc`] is a list of [`Node`]s in document order (a container is
+//! followed by its elements; an object's members are key, value, key, value...) plus one string
+//! holding every key and string value, so building one is two allocations whatever the event.
+//!
+//! [`Ref`] is a cheap, copyable view of one node, with what evaluation needs: `get` a key,
+//! iterate items, read a scalar. [`Ref::to_value`] gives a `Value` for the few consumers that
+//! need one (function calls, scripts, alert fields).
+//!
+//! Repeated keys: the last occurrence wins, as in a `serde_json::Value` (the earlier ones are
+//! [`Node::Shadowed`] when the later one is added).
+
+use serde_json::{Map, Number, Value};
+
+/// One event document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc {
+    /// `nodes[0]` is the root.
+    nodes: Box<[Node]>,
+    text: Box<str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Node {
+    Null,
+    Bool(bool),
+    /// A non-negative integer.
+    UInt(u64),
+    /// A negative integer.
+    Int(i64),
+    Float(f64),
+    /// A string value: `text[start..start + len]`.
+    Str { start: u32, len: u32 },
+    /// An object key, followed by its value.
+    Key { start: u32, len: u32 },
+    /// A key repeated later in its object: skipped, with its value.
+    Shadowed,
+    /// `len` elements follow; `end` is the index after the last node of the array.
+    Array { len: u32, end: u32 },
+    /// `len` members (key and value) follow; `end` as for arrays.
+    Object { len: u32, end: u32 },
+}
+
+impl Doc {
+    /// The root value.
+    pub fn root(&self) -> Ref<'_> {
+        Ref { doc: self, at: 0 }
+    }
+
+    /// The document of a `Value`.
+    pub fn from_value(value: &Value) -> Doc {
+        let mut builder = DocBuilder::default();
+        builder.value(value);
+        builder.finish()
+    }
+
+    pub fn to_value(&self) -> Value {
+        self.root().to_value()
+    }
+
+    /// The index after the subtree at `at`.
+    #[inline]
+    fn end_of(&self, at: u32) -> u32 {
+        match self.nodes[at as usize] {
+            Node::Array { end, .. } | Node::Object { end, .. } => end,
+            _ => at + 1,
+        }
+    }
+
+    #[inline]
+    fn str_at(&self, start: u32, len: u32) -> &str {
+        &self.text[start as usize..(start + len) as usize]
+    }
+}
+
+/// A view of one value of a [`Doc`].
+#[derive(Clone, Copy)]
+pub struct Ref<'d> {
+    doc: &'d Doc,
+    at: u32,
+}
+
+impl std::fmt::Debug for Ref<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.to_value())
+    }
+}
+
+impl<'d> Ref<'d> {
+    #[inline]
+    fn node(self) -> Node {
+        self.doc.nodes[self.at as usize]
+    }
+
+    #[inline]
+    pub fn is_null(self) -> bool {
+        matches!(self.node(), Node::Null)
+    }
+
+    #[inline]
+    pub fn is_array(self) -> bool {
+        matches!(self.node(), Node::Array { .. })
+    }
+
+    #[inline]
+    pub fn is_object(self) -> bool {
+        matches!(self.node(), Node::Object { .. })
+    }
+
+    #[inline]
+    pub fn is_string(self) -> bool {
+        matches!(self.node(), Node::Str { .. })
+    }
+
+    #[inline]
+    pub fn as_str(self) -> Option<&'d str> {
+        match self.node() {
+            Node::Str { start, len } => Some(self.doc.str_at(start, len)),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn as_bool(self) -> Option<bool> {
+        match self.node() {
+            Node::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The value as an `i64`, when it is an integer that fits.
+    pub fn as_i64(self) -> Option<i64> {
+        match self.node() {
+            Node::Int(i) => Some(i),
+            Node::UInt(u) => i64::try_from(u).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a number, when it is one.
+    #[inline]
+    pub fn as_number(self) -> Option<Number> {
+        match self.node() {
+            Node::UInt(u) => Some(u.into()),
+            Node::Int(i) => Some(i.into()),
+            Node::Float(f) => Number::from_f64(f),
+            _ => None,
+        }
+    }
+
+    /// The value of `key`, when this is an object that has it.
+    #[inline]
+    pub fn get(self, key: &str) -> Option<Ref<'d>> {
+        self.members().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// The elements of an array (none for anything else).
+    pub fn items(self) -> Items<'d> {
+        match self.node() {
+            Node::Array { len, .. } => Items {
+                doc: self.doc,
+                at: self.at + 1,
+                left: len,
+            },
+            _ => Items {
+                doc: self.doc,
+                at: 0,
+                left: 0,
+            },
+        }
+    }
+
+    /// The members of an object (none for anything else).
+    pub fn members(self) -> Members<'d> {
+        match self.node() {
+            Node::Object { len, .. } => Members {
+                doc: self.doc,
+                at: self.at + 1,
+                left: len,
+            },
+            _ => Members {
+                doc: self.doc,
+                at: 0,
+                left: 0,
+            },
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_value(self) -> Value {
+        match self.node() {
+            Node::Null | Node::Key { .. } | Node::Shadowed => Value::Null,
+            Node::Bool(b) => Value::Bool(b),
+            Node::UInt(u) => Value::Number(u.into()),
+            Node::Int(i) => Value::Number(i.into()),
+            Node::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
+            Node::Str { start, len } => Value::String(self.doc.str_at(start, len).to_owned()),
+            Node::Array { .. } => Value::Array(self.items().map(Ref::to_value).collect()),
+            Node::Object { .. } => Value::Object(
+                self.members()
+                    .map(|(k, v)| (k.to_owned(), v.to_value()))
+                    .collect::<Map<String, Value>>(),
+            ),
+        }
+    }
+}
+
+/// The elements of an array.
+#[derive(Clone)]
+pub struct Items<'d> {
+    doc: &'d Doc,
+    at: u32,
+    left: u32,
+}
+
+impl<'d> Iterator for Items<'d> {
+    type Item = Ref<'d>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Ref<'d>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let item = Ref {
+            doc: self.doc,
+            at: self.at,
+        };
+        self.at = self.doc.end_of(self.at);
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left as usize, Some(self.left as usize))
+    }
+}
+
+/// The members of an object, in document order, repeated keys skipped.
+#[derive(Clone)]
+pub struct Members<'d> {
+    doc: &'d Doc,
+    at: u32,
+    left: u32,
+}
+
+impl<'d> Iterator for Members<'d> {
+    type Item = (&'d str, Ref<'d>);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.left > 0 {
+            self.left -= 1;
+            let key = self.doc.nodes[self.at as usize];
+            let value = self.at + 1;
+            self.at = self.doc.end_of(value);
+            if let Node::Key { start, len } = key {
+                let value = Ref {
+                    doc: self.doc,
+                    at: value,
+                };
+                return Some((self.doc.str_at(start, len), value));
+            }
+        }
+        None
+    }
+}
+
+/// Builds a [`Doc`] in document order. The decoder keeps one per task and reuses its buffers:
+/// [`DocBuilder::finish_into`] copies them into the exact-size allocations of the document.
+#[derive(Debug, Default)]
+pub struct DocBuilder {
+    nodes: Vec<Node>,
+    text: String,
+}
+
+/// A summary of the keys of an object being built, so that a new key is compared with the
+/// earlier ones only when it may repeat one (one bit per hash of length and end bytes).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SeenKeys(u64);
+
+impl SeenKeys {
+    fn bit(key: &str) -> u64 {
+        let bytes = key.as_bytes();
+        let first = bytes.first().copied().unwrap_or(0) as usize;
+        let last = bytes.last().copied().unwrap_or(0) as usize;
+        1 << ((bytes.len() * 7 + first * 3 + last) % 64)
+    }
+
+    fn add(&mut self, key: &str) {
+        self.0 |= Self::bit(key);
+    }
+
+    fn may_contain(&self, key: &str) -> bool {
+        self.0 & Self::bit(key) != 0
+    }
+}
+
+/// Where a builder was, to go back there.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    nodes: usize,
+    text: usize,
+}
+
+impl DocBuilder {
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+        self.text.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark {
+            nodes: self.nodes.len(),
+            text: self.text.len(),
+        }
+    }
+
+    /// Drops what was added since `mark`.
+    pub fn rollback(&mut self, mark: Mark) {
+        self.nodes.truncate(mark.nodes);
+        self.text.truncate(mark.text);
+    }
+
+    fn push_text(&mut self, s: &str) -> (u32, u32) {
+        let start = self.text.len();
+        self.text.push_str(s);
+        (offset(start), offset(s.len()))
+    }
+
+    pub fn null(&mut self) {
+        self.nodes.push(Node::Null);
+    }
+
+    pub fn bool(&mut self, b: bool) {
+        self.nodes.push(Node::Bool(b));
+    }
+
+    pub fn uint(&mut self, u: u64) {
+        self.nodes.push(Node::UInt(u));
+    }
+
+    pub fn int(&mut self, i: i64) {
+        self.nodes.push(Node::Int(i));
+    }
+
+    /// A float; not finite becomes null (as in serde_json).
+    pub fn float(&mut self, f: f64) {
+        self.nodes
+            .push(if f.is_finite() { Node::Float(f) } else { Node::Null });
+    }
+
+    pub fn string(&mut self, s: &str) {
+        let (start, len) = self.push_text(s);
+        self.nodes.push(Node::Str { start, len });
+    }
+
+    /// Opens an array; close it with [`DocBuilder::close`].
+    pub fn open_array(&mut self) -> usize {
+        self.nodes.push(Node::Array { len: 0, end: 0 });
+        self.nodes.len() - 1
+    }
+
+    /// Opens an object; add members with [`DocBuilder::key`] and a value each.
+    pub fn open_object(&mut self) -> usize {
+        self.nodes.push(Node::Object { len: 0, end: 0 });
+        self.nodes.len() - 1
+    }
+
+    /// Adds `key` to the object opened at `object` (whose keys so far are `seen`), shadowing an
+    /// earlier member with that key. Its value must follow.
+    pub fn key(&mut self, object: usize, seen: &mut SeenKeys, key: &str) {
+        self.shadow(object, seen, key);
+        seen.add(key);
+        let (start, len) = self.push_text(key);
+        self.nodes.push(Node::Key { start, len });
+    }
+
+    /// Hides the member `key` of the open object at `object`, if it has one: a later member with
+    /// the same key replaces it, or (when nothing of the later one is kept) removes it.
+    pub fn shadow(&mut self, object: usize, seen: &SeenKeys, key: &str) {
+        if !seen.may_contain(key) {
+            return;
+        }
+        let mut at = object + 1;
+        while at < self.nodes.len() {
+            let value = at + 1;
+            let next = self.end_of(value);
+            if let Node::Key { start, len } = self.nodes[at] {
+                if len as usize == key.len()
+                    && &self.text[start as usize..(start + len) as usize] == key
+                {
+                    self.nodes[at] = Node::Shadowed;
+                }
+            }
+            at = next;
+        }
+    }
+
+    fn end_of(&self, at: usize) -> usize {
+        match self.nodes.get(at) {
+            Some(Node::Array { end, .. } | Node::Object { end, .. }) => *end as usize,
+            _ => at + 1,
+        }
+    }
+
+    /// Closes the array or object opened at `at`, with `len` elements or members.
+    pub fn close(&mut self, at: usize, len: usize) {
+        let end = offset(self.nodes.len());
+        let len = offset(len);
+        match &mut self.nodes[at] {
+            Node::Array { len: l, end: e } | Node::Object { len: l, end: e } => {
+                *l = len;
+                *e = end;
+            }
+            _ => unreachable!("close() of a scalar node"),
+        }
+    }
+
+    /// Adds a whole `Value`.
+    pub fn value(&mut self, value: &Value) {
+        match value {
+            Value::Null => self.null(),
+            Value::Bool(b) => self.bool(*b),
+            Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => self.uint(u),
+                (None, Some(i), _) => self.int(i),
+                (_, _, Some(f)) => self.float(f),
+                _ => self.null(),
+            },
+            Value::String(s) => self.string(s),
+            Value::Array(items) => {
+                let at = self.open_array();
+                for item in items {
+                    self.value(item);
+                }
+                self.close(at, items.len());
+            }
+            Value::Object(map) => {
+                // A map's keys are unique: no shadowing to do.
+                let at = self.open_object();
+                for (k, v) in map {
+                    let (start, len) = self.push_text(k);
+                    self.nodes.push(Node::Key { start, len });
+                    self.value(v);
+                }
+                self.close(at, map.len());
+            }
+        }
+    }
+
+    /// The document built so far (its buffers copied to exact-size allocations); the builder is
+    /// cleared for the next one. An empty builder gives a `null` document.
+    pub fn finish_into(&mut self) -> Doc {
+        if self.nodes.is_empty() {
+            self.null();
+        }
+        let doc = Doc {
+            nodes: self.nodes.as_slice().into(),
+            text: self.text.as_str().into(),
+        };
+        self.clear();
+        doc
+    }
+
+    /// The document built (without copying).
+    pub fn finish(mut self) -> Doc {
+        if self.nodes.is_empty() {
+            self.null();
+        }
+        Doc {
+            nodes: self.nodes.into_boxed_slice(),
+            text: self.text.into_boxed_str(),
+        }
+    }
+}
+
+/// A text offset or count as stored in a node. Lines are capped far below 4 GiB by the sources
+/// (see `sources::file`), so this cannot truncate; saturating keeps it panic-free regardless.
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_value_round_trips() {
+        let value = json!({"verb":"get","n":[1,-2,2.5,null,true,{"a":{"b":[]}}],"s":"é\"x",
+                           "big":18446744073709551615u64,"o":{}});
+        let doc = Doc::from_value(&value);
+        assert_eq!(doc.to_value(), value);
+        let root = doc.root();
+        assert_eq!(root.get("verb").and_then(Ref::as_str), Some("get"));
+        assert_eq!(root.get("n").map(|n| n.items().count()), Some(6));
+        assert_eq!(
+            root.get("n").and_then(|n| n.items().nth(5)).and_then(|o| o.get("a")).map(Ref::is_object),
+            Some(true)
+        );
+        assert_eq!(root.get("n").and_then(|n| n.items().nth(1)).and_then(Ref::as_i64), Some(-2));
+        assert!(root.get("missing").is_none());
+        assert!(root.get("verb").unwrap().get("x").is_none());
+    }
+
+    #[test]
+    fn a_repeated_key_shadows_the_earlier_one() {
+        let mut b = DocBuilder::default();
+        let o = b.open_object();
+        let mut seen = SeenKeys::default();
+        b.key(o, &mut seen, "a");
+        b.uint(1);
+        b.key(o, &mut seen, "b");
+        b.uint(2);
+        b.key(o, &mut seen, "a");
+        let inner = b.open_array();
+        b.uint(3);
+        b.close(inner, 1);
+        b.close(o, 3);
+        let doc = b.finish_into();
+        assert_eq!(doc.to_value(), json!({"b":2,"a":[3]}));
+        assert_eq!(doc.root().get("a").map(Ref::to_value), Some(json!([3])));
+        assert_eq!(doc.root().members().count(), 2);
+    }
+}
