@@ -11,6 +11,7 @@ use std::sync::Arc;
 use k8scop_grammar::ast::Severity;
 use serde_json::{json, Map, Value};
 
+use crate::doc::Ref;
 use crate::event::format_millis;
 use crate::path::FieldPath;
 use crate::ruleset::Detection;
@@ -62,16 +63,15 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn of(event: &Value) -> Context {
+    pub fn of(event: Ref<'_>) -> Context {
         let s = |path: &[&str]| -> Option<String> {
             let mut v = event;
             for key in path {
                 v = v.get(key)?;
             }
-            match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Array(items) => items.first().and_then(Value::as_str).map(str::to_owned),
-                _ => None,
+            match v.as_str() {
+                Some(s) => Some(s.to_owned()),
+                None => v.items().next().and_then(Ref::as_str).map(str::to_owned),
             }
         };
         Context {
@@ -88,24 +88,26 @@ impl Context {
 }
 
 /// Renders a key value: strings as they are, other values as JSON, several values as a JSON list.
-pub fn render_values(values: &[&Value]) -> Option<String> {
+pub fn render_values(values: &[Ref<'_>]) -> Option<String> {
     match values {
         [] => None,
-        [Value::String(s)] => Some(s.clone()),
-        [v] => Some(v.to_string()),
-        many => Some(Value::Array(many.iter().map(|v| (*v).clone()).collect()).to_string()),
+        [v] => Some(match v.as_str() {
+            Some(s) => s.to_owned(),
+            None => v.to_value().to_string(),
+        }),
+        many => Some(Value::Array(many.iter().map(|v| v.to_value()).collect()).to_string()),
     }
 }
 
 /// The values of `fields` in `event`, keyed by the path as written.
-pub fn field_values(fields: &[FieldPath], event: &Value) -> Map<String, Value> {
+pub fn field_values(fields: &[FieldPath], event: Ref<'_>) -> Map<String, Value> {
     let mut out = Map::new();
     for path in fields {
         let values = path.collect(event, false);
         let value = match values.as_slice() {
             [] => Value::Null,
-            [v] => (*v).clone(),
-            many => Value::Array(many.iter().map(|v| (*v).clone()).collect()),
+            [v] => v.to_value(),
+            many => Value::Array(many.iter().map(|v| v.to_value()).collect()),
         };
         out.insert(path.text().to_owned(), value);
     }

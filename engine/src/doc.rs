@@ -33,15 +33,27 @@ enum Node {
     Int(i64),
     Float(f64),
     /// A string value: `text[start..start + len]`.
-    Str { start: u32, len: u32 },
+    Str {
+        start: u32,
+        len: u32,
+    },
     /// An object key, followed by its value.
-    Key { start: u32, len: u32 },
+    Key {
+        start: u32,
+        len: u32,
+    },
     /// A key repeated later in its object: skipped, with its value.
     Shadowed,
     /// `len` elements follow; `end` is the index after the last node of the array.
-    Array { len: u32, end: u32 },
+    Array {
+        len: u32,
+        end: u32,
+    },
     /// `len` members (key and value) follow; `end` as for arrays.
-    Object { len: u32, end: u32 },
+    Object {
+        len: u32,
+        end: u32,
+    },
 }
 
 impl Doc {
@@ -352,8 +364,11 @@ impl DocBuilder {
 
     /// A float; not finite becomes null (as in serde_json).
     pub fn float(&mut self, f: f64) {
-        self.nodes
-            .push(if f.is_finite() { Node::Float(f) } else { Node::Null });
+        self.nodes.push(if f.is_finite() {
+            Node::Float(f)
+        } else {
+            Node::Null
+        });
     }
 
     pub fn string(&mut self, s: &str) {
@@ -502,10 +517,18 @@ mod tests {
         assert_eq!(root.get("verb").and_then(Ref::as_str), Some("get"));
         assert_eq!(root.get("n").map(|n| n.items().count()), Some(6));
         assert_eq!(
-            root.get("n").and_then(|n| n.items().nth(5)).and_then(|o| o.get("a")).map(Ref::is_object),
+            root.get("n")
+                .and_then(|n| n.items().nth(5))
+                .and_then(|o| o.get("a"))
+                .map(Ref::is_object),
             Some(true)
         );
-        assert_eq!(root.get("n").and_then(|n| n.items().nth(1)).and_then(Ref::as_i64), Some(-2));
+        assert_eq!(
+            root.get("n")
+                .and_then(|n| n.items().nth(1))
+                .and_then(Ref::as_i64),
+            Some(-2)
+        );
         assert!(root.get("missing").is_none());
         assert!(root.get("verb").unwrap().get("x").is_none());
     }

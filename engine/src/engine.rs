@@ -13,6 +13,7 @@ use k8scop_grammar::ast::SourceKind;
 use serde_json::{Map, Value};
 
 use crate::alert::{field_values, render_values, Alert, AlertKind, AlertUpdate, Context};
+use crate::doc::Ref;
 use crate::eval::EvalCtx;
 use crate::event::Event;
 use crate::path::FieldPath;
@@ -196,7 +197,7 @@ impl Engine {
     /// Evaluates one event and appends what it caused to `out`.
     pub fn process(&mut self, event: &Event, out: &mut Output) {
         let ruleset = Arc::clone(&self.ruleset);
-        let mut ctx = EvalCtx::new(&event.value, &ruleset.scripts, &ruleset.slots);
+        let mut ctx = EvalCtx::new(event.root(), &ruleset.scripts, &ruleset.slots);
         let rule_count = ruleset.rules.len();
         ctx.candidates(&ruleset.prefilter, &mut self.candidates);
         for (i, rule) in ruleset.rules.iter().enumerate() {
@@ -234,10 +235,10 @@ impl Engine {
             }
             let hit = match (&rule.threshold, &mut state.threshold) {
                 (Some(spec), Some(threshold)) => {
-                    let key = key_of(&spec.by, &event.value);
+                    let key = key_of(&spec.by, event.root());
                     let values: Vec<String> = match &spec.distinct {
                         Some(path) => path
-                            .collect(&event.value, true)
+                            .collect(event.root(), true)
                             .into_iter()
                             .filter_map(|v| render_values(&[v]))
                             .collect(),
@@ -282,7 +283,7 @@ impl Engine {
             if !steps.iter().any(|s| *s) {
                 continue;
             }
-            let key = key_of(&seq.by, &event.value);
+            let key = key_of(&seq.by, event.root());
             let Some(sequence) = state.sequence.as_mut() else {
                 continue;
             };
@@ -397,7 +398,7 @@ fn fresh_states(ruleset: &Ruleset, limits: Limits) -> Vec<DetectionState> {
 }
 
 /// The key of `paths` in `event`.
-fn key_of(paths: &[FieldPath], event: &Value) -> Key {
+fn key_of(paths: &[FieldPath], event: Ref<'_>) -> Key {
     Key(paths
         .iter()
         .map(|p| render_values(&p.collect(event, true)))
@@ -408,8 +409,8 @@ fn key_of(paths: &[FieldPath], event: &Value) -> Key {
 fn aggregate(state: &mut DetectionState, event: &Event, out: &mut Output) {
     let detection = Arc::clone(&state.detection);
     let key = match &detection.group_by {
-        Some(paths) => key_of(paths, &event.value),
-        None => Key(vec![Some(detection.title.render(&event.value, None))].into()),
+        Some(paths) => key_of(paths, event.root()),
+        None => Key(vec![Some(detection.title.render(event.root(), None))].into()),
     };
     let sample = Sample {
         event_id: event.id.clone(),
@@ -433,10 +434,10 @@ fn aggregate(state: &mut DetectionState, event: &Event, out: &mut Output) {
             state.payloads.insert(
                 open.id.clone(),
                 Payload {
-                    title: detection.title.prerender(&event.value),
+                    title: detection.title.prerender(event.root()),
                     group,
-                    fields: Arc::new(field_values(&detection.fields, &event.value)),
-                    context: Arc::new(Context::of(&event.value)),
+                    fields: Arc::new(field_values(&detection.fields, event.root())),
+                    context: Arc::new(Context::of(event.root())),
                 },
             );
             AlertKind::New

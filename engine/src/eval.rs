@@ -22,6 +22,7 @@ use memchr::memmem;
 use regex::Regex;
 use serde_json::Value;
 
+use crate::doc::Ref;
 use crate::hash::FastHash;
 use crate::path::{FieldPath, SlotCache, Slots};
 use crate::script::{ScriptEvent, ScriptHost, ScriptId};
@@ -101,15 +102,16 @@ impl ValueSet {
     }
 
     #[inline]
-    pub fn contains(&self, value: &Value) -> bool {
-        match value {
-            Value::String(s) => self.strings.contains(s.as_str()),
-            Value::Number(n) => n
-                .as_f64()
-                .is_some_and(|f| self.numbers.contains(&number_bits(f))),
-            Value::Bool(b) => self.bools[usize::from(*b)],
-            _ => false,
+    pub fn contains<'a>(&self, value: impl Scalar<'a>) -> bool {
+        if let Some(s) = value.str() {
+            return self.strings.contains(s);
         }
+        if let Some(b) = value.bool() {
+            return self.bools[usize::from(b)];
+        }
+        value
+            .num()
+            .is_some_and(|n| self.numbers.contains(&number_bits(n.float)))
     }
 
     /// The members, when they are all strings.
@@ -145,12 +147,16 @@ pub struct Num {
 impl Num {
     pub fn of(value: &Value) -> Option<Num> {
         match value {
-            Value::Number(n) => Some(Num {
-                int: n.as_i64(),
-                float: n.as_f64()?,
-            }),
+            Value::Number(n) => Num::from_number(n),
             _ => None,
         }
+    }
+
+    pub fn from_number(n: &serde_json::Number) -> Option<Num> {
+        Some(Num {
+            int: n.as_i64(),
+            float: n.as_f64()?,
+        })
     }
 
     fn cmp(self, other: Num) -> Option<std::cmp::Ordering> {
@@ -187,36 +193,76 @@ pub enum Test {
     Never,
 }
 
+/// What a comparison reads of one value: an event's [`Ref`] or a computed `Value`.
+pub trait Scalar<'a>: Copy {
+    fn str(self) -> Option<&'a str>;
+    fn bool(self) -> Option<bool>;
+    fn num(self) -> Option<Num>;
+}
+
+impl<'a> Scalar<'a> for Ref<'a> {
+    #[inline]
+    fn str(self) -> Option<&'a str> {
+        self.as_str()
+    }
+
+    #[inline]
+    fn bool(self) -> Option<bool> {
+        self.as_bool()
+    }
+
+    #[inline]
+    fn num(self) -> Option<Num> {
+        self.as_number().as_ref().and_then(Num::from_number)
+    }
+}
+
+impl<'a> Scalar<'a> for &'a Value {
+    #[inline]
+    fn str(self) -> Option<&'a str> {
+        self.as_str()
+    }
+
+    #[inline]
+    fn bool(self) -> Option<bool> {
+        self.as_bool()
+    }
+
+    #[inline]
+    fn num(self) -> Option<Num> {
+        Num::of(self)
+    }
+}
+
 impl Test {
     #[inline]
-    pub fn holds(&self, value: &Value) -> bool {
+    pub fn holds<'a>(&self, value: impl Scalar<'a>) -> bool {
         match self {
-            Test::EqStr(s) => value.as_str() == Some(s),
-            Test::EqNum(n) => {
-                Num::of(value).is_some_and(|v| v.cmp(*n) == Some(std::cmp::Ordering::Equal))
-            }
-            Test::EqBool(b) => value.as_bool() == Some(*b),
-            Test::NeStr(s) => value.as_str().is_some_and(|v| v != &**s),
-            Test::NeNum(n) => {
-                Num::of(value).is_some_and(|v| v.cmp(*n) != Some(std::cmp::Ordering::Equal))
-            }
-            Test::NeBool(b) => value.as_bool().is_some_and(|v| v != *b),
-            Test::OrdNum(op, n) => Num::of(value)
+            Test::EqStr(s) => value.str() == Some(s),
+            Test::EqNum(n) => value
+                .num()
+                .is_some_and(|v| v.cmp(*n) == Some(std::cmp::Ordering::Equal)),
+            Test::EqBool(b) => value.bool() == Some(*b),
+            Test::NeStr(s) => value.str().is_some_and(|v| v != &**s),
+            Test::NeNum(n) => value
+                .num()
+                .is_some_and(|v| v.cmp(*n) != Some(std::cmp::Ordering::Equal)),
+            Test::NeBool(b) => value.bool().is_some_and(|v| v != *b),
+            Test::OrdNum(op, n) => value
+                .num()
                 .and_then(|v| v.cmp(*n))
                 .is_some_and(|o| ordering_holds(*op, o)),
-            Test::OrdStr(op, s) => value
-                .as_str()
-                .is_some_and(|v| ordering_holds(*op, v.cmp(s))),
+            Test::OrdStr(op, s) => value.str().is_some_and(|v| ordering_holds(*op, v.cmp(s))),
             Test::In(set) => set.contains(value),
             Test::Contains(finder) => value
-                .as_str()
+                .str()
                 .is_some_and(|v| finder.find(v.as_bytes()).is_some()),
-            Test::StartsWith(p) => value.as_str().is_some_and(|v| v.starts_with(&**p)),
-            Test::EndsWith(p) => value.as_str().is_some_and(|v| v.ends_with(&**p)),
-            Test::Regex(re) => value.as_str().is_some_and(|v| re.is_match(v)),
-            Test::Glob(g) => value.as_str().is_some_and(|v| g.is_match(v)),
+            Test::StartsWith(p) => value.str().is_some_and(|v| v.starts_with(&**p)),
+            Test::EndsWith(p) => value.str().is_some_and(|v| v.ends_with(&**p)),
+            Test::Regex(re) => value.str().is_some_and(|v| re.is_match(v)),
+            Test::Glob(g) => value.str().is_some_and(|v| g.is_match(v)),
             Test::Cidr(ranges) => value
-                .as_str()
+                .str()
                 .and_then(parse_ip)
                 .is_some_and(|ip| ranges.iter().any(|r| r.contains(ip))),
             Test::Any(tests) => tests.iter().any(|t| t.holds(value)),
@@ -246,7 +292,7 @@ pub struct EvalError {
 
 /// What one event's evaluation needs besides the conditions.
 pub struct EvalCtx<'e> {
-    pub event: &'e Value,
+    pub event: Ref<'e>,
     pub scripts: &'e ScriptHost,
     slots: &'e Slots,
     cache: SlotCache<'e>,
@@ -260,7 +306,7 @@ impl<'e> EvalCtx<'e> {
         prefilter.candidates(&mut self.cache, self.slots, bits);
     }
 
-    pub fn new(event: &'e Value, scripts: &'e ScriptHost, slots: &'e Slots) -> Self {
+    pub fn new(event: Ref<'e>, scripts: &'e ScriptHost, slots: &'e Slots) -> Self {
         EvalCtx {
             event,
             scripts,
@@ -273,7 +319,7 @@ impl<'e> EvalCtx<'e> {
 
     /// Whether any value of `path` satisfies `pred`.
     #[inline]
-    fn any(&mut self, path: &FieldPath, mut pred: impl FnMut(&'e Value) -> bool) -> bool {
+    fn any(&mut self, path: &FieldPath, mut pred: impl FnMut(Ref<'e>) -> bool) -> bool {
         path.visit_cached(&mut self.cache, self.slots, true, &mut |v| {
             if pred(v) {
                 ControlFlow::Break(())
@@ -285,7 +331,7 @@ impl<'e> EvalCtx<'e> {
     }
 
     /// Whether `path` has at least one value and every value satisfies `pred`.
-    fn all(&mut self, path: &FieldPath, mut pred: impl FnMut(&'e Value) -> bool) -> bool {
+    fn all(&mut self, path: &FieldPath, mut pred: impl FnMut(Ref<'e>) -> bool) -> bool {
         let mut seen = false;
         let failed = path
             .visit_cached(&mut self.cache, self.slots, true, &mut |v| {
@@ -364,7 +410,8 @@ fn quantify(
 }
 
 impl Source {
-    /// Every value of the operand for this event. Paths borrow; calls and scripts own.
+    /// Every value of the operand for this event, as `Value`s: this serves calls, scripts and
+    /// comparisons of two fields, while a field compared with a constant is read in place.
     pub fn values<'e>(
         &self,
         ctx: &mut EvalCtx<'e>,
@@ -375,7 +422,7 @@ impl Source {
             Source::Path(path) => {
                 let mut out = Vec::new();
                 let _ = path.visit_cached(&mut ctx.cache, ctx.slots, flatten_last, &mut |v| {
-                    out.push(Cow::Borrowed(v));
+                    out.push(Cow::Owned(v.to_value()));
                     ControlFlow::Continue(())
                 });
                 out

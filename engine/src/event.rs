@@ -12,10 +12,13 @@ use chrono::DateTime;
 use k8scop_grammar::ast::SourceKind;
 use serde_json::Value;
 
+use crate::doc::{Doc, Ref};
+
 /// One event, ready for evaluation.
 #[derive(Debug, Clone)]
 pub struct Event {
-    pub value: Value,
+    /// What the decoder kept of the document (all of it when the ruleset runs scripts).
+    pub doc: Doc,
     /// Event time, milliseconds since the Unix epoch.
     pub time: i64,
     /// `auditID` (with the stage when it has one) or another id the source gives, else the event's
@@ -39,21 +42,51 @@ pub const AUDIT_TIME_FIELDS: [&str; 4] = [
 ];
 
 impl Event {
+    /// The event's document.
+    pub fn root(&self) -> Ref<'_> {
+        self.doc.root()
+    }
+
+    /// An owned copy of the event's document.
+    pub fn to_value(&self) -> Value {
+        self.doc.to_value()
+    }
+
     /// Recognises what `value` is. `position` (e.g. `events.json:12`) names the event when it has
     /// no id of its own.
     pub fn classify(value: Value, position: &str) -> Result<Event, NotAnEvent> {
-        let Some(object) = value.as_object() else {
+        Event::classify_doc(Doc::from_value(&value), position)
+    }
+
+    /// [`Event::classify`] of a document.
+    pub fn classify_doc(doc: Doc, position: &str) -> Result<Event, NotAnEvent> {
+        let (time, id, kind) = Event::recognise(doc.root(), position)?;
+        Ok(Event {
+            doc,
+            time,
+            id,
+            kind,
+        })
+    }
+
+    fn recognise(
+        object: Ref<'_>,
+        position: &str,
+    ) -> Result<(i64, Arc<str>, SourceKind), NotAnEvent> {
+        if !object.is_object() {
             return Err(NotAnEvent {
                 reason: format!(
                     "not a Kubernetes audit event: a JSON {}, not an object",
-                    type_name(&value)
+                    type_name(object)
                 ),
             });
-        };
-        if let Some(Value::String(_)) = object.get("verb") {
+        }
+        let str_of = |key: &str| object.get(key).and_then(Ref::as_str);
+        let has = |key: &str| object.get(key).is_some();
+        if object.get("verb").is_some_and(Ref::is_string) {
             let time = AUDIT_TIME_FIELDS
                 .iter()
-                .find_map(|f| object.get(*f).and_then(Value::as_str))
+                .find_map(|f| str_of(f))
                 .ok_or_else(|| NotAnEvent {
                     reason: "not a Kubernetes audit event: it has a `verb` but no `requestReceivedTimestamp`, `stageTimestamp`, `timestamp` or `@timestamp`".into(),
                 })?;
@@ -62,88 +95,58 @@ impl Event {
                     "not a Kubernetes audit event: its time `{time}` is not an RFC 3339 timestamp"
                 ),
             })?;
-            let id = match (
-                object.get("auditID").and_then(Value::as_str),
-                object.get("stage").and_then(Value::as_str),
-            ) {
-                (Some(audit_id), Some(stage)) => format!("{audit_id}/{stage}"),
-                (Some(audit_id), None) => audit_id.to_owned(),
-                _ => position.to_owned(),
+            let id: Arc<str> = match (str_of("auditID"), str_of("stage")) {
+                (Some(audit_id), Some(stage)) => {
+                    let mut id = String::with_capacity(audit_id.len() + 1 + stage.len());
+                    id.push_str(audit_id);
+                    id.push('/');
+                    id.push_str(stage);
+                    id.into()
+                }
+                (Some(audit_id), None) => audit_id.into(),
+                _ => position.into(),
             };
-            return Ok(Event {
-                value,
-                time,
-                id: id.into(),
-                kind: SourceKind::K8sAudit,
-            });
+            return Ok((time, id, SourceKind::K8sAudit));
         }
-        if object.contains_key("rule")
-            && object.contains_key("priority")
-            && object.contains_key("output")
-        {
-            let time = object
-                .get("time")
-                .and_then(Value::as_str)
+        if has("rule") && has("priority") && has("output") {
+            let time = str_of("time")
                 .and_then(parse_rfc3339_millis)
                 .ok_or_else(|| NotAnEvent {
                     reason: "falco alert without an RFC 3339 `time`".into(),
                 })?;
-            let id = object
-                .get("uuid")
-                .and_then(Value::as_str)
-                .unwrap_or(position)
-                .to_owned();
-            return Ok(Event {
-                value,
-                time,
-                id: id.into(),
-                kind: SourceKind::Falco,
-            });
+            let id = str_of("uuid").unwrap_or(position);
+            return Ok((time, id.into(), SourceKind::Falco));
         }
-        if object.contains_key("evt.num") || object.contains_key("evt.type") {
+        if has("evt.num") || has("evt.type") {
             let time = object
                 .get("evt.rawtime")
                 .or_else(|| object.get("evt.time"))
-                .and_then(Value::as_i64)
+                .and_then(Ref::as_i64)
                 .map(|ns| ns.div_euclid(1_000_000))
                 .ok_or_else(|| NotAnEvent {
                     reason:
                         "sysdig event without an integer `evt.time` or `evt.rawtime` in nanoseconds"
                             .into(),
                 })?;
-            let id = match object.get("evt.num").and_then(Value::as_i64) {
+            let id = match object.get("evt.num").and_then(Ref::as_i64) {
                 Some(n) => format!("{position}#{n}"),
                 None => position.to_owned(),
             };
-            return Ok(Event {
-                value,
-                time,
-                id: id.into(),
-                kind: SourceKind::Sysdig,
-            });
+            return Ok((time, id.into(), SourceKind::Sysdig));
         }
-        if object.contains_key("UpdatedTime")
-            && (object.contains_key("Operation") || object.contains_key("HostName"))
-        {
-            let time = object
-                .get("UpdatedTime")
-                .and_then(Value::as_str)
+        if has("UpdatedTime") && (has("Operation") || has("HostName")) {
+            let time = str_of("UpdatedTime")
                 .and_then(parse_rfc3339_millis)
                 .or_else(|| {
                     object
                         .get("Timestamp")
-                        .and_then(Value::as_i64)
+                        .and_then(Ref::as_i64)
                         .map(|s| s * 1000)
                 })
                 .ok_or_else(|| NotAnEvent {
                     reason: "kubearmor event without a valid `UpdatedTime`".into(),
                 })?;
-            return Ok(Event {
-                value,
-                time,
-                id: position.into(),
-                kind: SourceKind::KubeArmor,
-            });
+            return Ok((time, position.into(), SourceKind::KubeArmor));
         }
         Err(NotAnEvent {
             reason: "not a Kubernetes audit event: it has no string `verb`".into(),
@@ -151,14 +154,19 @@ impl Event {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+fn type_name(value: Ref<'_>) -> &'static str {
+    if value.is_null() {
+        "null"
+    } else if value.as_bool().is_some() {
+        "boolean"
+    } else if value.is_string() {
+        "string"
+    } else if value.is_array() {
+        "array"
+    } else if value.is_object() {
+        "object"
+    } else {
+        "number"
     }
 }
 

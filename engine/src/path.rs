@@ -7,7 +7,8 @@
 use std::ops::ControlFlow;
 
 use k8scop_grammar::ast::{Path, SegmentKind};
-use serde_json::Value;
+
+use crate::doc::Ref;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Step {
@@ -72,7 +73,7 @@ impl Slots {
 enum Resolved<'v> {
     Unresolved,
     Missing,
-    Found(&'v Value),
+    Found(Ref<'v>),
     /// An array on the way: the path has several values; walk it in full.
     Crossed,
 }
@@ -83,13 +84,13 @@ const INLINE_SLOTS: usize = 64;
 /// The slot values of one event, resolved on first use. Up to [`INLINE_SLOTS`] live on the stack:
 /// the cache is made anew for every event and must not cost an allocation.
 pub struct SlotCache<'v> {
-    root: &'v Value,
+    root: Ref<'v>,
     inline: [Resolved<'v>; INLINE_SLOTS],
     spill: Vec<Resolved<'v>>,
 }
 
 impl<'v> SlotCache<'v> {
-    pub fn new(root: &'v Value, slots: &Slots) -> Self {
+    pub fn new(root: Ref<'v>, slots: &Slots) -> Self {
         let spill = vec![Resolved::Unresolved; slots.len().saturating_sub(INLINE_SLOTS)];
         SlotCache {
             root,
@@ -99,7 +100,7 @@ impl<'v> SlotCache<'v> {
     }
 
     /// The first value of a plain-key path through the cache (no array crossed), if any.
-    pub fn get(&mut self, slots: &Slots, slot: u32) -> Option<&'v Value> {
+    pub fn get(&mut self, slots: &Slots, slot: u32) -> Option<Ref<'v>> {
         match self.resolve(slots, slot) {
             Resolved::Found(v) => Some(v),
             _ => None,
@@ -128,12 +129,13 @@ impl<'v> SlotCache<'v> {
             Some(p) => self.resolve(slots, *p),
         };
         let resolved = match container {
-            Resolved::Found(Value::Object(map)) => match map.get(&**key) {
+            Resolved::Found(v) if v.is_array() => Resolved::Crossed,
+            Resolved::Found(v) => match v.get(key) {
                 Some(v) => Resolved::Found(v),
                 None => Resolved::Missing,
             },
-            Resolved::Found(Value::Array(_)) | Resolved::Crossed => Resolved::Crossed,
-            Resolved::Found(_) | Resolved::Missing | Resolved::Unresolved => Resolved::Missing,
+            Resolved::Crossed => Resolved::Crossed,
+            Resolved::Missing | Resolved::Unresolved => Resolved::Missing,
         };
         *self.entry(i) = resolved;
         resolved
@@ -184,15 +186,15 @@ impl FieldPath {
     /// visits the array's elements (comparisons); without it, the array itself (function
     /// arguments, so that `len(sourceIPs)` sees the list).
     #[inline]
-    pub fn visit<'v, F>(&self, root: &'v Value, flatten_last: bool, f: &mut F) -> ControlFlow<()>
+    pub fn visit<'v, F>(&self, root: Ref<'v>, flatten_last: bool, f: &mut F) -> ControlFlow<()>
     where
-        F: FnMut(&'v Value) -> ControlFlow<()>,
+        F: FnMut(Ref<'v>) -> ControlFlow<()>,
     {
         // Fast path: a chain of object keys, the shape of nearly every audit field.
         let mut current = root;
         for (i, step) in self.steps.iter().enumerate() {
-            match (step, current) {
-                (Step::Key(k), Value::Object(map)) => match map.get(&**k) {
+            match step {
+                Step::Key(k) if current.is_object() => match current.get(k) {
                     Some(next) => current = next,
                     None => return ControlFlow::Continue(()),
                 },
@@ -212,7 +214,7 @@ impl FieldPath {
         f: &mut F,
     ) -> ControlFlow<()>
     where
-        F: FnMut(&'v Value) -> ControlFlow<()>,
+        F: FnMut(Ref<'v>) -> ControlFlow<()>,
     {
         match self.slot.map(|s| cache.resolve(slots, s)) {
             Some(Resolved::Found(v)) => emit(v, flatten_last, f),
@@ -223,7 +225,7 @@ impl FieldPath {
 
     /// Whether any value satisfies `pred`.
     #[inline]
-    pub fn any<'v>(&self, root: &'v Value, mut pred: impl FnMut(&'v Value) -> bool) -> bool {
+    pub fn any<'v>(&self, root: Ref<'v>, mut pred: impl FnMut(Ref<'v>) -> bool) -> bool {
         self.visit(root, true, &mut |v| {
             if pred(v) {
                 ControlFlow::Break(())
@@ -235,7 +237,7 @@ impl FieldPath {
     }
 
     /// Whether there is at least one value and every value satisfies `pred`.
-    pub fn all<'v>(&self, root: &'v Value, mut pred: impl FnMut(&'v Value) -> bool) -> bool {
+    pub fn all<'v>(&self, root: Ref<'v>, mut pred: impl FnMut(Ref<'v>) -> bool) -> bool {
         let mut seen = false;
         let failed = self
             .visit(root, true, &mut |v| {
@@ -251,7 +253,7 @@ impl FieldPath {
     }
 
     /// The first value, if any.
-    pub fn first<'v>(&self, root: &'v Value) -> Option<&'v Value> {
+    pub fn first<'v>(&self, root: Ref<'v>) -> Option<Ref<'v>> {
         let mut found = None;
         let _ = self.visit(root, true, &mut |v| {
             found = Some(v);
@@ -261,7 +263,7 @@ impl FieldPath {
     }
 
     /// Every value, collected (for keys, titles and alert fields, not for matching).
-    pub fn collect<'v>(&self, root: &'v Value, flatten_last: bool) -> Vec<&'v Value> {
+    pub fn collect<'v>(&self, root: Ref<'v>, flatten_last: bool) -> Vec<Ref<'v>> {
         let mut out = Vec::new();
         let _ = self.visit(root, flatten_last, &mut |v| {
             out.push(v);
@@ -271,63 +273,69 @@ impl FieldPath {
     }
 }
 
-fn walk<'v, F>(value: &'v Value, steps: &[Step], flatten_last: bool, f: &mut F) -> ControlFlow<()>
+fn walk<'v, F>(value: Ref<'v>, steps: &[Step], flatten_last: bool, f: &mut F) -> ControlFlow<()>
 where
-    F: FnMut(&'v Value) -> ControlFlow<()>,
+    F: FnMut(Ref<'v>) -> ControlFlow<()>,
 {
     let Some((step, rest)) = steps.split_first() else {
         return emit(value, flatten_last, f);
     };
-    match (step, value) {
-        (Step::Key(k), Value::Object(map)) => match map.get(&**k) {
+    match step {
+        Step::Key(k) if value.is_object() => match value.get(k) {
             Some(next) => walk(next, rest, flatten_last, f),
             None => ControlFlow::Continue(()),
         },
         // Crossing an array implicitly: the key applies to every element.
-        (Step::Key(_), Value::Array(items)) => {
-            for item in items {
+        Step::Key(_) if value.is_array() => {
+            for item in value.items() {
                 walk(item, steps, flatten_last, f)?;
             }
             ControlFlow::Continue(())
         }
-        (Step::Index(i), Value::Array(items)) => match items.get(*i) {
+        Step::Index(i) if value.is_array() => match value.items().nth(*i) {
             Some(next) => walk(next, rest, flatten_last, f),
             None => ControlFlow::Continue(()),
         },
-        (Step::Wildcard, Value::Array(items)) => {
-            for item in items {
+        Step::Wildcard if value.is_array() => {
+            for item in value.items() {
                 walk(item, rest, flatten_last, f)?;
             }
             ControlFlow::Continue(())
         }
         // `[*]` on a single value is that value.
-        (Step::Wildcard, _) => walk(value, rest, flatten_last, f),
+        Step::Wildcard => walk(value, rest, flatten_last, f),
         _ => ControlFlow::Continue(()),
     }
 }
 
 #[inline]
-fn emit<'v, F>(value: &'v Value, flatten_last: bool, f: &mut F) -> ControlFlow<()>
+fn emit<'v, F>(value: Ref<'v>, flatten_last: bool, f: &mut F) -> ControlFlow<()>
 where
-    F: FnMut(&'v Value) -> ControlFlow<()>,
+    F: FnMut(Ref<'v>) -> ControlFlow<()>,
 {
-    match value {
-        Value::Null => ControlFlow::Continue(()),
-        Value::Array(items) if flatten_last => {
-            for item in items {
-                emit(item, true, f)?;
-            }
-            ControlFlow::Continue(())
-        }
-        v => f(v),
+    if value.is_null() {
+        return ControlFlow::Continue(());
     }
+    if flatten_last && value.is_array() {
+        for item in value.items() {
+            emit(item, true, f)?;
+        }
+        return ControlFlow::Continue(());
+    }
+    f(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8scop_grammar::ast::{Segment, Span};
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    use crate::doc::Doc;
+
+    fn values(refs: Vec<Ref<'_>>) -> Vec<Value> {
+        refs.into_iter().map(Ref::to_value).collect()
+    }
 
     fn path(segments: &[SegmentKind]) -> FieldPath {
         FieldPath::new(&Path {
@@ -348,11 +356,12 @@ mod tests {
 
     #[test]
     fn arrays_are_crossed_implicitly_and_explicitly() {
-        let event = json!({"spec": {"containers": [
+        let doc = Doc::from_value(&json!({"spec": {"containers": [
             {"name": "a", "securityContext": {"privileged": true}},
             {"name": "b"},
             {"name": "c", "securityContext": {"privileged": false}}
-        ]}});
+        ]}}));
+        let event = doc.root();
         let implicit = path(&[
             key("spec"),
             key("containers"),
@@ -360,8 +369,8 @@ mod tests {
             key("privileged"),
         ]);
         assert_eq!(
-            implicit.collect(&event, true),
-            vec![&json!(true), &json!(false)]
+            values(implicit.collect(event, true)),
+            vec![json!(true), json!(false)]
         );
         let explicit = path(&[
             key("spec"),
@@ -369,38 +378,42 @@ mod tests {
             SegmentKind::Wildcard,
             key("name"),
         ]);
-        assert_eq!(explicit.collect(&event, true).len(), 3);
+        assert_eq!(explicit.collect(event, true).len(), 3);
         let second = path(&[
             key("spec"),
             key("containers"),
             SegmentKind::Index(1),
             key("name"),
         ]);
-        assert_eq!(second.first(&event), Some(&json!("b")));
+        assert_eq!(second.first(event).map(Ref::to_value), Some(json!("b")));
         assert_eq!(
-            path(&[key("spec"), key("containers"), SegmentKind::Index(9)]).first(&event),
+            path(&[key("spec"), key("containers"), SegmentKind::Index(9)])
+                .first(event)
+                .map(Ref::to_value),
             None
         );
     }
 
     #[test]
     fn last_array_is_flattened_for_comparisons_only() {
-        let event = json!({"sourceIPs": ["10.0.0.1", "1.2.3.4"], "n": null});
+        let doc = Doc::from_value(&json!({"sourceIPs": ["10.0.0.1", "1.2.3.4"], "n": null}));
+        let event = doc.root();
         let ips = FieldPath::keys(&["sourceIPs"]);
-        assert_eq!(ips.collect(&event, true).len(), 2);
+        assert_eq!(ips.collect(event, true).len(), 2);
         assert_eq!(
-            ips.collect(&event, false),
-            vec![&json!(["10.0.0.1", "1.2.3.4"])]
+            values(ips.collect(event, false)),
+            vec![json!(["10.0.0.1", "1.2.3.4"])]
         );
-        assert!(FieldPath::keys(&["n"]).collect(&event, true).is_empty());
+        assert!(FieldPath::keys(&["n"]).collect(event, true).is_empty());
     }
 
     #[test]
     fn all_needs_at_least_one_value() {
-        let event = json!({"a": [1, 2], "e": []});
-        assert!(FieldPath::keys(&["a"]).all(&event, |v| v.is_number()));
-        assert!(!FieldPath::keys(&["a"]).all(&event, |v| v == &json!(1)));
-        assert!(!FieldPath::keys(&["e"]).all(&event, |_| true));
-        assert!(!FieldPath::keys(&["missing"]).all(&event, |_| true));
+        let doc = Doc::from_value(&json!({"a": [1, 2], "e": []}));
+        let event = doc.root();
+        assert!(FieldPath::keys(&["a"]).all(event, |v| v.as_i64().is_some()));
+        assert!(!FieldPath::keys(&["a"]).all(event, |v| v.as_i64() == Some(1)));
+        assert!(!FieldPath::keys(&["e"]).all(event, |_| true));
+        assert!(!FieldPath::keys(&["missing"]).all(event, |_| true));
     }
 }

@@ -9,8 +9,7 @@ use std::collections::HashMap;
 
 use crate::hash::FastHash;
 
-use serde_json::Value;
-
+use crate::doc::Ref;
 use crate::eval::{Cond, Source, Test};
 use crate::path::{SlotCache, Slots};
 use crate::ruleset::Rule;
@@ -85,9 +84,9 @@ impl Prefilter {
     pub fn candidates(&self, cache: &mut SlotCache<'_>, slots: &Slots, bits: &mut Vec<u64>) {
         bits.clear();
         bits.resize(self.words, u64::MAX);
-        let verb = cache.get(slots, self.verb_slot).and_then(Value::as_str);
+        let verb = cache.get(slots, self.verb_slot).and_then(Ref::as_str);
         self.verb.restrict(verb, bits);
-        let resource = cache.get(slots, self.resource_slot).and_then(Value::as_str);
+        let resource = cache.get(slots, self.resource_slot).and_then(Ref::as_str);
         self.resource.restrict(resource, bits);
     }
 }

@@ -4,8 +4,7 @@
 //! JSON, a missing field as `<none>`), `{count}` the alert's count, and `{{` / `}}` are literal
 //! braces.
 
-use serde_json::Value;
-
+use crate::doc::Ref;
 use crate::path::FieldPath;
 
 /// A parsed title template.
@@ -119,7 +118,7 @@ impl Template {
 
     /// Renders the template for `event`. Without a count, `{count}` stays as written, which is
     /// what the default aggregation key uses.
-    pub fn render(&self, event: &Value, count: Option<u64>) -> String {
+    pub fn render(&self, event: Ref<'_>, count: Option<u64>) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -128,11 +127,7 @@ impl Template {
                     Some(n) => out.push_str(&n.to_string()),
                     None => out.push_str("{count}"),
                 },
-                Part::Field(path) => match path.first(event) {
-                    Some(Value::String(s)) => out.push_str(s),
-                    Some(v) => out.push_str(&v.to_string()),
-                    None => out.push_str("<none>"),
-                },
+                Part::Field(path) => push_field(&mut out, path.first(event)),
             }
         }
         out
@@ -140,7 +135,7 @@ impl Template {
 
     /// Renders the fields now and leaves `{count}` for later: an alert's title is rendered from
     /// its first event, and its count changes with every update.
-    pub fn prerender(&self, event: &Value) -> Title {
+    pub fn prerender(&self, event: Ref<'_>) -> Title {
         let mut parts = Vec::new();
         let mut text = String::new();
         for part in &self.parts {
@@ -150,11 +145,7 @@ impl Template {
                     parts.push(TitlePart::Count);
                 }
                 Part::Text(t) => text.push_str(t),
-                Part::Field(path) => match path.first(event) {
-                    Some(Value::String(s)) => text.push_str(s),
-                    Some(v) => text.push_str(&v.to_string()),
-                    None => text.push_str("<none>"),
-                },
+                Part::Field(path) => push_field(&mut text, path.first(event)),
             }
         }
         parts.push(TitlePart::Text(text));
@@ -244,11 +235,24 @@ pub fn split_path(text: &str) -> Result<Vec<k8scop_grammar::ast::SegmentKind>, S
     Ok(segments)
 }
 
+/// A field of a title: a string as it is, another value as JSON, a missing one as `<none>`.
+fn push_field(out: &mut String, value: Option<Ref<'_>>) {
+    match value {
+        Some(v) => match v.as_str() {
+            Some(s) => out.push_str(s),
+            None => out.push_str(&v.to_value().to_string()),
+        },
+        None => out.push_str("<none>"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8scop_grammar::ast::{Path, Segment, SegmentKind, Span};
     use serde_json::json;
+
+    use crate::doc::Doc;
 
     fn resolve(p: &Placeholder) -> Result<FieldPath, String> {
         let segments = split_path(&p.text)?
@@ -271,14 +275,14 @@ mod tests {
             resolve,
         )
         .unwrap();
-        let event = json!({"user": {"username": "alice"}, "objectRef": {"namespace": "web"}});
-        assert_eq!(t.render(&event, Some(3)), "alice ran 3 on web/<none> {x}");
-        assert_eq!(
-            t.render(&event, None),
-            "alice ran {count} on web/<none> {x}"
+        let doc = Doc::from_value(
+            &json!({"user": {"username": "alice"}, "objectRef": {"namespace": "web"}}),
         );
+        let event = doc.root();
+        assert_eq!(t.render(event, Some(3)), "alice ran 3 on web/<none> {x}");
+        assert_eq!(t.render(event, None), "alice ran {count} on web/<none> {x}");
         assert_eq!(
-            t.prerender(&event).with_count(7),
+            t.prerender(event).with_count(7),
             "alice ran 7 on web/<none> {x}"
         );
     }

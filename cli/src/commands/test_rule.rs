@@ -262,7 +262,7 @@ fn fields_never_present(
             if present.contains(path.text()) {
                 continue;
             }
-            if events.iter().any(|e| path.first(&e.value).is_some()) {
+            if events.iter().any(|e| path.first(e.root()).is_some()) {
                 present.insert(path.text().to_owned());
             } else {
                 out.push((rule.detection.name.to_string(), path.text().to_owned()));

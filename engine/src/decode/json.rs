@@ -219,7 +219,10 @@ impl<'a, 'o> Parser<'a, 'o> {
 
     /// Walks the members of an object whose `{` was just entered: `member` is called with each
     /// key and must consume the value that follows the colon.
-    fn members(&mut self, mut member: impl FnMut(&mut Self, Cow<'a, str>) -> Result<()>) -> Result<()> {
+    fn members(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Cow<'a, str>) -> Result<()>,
+    ) -> Result<()> {
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -470,7 +473,9 @@ impl<'a, 'o> Parser<'a, 'o> {
                 match self.bytes.get(self.pos..) {
                     Some([b'\\', b'u', ..]) => {}
                     Some([] | [b'\\']) | None => {
-                        return Err(self.error_at(ErrorCode::EofWhileParsingString, self.bytes.len()))
+                        return Err(
+                            self.error_at(ErrorCode::EofWhileParsingString, self.bytes.len())
+                        )
                     }
                     Some(_) => return Err(self.error(ErrorCode::UnexpectedEndOfHexEscape)),
                 }

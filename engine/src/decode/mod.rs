@@ -20,7 +20,8 @@ use std::sync::Arc;
 use k8scop_grammar::ast::SourceKind;
 use serde_json::Value;
 
-use crate::event::{Event, AUDIT_TIME_FIELDS};
+use crate::doc::{Doc, DocBuilder, Ref};
+use crate::event::{Event, NotAnEvent, AUDIT_TIME_FIELDS};
 use crate::hash::FastHash;
 use crate::input::{read_documents, Record};
 use crate::pipeline::Notice;
@@ -188,16 +189,16 @@ impl Decoder {
             bytes: chunk.len() as u64,
             ..Decoded::default()
         };
-        // One buffer for every event's `origin:line`, so naming an event costs no allocation.
+        // One buffer for every event's `origin:line`, and one for building documents, so that
+        // naming an event costs no allocation and a document costs two (its exact-size copy).
         let mut position = String::new();
+        let mut builder = DocBuilder::default();
         match chunk {
             Chunk::Lines {
                 origin,
                 first_line,
                 text,
             } => {
-                // Sized once: growing it by doubling makes large allocations between the small
-                // ones of the parse, which sends glibc's allocator into consolidation each time.
                 out.events =
                     Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
                 for (i, line) in text.split('\n').enumerate() {
@@ -206,8 +207,11 @@ impl Decoder {
                     if line.bytes().all(|b| b.is_ascii_whitespace()) {
                         continue;
                     }
-                    match self.parse(line) {
-                        Ok(value) => self.document(value, origin, line_no, &mut position, &mut out),
+                    match json::parse_into(line, self.projection.as_ref(), &mut builder) {
+                        Ok(()) => {
+                            let doc = builder.finish_into();
+                            self.document(doc, origin, line_no, &mut position, &mut out)
+                        }
                         Err(err) => out.problems.push(Problem {
                             origin: Arc::clone(origin),
                             line: line_no,
@@ -249,13 +253,23 @@ impl Decoder {
     /// One JSON line: an event, or (as `read_documents` does) an array or `EventList` of them.
     fn document(
         &self,
-        value: Value,
+        doc: Doc,
         origin: &Arc<str>,
         line: u64,
         position: &mut String,
         out: &mut Decoded,
     ) {
-        match value {
+        // The common case, a raw v1 audit event, goes straight to classification; anything else
+        // (lists, wrappers, v1beta1, other sources) through the `Value`-based shapes.
+        let root = doc.root();
+        if root.get("verb").is_some_and(Ref::is_string)
+            && root.get("requestReceivedTimestamp").is_some()
+        {
+            set_position(position, origin, line);
+            self.classified(Event::classify_doc(doc, position), origin, line, out);
+            return;
+        }
+        match doc.to_value() {
             Value::Array(items) => {
                 for item in items {
                     self.event(item, origin, line, position, out);
@@ -283,25 +297,37 @@ impl Decoder {
         position: &mut String,
         out: &mut Decoded,
     ) {
+        let value = match shapes::normalize(value, &|text| self.parse(text)) {
+            Ok((value, _)) => value,
+            Err(bad) => {
+                out.problems.push(Problem {
+                    origin: Arc::clone(origin),
+                    line,
+                    kind: ProblemKind::Malformed,
+                    message: bad.message,
+                });
+                return;
+            }
+        };
+        set_position(position, origin, line);
+        self.classified(Event::classify(value, position), origin, line, out);
+    }
+
+    /// Keeps an event of a source the ruleset evaluates; reports anything else.
+    fn classified(
+        &self,
+        classified: Result<Event, NotAnEvent>,
+        origin: &Arc<str>,
+        line: u64,
+        out: &mut Decoded,
+    ) {
         let problem = |kind, message| Problem {
             origin: Arc::clone(origin),
             line,
             kind,
             message,
         };
-        let value = match shapes::normalize(value, &|text| self.parse(text)) {
-            Ok((value, _)) => value,
-            Err(bad) => {
-                out.problems
-                    .push(problem(ProblemKind::Malformed, bad.message));
-                return;
-            }
-        };
-        position.clear();
-        position.push_str(origin);
-        position.push(':');
-        push_decimal(position, line);
-        match Event::classify(value, position) {
+        match classified {
             Ok(event) if self.accepted.contains(&event.kind) => out.events.push(event),
             Ok(event) => out.problems.push(problem(
                 ProblemKind::Skipped,
@@ -314,6 +340,14 @@ impl Decoder {
             Err(not) => out.problems.push(problem(ProblemKind::Skipped, not.reason)),
         }
     }
+}
+
+/// `origin:line` into `position`.
+fn set_position(position: &mut String, origin: &str, line: u64) {
+    position.clear();
+    position.push_str(origin);
+    position.push(':');
+    push_decimal(position, line);
 }
 
 /// `write!(out, "{n}")` without the formatting machinery, which showed in profiles (it runs for
@@ -442,17 +476,14 @@ impl Dedup {
     /// True when this event was already seen (and so must be dropped). Events without an
     /// `auditID` are never duplicates.
     pub fn is_duplicate(&mut self, event: &Event) -> bool {
-        let Some(audit_id) = event.value.get("auditID").and_then(Value::as_str) else {
+        let root = event.root();
+        let Some(audit_id) = root.get("auditID").and_then(Ref::as_str) else {
             return false;
         };
         if self.capacity == 0 {
             return false;
         }
-        let stage = event
-            .value
-            .get("stage")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let stage = root.get("stage").and_then(Ref::as_str).unwrap_or_default();
         let key = pair_hash(audit_id, stage);
         if self.seen.contains(&key) {
             return true;

@@ -111,10 +111,7 @@ fn normalize_at(
     if let Some(Value::Object(properties)) = map.get_mut("properties") {
         let inner = match properties.remove("log") {
             Some(Value::String(log)) => Some(parse(&log).map_err(|e| BadNested {
-                message: format!(
-                    "malformed JSON in `properties.log`: {}",
-                    e.message()
-                ),
+                message: format!("malformed JSON in `properties.log`: {}", e.message()),
             })?),
             Some(other @ Value::Object(_)) => Some(other),
             Some(other) => {

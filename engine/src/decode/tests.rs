@@ -86,7 +86,7 @@ struct Key {
 }
 
 fn key(e: &Event) -> Key {
-    let s = |p: &str| str_at(&e.value, p).map(str::to_owned);
+    let s = |p: &str| str_at(&e.to_value(), p).map(str::to_owned);
     Key {
         verb: s("verb"),
         user: s("user.username"),
@@ -230,18 +230,19 @@ fn every_es_shape_decodes_to_the_raw_event() {
                     );
                     if name.ends_with("_secret") {
                         assert_eq!(
-                            e.value["annotations"]["authorization.k8s.io/decision"], "allow",
+                            e.to_value()["annotations"]["authorization.k8s.io/decision"],
+                            "allow",
                             "{name}"
                         );
-                        assert_eq!(e.value["sourceIPs"], json!(["192.168.64.1"]), "{name}");
+                        assert_eq!(e.to_value()["sourceIPs"], json!(["192.168.64.1"]), "{name}");
                         assert_eq!(
-                            str_at(&e.value, "userAgent"),
+                            str_at(&e.to_value(), "userAgent"),
                             Some("kubectl/v1.17.3 (darwin/amd64) kubernetes/06ad960")
                         );
                     } else {
                         assert_eq!(
-                            e.value["requestObject"]["spec"]["containers"][0]["securityContext"]
-                                ["privileged"],
+                            e.to_value()["requestObject"]["spec"]["containers"][0]
+                                ["securityContext"]["privileged"],
                             true,
                             "{name}"
                         );
@@ -298,11 +299,11 @@ fn elastic_integrations_samples_gke_and_aks() {
             "2025-07-13T08:38:39.127266Z"
         )
     );
-    assert_eq!(str_at(&gke.value, "requestURI"), Some("/readyz"));
-    assert_eq!(gke.value["sourceIPs"], json!(["67.43.156.1"]));
-    assert_eq!(gke.value["responseStatus"]["code"], 200);
+    assert_eq!(str_at(&gke.to_value(), "requestURI"), Some("/readyz"));
+    assert_eq!(gke.to_value()["sourceIPs"], json!(["67.43.156.1"]));
+    assert_eq!(gke.to_value()["responseStatus"]["code"], 200);
     assert_eq!(
-        gke.value["annotations"]["authorization.k8s.io/decision"],
+        gke.to_value()["annotations"]["authorization.k8s.io/decision"],
         "allow"
     );
     assert_eq!(&*gke.id, "1234abcd/ResponseComplete");
@@ -342,7 +343,10 @@ fn elastic_integrations_samples_gke_and_aks() {
             "2025-10-07T16:19:19.643609Z"
         )]
     );
-    assert_eq!(out.events[0].value["sourceIPs"], json!(["172.31.51.172"]));
+    assert_eq!(
+        out.events[0].to_value()["sourceIPs"],
+        json!(["172.31.51.172"])
+    );
 }
 
 #[test]
@@ -366,10 +370,10 @@ fn audit2rbac_v1_events_with_only_timestamp() {
     );
     // `timestamp` is what v1 calls `requestReceivedTimestamp`.
     assert_eq!(
-        str_at(&out.events[0].value, "requestReceivedTimestamp"),
+        str_at(&out.events[0].to_value(), "requestReceivedTimestamp"),
         Some("2017-09-11T19:55:05Z")
     );
-    assert_eq!(out.events[0].value["responseStatus"]["code"], 403);
+    assert_eq!(out.events[0].to_value()["responseStatus"]["code"], 403);
 }
 
 const RAW: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"r1","stage":"ResponseComplete","verb":"delete","user":{"username":"alice"},"objectRef":{"resource":"secrets","namespace":"prod","name":"db"},"requestReceivedTimestamp":"2024-05-01T12:00:00Z","stageTimestamp":"2024-05-01T12:00:00.1Z","responseObject":{"huge":[1,2,3]}}"#;
@@ -398,7 +402,10 @@ fn a_chunk_may_mix_shapes() {
     assert_eq!(
         out.events
             .iter()
-            .map(|e| (&*e.id, str_at(&e.value, "user.username").unwrap()))
+            .map(|e| {
+                let user = e.root().get("user").and_then(|u| u.get("username"));
+                (&*e.id, user.and_then(crate::doc::Ref::as_str).unwrap())
+            })
             .collect::<Vec<_>>(),
         vec![
             ("r1/ResponseComplete", "alice"),
@@ -408,19 +415,20 @@ fn a_chunk_may_mix_shapes() {
             ("a1/ResponseComplete", "erin"),
         ]
     );
-    let ecs = &out.events[1].value;
+    let ecs = &out.events[1].to_value();
     assert_eq!(ecs["annotations"]["authorization.k8s.io/decision"], "allow");
     // No rule reads this annotation, so only a full parse keeps it.
     let full = Decoder::without_projection(&ruleset).decode(&lines("mixed.log", 100, &text));
     assert_eq!(
-        full.events[1].value["annotations"]["mutation.webhook.admission.k8s.io/round_0_index_0"],
+        full.events[1].to_value()["annotations"]
+            ["mutation.webhook.admission.k8s.io/round_0_index_0"],
         "{}"
     );
     assert_eq!(
         out.events[1].time,
         parse_rfc3339_millis("2024-05-01T12:00:01Z").unwrap()
     );
-    let gke = &out.events[3].value;
+    let gke = &out.events[3].to_value();
     assert_eq!(
         (
             str_at(gke, "verb"),
@@ -569,11 +577,14 @@ fn projection_drops_what_no_rule_reads() {
     let chunk = lines("a", 1, RAW);
     let projected = Decoder::new(&ruleset).decode(&chunk);
     let full = Decoder::without_projection(&ruleset).decode(&chunk);
-    assert!(full.events[0].value.get("responseObject").is_some());
-    assert!(projected.events[0].value.get("responseObject").is_none());
-    assert!(projected.events[0].value.get("verb").is_some());
-    assert!(full.events[0].value.get("apiVersion").is_some());
-    assert!(projected.events[0].value.get("apiVersion").is_none());
+    assert!(full.events[0].to_value().get("responseObject").is_some());
+    assert!(projected.events[0]
+        .to_value()
+        .get("responseObject")
+        .is_none());
+    assert!(projected.events[0].to_value().get("verb").is_some());
+    assert!(full.events[0].to_value().get("apiVersion").is_some());
+    assert!(projected.events[0].to_value().get("apiVersion").is_none());
     // A ruleset with a script sees whole events.
     let scripted = ruleset_with_script();
     assert!(!Decoder::new(&scripted).projects());
@@ -610,7 +621,7 @@ fn run(ruleset: &Arc<Ruleset>, events: &[Event]) -> Vec<String> {
             e.id,
             e.time,
             e.kind,
-            crate::alert::Context::of(&e.value)
+            crate::alert::Context::of(e.root())
         )
     }));
     results

@@ -50,6 +50,8 @@ use rhai::{
 };
 use serde_json::Value;
 
+use crate::doc::Ref;
+
 use self::convert::{dynamic_to_json, json_to_dynamic};
 use self::position::{position_offset, scan_fn_defs, token_span};
 
@@ -135,16 +137,16 @@ impl std::error::Error for ScriptError {}
 /// it, however many scripts run on it; every script reads that one map, held as the constant
 /// `event` of a scope that is rewound after each evaluation.
 pub struct ScriptEvent<'a> {
-    json: &'a Value,
+    event: Ref<'a>,
     scope: OnceLock<Mutex<Scope<'static>>>,
     #[cfg(test)]
     conversions: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> ScriptEvent<'a> {
-    pub fn new(event: &'a Value) -> Self {
+    pub fn new(event: Ref<'a>) -> Self {
         ScriptEvent {
-            json: event,
+            event,
             scope: OnceLock::new(),
             #[cfg(test)]
             conversions: std::sync::atomic::AtomicUsize::new(0),
@@ -152,8 +154,8 @@ impl<'a> ScriptEvent<'a> {
     }
 
     /// The event this wraps.
-    pub fn json(&self) -> &'a Value {
-        self.json
+    pub fn event(&self) -> Ref<'a> {
+        self.event
     }
 
     fn scope(&self) -> &Mutex<Scope<'static>> {
@@ -163,7 +165,7 @@ impl<'a> ScriptEvent<'a> {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut scope = Scope::with_capacity(4);
             // A constant: assigning to `event` or calling a mutating method on it is an error.
-            scope.push_constant_dynamic(EVENT, json_to_dynamic(self.json));
+            scope.push_constant_dynamic(EVENT, json_to_dynamic(&self.event.to_value()));
             Mutex::new(scope)
         })
     }

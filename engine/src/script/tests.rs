@@ -5,6 +5,8 @@ use k8scop_grammar::ast::{ScriptBlock, ScriptExpr, Span};
 use k8scop_grammar::{Code, Diagnostic, SourceFile};
 use serde_json::{json, Value};
 
+use crate::doc::Doc;
+
 use super::*;
 
 /// The body of the `script { ... }` that starts at `marker` in `text`, up to its balancing brace.
@@ -86,7 +88,8 @@ fn compile(host: &mut ScriptHost, body: &str) -> Result<ScriptId, Diagnostic> {
 
 fn eval_bool(host: &mut ScriptHost, body: &str, event: &Value) -> Result<bool, ScriptError> {
     let id = compile(host, body).expect("script compiles");
-    host.eval_bool(id, &ScriptEvent::new(event))
+    let doc = Doc::from_value(event);
+    host.eval_bool(id, &ScriptEvent::new(doc.root()))
 }
 
 /// The text a diagnostic's primary label underlines and its `line:col`.
@@ -299,7 +302,8 @@ fn stdlib_examples_give_the_same_results_from_rhai() {
             let call_args: Vec<String> = (0..n).map(|i| format!("event[{i}]")).collect();
             let body = format!(" {}({}) ", function.name(), call_args.join(", "));
             let id = compile(&mut host, &body).unwrap();
-            let got = host.eval_value(id, &ScriptEvent::new(&args));
+            let args = Doc::from_value(&args);
+            let got = host.eval_value(id, &ScriptEvent::new(args.root()));
             let expected = (!expected.is_null()).then_some(expected);
             assert_eq!(got, Ok(expected), "{} from Rhai", example.call);
             checked += 1;
@@ -311,8 +315,8 @@ fn stdlib_examples_give_the_same_results_from_rhai() {
 #[test]
 fn event_is_read_only() {
     let (mut host, _) = host("script {\n  fn clobber(m) { m.verb = \"delete\"; true }\n}\n");
-    let json = pod_event(Some(true));
-    let event = ScriptEvent::new(&json);
+    let json = Doc::from_value(&pod_event(Some(true)));
+    let event = ScriptEvent::new(json.root());
     for attempt in [
         " event.verb = \"delete\"; true ",
         " event[\"verb\"] = \"delete\"; true ",
@@ -340,7 +344,7 @@ fn event_is_read_only() {
         " let g = event.user.groups; g.push(\"x\"); true ",
     ] {
         assert_eq!(
-            eval_bool(&mut host, harmless, &json),
+            eval_bool(&mut host, harmless, &json.to_value()),
             Ok(true),
             "{harmless}"
         );
@@ -348,7 +352,7 @@ fn event_is_read_only() {
         assert_eq!(host.eval_bool(id, &event), Ok(true), "{harmless}");
     }
     let id = compile(&mut host, " event ").unwrap();
-    assert_eq!(host.eval_value(id, &event), Ok(Some(json.clone())));
+    assert_eq!(host.eval_value(id, &event), Ok(Some(json.to_value())));
 }
 
 #[test]
@@ -376,13 +380,16 @@ fn missing_fields_are_unit_with_optional_chaining() {
         " event.requestObject?.spec?.containers?[0]?.name ",
     )
     .unwrap();
-    let with = pod_event(Some(true));
-    let without = pod_event(None);
+    let with = Doc::from_value(&pod_event(Some(true)));
+    let without = Doc::from_value(&pod_event(None));
     assert_eq!(
-        host.eval_value(id, &ScriptEvent::new(&with)),
+        host.eval_value(id, &ScriptEvent::new(with.root())),
         Ok(Some(json!("c")))
     );
-    assert_eq!(host.eval_value(id, &ScriptEvent::new(&without)), Ok(None));
+    assert_eq!(
+        host.eval_value(id, &ScriptEvent::new(without.root())),
+        Ok(None)
+    );
 }
 
 #[test]
@@ -419,8 +426,8 @@ fn runtime_errors_name_their_place() {
 fn runaway(limits: ScriptLimits, body: &str) -> (ScriptError, Duration) {
     let (mut host, _) = host_with("", limits);
     let id = compile(&mut host, body).unwrap();
-    let json = pod_event(None);
-    let event = ScriptEvent::new(&json);
+    let json = Doc::from_value(&pod_event(None));
+    let event = ScriptEvent::new(json.root());
     // Convert the event first: only the script's own run is timed.
     let warm = compile(&mut host, " true ").unwrap();
     host.eval_bool(warm, &event).unwrap();
@@ -536,8 +543,8 @@ fn the_event_is_converted_once_however_many_scripts_run() {
     .into_iter()
     .map(|body| compile(&mut host, body).unwrap())
     .collect();
-    let json = pod_event(None);
-    let event = ScriptEvent::new(&json);
+    let json = Doc::from_value(&pod_event(None));
+    let event = ScriptEvent::new(json.root());
     assert_eq!(event.conversions(), 0, "conversion is lazy");
     for _ in 0..3 {
         for &id in &ids {
@@ -550,8 +557,8 @@ fn the_event_is_converted_once_however_many_scripts_run() {
 #[test]
 fn script_variables_do_not_leak_between_evaluations() {
     let mut host = host("").0;
-    let json = pod_event(None);
-    let event = ScriptEvent::new(&json);
+    let json = Doc::from_value(&pod_event(None));
+    let event = ScriptEvent::new(json.root());
     let declare = compile(&mut host, " let seen = true; seen ").unwrap();
     assert_eq!(host.eval_bool(declare, &event), Ok(true));
     // `seen` is not defined for the next script: strict variables reject it at compile time.
@@ -580,8 +587,9 @@ fn sleep_and_other_escape_hatches_do_not_exist() {
         " exit(true) ",
         " let x = 1; take(x); true ",
     ] {
+        let empty = Doc::from_value(&json!({}));
         let result =
-            compile(&mut host, body).map(|id| host.eval_bool(id, &ScriptEvent::new(&json!({}))));
+            compile(&mut host, body).map(|id| host.eval_bool(id, &ScriptEvent::new(empty.root())));
         assert!(!matches!(result, Ok(Ok(true))), "`{body}` ran");
     }
 }
@@ -599,14 +607,14 @@ fn threads_share_one_host_and_keep_their_own_deadlines() {
     let host = &host;
     std::thread::scope(|threads| {
         let spinner = threads.spawn(move || {
-            let json = pod_event(None);
-            host.eval_bool(spin, &ScriptEvent::new(&json))
+            let json = Doc::from_value(&pod_event(None));
+            host.eval_bool(spin, &ScriptEvent::new(json.root()))
         });
         let workers: Vec<_> = (0..3)
             .map(|_| {
                 threads.spawn(move || {
-                    let json = pod_event(Some(true));
-                    let event = ScriptEvent::new(&json);
+                    let json = Doc::from_value(&pod_event(Some(true)));
+                    let event = ScriptEvent::new(json.root());
                     (0..200).all(|_| host.eval_bool(quick, &event) == Ok(true))
                 })
             })

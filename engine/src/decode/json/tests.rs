@@ -131,8 +131,12 @@ fn nesting_stops_where_serde_json_stops() {
         let trie = Trie::new();
         let skipped = format!("{{\"x\":{arrays}}}");
         assert_eq!(
-            parse_projected(&skipped, &trie).map(drop).map_err(|e| e.message()),
-            reference(&skipped).map(drop).map_err(|_| "recursion limit exceeded"),
+            parse_projected(&skipped, &trie)
+                .map(drop)
+                .map_err(|e| e.message()),
+            reference(&skipped)
+                .map(drop)
+                .map_err(|_| "recursion limit exceeded"),
             "depth {depth}"
         );
     }
@@ -146,7 +150,11 @@ fn truncated_and_mutated_events_agree() {
     let samples = include_str!("../../../../rules/samples/attack.jsonl");
     let mut trie = Trie::new();
     trie.insert(Trie::ROOT, &["verb"]);
-    let lines: Vec<&str> = samples.lines().filter(|l| !l.trim().is_empty()).take(6).collect();
+    let lines: Vec<&str> = samples
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(6)
+        .collect();
     assert!(!lines.is_empty());
     let check = |text: &str| {
         let expected = reference(text);
@@ -165,9 +173,16 @@ fn truncated_and_mutated_events_agree() {
         for cut in (0..=line.len()).filter(|i| line.is_char_boundary(*i)) {
             check(&line[..cut]);
         }
-        for at in (0..line.len()).filter(|i| line.is_char_boundary(*i)).step_by(3) {
-            for replacement in ["\"", "\\", "{", "}", "[", "]", ",", ":", "0", "-", " ", "\n", "\u{1}", "x"] {
-                let end = (at + 1..=line.len()).find(|i| line.is_char_boundary(*i)).unwrap_or(line.len());
+        for at in (0..line.len())
+            .filter(|i| line.is_char_boundary(*i))
+            .step_by(3)
+        {
+            for replacement in [
+                "\"", "\\", "{", "}", "[", "]", ",", ":", "0", "-", " ", "\n", "\u{1}", "x",
+            ] {
+                let end = (at + 1..=line.len())
+                    .find(|i| line.is_char_boundary(*i))
+                    .unwrap_or(line.len());
                 let mutated = format!("{}{}{}", &line[..at], replacement, &line[end..]);
                 check(&mutated);
             }
@@ -180,7 +195,10 @@ fn projection_keeps_what_the_trie_names() {
     let mut trie = Trie::new();
     trie.insert(Trie::ROOT, &["verb"]);
     trie.insert(Trie::ROOT, &["objectRef", "resource"]);
-    trie.insert(Trie::ROOT, &["requestObject", "spec", "containers", "image"]);
+    trie.insert(
+        Trie::ROOT,
+        &["requestObject", "spec", "containers", "image"],
+    );
     let text = r#"{"verb":"create","level":"Request","objectRef":{"resource":"pods","name":"x"},
         "requestObject":{"spec":{"containers":[{"image":"nginx","name":"a"},{"name":"b"}],
         "hostPID":true}},"annotations":{"k":"v\u00e9"}}"#;
@@ -223,7 +241,11 @@ fn special_bytes_are_found_at_every_alignment() {
                 if at < len {
                     bytes[at] = special;
                 }
-                assert_eq!(find_special(&bytes, 0), at, "len {len}, at {at}, {special:#x}");
+                assert_eq!(
+                    find_special(&bytes, 0),
+                    at,
+                    "len {len}, at {at}, {special:#x}"
+                );
                 if at < len {
                     assert_eq!(find_special(&bytes, at), at);
                 }
