@@ -166,7 +166,23 @@ impl<'d> Ref<'d> {
     /// The value of `key`, when this is an object that has it.
     #[inline]
     pub fn get(self, key: &str) -> Option<Ref<'d>> {
-        self.members().find(|(k, _)| *k == key).map(|(_, v)| v)
+        let Node::Object { len: members, .. } = self.node() else {
+            return None;
+        };
+        let doc = self.doc;
+        let mut at = self.at + 1;
+        for _ in 0..members {
+            let value = at + 1;
+            if let Node::Key { start, len } = doc.nodes[at as usize] {
+                if len as usize == key.len()
+                    && same_bytes(doc.str_at(start, len).as_bytes(), key.as_bytes())
+                {
+                    return Some(Ref { doc, at: value });
+                }
+            }
+            at = doc.end_of(value);
+        }
+        None
     }
 
     /// The elements of an array (none for anything else).
@@ -278,6 +294,23 @@ impl<'d> Iterator for Members<'d> {
         }
         None
     }
+}
+
+/// Whether two byte strings of the same length are equal, eight bytes at a time: keys are short,
+/// and a `memcmp` call cost more than the comparison itself in profiles.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (
+        a.get(i..).and_then(<[u8]>::first_chunk::<8>),
+        b.get(i..).and_then(<[u8]>::first_chunk::<8>),
+    ) {
+        if x != y {
+            return false;
+        }
+        i += 8;
+    }
+    a.len() == b.len() && a[i..].iter().zip(&b[i..]).all(|(x, y)| x == y)
 }
 
 /// Builds a [`Doc`] in document order. The decoder keeps one per task and reuses its buffers:
@@ -409,7 +442,10 @@ impl DocBuilder {
             let next = self.end_of(value);
             if let Node::Key { start, len } = self.nodes[at] {
                 if len as usize == key.len()
-                    && &self.text[start as usize..(start + len) as usize] == key
+                    && same_bytes(
+                        self.text[start as usize..(start + len) as usize].as_bytes(),
+                        key.as_bytes(),
+                    )
                 {
                     self.nodes[at] = Node::Shadowed;
                 }
@@ -531,6 +567,21 @@ mod tests {
         );
         assert!(root.get("missing").is_none());
         assert!(root.get("verb").unwrap().get("x").is_none());
+    }
+
+    #[test]
+    fn same_bytes_compares_every_byte() {
+        let text = b"objectRef.namespace-and-more";
+        for len in 0..text.len() {
+            let a = &text[..len];
+            assert!(same_bytes(a, a));
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 1;
+                assert!(!same_bytes(a, &b), "{len} {at}");
+            }
+            assert!(!same_bytes(a, &text[..len + 1]));
+        }
     }
 
     #[test]

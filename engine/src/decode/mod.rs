@@ -32,23 +32,49 @@ pub mod json;
 pub mod projection;
 pub mod shapes;
 
-/// FNV-1a, 128-bit, of `a`, a separator and `b` (length-prefixed, so ("a/b", "") and ("a", "b")
-/// differ).
-fn pair_hash(a: &str, b: &str) -> u128 {
+/// The deduplication key of (`auditID`, `stage`). An audit id is a UUID: its 128 bits are the
+/// key, exactly, read without hashing; another id is hashed (FNV-1a, 128-bit). The stage is one
+/// of a handful of words, hashed to 64 bits.
+fn dedup_key(audit_id: &str, stage: &str) -> (u128, u64) {
+    let id = parse_uuid(audit_id).unwrap_or_else(|| fnv128(audit_id.as_bytes()));
+    (id, fnv128(stage.as_bytes()) as u64)
+}
+
+/// The 128 bits of a UUID in its canonical form (`8-4-4-4-12` hex digits).
+fn parse_uuid(text: &str) -> Option<u128> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    let mut value = 0u128;
+    for (i, &b) in bytes.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if b != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        value = value << 4 | u128::from(digit);
+    }
+    // Upper and lower case spell the same UUID but different audit ids: keep them apart.
+    if bytes.iter().any(u8::is_ascii_uppercase) {
+        return None;
+    }
+    Some(value)
+}
+
+fn fnv128(bytes: &[u8]) -> u128 {
     const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
-    let mut hash = OFFSET;
-    for bytes in [
-        &(a.len() as u64).to_le_bytes()[..],
-        a.as_bytes(),
-        b.as_bytes(),
-    ] {
-        for byte in bytes {
-            hash ^= u128::from(*byte);
-            hash = hash.wrapping_mul(PRIME);
-        }
-    }
-    hash
+    bytes.iter().fold(OFFSET, |hash, &byte| {
+        (hash ^ u128::from(byte)).wrapping_mul(PRIME)
+    })
 }
 
 #[cfg(test)]
@@ -457,11 +483,11 @@ fn plain_json_error(err: &JsonError) -> String {
 #[derive(Debug)]
 pub struct Dedup {
     capacity: usize,
-    /// 128-bit hashes of (auditID, stage): no allocation per event on the engine's thread. Audit
-    /// ids come from the API server, not from the requester, and at 128 bits a collision (which
-    /// would drop one event) is not a practical concern.
-    seen: HashSet<u128, FastHash>,
-    order: VecDeque<u128>,
+    /// Keys of (auditID, stage) (see [`dedup_key`]): no allocation per event on the engine's
+    /// thread. Audit ids are UUIDs from the API server, kept exactly; others are 128-bit hashes,
+    /// where a collision (which would drop one event) is not a practical concern.
+    seen: HashSet<(u128, u64), FastHash>,
+    order: VecDeque<(u128, u64)>,
 }
 
 impl Dedup {
@@ -484,7 +510,7 @@ impl Dedup {
             return false;
         }
         let stage = root.get("stage").and_then(Ref::as_str).unwrap_or_default();
-        let key = pair_hash(audit_id, stage);
+        let key = dedup_key(audit_id, stage);
         if self.seen.contains(&key) {
             return true;
         }

@@ -792,3 +792,20 @@ fn positions_are_written_in_decimal() {
         assert_eq!(s, format!("x:{n}"));
     }
 }
+
+#[test]
+fn dedup_keys_are_exact_for_uuids_and_case_sensitive() {
+    let id = "c95140e2-cab9-40e7-b946-3e00ec00bcf5";
+    assert_eq!(
+        super::parse_uuid(id),
+        Some(0xc95140e2_cab9_40e7_b946_3e00ec00bcf5)
+    );
+    assert_eq!(super::parse_uuid(&id.to_uppercase()), None);
+    assert_eq!(super::parse_uuid("c95140e2cab940e7b9463e00ec00bcf5"), None);
+    let upper = id.to_uppercase();
+    let key = super::dedup_key;
+    assert_ne!(key(id, "ResponseComplete"), key(id, "RequestReceived"));
+    assert_ne!(key(id, "ResponseComplete"), key(&upper, "ResponseComplete"));
+    assert_eq!(key("not-a-uuid", "x"), key("not-a-uuid", "x"));
+    assert_ne!(key("a/b", ""), key("a", "b"));
+}
