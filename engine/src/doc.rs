@@ -107,6 +107,21 @@ impl<'d> Ref<'d> {
         self.doc.nodes[self.at as usize]
     }
 
+    /// The node's index in its document.
+    #[inline]
+    pub(crate) fn index(self) -> u32 {
+        self.at
+    }
+
+    /// Another node of the same document, by [`Ref::index`].
+    #[inline]
+    pub(crate) fn node_at(self, index: u32) -> Ref<'d> {
+        Ref {
+            doc: self.doc,
+            at: index,
+        }
+    }
+
     #[inline]
     pub fn is_null(self) -> bool {
         matches!(self.node(), Node::Null)

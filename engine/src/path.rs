@@ -68,15 +68,21 @@ impl Slots {
     }
 }
 
-/// One event's resolved slots.
+/// What a slot holds for one event.
 #[derive(Debug, Clone, Copy)]
 enum Resolved<'v> {
-    Unresolved,
     Missing,
     Found(Ref<'v>),
     /// An array on the way: the path has several values; walk it in full.
     Crossed,
 }
+
+/// A slot's state packed in 32 bits (so that a fresh cache is a small memset): not yet resolved,
+/// missing, crossed, or the document node it was found at (plus [`FOUND`]).
+const UNRESOLVED: u32 = 0;
+const MISSING: u32 = 1;
+const CROSSED: u32 = 2;
+const FOUND: u32 = 3;
 
 /// How many slots an event's cache holds without a heap allocation.
 const INLINE_SLOTS: usize = 64;
@@ -85,16 +91,16 @@ const INLINE_SLOTS: usize = 64;
 /// the cache is made anew for every event and must not cost an allocation.
 pub struct SlotCache<'v> {
     root: Ref<'v>,
-    inline: [Resolved<'v>; INLINE_SLOTS],
-    spill: Vec<Resolved<'v>>,
+    inline: [u32; INLINE_SLOTS],
+    spill: Vec<u32>,
 }
 
 impl<'v> SlotCache<'v> {
     pub fn new(root: Ref<'v>, slots: &Slots) -> Self {
-        let spill = vec![Resolved::Unresolved; slots.len().saturating_sub(INLINE_SLOTS)];
+        let spill = vec![UNRESOLVED; slots.len().saturating_sub(INLINE_SLOTS)];
         SlotCache {
             root,
-            inline: [Resolved::Unresolved; INLINE_SLOTS],
+            inline: [UNRESOLVED; INLINE_SLOTS],
             spill,
         }
     }
@@ -107,7 +113,7 @@ impl<'v> SlotCache<'v> {
         }
     }
 
-    fn entry(&mut self, i: usize) -> &mut Resolved<'v> {
+    fn entry(&mut self, i: usize) -> &mut u32 {
         if i < INLINE_SLOTS {
             &mut self.inline[i]
         } else {
@@ -117,9 +123,11 @@ impl<'v> SlotCache<'v> {
 
     fn resolve(&mut self, slots: &Slots, slot: u32) -> Resolved<'v> {
         let i = slot as usize;
-        let done = *self.entry(i);
-        if !matches!(done, Resolved::Unresolved) {
-            return done;
+        match *self.entry(i) {
+            UNRESOLVED => {}
+            MISSING => return Resolved::Missing,
+            CROSSED => return Resolved::Crossed,
+            found => return Resolved::Found(self.root.node_at(found - FOUND)),
         }
         let Some((parent, key)) = slots.defs.get(i) else {
             return Resolved::Crossed;
@@ -128,16 +136,16 @@ impl<'v> SlotCache<'v> {
             None => Resolved::Found(self.root),
             Some(p) => self.resolve(slots, *p),
         };
-        let resolved = match container {
-            Resolved::Found(v) if v.is_array() => Resolved::Crossed,
+        let (resolved, packed) = match container {
+            Resolved::Found(v) if v.is_array() => (Resolved::Crossed, CROSSED),
             Resolved::Found(v) => match v.get(key) {
-                Some(v) => Resolved::Found(v),
-                None => Resolved::Missing,
+                Some(v) => (Resolved::Found(v), v.index() + FOUND),
+                None => (Resolved::Missing, MISSING),
             },
-            Resolved::Crossed => Resolved::Crossed,
-            Resolved::Missing | Resolved::Unresolved => Resolved::Missing,
+            Resolved::Crossed => (Resolved::Crossed, CROSSED),
+            Resolved::Missing => (Resolved::Missing, MISSING),
         };
-        *self.entry(i) = resolved;
+        *self.entry(i) = packed;
         resolved
     }
 }

@@ -32,12 +32,17 @@ pub mod json;
 pub mod projection;
 pub mod shapes;
 
-/// The deduplication key of (`auditID`, `stage`). An audit id is a UUID: its 128 bits are the
-/// key, exactly, read without hashing; another id is hashed (FNV-1a, 128-bit). The stage is one
-/// of a handful of words, hashed to 64 bits.
-fn dedup_key(audit_id: &str, stage: &str) -> (u128, u64) {
+/// The deduplication key of (`auditID`, `stage`): 64 bits, so that the window of keys stays
+/// small enough for the CPU caches. An audit id is a UUID, read without hashing (its random bits
+/// folded to 64); another id is hashed (FNV-1a, 128-bit, folded). The stage, one of a handful of
+/// words, is mixed in with a multiplication so that stages of the same id differ in every bit.
+/// Two different events share a key with probability 2^-64 per pair: over a window of 100,000
+/// keys, about one false duplicate in 10^14 events.
+fn dedup_key(audit_id: &str, stage: &str) -> u64 {
     let id = parse_uuid(audit_id).unwrap_or_else(|| fnv128(audit_id.as_bytes()));
-    (id, fnv128(stage.as_bytes()) as u64)
+    let stage = fnv128(stage.as_bytes()) as u64 | 1;
+    (id as u64 ^ (id >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ stage.wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
 }
 
 /// The 128 bits of a UUID in its canonical form (`8-4-4-4-12` hex digits).
@@ -484,10 +489,9 @@ fn plain_json_error(err: &JsonError) -> String {
 pub struct Dedup {
     capacity: usize,
     /// Keys of (auditID, stage) (see [`dedup_key`]): no allocation per event on the engine's
-    /// thread. Audit ids are UUIDs from the API server, kept exactly; others are 128-bit hashes,
-    /// where a collision (which would drop one event) is not a practical concern.
-    seen: HashSet<(u128, u64), FastHash>,
-    order: VecDeque<(u128, u64)>,
+    /// thread.
+    seen: HashSet<u64, FastHash>,
+    order: VecDeque<u64>,
 }
 
 impl Dedup {
