@@ -458,7 +458,7 @@ impl DocBuilder {
             if let Node::Key { start, len } = self.nodes[at] {
                 if len as usize == key.len()
                     && same_bytes(
-                        self.text[start as usize..(start + len) as usize].as_bytes(),
+                        &self.text.as_bytes()[start as usize..(start + len) as usize],
                         key.as_bytes(),
                     )
                 {

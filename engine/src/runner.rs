@@ -146,7 +146,11 @@ pub async fn run(
                 }
                 let generation = Arc::clone(&current);
                 let decoder = Arc::clone(&current.decoder);
-                let decoded = tokio::task::spawn_blocking(move || decoder.decode(&chunk));
+                let decoded = tokio::task::spawn_blocking(move || {
+                    let decoded = decoder.decode(&chunk);
+                    chunk.recycle();
+                    decoded
+                });
                 if decoded_tx
                     .send(InFlight {
                         generation,

@@ -49,7 +49,7 @@ pub use inputs::{expand, Input};
 
 use crate::pipeline::SourceSpec;
 use crate::shutdown::Shutdown;
-use crate::sources::Chunk;
+use crate::sources::{buffers, Chunk};
 use framer::{Flush, Framer};
 use read::Block;
 
@@ -279,6 +279,7 @@ impl Emitter {
         match block {
             Some(Ok(bytes)) => {
                 stream.framer.extend(&bytes);
+                buffers::give(bytes);
                 // Nothing more to read right now (a slow pipe): send the complete lines rather
                 // than wait for a full chunk.
                 let flush = if stream.rx.is_empty() {

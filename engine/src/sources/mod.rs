@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+pub mod buffers;
 pub mod file;
 
 /// Raw input, in the order it was read.
@@ -43,5 +44,15 @@ impl Chunk {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Gives the chunk's text buffer back to [`buffers`] for the source to reuse.
+    pub fn recycle(self) {
+        match self {
+            Chunk::Lines { text, .. } | Chunk::Whole { text, .. } => {
+                buffers::give(text.into_bytes())
+            }
+            Chunk::Restarted { .. } => {}
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::de::IgnoredAny;
 
-use crate::sources::Chunk;
+use crate::sources::{buffers, Chunk};
 
 /// What kind of text an input holds, decided from its first line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +155,7 @@ impl Framer {
                 None => return None,
             },
         };
-        let mut rest = Vec::with_capacity(self.chunk_size.max(self.buf.len() - cut));
+        let mut rest = buffers::take(self.chunk_size.max(self.buf.len() - cut));
         rest.extend_from_slice(&self.buf[cut..]);
         let mut text = std::mem::replace(&mut self.buf, rest);
         text.truncate(cut);

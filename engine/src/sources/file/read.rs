@@ -8,6 +8,8 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 use tokio::sync::mpsc;
 
+use crate::sources::buffers;
+
 /// What a reader thread sends: a block of bytes, or the error that ended the read.
 pub(super) type Block = io::Result<Vec<u8>>;
 
@@ -96,7 +98,8 @@ pub(super) fn spawn_reader(
                 }
             };
             loop {
-                let mut buf = vec![0; block.max(1)];
+                let mut buf = buffers::take(block.max(1));
+                buf.resize(block.max(1), 0);
                 let block = match reader.read(&mut buf) {
                     Ok(0) => return,
                     Ok(n) => {
