@@ -13,6 +13,9 @@
 //! Repeated keys: the last occurrence wins, as in a `serde_json::Value` (the earlier ones are
 //! [`Node::Shadowed`] when the later one is added).
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+
 use serde_json::{Map, Number, Value};
 
 /// One event document.
@@ -336,10 +339,20 @@ pub struct DocBuilder {
     text: String,
 }
 
-/// A summary of the keys of an object being built, so that a new key is compared with the
-/// earlier ones only when it may repeat one (one bit per hash of length and end bytes).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SeenKeys(u64);
+/// The keys of an object being built, so that a repeated key finds the earlier member without
+/// comparing itself with every member. Up to [`SCAN_LIMIT`] members, a 64-bit filter (one bit per
+/// hash of length and end bytes) says when the members must be scanned; past it, an index from
+/// key hash to member (SipHash with a random key, so that crafted keys cannot collide on purpose)
+/// keeps a wide object linear.
+#[derive(Debug, Default)]
+pub struct SeenKeys {
+    filter: u64,
+    members: usize,
+    index: Option<(RandomState, HashMap<u64, usize>)>,
+}
+
+/// Members of an object that are scanned for a repeated key before it gets an index.
+const SCAN_LIMIT: usize = 32;
 
 impl SeenKeys {
     fn bit(key: &str) -> u64 {
@@ -347,14 +360,6 @@ impl SeenKeys {
         let first = bytes.first().copied().unwrap_or(0) as usize;
         let last = bytes.last().copied().unwrap_or(0) as usize;
         1 << ((bytes.len() * 7 + first * 3 + last) % 64)
-    }
-
-    fn add(&mut self, key: &str) {
-        self.0 |= Self::bit(key);
-    }
-
-    fn may_contain(&self, key: &str) -> bool {
-        self.0 & Self::bit(key) != 0
     }
 }
 
@@ -439,18 +444,76 @@ impl DocBuilder {
     /// Adds `key` to the object opened at `object` (whose keys so far are `seen`), shadowing an
     /// earlier member with that key. Its value must follow.
     pub fn key(&mut self, object: usize, seen: &mut SeenKeys, key: &str) {
-        self.shadow(object, seen, key);
-        seen.add(key);
+        let at = self.nodes.len();
+        match &mut seen.index {
+            Some((state, index)) => {
+                let hash = state.hash_one(key);
+                if let Some(&earlier) = index.get(&hash) {
+                    if self.key_at(earlier) == Some(key) {
+                        self.nodes[earlier] = Node::Shadowed;
+                    } else {
+                        // Two keys with one 64-bit hash: as good as never, but still correct.
+                        self.shadow(object, key);
+                    }
+                }
+                index.insert(hash, at);
+            }
+            None => {
+                let bit = SeenKeys::bit(key);
+                if seen.filter & bit != 0 {
+                    self.shadow(object, key);
+                }
+                seen.filter |= bit;
+            }
+        }
         let (start, len) = self.push_text(key);
         self.nodes.push(Node::Key { start, len });
+        seen.members += 1;
+        if seen.index.is_none() && seen.members > SCAN_LIMIT {
+            seen.index = Some(self.index_members(object));
+        }
     }
 
-    /// Hides the member `key` of the open object at `object`, if it has one: a later member with
-    /// the same key replaces it, or (when nothing of the later one is kept) removes it.
-    pub fn shadow(&mut self, object: usize, seen: &SeenKeys, key: &str) {
-        if !seen.may_contain(key) {
-            return;
+    /// Takes back the last [`DocBuilder::key`] (made at `mark`) when nothing of its value is
+    /// kept. The earlier member it shadowed stays hidden: the last occurrence of a key wins, and
+    /// here the last occurrence is "nothing".
+    pub fn unkey(&mut self, mark: Mark, seen: &mut SeenKeys, key: &str) {
+        self.rollback(mark);
+        seen.members -= 1;
+        if let Some((state, index)) = &mut seen.index {
+            let hash = state.hash_one(key);
+            if index.get(&hash).is_some_and(|&at| at >= mark.nodes) {
+                index.remove(&hash);
+            }
         }
+    }
+
+    /// The key at node `at`, if it is a live key.
+    fn key_at(&self, at: usize) -> Option<&str> {
+        match self.nodes.get(at) {
+            Some(Node::Key { start, len }) => {
+                Some(&self.text[*start as usize..(*start + *len) as usize])
+            }
+            _ => None,
+        }
+    }
+
+    /// The index of the live members of the open object at `object`.
+    fn index_members(&self, object: usize) -> (RandomState, HashMap<u64, usize>) {
+        let state = RandomState::new();
+        let mut index = HashMap::new();
+        let mut at = object + 1;
+        while at < self.nodes.len() {
+            if let Some(key) = self.key_at(at) {
+                index.insert(state.hash_one(key), at);
+            }
+            at = self.end_of(at + 1);
+        }
+        (state, index)
+    }
+
+    /// Hides the live member `key` of the open object at `object`, if it has one, by scanning.
+    fn shadow(&mut self, object: usize, key: &str) {
         let mut at = object + 1;
         while at < self.nodes.len() {
             let value = at + 1;
@@ -462,7 +525,9 @@ impl DocBuilder {
                         key.as_bytes(),
                     )
                 {
+                    // At most one member is live per key: the scan can stop.
                     self.nodes[at] = Node::Shadowed;
+                    return;
                 }
             }
             at = next;

@@ -141,7 +141,7 @@ impl Event {
                     object
                         .get("Timestamp")
                         .and_then(Ref::as_i64)
-                        .map(|s| s * 1000)
+                        .and_then(|s| s.checked_mul(1000))
                 })
                 .ok_or_else(|| NotAnEvent {
                     reason: "kubearmor event without a valid `UpdatedTime`".into(),
@@ -203,7 +203,7 @@ fn parse_utc_fast(s: &str) -> Option<i64> {
     let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
     let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
     if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
+        || !(1..=days_in_month(year, month)).contains(&day)
         || hour > 23
         || minute > 59
         || second > 60
@@ -226,6 +226,15 @@ fn parse_utc_fast(s: &str) -> Option<i64> {
     }
     let days = days_from_civil(year, month, day);
     Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -269,6 +278,12 @@ mod tests {
             parse_rfc3339_millis("2024-05-01T12:00:00Z")
         );
         assert_eq!(parse_rfc3339_millis("2024-13-01T12:00:00Z"), None);
+        assert_eq!(parse_rfc3339_millis("2024-02-31T12:00:00Z"), None);
+        assert_eq!(parse_rfc3339_millis("2023-02-29T12:00:00Z"), None);
+        assert_eq!(parse_rfc3339_millis("2100-02-29T12:00:00Z"), None);
+        assert!(parse_rfc3339_millis("2000-02-29T12:00:00Z").is_some());
+        assert!(parse_rfc3339_millis("2024-04-30T12:00:00Z").is_some());
+        assert_eq!(parse_rfc3339_millis("2024-04-31T12:00:00Z"), None);
         assert_eq!(parse_rfc3339_millis("yesterday"), None);
     }
 
@@ -306,5 +321,12 @@ mod tests {
         );
         let err = Event::classify(json!([1]), "t:1").unwrap_err();
         assert!(err.reason.contains("array"), "{}", err.reason);
+        // A KubeArmor time in seconds too large for milliseconds is not a time.
+        let err = Event::classify(
+            json!({"UpdatedTime": "x", "Operation": "Process", "Timestamp": i64::MAX}),
+            "t:1",
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("UpdatedTime"), "{}", err.reason);
     }
 }

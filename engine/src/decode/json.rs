@@ -359,7 +359,7 @@ impl<'a, 'o> Parser<'a, 'o> {
                         } else {
                             // Nothing kept; a repeated key still removes the earlier member,
                             // as the last one wins in a full parse.
-                            p.out.rollback(mark);
+                            p.out.unkey(mark, &mut seen, &key);
                         }
                         Ok(())
                     }
@@ -627,12 +627,27 @@ impl<'a, 'o> Parser<'a, 'o> {
                 self.enter()?;
                 self.elements(Self::skip_value)
             }
-            Some(b'-' | b'0'..=b'9') => self.number_syntax().map(drop),
+            Some(b'-' | b'0'..=b'9') => self.skip_number(),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
             Some(_) => Err(self.error(ErrorCode::ExpectedSomeValue)),
             None => Err(self.error(ErrorCode::EofWhileParsingValue)),
+        }
+    }
+
+    /// Crosses a number, checking its syntax and (like a full parse) that it is finite: only a
+    /// fraction, an exponent or more than 20 digits can make it overflow, so only those are
+    /// converted.
+    fn skip_number(&mut self) -> Result<()> {
+        let start = self.pos;
+        let is_integer = self.number_syntax()?;
+        if is_integer && self.pos - start <= 20 {
+            return Ok(());
+        }
+        match self.text[start..self.pos].parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(()),
+            _ => Err(self.error_at(ErrorCode::NumberOutOfRange, start)),
         }
     }
 

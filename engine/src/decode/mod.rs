@@ -235,7 +235,11 @@ impl Decoder {
                 for (i, line) in text.split('\n').enumerate() {
                     let line_no = first_line + i as u64;
                     let line = line.strip_suffix('\r').unwrap_or(line);
-                    if line.bytes().all(|b| b.is_ascii_whitespace()) {
+                    // JSON's whitespace only: a form feed is not, and is reported as malformed.
+                    if line
+                        .bytes()
+                        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                    {
                         continue;
                     }
                     match json::parse_into(line, self.projection.as_ref(), &mut builder) {

@@ -42,6 +42,12 @@ fn valid_documents_parse_as_serde_json_does() {
         "-9223372036854775809",
         "123456789012345678901234567890",
         "1e308",
+        "1e-400",
+        "30.385825454152153",
+        "9007199254740993.0",
+        "2.2250738585072011e-308",
+        "1.7976931348623158e308",
+        "123456789012345678901234567890.5e-10",
         r#""""#,
         r#""plain""#,
         r#""tab\tquote\"slash\/back\\ \b\f\n\r""#,
@@ -78,6 +84,7 @@ fn invalid_documents_fail_with_serde_json_messages() {
         ".5",
         "1e400",
         "-1e400",
+        "1.7976931348623159e308",
         "\"abc",
         "\"a\\",
         "\"a\\x\"",
@@ -191,6 +198,31 @@ fn truncated_and_mutated_events_agree() {
 }
 
 #[test]
+fn skipped_numbers_are_range_checked_like_kept_ones() {
+    let mut trie = Trie::new();
+    trie.insert(Trie::ROOT, &["verb"]);
+    let huge_integer = format!("{{\"verb\":\"get\",\"x\":{}}}", "9".repeat(400));
+    for text in [
+        r#"{"verb":"get","x":1e400}"#,
+        r#"{"verb":"get","x":[1,-1e400]}"#,
+        r#"{"verb":"get","x":{"y":1.8e308}}"#,
+        huge_integer.as_str(),
+    ] {
+        let err = parse_projected(text, &trie).unwrap_err();
+        assert_eq!(err.message(), "number out of range", "{text}");
+        assert_eq!(ours(text), reference(text), "{text}");
+    }
+    for text in [
+        r#"{"verb":"get","x":1e300}"#,
+        r#"{"verb":"get","x":123456789012345678901234567890}"#,
+        r#"{"verb":"get","x":-0.0e-999}"#,
+    ] {
+        assert!(parse_projected(text, &trie).is_ok(), "{text}");
+        assert_eq!(ours(text).is_ok(), reference(text).is_ok(), "{text}");
+    }
+}
+
+#[test]
 fn projection_keeps_what_the_trie_names() {
     let mut trie = Trie::new();
     trie.insert(Trie::ROOT, &["verb"]);
@@ -252,4 +284,45 @@ fn special_bytes_are_found_at_every_alignment() {
             }
         }
     }
+}
+
+/// Objects wider than the scan limit switch to an index of their keys; repeated keys keep the
+/// last occurrence either way, in full and projected parses.
+#[test]
+fn wide_objects_with_repeated_keys_keep_the_last() {
+    use std::fmt::Write;
+    let mut text = String::from("{");
+    for i in 0..300 {
+        let key = (i * 7) % 120;
+        match i % 3 {
+            0 => write!(text, "\"k{key}\":{i},").unwrap(),
+            1 => write!(text, "\"k{key}\":{{\"x\":{i},\"y\":0}},").unwrap(),
+            _ => write!(text, "\"k{key}\":[{i}],").unwrap(),
+        }
+    }
+    text.pop();
+    text.push('}');
+    agrees(&text);
+
+    // Projected: `kN.x` for every key, so a scalar or an array of scalars keeps nothing and
+    // removes the earlier member, and an object keeps its `x`.
+    let mut trie = Trie::new();
+    for n in 0..120 {
+        trie.insert(Trie::ROOT, &[&format!("k{n}"), "x"]);
+    }
+    let full = reference(&text).unwrap();
+    let expected: serde_json::Map<String, Value> = full
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, v)| match v {
+            Value::Object(o) => Some((k.clone(), json!({"x": o["x"]}))),
+            Value::Array(_) => Some((k.clone(), json!([]))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        parse_projected(&text, &trie).unwrap(),
+        Value::Object(expected)
+    );
 }
