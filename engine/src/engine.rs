@@ -111,6 +111,8 @@ pub struct Engine {
     happened: Vec<bool>,
     /// The prefilter's candidate rules for the current event.
     candidates: Vec<u64>,
+    /// The current event's slot cache (see [`crate::path::SlotCache`]).
+    slot_entries: Vec<u32>,
     record_matches: bool,
     since_evict: u32,
     /// Counters of rules and sequences removed by a reload, for the summary.
@@ -132,6 +134,7 @@ impl Engine {
             watermark: i64::MIN,
             last_evict: i64::MIN,
             candidates: Vec::new(),
+            slot_entries: Vec::new(),
             record_matches: false,
             since_evict: 0,
             retired: Vec::new(),
@@ -197,7 +200,12 @@ impl Engine {
     /// Evaluates one event and appends what it caused to `out`.
     pub fn process(&mut self, event: &Event, out: &mut Output) {
         let ruleset = Arc::clone(&self.ruleset);
-        let mut ctx = EvalCtx::new(event.root(), &ruleset.scripts, &ruleset.slots);
+        let mut ctx = EvalCtx::new(
+            event.root(),
+            &ruleset.scripts,
+            &ruleset.slots,
+            &mut self.slot_entries,
+        );
         let rule_count = ruleset.rules.len();
         ctx.candidates(&ruleset.prefilter, &mut self.candidates);
         for (i, rule) in ruleset.rules.iter().enumerate() {

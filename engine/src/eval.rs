@@ -306,12 +306,18 @@ impl<'e> EvalCtx<'e> {
         prefilter.candidates(&mut self.cache, self.slots, bits);
     }
 
-    pub fn new(event: Ref<'e>, scripts: &'e ScriptHost, slots: &'e Slots) -> Self {
+    /// `slot_entries` is a buffer for the event's slot cache, reused from event to event.
+    pub fn new(
+        event: Ref<'e>,
+        scripts: &'e ScriptHost,
+        slots: &'e Slots,
+        slot_entries: &'e mut Vec<u32>,
+    ) -> Self {
         EvalCtx {
             event,
             scripts,
             slots,
-            cache: SlotCache::new(event, slots),
+            cache: SlotCache::new(event, slots, slot_entries),
             script_event: ScriptEvent::new(event),
             errors: Vec::new(),
         }

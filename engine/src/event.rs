@@ -14,6 +14,9 @@ use serde_json::Value;
 
 use crate::doc::{Doc, Ref};
 
+/// What [`Event::recognise`] finds: time, id, kind and deduplication key.
+type Recognised = (i64, Arc<str>, SourceKind, Option<u64>);
+
 /// One event, ready for evaluation.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -25,6 +28,9 @@ pub struct Event {
     /// position in its input (`file:line`); stable for the same input either way.
     pub id: Arc<str>,
     pub kind: SourceKind,
+    /// For an audit event with an `auditID`: its deduplication key (see [`crate::decode::Dedup`]),
+    /// computed here, where the id and stage are at hand, rather than on the engine's thread.
+    pub dedup_key: Option<u64>,
 }
 
 /// Why a JSON document is not an event k8scop can evaluate.
@@ -60,19 +66,18 @@ impl Event {
 
     /// [`Event::classify`] of a document.
     pub fn classify_doc(doc: Doc, position: &str) -> Result<Event, NotAnEvent> {
-        let (time, id, kind) = Event::recognise(doc.root(), position)?;
+        let (time, id, kind, dedup_key) = Event::recognise(doc.root(), position)?;
         Ok(Event {
             doc,
             time,
             id,
             kind,
+            dedup_key,
         })
     }
 
-    fn recognise(
-        object: Ref<'_>,
-        position: &str,
-    ) -> Result<(i64, Arc<str>, SourceKind), NotAnEvent> {
+    /// The time, id, kind and deduplication key of a document, or why it is not an event.
+    fn recognise(object: Ref<'_>, position: &str) -> Result<Recognised, NotAnEvent> {
         if !object.is_object() {
             return Err(NotAnEvent {
                 reason: format!(
@@ -95,7 +100,10 @@ impl Event {
                     "not a Kubernetes audit event: its time `{time}` is not an RFC 3339 timestamp"
                 ),
             })?;
-            let id: Arc<str> = match (str_of("auditID"), str_of("stage")) {
+            let (audit_id, stage) = (str_of("auditID"), str_of("stage"));
+            let dedup_key =
+                audit_id.map(|a| crate::decode::dedup_key(a, stage.unwrap_or_default()));
+            let id: Arc<str> = match (audit_id, stage) {
                 (Some(audit_id), Some(stage)) => {
                     let mut id = String::with_capacity(audit_id.len() + 1 + stage.len());
                     id.push_str(audit_id);
@@ -106,7 +114,7 @@ impl Event {
                 (Some(audit_id), None) => audit_id.into(),
                 _ => position.into(),
             };
-            return Ok((time, id, SourceKind::K8sAudit));
+            return Ok((time, id, SourceKind::K8sAudit, dedup_key));
         }
         if has("rule") && has("priority") && has("output") {
             let time = str_of("time")
@@ -115,7 +123,7 @@ impl Event {
                     reason: "falco alert without an RFC 3339 `time`".into(),
                 })?;
             let id = str_of("uuid").unwrap_or(position);
-            return Ok((time, id.into(), SourceKind::Falco));
+            return Ok((time, id.into(), SourceKind::Falco, None));
         }
         if has("evt.num") || has("evt.type") {
             let time = object
@@ -132,7 +140,7 @@ impl Event {
                 Some(n) => format!("{position}#{n}"),
                 None => position.to_owned(),
             };
-            return Ok((time, id.into(), SourceKind::Sysdig));
+            return Ok((time, id.into(), SourceKind::Sysdig, None));
         }
         if has("UpdatedTime") && (has("Operation") || has("HostName")) {
             let time = str_of("UpdatedTime")
@@ -146,7 +154,7 @@ impl Event {
                 .ok_or_else(|| NotAnEvent {
                     reason: "kubearmor event without a valid `UpdatedTime`".into(),
                 })?;
-            return Ok((time, position.into(), SourceKind::KubeArmor));
+            return Ok((time, position.into(), SourceKind::KubeArmor, None));
         }
         Err(NotAnEvent {
             reason: "not a Kubernetes audit event: it has no string `verb`".into(),

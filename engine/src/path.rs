@@ -84,25 +84,18 @@ const MISSING: u32 = 1;
 const CROSSED: u32 = 2;
 const FOUND: u32 = 3;
 
-/// How many slots an event's cache holds without a heap allocation.
-const INLINE_SLOTS: usize = 64;
-
-/// The slot values of one event, resolved on first use. Up to [`INLINE_SLOTS`] live on the stack:
-/// the cache is made anew for every event and must not cost an allocation.
+/// The slot values of one event, resolved on first use, in a buffer the engine reuses from event
+/// to event (a fresh cache is a memset of 4 bytes per slot, no allocation).
 pub struct SlotCache<'v> {
     root: Ref<'v>,
-    inline: [u32; INLINE_SLOTS],
-    spill: Vec<u32>,
+    entries: &'v mut Vec<u32>,
 }
 
 impl<'v> SlotCache<'v> {
-    pub fn new(root: Ref<'v>, slots: &Slots) -> Self {
-        let spill = vec![UNRESOLVED; slots.len().saturating_sub(INLINE_SLOTS)];
-        SlotCache {
-            root,
-            inline: [UNRESOLVED; INLINE_SLOTS],
-            spill,
-        }
+    pub fn new(root: Ref<'v>, slots: &Slots, entries: &'v mut Vec<u32>) -> Self {
+        entries.clear();
+        entries.resize(slots.len(), UNRESOLVED);
+        SlotCache { root, entries }
     }
 
     /// The first value of a plain-key path through the cache (no array crossed), if any.
@@ -113,17 +106,9 @@ impl<'v> SlotCache<'v> {
         }
     }
 
-    fn entry(&mut self, i: usize) -> &mut u32 {
-        if i < INLINE_SLOTS {
-            &mut self.inline[i]
-        } else {
-            &mut self.spill[i - INLINE_SLOTS]
-        }
-    }
-
     fn resolve(&mut self, slots: &Slots, slot: u32) -> Resolved<'v> {
         let i = slot as usize;
-        match *self.entry(i) {
+        match self.entries.get(i).copied().unwrap_or(CROSSED) {
             UNRESOLVED => {}
             MISSING => return Resolved::Missing,
             CROSSED => return Resolved::Crossed,
@@ -145,7 +130,7 @@ impl<'v> SlotCache<'v> {
             Resolved::Crossed => (Resolved::Crossed, CROSSED),
             Resolved::Missing => (Resolved::Missing, MISSING),
         };
-        *self.entry(i) = packed;
+        self.entries[i] = packed;
         resolved
     }
 }

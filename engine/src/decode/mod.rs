@@ -38,7 +38,7 @@ pub mod shapes;
 /// words, is mixed in with a multiplication so that stages of the same id differ in every bit.
 /// Two different events share a key with probability 2^-64 per pair: over a window of 100,000
 /// keys, about one false duplicate in 10^14 events.
-fn dedup_key(audit_id: &str, stage: &str) -> u64 {
+pub(crate) fn dedup_key(audit_id: &str, stage: &str) -> u64 {
     let id = parse_uuid(audit_id).unwrap_or_else(|| fnv128(audit_id.as_bytes()));
     let stage = fnv128(stage.as_bytes()) as u64 | 1;
     (id as u64 ^ (id >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -510,15 +510,12 @@ impl Dedup {
     /// True when this event was already seen (and so must be dropped). Events without an
     /// `auditID` are never duplicates.
     pub fn is_duplicate(&mut self, event: &Event) -> bool {
-        let root = event.root();
-        let Some(audit_id) = root.get("auditID").and_then(Ref::as_str) else {
+        let Some(key) = event.dedup_key else {
             return false;
         };
         if self.capacity == 0 {
             return false;
         }
-        let stage = root.get("stage").and_then(Ref::as_str).unwrap_or_default();
-        let key = dedup_key(audit_id, stage);
         if self.seen.contains(&key) {
             return true;
         }

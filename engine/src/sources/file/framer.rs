@@ -155,7 +155,10 @@ impl Framer {
                 None => return None,
             },
         };
-        let mut rest = buffers::take(self.chunk_size.max(self.buf.len() - cut));
+        // Room for the partial line left over and a whole block read after it (reads ask for
+        // up to a chunk), so that the buffer is not grown (reallocated into fresh memory) for
+        // every chunk.
+        let mut rest = buffers::take(2 * self.chunk_size + (self.buf.len() - cut));
         rest.extend_from_slice(&self.buf[cut..]);
         let mut text = std::mem::replace(&mut self.buf, rest);
         text.truncate(cut);
