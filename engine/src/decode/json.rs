@@ -248,23 +248,36 @@ impl<'a, 'o> Parser<'a, 'o> {
                 None => return Err(self.error(ErrorCode::EofWhileParsingObject)),
             }
             member(self, key)?;
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_whitespace();
-                    if self.peek() == Some(b'}') {
-                        return Err(self.error(ErrorCode::TrailingComma));
-                    }
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    self.leave();
-                    return Ok(());
-                }
-                Some(_) => return Err(self.error(ErrorCode::ExpectedObjectCommaOrEnd)),
-                None => return Err(self.error(ErrorCode::EofWhileParsingObject)),
+            if self.after_item(
+                b'}',
+                ErrorCode::ExpectedObjectCommaOrEnd,
+                ErrorCode::EofWhileParsingObject,
+            )? {
+                return Ok(());
             }
+        }
+    }
+
+    /// After a member or element: a comma (and another item) or `close`, which ends the
+    /// container (true).
+    fn after_item(&mut self, close: u8, expected: ErrorCode, eof: ErrorCode) -> Result<bool> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                self.skip_whitespace();
+                if self.peek() == Some(close) {
+                    return Err(self.error(ErrorCode::TrailingComma));
+                }
+                Ok(false)
+            }
+            Some(byte) if byte == close => {
+                self.pos += 1;
+                self.leave();
+                Ok(true)
+            }
+            Some(_) => Err(self.error(expected)),
+            None => Err(self.error(eof)),
         }
     }
 
@@ -283,22 +296,12 @@ impl<'a, 'o> Parser<'a, 'o> {
         }
         loop {
             element(self)?;
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_whitespace();
-                    if self.peek() == Some(b']') {
-                        return Err(self.error(ErrorCode::TrailingComma));
-                    }
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    self.leave();
-                    return Ok(());
-                }
-                Some(_) => return Err(self.error(ErrorCode::ExpectedListCommaOrEnd)),
-                None => return Err(self.error(ErrorCode::EofWhileParsingList)),
+            if self.after_item(
+                b']',
+                ErrorCode::ExpectedListCommaOrEnd,
+                ErrorCode::EofWhileParsingList,
+            )? {
+                return Ok(());
             }
         }
     }
