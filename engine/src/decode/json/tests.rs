@@ -326,3 +326,188 @@ fn wide_objects_with_repeated_keys_keep_the_last() {
         Value::Object(expected)
     );
 }
+
+/// A small deterministic generator (xorshift64*), so that the randomized tests below are
+/// reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+const KEYS: &[&str] = &["a", "b", "verb", "spec", "k\\u0065y", "é", ""];
+
+/// Random JSON text: repeated keys, escapes, every kind of number, random whitespace.
+fn random_json(rng: &mut Rng, depth: u32, out: &mut String) {
+    random_value(rng, depth, false, out)
+}
+
+/// A random value; an object when `object` is set.
+fn random_value(rng: &mut Rng, depth: u32, object: bool, out: &mut String) {
+    let ws = |rng: &mut Rng, out: &mut String| {
+        out.push_str(rng.pick(&["", "", " ", "\n", "\t ", "\r\n"]))
+    };
+    ws(rng, out);
+    let kind = match (object, depth) {
+        (true, _) => 5,
+        (false, 0) => rng.below(4),
+        (false, _) => rng.below(7),
+    };
+    match kind {
+        0 => out.push_str(rng.pick(&["true", "false", "null"])),
+        1 => out.push_str(rng.pick(&[
+            "0",
+            "-0",
+            "7",
+            "-12",
+            "3.25",
+            "1e3",
+            "-2.5E-3",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "0.1",
+            "1e-400",
+            "123.456e7",
+        ])),
+        2 | 3 => {
+            out.push('"');
+            for _ in 0..rng.below(4) {
+                out.push_str(rng.pick(&[
+                    "plain",
+                    "\\\"",
+                    "\\\\",
+                    "\\/",
+                    "\\n",
+                    "\\t",
+                    "\\u00e9",
+                    "\\ud83d\\ude00",
+                    "ü",
+                    " ",
+                    "",
+                ]));
+            }
+            out.push('"');
+        }
+        4 => {
+            out.push('[');
+            let n = rng.below(4);
+            for i in 0..n {
+                if i > 0 {
+                    out.push(',');
+                }
+                random_json(rng, depth - 1, out);
+            }
+            ws(rng, out);
+            out.push(']');
+        }
+        _ => {
+            out.push('{');
+            let n = rng.below(6);
+            for i in 0..n {
+                if i > 0 {
+                    out.push(',');
+                }
+                ws(rng, out);
+                out.push('"');
+                out.push_str(rng.pick(KEYS));
+                out.push('"');
+                ws(rng, out);
+                out.push(':');
+                random_json(rng, depth.saturating_sub(1), out);
+            }
+            ws(rng, out);
+            out.push('}');
+        }
+    }
+    ws(rng, out);
+}
+
+/// What a projection keeps of a fully parsed value: the specification the scanner's projected
+/// parse is checked against.
+fn project(value: &Value, trie: &Trie, node: NodeId) -> Option<Value> {
+    match value {
+        Value::Object(map) => Some(Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| match trie.child(node, k)? {
+                    Child::Keep => Some((k.clone(), v.clone())),
+                    Child::Node(inner) => project(v, trie, inner).map(|v| (k.clone(), v)),
+                })
+                .collect(),
+        )),
+        Value::Array(items) => Some(Value::Array(
+            items
+                .iter()
+                .filter_map(|v| project(v, trie, node))
+                .collect(),
+        )),
+        scalar => trie.keeps_scalars(node).then(|| scalar.clone()),
+    }
+}
+
+/// Thousands of random documents, whole and with a byte removed: the full parse agrees with
+/// serde_json, and the projected parse with projecting serde_json's value through random tries.
+#[test]
+fn random_documents_agree_with_serde_json() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut valid, mut invalid, mut kept) = (0, 0, 0);
+    for round in 0..3000 {
+        let mut text = String::new();
+        random_value(&mut rng, 4, round % 4 != 0, &mut text);
+        let mut trie = Trie::new();
+        for _ in 0..rng.below(4) {
+            let unescaped = |k: &str| k.replace("\\u0065", "e");
+            let path: Vec<String> = (0..1 + rng.below(3))
+                .map(|_| unescaped(rng.pick(KEYS)))
+                .collect();
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            trie.insert(Trie::ROOT, &path);
+        }
+        let mut texts = vec![text.clone()];
+        if !text.is_empty() {
+            let cut = rng.below(text.len() as u64) as usize;
+            if text.is_char_boundary(cut) && text.is_char_boundary(cut + 1) {
+                texts.push(format!("{}{}", &text[..cut], &text[cut + 1..]));
+            }
+        }
+        for text in &texts {
+            let expected = reference(text);
+            assert_eq!(ours(text), expected, "round {round}: {text:?}");
+            let projected = parse_projected(text, &trie).map_err(|e| e.message().to_owned());
+            match &expected {
+                Ok(full) => {
+                    valid += 1;
+                    let wanted = project(full, &trie, Trie::ROOT).unwrap_or(Value::Null);
+                    kept += usize::from(wanted.as_object().is_some_and(|o| !o.is_empty()));
+                    assert_eq!(projected, Ok(wanted), "round {round}: {text:?}");
+                }
+                Err(message) => {
+                    invalid += 1;
+                    assert_eq!(
+                        projected.as_ref().err(),
+                        Some(message),
+                        "round {round}: {text:?}"
+                    );
+                }
+            }
+        }
+    }
+    // The generator covers all three cases in earnest.
+    assert!(
+        valid > 2000 && invalid > 500 && kept > 300,
+        "{valid} {invalid} {kept}"
+    );
+}
