@@ -40,13 +40,17 @@ enum Node {
         start: u32,
         len: u32,
     },
-    /// An object key, followed by its value.
+    /// An object key, followed by its value; `next` is the index of the next member's key (or
+    /// the end of the object), so that a lookup steps from key to key.
     Key {
         start: u32,
         len: u32,
+        next: u32,
     },
     /// A key repeated later in its object: skipped, with its value.
-    Shadowed,
+    Shadowed {
+        next: u32,
+    },
     /// `len` elements follow; `end` is the index after the last node of the array.
     Array {
         len: u32,
@@ -58,6 +62,9 @@ enum Node {
         end: u32,
     },
 }
+
+// Nodes stay 16 bytes: a tag and at most three 32-bit fields or one 64-bit one.
+const _: () = assert!(std::mem::size_of::<Node>() == 16);
 
 impl Doc {
     /// The root value.
@@ -190,15 +197,18 @@ impl<'d> Ref<'d> {
         let doc = self.doc;
         let mut at = self.at + 1;
         for _ in 0..members {
-            let value = at + 1;
-            if let Node::Key { start, len } = doc.nodes[at as usize] {
-                if len as usize == key.len()
-                    && same_bytes(doc.str_at(start, len).as_bytes(), key.as_bytes())
-                {
-                    return Some(Ref { doc, at: value });
+            match doc.nodes[at as usize] {
+                Node::Key { start, len, next } => {
+                    if len as usize == key.len()
+                        && same_bytes(doc.str_at(start, len).as_bytes(), key.as_bytes())
+                    {
+                        return Some(Ref { doc, at: at + 1 });
+                    }
+                    at = next;
                 }
+                Node::Shadowed { next } => at = next,
+                _ => return None,
             }
-            at = doc.end_of(value);
         }
         None
     }
@@ -238,7 +248,7 @@ impl<'d> Ref<'d> {
     /// An owned copy.
     pub fn to_value(self) -> Value {
         match self.node() {
-            Node::Null | Node::Key { .. } | Node::Shadowed => Value::Null,
+            Node::Null | Node::Key { .. } | Node::Shadowed { .. } => Value::Null,
             Node::Bool(b) => Value::Bool(b),
             Node::UInt(u) => Value::Number(u.into()),
             Node::Int(i) => Value::Number(i.into()),
@@ -299,15 +309,18 @@ impl<'d> Iterator for Members<'d> {
     fn next(&mut self) -> Option<Self::Item> {
         while self.left > 0 {
             self.left -= 1;
-            let key = self.doc.nodes[self.at as usize];
             let value = self.at + 1;
-            self.at = self.doc.end_of(value);
-            if let Node::Key { start, len } = key {
-                let value = Ref {
-                    doc: self.doc,
-                    at: value,
-                };
-                return Some((self.doc.str_at(start, len), value));
+            match self.doc.nodes[self.at as usize] {
+                Node::Key { start, len, next } => {
+                    self.at = next;
+                    let value = Ref {
+                        doc: self.doc,
+                        at: value,
+                    };
+                    return Some((self.doc.str_at(start, len), value));
+                }
+                Node::Shadowed { next } => self.at = next,
+                _ => return None,
             }
         }
         None
@@ -442,15 +455,16 @@ impl DocBuilder {
     }
 
     /// Adds `key` to the object opened at `object` (whose keys so far are `seen`), shadowing an
-    /// earlier member with that key. Its value must follow.
-    pub fn key(&mut self, object: usize, seen: &mut SeenKeys, key: &str) {
+    /// earlier member with that key; returns where the key is. Its value must follow, then
+    /// [`DocBuilder::end_member`].
+    pub fn key(&mut self, object: usize, seen: &mut SeenKeys, key: &str) -> usize {
         let at = self.nodes.len();
         match &mut seen.index {
             Some((state, index)) => {
                 let hash = state.hash_one(key);
                 if let Some(&earlier) = index.get(&hash) {
                     if self.key_at(earlier) == Some(key) {
-                        self.nodes[earlier] = Node::Shadowed;
+                        self.hide(earlier);
                     } else {
                         // Two keys with one 64-bit hash: as good as never, but still correct.
                         self.shadow(object, key);
@@ -467,10 +481,41 @@ impl DocBuilder {
             }
         }
         let (start, len) = self.push_text(key);
-        self.nodes.push(Node::Key { start, len });
+        self.nodes.push(Node::Key {
+            start,
+            len,
+            next: 0,
+        });
         seen.members += 1;
         if seen.index.is_none() && seen.members > SCAN_LIMIT {
             seen.index = Some(self.index_members(object));
+        }
+        at
+    }
+
+    /// Ends the member whose key is at `key`: its value is complete.
+    pub fn end_member(&mut self, key: usize) {
+        let end = offset(self.nodes.len());
+        if let Node::Key { next, .. } = &mut self.nodes[key] {
+            *next = end;
+        }
+    }
+
+    /// Turns the live key at `at` into a shadowed one.
+    fn hide(&mut self, at: usize) {
+        if let Node::Key { next, .. } = self.nodes[at] {
+            self.nodes[at] = Node::Shadowed { next };
+        }
+    }
+
+    /// The key after the (complete) member whose key is at `at`.
+    fn next_member(&self, at: usize) -> usize {
+        match self.nodes.get(at) {
+            // A member is always ended before the next key is added; a scan never goes back.
+            Some(Node::Key { next, .. } | Node::Shadowed { next }) if *next as usize > at => {
+                *next as usize
+            }
+            _ => self.nodes.len(),
         }
     }
 
@@ -491,7 +536,7 @@ impl DocBuilder {
     /// The key at node `at`, if it is a live key.
     fn key_at(&self, at: usize) -> Option<&str> {
         match self.nodes.get(at) {
-            Some(Node::Key { start, len }) => {
+            Some(Node::Key { start, len, .. }) => {
                 Some(&self.text[*start as usize..(*start + *len) as usize])
             }
             _ => None,
@@ -507,7 +552,7 @@ impl DocBuilder {
             if let Some(key) = self.key_at(at) {
                 index.insert(state.hash_one(key), at);
             }
-            at = self.end_of(at + 1);
+            at = self.next_member(at);
         }
         (state, index)
     }
@@ -516,9 +561,7 @@ impl DocBuilder {
     fn shadow(&mut self, object: usize, key: &str) {
         let mut at = object + 1;
         while at < self.nodes.len() {
-            let value = at + 1;
-            let next = self.end_of(value);
-            if let Node::Key { start, len } = self.nodes[at] {
+            if let Node::Key { start, len, .. } = self.nodes[at] {
                 if len as usize == key.len()
                     && same_bytes(
                         &self.text.as_bytes()[start as usize..(start + len) as usize],
@@ -526,18 +569,11 @@ impl DocBuilder {
                     )
                 {
                     // At most one member is live per key: the scan can stop.
-                    self.nodes[at] = Node::Shadowed;
+                    self.hide(at);
                     return;
                 }
             }
-            at = next;
-        }
-    }
-
-    fn end_of(&self, at: usize) -> usize {
-        match self.nodes.get(at) {
-            Some(Node::Array { end, .. } | Node::Object { end, .. }) => *end as usize,
-            _ => at + 1,
+            at = self.next_member(at);
         }
     }
 
@@ -578,8 +614,14 @@ impl DocBuilder {
                 let at = self.open_object();
                 for (k, v) in map {
                     let (start, len) = self.push_text(k);
-                    self.nodes.push(Node::Key { start, len });
+                    let key = self.nodes.len();
+                    self.nodes.push(Node::Key {
+                        start,
+                        len,
+                        next: 0,
+                    });
                     self.value(v);
+                    self.end_member(key);
                 }
                 self.close(at, map.len());
             }
@@ -669,14 +711,17 @@ mod tests {
         let mut b = DocBuilder::default();
         let o = b.open_object();
         let mut seen = SeenKeys::default();
-        b.key(o, &mut seen, "a");
+        let k = b.key(o, &mut seen, "a");
         b.uint(1);
-        b.key(o, &mut seen, "b");
+        b.end_member(k);
+        let k = b.key(o, &mut seen, "b");
         b.uint(2);
-        b.key(o, &mut seen, "a");
+        b.end_member(k);
+        let k = b.key(o, &mut seen, "a");
         let inner = b.open_array();
         b.uint(3);
         b.close(inner, 1);
+        b.end_member(k);
         b.close(o, 3);
         let doc = b.finish_into();
         assert_eq!(doc.to_value(), json!({"b":2,"a":[3]}));

@@ -114,10 +114,12 @@ impl fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
-type Result<T> = std::result::Result<T, JsonError>;
+/// Inside the parser the error is boxed: every call on the hot path returns a `Result`, and a
+/// pointer-sized error keeps those results in registers.
+type Result<T> = std::result::Result<T, Box<JsonError>>;
 
 /// Parses one JSON document in full. Trailing non-whitespace is an error.
-pub fn parse(text: &str) -> Result<Value> {
+pub fn parse(text: &str) -> std::result::Result<Value, JsonError> {
     let mut out = DocBuilder::default();
     parse_into(text, None, &mut out)?;
     Ok(out.finish().to_value())
@@ -125,7 +127,7 @@ pub fn parse(text: &str) -> Result<Value> {
 
 /// Parses one JSON document, keeping what the root node of `trie` names; a document of which
 /// nothing is kept (a scalar where the root drops scalars) is `Null`.
-pub fn parse_projected(text: &str, trie: &Trie) -> Result<Value> {
+pub fn parse_projected(text: &str, trie: &Trie) -> std::result::Result<Value, JsonError> {
     let mut out = DocBuilder::default();
     parse_into(text, Some(trie), &mut out)?;
     Ok(out.finish().to_value())
@@ -133,7 +135,11 @@ pub fn parse_projected(text: &str, trie: &Trie) -> Result<Value> {
 
 /// Parses one JSON document into `out` (which must be empty): all of it, or what `trie` keeps.
 /// On error `out` is left empty.
-pub fn parse_into(text: &str, trie: Option<&Trie>, out: &mut DocBuilder) -> Result<()> {
+pub fn parse_into(
+    text: &str,
+    trie: Option<&Trie>,
+    out: &mut DocBuilder,
+) -> std::result::Result<(), JsonError> {
     let mut parser = Parser::new(text, out);
     let parsed = match trie {
         Some(trie) => parser.projected(trie, Trie::ROOT).map(drop),
@@ -143,7 +149,7 @@ pub fn parse_into(text: &str, trie: Option<&Trie>, out: &mut DocBuilder) -> Resu
     if parsed.is_err() {
         out.clear();
     }
-    parsed
+    parsed.map_err(|e| *e)
 }
 
 struct Parser<'a, 'o> {
@@ -176,20 +182,21 @@ impl<'a, 'o> Parser<'a, 'o> {
         }
     }
 
-    fn error(&self, code: ErrorCode) -> JsonError {
+    fn error(&self, code: ErrorCode) -> Box<JsonError> {
         self.error_at(code, self.pos)
     }
 
-    fn error_at(&self, code: ErrorCode, pos: usize) -> JsonError {
+    #[cold]
+    fn error_at(&self, code: ErrorCode, pos: usize) -> Box<JsonError> {
         let pos = pos.min(self.bytes.len());
         let before = &self.bytes[..pos];
         let line = 1 + memchr::memchr_iter(b'\n', before).count();
         let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
-        JsonError {
+        Box::new(JsonError {
             code,
             line,
             column: pos - line_start + 1,
-        }
+        })
     }
 
     /// Only whitespace may follow the document.
@@ -260,6 +267,7 @@ impl<'a, 'o> Parser<'a, 'o> {
 
     /// After a member or element: a comma (and another item) or `close`, which ends the
     /// container (true).
+    #[inline]
     fn after_item(&mut self, close: u8, expected: ErrorCode, eof: ErrorCode) -> Result<bool> {
         self.skip_whitespace();
         match self.peek() {
@@ -317,9 +325,11 @@ impl<'a, 'o> Parser<'a, 'o> {
                 let object = self.out.open_object();
                 let (mut len, mut seen) = (0, SeenKeys::default());
                 self.members(|p, key| {
-                    p.out.key(object, &mut seen, &key);
+                    let at = p.out.key(object, &mut seen, &key);
                     len += 1;
-                    p.value()
+                    p.value()?;
+                    p.out.end_member(at);
+                    Ok(())
                 })?;
                 self.out.close(object, len);
                 Ok(())
@@ -350,15 +360,18 @@ impl<'a, 'o> Parser<'a, 'o> {
                 self.members(|p, key| match trie.child(node, &key) {
                     None => p.skip_value(),
                     Some(Child::Keep) => {
-                        p.out.key(object, &mut seen, &key);
+                        let at = p.out.key(object, &mut seen, &key);
                         len += 1;
-                        p.value()
+                        p.value()?;
+                        p.out.end_member(at);
+                        Ok(())
                     }
                     Some(Child::Node(inner)) => {
                         let mark = p.out.mark();
-                        p.out.key(object, &mut seen, &key);
+                        let at = p.out.key(object, &mut seen, &key);
                         if p.projected(trie, inner)? {
                             len += 1;
+                            p.out.end_member(at);
                         } else {
                             // Nothing kept; a repeated key still removes the earlier member,
                             // as the last one wins in a full parse.
