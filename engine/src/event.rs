@@ -101,8 +101,7 @@ impl Event {
                 ),
             })?;
             let (audit_id, stage) = (str_of("auditID"), str_of("stage"));
-            let dedup_key =
-                audit_id.map(|a| crate::decode::dedup_key(a, stage.unwrap_or_default()));
+            let dedup_key = crate::decode::dedup_key(object);
             let id: Arc<str> = match (audit_id, stage) {
                 (Some(audit_id), Some(stage)) => {
                     let mut id = String::with_capacity(audit_id.len() + 1 + stage.len());

@@ -32,54 +32,42 @@ pub mod json;
 pub mod projection;
 pub mod shapes;
 
-/// The deduplication key of (`auditID`, `stage`): 64 bits, so that the window of keys stays
-/// small enough for the CPU caches. An audit id is a UUID, read without hashing (its random bits
-/// folded to 64); another id is hashed (FNV-1a, 128-bit, folded). The stage, one of a handful of
-/// words, is mixed in with a multiplication so that stages of the same id differ in every bit.
-/// Two different events share a key with probability 2^-64 per pair: over a window of 100,000
-/// keys, about one false duplicate in 10^14 events.
-pub(crate) fn dedup_key(audit_id: &str, stage: &str) -> u64 {
-    let id = parse_uuid(audit_id).unwrap_or_else(|| fnv128(audit_id.as_bytes()));
-    let stage = fnv128(stage.as_bytes()) as u64 | 1;
-    (id as u64 ^ (id >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ stage.wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
-}
+/// The fields of an audit event that its deduplication key covers: the id and stage the issue
+/// names, and what the API server sets itself. `auditID` alone cannot be trusted: the API server
+/// takes it from a client's `Audit-ID` header when there is one, so a client could give a
+/// malicious request the id of an earlier harmless one and have it dropped as a duplicate. A
+/// true duplicate (the same event shipped twice) agrees on all of these; a forged id does not
+/// also reproduce the server's microsecond timestamps, verb, user and URI.
+pub const DEDUP_FIELDS: &[&[&str]] = &[
+    &["auditID"],
+    &["stage"],
+    &["requestReceivedTimestamp"],
+    &["stageTimestamp"],
+    &["verb"],
+    &["requestURI"],
+    &["user", "username"],
+];
 
-/// The 128 bits of a UUID in its canonical form (`8-4-4-4-12` hex digits).
-fn parse_uuid(text: &str) -> Option<u128> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 36 {
-        return None;
+/// The deduplication key of an audit event with an `auditID`: a 64-bit SipHash, keyed at random
+/// per process, of [`DEDUP_FIELDS`] (so that keys stay small enough for the CPU caches and
+/// collisions cannot be crafted). Two different events share a key with probability 2^-64 per
+/// pair: over a window of 100,000 keys, about one false duplicate in 10^14 events.
+pub(crate) fn dedup_key(event: Ref<'_>) -> Option<u64> {
+    use std::hash::{BuildHasher, Hasher};
+    static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    event.get("auditID")?.as_str()?;
+    let mut hasher = KEY.get_or_init(std::hash::RandomState::new).build_hasher();
+    for path in DEDUP_FIELDS {
+        let value = path
+            .iter()
+            .try_fold(event, |v, key| v.get(key))
+            .and_then(Ref::as_str)
+            .unwrap_or_default();
+        // Length-prefixed, so that ("a/b", "") and ("a", "b") differ.
+        hasher.write_usize(value.len());
+        hasher.write(value.as_bytes());
     }
-    let mut value = 0u128;
-    for (i, &b) in bytes.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if b != b'-' {
-                return None;
-            }
-            continue;
-        }
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => return None,
-        };
-        value = value << 4 | u128::from(digit);
-    }
-    // Upper and lower case spell the same UUID but different audit ids: keep them apart.
-    if bytes.iter().any(u8::is_ascii_uppercase) {
-        return None;
-    }
-    Some(value)
-}
-
-fn fnv128(bytes: &[u8]) -> u128 {
-    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
-    bytes.iter().fold(OFFSET, |hash, &byte| {
-        (hash ^ u128::from(byte)).wrapping_mul(PRIME)
-    })
+    Some(hasher.finish())
 }
 
 #[cfg(test)]
@@ -104,6 +92,8 @@ const ENGINE_KEYS: &[&[&str]] = &[
     &["objectRef", "resource"],
     &["objectRef", "subresource"],
     &["objectRef", "name"],
+    // Deduplication (see `DEDUP_FIELDS`).
+    &["requestURI"],
     // Falco alerts.
     &["rule"],
     &["priority"],
@@ -305,6 +295,7 @@ impl Decoder {
         let root = doc.root();
         if root.get("verb").is_some_and(Ref::is_string)
             && root.get("requestReceivedTimestamp").is_some()
+            && root.get("kind").and_then(Ref::as_str) != Some("EventList")
         {
             set_position(position, origin, line);
             self.classified(Event::classify_doc(doc, position), origin, line, out);

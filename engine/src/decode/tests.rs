@@ -33,9 +33,21 @@ fn shared_data() -> Option<PathBuf> {
     }
 }
 
+/// Options for these tests: scripts get a generous wall-clock deadline, since what is compared
+/// here is decoding, and a loaded machine running a debug build must not turn a slow script
+/// into a difference (the operation limit still stops a runaway one).
+fn options() -> CompileOptions {
+    CompileOptions {
+        script_limits: crate::script::ScriptLimits {
+            time_limit: std::time::Duration::from_secs(5),
+            ..Default::default()
+        },
+        ..CompileOptions::default()
+    }
+}
+
 fn shipped() -> Arc<Ruleset> {
-    let compiled =
-        crate::loader::load(&[root().join("rules")], &CompileOptions::default()).unwrap();
+    let compiled = crate::loader::load(&[root().join("rules")], &options()).unwrap();
     let errors: Vec<_> = compiled
         .diagnostics
         .iter()
@@ -46,10 +58,7 @@ fn shipped() -> Arc<Ruleset> {
 }
 
 fn ruleset(text: &str) -> Ruleset {
-    let compiled = crate::loader::load_sources(
-        vec![SourceFile::new("t.rules", text)],
-        &CompileOptions::default(),
-    );
+    let compiled = crate::loader::load_sources(vec![SourceFile::new("t.rules", text)], &options());
     assert!(
         compiled.diagnostics.iter().all(|d| !d.is_error()),
         "{:?}",
@@ -793,19 +802,103 @@ fn positions_are_written_in_decimal() {
     }
 }
 
+/// A forged `auditID` (a client's `Audit-ID` header) does not make a different request a
+/// duplicate: the key also covers what the API server sets.
 #[test]
-fn dedup_keys_are_exact_for_uuids_and_case_sensitive() {
+fn dedup_keys_cover_what_the_server_sets() {
+    let event = |id: &str, stage: &str, received: &str, verb: &str, uri: &str, user: &str| {
+        Event::classify(
+            json!({"auditID": id, "stage": stage, "requestReceivedTimestamp": received,
+                   "stageTimestamp": received, "verb": verb, "requestURI": uri,
+                   "user": {"username": user}}),
+            "t:1",
+        )
+        .unwrap()
+    };
     let id = "c95140e2-cab9-40e7-b946-3e00ec00bcf5";
+    let t = "2024-05-01T12:00:00.000001Z";
+    let base = event(id, "ResponseComplete", t, "get", "/api/v1/pods", "alice");
+    let key = |e: &Event| {
+        e.dedup_key
+            .expect("an audit event with an auditID has a key")
+    };
     assert_eq!(
-        super::parse_uuid(id),
-        Some(0xc95140e2_cab9_40e7_b946_3e00ec00bcf5)
+        key(&base),
+        key(&event(
+            id,
+            "ResponseComplete",
+            t,
+            "get",
+            "/api/v1/pods",
+            "alice"
+        ))
     );
-    assert_eq!(super::parse_uuid(&id.to_uppercase()), None);
-    assert_eq!(super::parse_uuid("c95140e2cab940e7b9463e00ec00bcf5"), None);
-    let upper = id.to_uppercase();
-    let key = super::dedup_key;
-    assert_ne!(key(id, "ResponseComplete"), key(id, "RequestReceived"));
-    assert_ne!(key(id, "ResponseComplete"), key(&upper, "ResponseComplete"));
-    assert_eq!(key("not-a-uuid", "x"), key("not-a-uuid", "x"));
-    assert_ne!(key("a/b", ""), key("a", "b"));
+    for other in [
+        event(id, "RequestReceived", t, "get", "/api/v1/pods", "alice"),
+        event(
+            id,
+            "ResponseComplete",
+            "2024-05-01T12:00:00.000002Z",
+            "get",
+            "/api/v1/pods",
+            "alice",
+        ),
+        event(id, "ResponseComplete", t, "create", "/api/v1/pods", "alice"),
+        event(
+            id,
+            "ResponseComplete",
+            t,
+            "get",
+            "/api/v1/pods/x/exec",
+            "alice",
+        ),
+        event(id, "ResponseComplete", t, "get", "/api/v1/pods", "mallory"),
+        // The same 128 bits in other halves, and the same id in upper case.
+        event(
+            "b9463e00-ec00-bcf5-c951-40e2cab940e7",
+            "ResponseComplete",
+            t,
+            "get",
+            "/api/v1/pods",
+            "alice",
+        ),
+        event(
+            &id.to_uppercase(),
+            "ResponseComplete",
+            t,
+            "get",
+            "/api/v1/pods",
+            "alice",
+        ),
+    ] {
+        assert_ne!(key(&base), key(&other), "{:?}", other.to_value());
+    }
+    let mut dedup = Dedup::new(10);
+    assert!(!dedup.is_duplicate(&base));
+    assert!(dedup.is_duplicate(&base));
+    assert!(!dedup.is_duplicate(&event(
+        id,
+        "ResponseComplete",
+        t,
+        "create",
+        "/api/v1/pods",
+        "alice"
+    )));
+    // No auditID, no key: never a duplicate.
+    let anonymous =
+        Event::classify(json!({"verb": "get", "requestReceivedTimestamp": t}), "t:1").unwrap();
+    assert_eq!(anonymous.dedup_key, None);
+}
+
+/// A line that is an `EventList` is expanded into its items even when it also looks like an
+/// event itself.
+#[test]
+fn an_event_list_line_is_expanded_even_with_event_fields() {
+    let ruleset = ruleset("rule r {\n  when verb == \"get\"\n  title \"t\"\n}\n");
+    let line = r#"{"kind":"EventList","verb":"get","requestReceivedTimestamp":"2024-05-01T12:00:00Z","items":[{"verb":"get","auditID":"a","requestReceivedTimestamp":"2024-05-01T12:00:01Z"},{"verb":"list","auditID":"b","requestReceivedTimestamp":"2024-05-01T12:00:02Z"}]}"#;
+    let out = Decoder::new(&ruleset).decode(&lines("list.log", 1, line));
+    assert_eq!(
+        out.events.iter().map(|e| &*e.id).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
 }
