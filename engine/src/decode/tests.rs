@@ -902,3 +902,29 @@ fn an_event_list_line_is_expanded_even_with_event_fields() {
         ["a", "b"]
     );
 }
+
+/// Elastic's own test data reuses one `auditID` for different requests: only the true copy is a
+/// duplicate.
+#[test]
+fn a_reused_audit_id_does_not_hide_other_requests() {
+    let Some(data) = shared_data() else { return };
+    let path = data.join("audit-samples/elastic-integrations/test-audit.log");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let out = Decoder::new(&shipped()).decode(&lines("test-audit.log", 1, &text));
+    let ids: Vec<&str> = out.events.iter().map(|e| &*e.id).collect();
+    assert!(
+        ids.iter()
+            .filter(|id| id.starts_with("abcde12345/"))
+            .count()
+            >= 3,
+        "{ids:?}"
+    );
+    let mut dedup = Dedup::new(100);
+    let kept: Vec<u64> = out
+        .events
+        .iter()
+        .filter(|e| !dedup.is_duplicate(e))
+        .map(|e| e.time as u64)
+        .collect();
+    assert_eq!((out.events.len(), kept.len()), (5, 4), "{kept:?}");
+}
