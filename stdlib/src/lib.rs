@@ -85,17 +85,44 @@ pub trait Compiled: Send + Sync {
     fn call(&self, args: &[&Value]) -> Result<Option<Value>, CallError>;
 }
 
-/// A stdlib function.
-pub trait Function: Send + Sync {
-    fn name(&self) -> &'static str;
-    fn params(&self) -> &'static [Param];
+/// What a stdlib function is, as data: each function declares one as a constant.
+#[derive(Debug)]
+pub struct Spec {
+    pub name: &'static str,
+    pub params: &'static [Param],
     /// The type of the result, e.g. `string`, `bool`, `list of strings`.
-    fn returns(&self) -> &'static str;
+    pub returns: &'static str,
     /// Markdown: what it does, what it returns for edge cases.
-    fn docs(&self) -> &'static str;
-    fn examples(&self) -> &'static [Example];
+    pub docs: &'static str,
+    pub examples: &'static [Example],
+}
+
+/// A stdlib function: its [`Spec`] and how a call site is prepared.
+pub trait Function: Send + Sync {
+    fn spec(&self) -> &'static Spec;
+
     /// Prepares a call site. `args.len()` has already been checked against `params()`.
     fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError>;
+
+    fn name(&self) -> &'static str {
+        self.spec().name
+    }
+
+    fn params(&self) -> &'static [Param] {
+        self.spec().params
+    }
+
+    fn returns(&self) -> &'static str {
+        self.spec().returns
+    }
+
+    fn docs(&self) -> &'static str {
+        self.spec().docs
+    }
+
+    fn examples(&self) -> &'static [Example] {
+        self.spec().examples
+    }
 }
 
 /// Every stdlib function, sorted by name.

@@ -236,6 +236,23 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a >= 224)
 }
 
+/// A compiled `is_*_ip(ip)` call: whether a string holding a plain IP address passes `test`;
+/// missing when it is not one.
+pub(crate) struct IpTest(pub fn(IpAddr) -> bool);
+
+impl crate::Compiled for IpTest {
+    fn call(
+        &self,
+        args: &[&serde_json::Value],
+    ) -> Result<Option<serde_json::Value>, crate::CallError> {
+        let [ip] = crate::args::exact(args)?;
+        Ok(ip
+            .as_str()
+            .and_then(parse_ip)
+            .map(|ip| serde_json::Value::Bool((self.0)(ip))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,25 @@ fn is_dns1123_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
+/// A compiled `service_account_name(user)` or `service_account_namespace(user)` call: that part
+/// of a service account's username; missing for any other user.
+pub(crate) enum ServiceAccountPart {
+    Namespace,
+    Name,
+}
+
+impl crate::Compiled for ServiceAccountPart {
+    fn call(&self, args: &[&Value]) -> Result<Option<Value>, crate::CallError> {
+        let [u] = crate::args::exact(args)?;
+        Ok(username(u)
+            .and_then(split_service_account)
+            .map(|(namespace, name)| match self {
+                ServiceAccountPart::Namespace => Value::String(namespace.into()),
+                ServiceAccountPart::Name => Value::String(name.into()),
+            }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::args;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `base64_decode(s)`
 pub(crate) struct Base64Decode;
@@ -36,64 +36,56 @@ fn decode(text: &str) -> Option<Vec<u8>> {
     engine.decode(text).ok()
 }
 
+const SPEC: Spec = Spec {
+    name: "base64_decode",
+    params: &[Param {
+        name: "s",
+        ty: "string",
+    }],
+    returns: "string",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"base64_decode("cGFzc3dvcmQ=")"#,
+            args: r#"["cGFzc3dvcmQ="]"#,
+            result: r#""password""#,
+        },
+        Example {
+            call: r#"base64_decode("cGFzc3dvcmQ")"#,
+            args: r#"["cGFzc3dvcmQ"]"#,
+            result: r#""password""#,
+        },
+        Example {
+            call: r#"base64_decode("eyJhbGciOiJIUzI1NiJ9")"#,
+            args: r#"["eyJhbGciOiJIUzI1NiJ9"]"#,
+            result: r#""{\"alg\":\"HS256\"}""#,
+        },
+        Example {
+            call: r#"base64_decode("Pz8_")"#,
+            args: r#"["Pz8_"]"#,
+            result: r#""???""#,
+        },
+        Example {
+            call: r#"base64_decode("")"#,
+            args: r#"[""]"#,
+            result: r#""""#,
+        },
+        Example {
+            call: r#"base64_decode("//79")"#,
+            args: r#"["//79"]"#,
+            result: "null",
+        },
+        Example {
+            call: r#"base64_decode("not base64!")"#,
+            args: r#"["not base64!"]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for Base64Decode {
-    fn name(&self) -> &'static str {
-        "base64_decode"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param {
-            name: "s",
-            ty: "string",
-        }]
-    }
-
-    fn returns(&self) -> &'static str {
-        "string"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"base64_decode("cGFzc3dvcmQ=")"#,
-                args: r#"["cGFzc3dvcmQ="]"#,
-                result: r#""password""#,
-            },
-            Example {
-                call: r#"base64_decode("cGFzc3dvcmQ")"#,
-                args: r#"["cGFzc3dvcmQ"]"#,
-                result: r#""password""#,
-            },
-            Example {
-                call: r#"base64_decode("eyJhbGciOiJIUzI1NiJ9")"#,
-                args: r#"["eyJhbGciOiJIUzI1NiJ9"]"#,
-                result: r#""{\"alg\":\"HS256\"}""#,
-            },
-            Example {
-                call: r#"base64_decode("Pz8_")"#,
-                args: r#"["Pz8_"]"#,
-                result: r#""???""#,
-            },
-            Example {
-                call: r#"base64_decode("")"#,
-                args: r#"[""]"#,
-                result: r#""""#,
-            },
-            Example {
-                call: r#"base64_decode("//79")"#,
-                args: r#"["//79"]"#,
-                result: "null",
-            },
-            Example {
-                call: r#"base64_decode("not base64!")"#,
-                args: r#"["not base64!"]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

@@ -2,7 +2,7 @@ use serde_json::Value;
 
 use crate::args;
 use crate::net::{self, Cidr};
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `cidr_match(ip, cidr)`
 pub(crate) struct CidrMatch;
@@ -26,70 +26,62 @@ A constant `cidr` that is not a valid range (or list of ranges) is an error when
 loads; known only per event, an invalid range makes the call report an error, and its result is \
 missing. Missing as well when `ip` is not a string holding an IP address.";
 
+const SPEC: Spec = Spec {
+    name: "cidr_match",
+    params: &[
+        Param {
+            name: "ip",
+            ty: "string",
+        },
+        Param {
+            name: "cidr",
+            ty: "string | list of strings",
+        },
+    ],
+    returns: "bool",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"cidr_match("10.20.0.7", "10.0.0.0/8")"#,
+            args: r#"["10.20.0.7", "10.0.0.0/8"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"cidr_match("172.32.0.1", "172.16.0.0/12")"#,
+            args: r#"["172.32.0.1", "172.16.0.0/12"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"cidr_match("2001:db8:0:1::5", "2001:db8::/32")"#,
+            args: r#"["2001:db8:0:1::5", "2001:db8::/32"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"cidr_match("::ffff:192.168.1.10", "192.168.0.0/16")"#,
+            args: r#"["::ffff:192.168.1.10", "192.168.0.0/16"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"cidr_match("10.0.0.1", "::/0")"#,
+            args: r#"["10.0.0.1", "::/0"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"cidr_match("192.168.3.4", ["10.0.0.0/8", "192.168.0.0/16"])"#,
+            args: r#"["192.168.3.4", ["10.0.0.0/8", "192.168.0.0/16"]]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"cidr_match("10.0.0.1:443", "10.0.0.0/8")"#,
+            args: r#"["10.0.0.1:443", "10.0.0.0/8"]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for CidrMatch {
-    fn name(&self) -> &'static str {
-        "cidr_match"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[
-            Param {
-                name: "ip",
-                ty: "string",
-            },
-            Param {
-                name: "cidr",
-                ty: "string | list of strings",
-            },
-        ]
-    }
-
-    fn returns(&self) -> &'static str {
-        "bool"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"cidr_match("10.20.0.7", "10.0.0.0/8")"#,
-                args: r#"["10.20.0.7", "10.0.0.0/8"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"cidr_match("172.32.0.1", "172.16.0.0/12")"#,
-                args: r#"["172.32.0.1", "172.16.0.0/12"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"cidr_match("2001:db8:0:1::5", "2001:db8::/32")"#,
-                args: r#"["2001:db8:0:1::5", "2001:db8::/32"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"cidr_match("::ffff:192.168.1.10", "192.168.0.0/16")"#,
-                args: r#"["::ffff:192.168.1.10", "192.168.0.0/16"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"cidr_match("10.0.0.1", "::/0")"#,
-                args: r#"["10.0.0.1", "::/0"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"cidr_match("192.168.3.4", ["10.0.0.0/8", "192.168.0.0/16"])"#,
-                args: r#"["192.168.3.4", ["10.0.0.0/8", "192.168.0.0/16"]]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"cidr_match("10.0.0.1:443", "10.0.0.0/8")"#,
-                args: r#"["10.0.0.1:443", "10.0.0.0/8"]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

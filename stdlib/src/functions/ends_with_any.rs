@@ -1,5 +1,5 @@
 use crate::functions::any_of::{self, Test};
-use crate::{ArgError, ArgShape, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, Compiled, Example, Function, Param, Spec};
 
 /// `ends_with_any(s, list)`
 pub(crate) struct EndsWithAny;
@@ -12,60 +12,52 @@ Missing when `s` is not a string or `list` is not a list; items of a list known 
 that are not strings are skipped. A constant `list` must be a list of strings, or the ruleset \
 does not load. `list` can be the name of a `list` defined in the ruleset.";
 
+const SPEC: Spec = Spec {
+    name: "ends_with_any",
+    params: &[
+        Param {
+            name: "s",
+            ty: "string",
+        },
+        Param {
+            name: "list",
+            ty: "list of strings",
+        },
+    ],
+    returns: "bool",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"ends_with_any("backup.sh", [".sh", ".py"])"#,
+            args: r#"["backup.sh", [".sh", ".py"]]"#,
+            result: r#"true"#,
+        },
+        Example {
+            call: r#"ends_with_any("api.corp.example", [".svc", ".svc.cluster.local"])"#,
+            args: r#"["api.corp.example", [".svc", ".svc.cluster.local"]]"#,
+            result: r#"false"#,
+        },
+        Example {
+            call: r#"ends_with_any("RUN.SH", [".sh"])"#,
+            args: r#"["RUN.SH", [".sh"]]"#,
+            result: r#"false"#,
+        },
+        Example {
+            call: r#"ends_with_any("x", [])"#,
+            args: r#"["x", []]"#,
+            result: r#"false"#,
+        },
+        Example {
+            call: r#"ends_with_any(null, [".sh"])"#,
+            args: r#"[null, [".sh"]]"#,
+            result: r#"null"#,
+        },
+    ],
+};
+
 impl Function for EndsWithAny {
-    fn name(&self) -> &'static str {
-        "ends_with_any"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[
-            Param {
-                name: "s",
-                ty: "string",
-            },
-            Param {
-                name: "list",
-                ty: "list of strings",
-            },
-        ]
-    }
-
-    fn returns(&self) -> &'static str {
-        "bool"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"ends_with_any("backup.sh", [".sh", ".py"])"#,
-                args: r#"["backup.sh", [".sh", ".py"]]"#,
-                result: r#"true"#,
-            },
-            Example {
-                call: r#"ends_with_any("api.corp.example", [".svc", ".svc.cluster.local"])"#,
-                args: r#"["api.corp.example", [".svc", ".svc.cluster.local"]]"#,
-                result: r#"false"#,
-            },
-            Example {
-                call: r#"ends_with_any("RUN.SH", [".sh"])"#,
-                args: r#"["RUN.SH", [".sh"]]"#,
-                result: r#"false"#,
-            },
-            Example {
-                call: r#"ends_with_any("x", [])"#,
-                args: r#"["x", []]"#,
-                result: r#"false"#,
-            },
-            Example {
-                call: r#"ends_with_any(null, [".sh"])"#,
-                args: r#"[null, [".sh"]]"#,
-                result: r#"null"#,
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

@@ -2,7 +2,7 @@ use serde_json::Value;
 
 use crate::args;
 use crate::glob::Glob;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `glob_match(s, pattern)`
 pub(crate) struct GlobMatch;
@@ -27,70 +27,62 @@ error and its result is missing.
 
 Missing when `s` or `pattern` is not a string.";
 
+const SPEC: Spec = Spec {
+    name: "glob_match",
+    params: &[
+        Param {
+            name: "s",
+            ty: "string",
+        },
+        Param {
+            name: "pattern",
+            ty: "string (glob)",
+        },
+    ],
+    returns: "bool",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"glob_match("/var/run/docker.sock", "/var/run/*.sock")"#,
+            args: r#"["/var/run/docker.sock", "/var/run/*.sock"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"glob_match("/api/v1/namespaces/prod/secrets", "/api/*/secrets")"#,
+            args: r#"["/api/v1/namespaces/prod/secrets", "/api/*/secrets"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"glob_match("web-7", "web-[0-9]")"#,
+            args: r#"["web-7", "web-[0-9]"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"glob_match("web-12", "web-?")"#,
+            args: r#"["web-12", "web-?"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"glob_match("dev-1", "[!p]*")"#,
+            args: r#"["dev-1", "[!p]*"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"glob_match("file*", "file\*")"#,
+            args: r#"["file*", "file\\*"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"glob_match(null, "*")"#,
+            args: r#"[null, "*"]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for GlobMatch {
-    fn name(&self) -> &'static str {
-        "glob_match"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[
-            Param {
-                name: "s",
-                ty: "string",
-            },
-            Param {
-                name: "pattern",
-                ty: "string (glob)",
-            },
-        ]
-    }
-
-    fn returns(&self) -> &'static str {
-        "bool"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"glob_match("/var/run/docker.sock", "/var/run/*.sock")"#,
-                args: r#"["/var/run/docker.sock", "/var/run/*.sock"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"glob_match("/api/v1/namespaces/prod/secrets", "/api/*/secrets")"#,
-                args: r#"["/api/v1/namespaces/prod/secrets", "/api/*/secrets"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"glob_match("web-7", "web-[0-9]")"#,
-                args: r#"["web-7", "web-[0-9]"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"glob_match("web-12", "web-?")"#,
-                args: r#"["web-12", "web-?"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"glob_match("dev-1", "[!p]*")"#,
-                args: r#"["dev-1", "[!p]*"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"glob_match("file*", "file\*")"#,
-                args: r#"["file*", "file\\*"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"glob_match(null, "*")"#,
-                args: r#"[null, "*"]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

@@ -3,7 +3,7 @@ use serde_json::Value;
 
 use crate::args;
 use crate::time;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `hour(t)`
 pub(crate) struct Hour;
@@ -16,54 +16,46 @@ on the event's time, `hour(requestReceivedTimestamp)`, to flag activity outside 
 
 Missing when `t` is neither, or is a number of seconds too large for a date.";
 
+const SPEC: Spec = Spec {
+    name: "hour",
+    params: &[Param {
+        name: "t",
+        ty: "string (RFC 3339) | number (epoch seconds)",
+    }],
+    returns: "integer",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"hour("2024-05-01T22:15:00Z")"#,
+            args: r#"["2024-05-01T22:15:00Z"]"#,
+            result: "22",
+        },
+        Example {
+            call: r#"hour("2024-05-01T01:30:00+02:00")"#,
+            args: r#"["2024-05-01T01:30:00+02:00"]"#,
+            result: "23",
+        },
+        Example {
+            call: "hour(1714564800)",
+            args: "[1714564800]",
+            result: "12",
+        },
+        Example {
+            call: "hour(-0.5)",
+            args: "[-0.5]",
+            result: "23",
+        },
+        Example {
+            call: r#"hour("yesterday")"#,
+            args: r#"["yesterday"]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for Hour {
-    fn name(&self) -> &'static str {
-        "hour"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param {
-            name: "t",
-            ty: "string (RFC 3339) | number (epoch seconds)",
-        }]
-    }
-
-    fn returns(&self) -> &'static str {
-        "integer"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"hour("2024-05-01T22:15:00Z")"#,
-                args: r#"["2024-05-01T22:15:00Z"]"#,
-                result: "22",
-            },
-            Example {
-                call: r#"hour("2024-05-01T01:30:00+02:00")"#,
-                args: r#"["2024-05-01T01:30:00+02:00"]"#,
-                result: "23",
-            },
-            Example {
-                call: "hour(1714564800)",
-                args: "[1714564800]",
-                result: "12",
-            },
-            Example {
-                call: "hour(-0.5)",
-                args: "[-0.5]",
-                result: "23",
-            },
-            Example {
-                call: r#"hour("yesterday")"#,
-                args: r#"["yesterday"]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

@@ -2,7 +2,7 @@ use serde_json::Value;
 
 use crate::args;
 use crate::image;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `image_tag(image)`
 pub(crate) struct ImageTag;
@@ -20,59 +20,51 @@ Missing when `image` is not a string, is malformed, or has a digest and no tag.
     image_reference_docs!()
 );
 
+const SPEC: Spec = Spec {
+    name: "image_tag",
+    params: &[Param {
+        name: "image",
+        ty: "string",
+    }],
+    returns: "string",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"image_tag("nginx")"#,
+            args: r#"["nginx"]"#,
+            result: r#""latest""#,
+        },
+        Example {
+            call: r#"image_tag("gcr.io/ns/img:1.2")"#,
+            args: r#"["gcr.io/ns/img:1.2"]"#,
+            result: r#""1.2""#,
+        },
+        Example {
+            call: r#"image_tag("registry:5000/ns/img")"#,
+            args: r#"["registry:5000/ns/img"]"#,
+            result: r#""latest""#,
+        },
+        Example {
+            call: r#"image_tag("img:t@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")"#,
+            args: r#"["img:t@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]"#,
+            result: r#""t""#,
+        },
+        Example {
+            call: r#"image_tag("img@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")"#,
+            args: r#"["img@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]"#,
+            result: "null",
+        },
+        Example {
+            call: r#"image_tag("nginx:")"#,
+            args: r#"["nginx:"]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for ImageTag {
-    fn name(&self) -> &'static str {
-        "image_tag"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param {
-            name: "image",
-            ty: "string",
-        }]
-    }
-
-    fn returns(&self) -> &'static str {
-        "string"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"image_tag("nginx")"#,
-                args: r#"["nginx"]"#,
-                result: r#""latest""#,
-            },
-            Example {
-                call: r#"image_tag("gcr.io/ns/img:1.2")"#,
-                args: r#"["gcr.io/ns/img:1.2"]"#,
-                result: r#""1.2""#,
-            },
-            Example {
-                call: r#"image_tag("registry:5000/ns/img")"#,
-                args: r#"["registry:5000/ns/img"]"#,
-                result: r#""latest""#,
-            },
-            Example {
-                call: r#"image_tag("img:t@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")"#,
-                args: r#"["img:t@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]"#,
-                result: r#""t""#,
-            },
-            Example {
-                call: r#"image_tag("img@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")"#,
-                args: r#"["img@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]"#,
-                result: "null",
-            },
-            Example {
-                call: r#"image_tag("nginx:")"#,
-                args: r#"["nginx:"]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

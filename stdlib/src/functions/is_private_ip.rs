@@ -1,8 +1,5 @@
-use serde_json::Value;
-
-use crate::args;
 use crate::net;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, Compiled, Example, Function, Param, Spec};
 
 /// `is_private_ip(ip)`
 pub(crate) struct IsPrivateIp;
@@ -30,84 +27,64 @@ is not private, including `0.0.0.0`, `::`, multicast, broadcast and documentatio
 Missing when `ip` is not a string holding a plain IP address (see `cidr_match` for what counts \
 as one).";
 
+const SPEC: Spec = Spec {
+    name: "is_private_ip",
+    params: &[Param {
+        name: "ip",
+        ty: "string",
+    }],
+    returns: "bool",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"is_private_ip("10.244.1.17")"#,
+            args: r#"["10.244.1.17"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"is_private_ip("172.32.0.1")"#,
+            args: r#"["172.32.0.1"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"is_private_ip("100.100.1.1")"#,
+            args: r#"["100.100.1.1"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"is_private_ip("fd12:3456::1")"#,
+            args: r#"["fd12:3456::1"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"is_private_ip("::ffff:192.168.0.5")"#,
+            args: r#"["::ffff:192.168.0.5"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"is_private_ip("8.8.8.8")"#,
+            args: r#"["8.8.8.8"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"is_private_ip("0.0.0.0")"#,
+            args: r#"["0.0.0.0"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"is_private_ip("localhost")"#,
+            args: r#"["localhost"]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for IsPrivateIp {
-    fn name(&self) -> &'static str {
-        "is_private_ip"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param {
-            name: "ip",
-            ty: "string",
-        }]
-    }
-
-    fn returns(&self) -> &'static str {
-        "bool"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"is_private_ip("10.244.1.17")"#,
-                args: r#"["10.244.1.17"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"is_private_ip("172.32.0.1")"#,
-                args: r#"["172.32.0.1"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"is_private_ip("100.100.1.1")"#,
-                args: r#"["100.100.1.1"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"is_private_ip("fd12:3456::1")"#,
-                args: r#"["fd12:3456::1"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"is_private_ip("::ffff:192.168.0.5")"#,
-                args: r#"["::ffff:192.168.0.5"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"is_private_ip("8.8.8.8")"#,
-                args: r#"["8.8.8.8"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"is_private_ip("0.0.0.0")"#,
-                args: r#"["0.0.0.0"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"is_private_ip("localhost")"#,
-                args: r#"["localhost"]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {
-        Ok(Box::new(IsPrivateIpFn))
-    }
-}
-
-struct IsPrivateIpFn;
-
-impl Compiled for IsPrivateIpFn {
-    fn call(&self, args: &[&Value]) -> Result<Option<Value>, CallError> {
-        let [ip] = args::exact(args)?;
-        Ok(ip
-            .as_str()
-            .and_then(net::parse_ip)
-            .map(|ip| Value::Bool(net::is_private(ip))))
+        Ok(Box::new(net::IpTest(net::is_private)))
     }
 }

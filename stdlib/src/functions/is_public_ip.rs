@@ -1,8 +1,5 @@
-use serde_json::Value;
-
-use crate::args;
 use crate::net;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, Compiled, Example, Function, Param, Spec};
 
 /// `is_public_ip(ip)`
 pub(crate) struct IsPublicIp;
@@ -23,74 +20,54 @@ the cluster's networks comes from.
 Missing when `ip` is not a string holding a plain IP address (see `cidr_match` for what counts \
 as one).";
 
+const SPEC: Spec = Spec {
+    name: "is_public_ip",
+    params: &[Param {
+        name: "ip",
+        ty: "string",
+    }],
+    returns: "bool",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"is_public_ip("203.0.114.9")"#,
+            args: r#"["203.0.114.9"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"is_public_ip("10.0.0.8")"#,
+            args: r#"["10.0.0.8"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"is_public_ip("0.0.0.0")"#,
+            args: r#"["0.0.0.0"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"is_public_ip("2606:4700:4700::1111")"#,
+            args: r#"["2606:4700:4700::1111"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"is_public_ip("ff02::1")"#,
+            args: r#"["ff02::1"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"is_public_ip("not an ip")"#,
+            args: r#"["not an ip"]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for IsPublicIp {
-    fn name(&self) -> &'static str {
-        "is_public_ip"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param {
-            name: "ip",
-            ty: "string",
-        }]
-    }
-
-    fn returns(&self) -> &'static str {
-        "bool"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"is_public_ip("203.0.114.9")"#,
-                args: r#"["203.0.114.9"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"is_public_ip("10.0.0.8")"#,
-                args: r#"["10.0.0.8"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"is_public_ip("0.0.0.0")"#,
-                args: r#"["0.0.0.0"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"is_public_ip("2606:4700:4700::1111")"#,
-                args: r#"["2606:4700:4700::1111"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"is_public_ip("ff02::1")"#,
-                args: r#"["ff02::1"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"is_public_ip("not an ip")"#,
-                args: r#"["not an ip"]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {
-        Ok(Box::new(IsPublicIpFn))
-    }
-}
-
-struct IsPublicIpFn;
-
-impl Compiled for IsPublicIpFn {
-    fn call(&self, args: &[&Value]) -> Result<Option<Value>, CallError> {
-        let [ip] = args::exact(args)?;
-        Ok(ip
-            .as_str()
-            .and_then(net::parse_ip)
-            .map(|ip| Value::Bool(net::is_public(ip))))
+        Ok(Box::new(net::IpTest(net::is_public)))
     }
 }

@@ -2,7 +2,7 @@ use serde_json::Value;
 
 use crate::args;
 use crate::user;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `is_service_account(user)`
 pub(crate) struct IsServiceAccount;
@@ -20,59 +20,51 @@ The group `system:serviceaccounts:NS` is not a user name and gives `false`.
 
 Missing when `user` is neither a string nor an object with a string `username`.";
 
+const SPEC: Spec = Spec {
+    name: "is_service_account",
+    params: &[Param {
+        name: "user",
+        ty: "string | object",
+    }],
+    returns: "bool",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"is_service_account("system:serviceaccount:ci:deployer")"#,
+            args: r#"["system:serviceaccount:ci:deployer"]"#,
+            result: "true",
+        },
+        Example {
+            call: "is_service_account(user)",
+            args: r#"[{"username": "system:serviceaccount:kube-system:replicaset-controller", "uid": "9c1f"}]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"is_service_account("system:node:worker-1")"#,
+            args: r#"["system:node:worker-1"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"is_service_account("system:serviceaccount:ci")"#,
+            args: r#"["system:serviceaccount:ci"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"is_service_account("system:serviceaccount:CI:Deployer")"#,
+            args: r#"["system:serviceaccount:CI:Deployer"]"#,
+            result: "false",
+        },
+        Example {
+            call: "is_service_account(42)",
+            args: "[42]",
+            result: "null",
+        },
+    ],
+};
+
 impl Function for IsServiceAccount {
-    fn name(&self) -> &'static str {
-        "is_service_account"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param {
-            name: "user",
-            ty: "string | object",
-        }]
-    }
-
-    fn returns(&self) -> &'static str {
-        "bool"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"is_service_account("system:serviceaccount:ci:deployer")"#,
-                args: r#"["system:serviceaccount:ci:deployer"]"#,
-                result: "true",
-            },
-            Example {
-                call: "is_service_account(user)",
-                args: r#"[{"username": "system:serviceaccount:kube-system:replicaset-controller", "uid": "9c1f"}]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"is_service_account("system:node:worker-1")"#,
-                args: r#"["system:node:worker-1"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"is_service_account("system:serviceaccount:ci")"#,
-                args: r#"["system:serviceaccount:ci"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"is_service_account("system:serviceaccount:CI:Deployer")"#,
-                args: r#"["system:serviceaccount:CI:Deployer"]"#,
-                result: "false",
-            },
-            Example {
-                call: "is_service_account(42)",
-                args: "[42]",
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

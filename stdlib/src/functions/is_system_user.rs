@@ -2,7 +2,7 @@ use serde_json::Value;
 
 use crate::args;
 use crate::user;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `is_system_user(user)`
 pub(crate) struct IsSystemUser;
@@ -20,59 +20,51 @@ only: membership of a group such as `system:masters` does not count.
 
 Missing when `user` is neither a string nor an object with a string `username`.";
 
+const SPEC: Spec = Spec {
+    name: "is_system_user",
+    params: &[Param {
+        name: "user",
+        ty: "string | object",
+    }],
+    returns: "bool",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"is_system_user("system:kube-controller-manager")"#,
+            args: r#"["system:kube-controller-manager"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"is_system_user("system:serviceaccount:kube-system:coredns")"#,
+            args: r#"["system:serviceaccount:kube-system:coredns"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"is_system_user("alice@example.com")"#,
+            args: r#"["alice@example.com"]"#,
+            result: "false",
+        },
+        Example {
+            call: "is_system_user(user)",
+            args: r#"[{"username": "system:node:worker-1", "groups": ["system:nodes"]}]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"is_system_user("System:admin")"#,
+            args: r#"["System:admin"]"#,
+            result: "false",
+        },
+        Example {
+            call: "is_system_user(user)",
+            args: r#"[{"uid": "42"}]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for IsSystemUser {
-    fn name(&self) -> &'static str {
-        "is_system_user"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param {
-            name: "user",
-            ty: "string | object",
-        }]
-    }
-
-    fn returns(&self) -> &'static str {
-        "bool"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"is_system_user("system:kube-controller-manager")"#,
-                args: r#"["system:kube-controller-manager"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"is_system_user("system:serviceaccount:kube-system:coredns")"#,
-                args: r#"["system:serviceaccount:kube-system:coredns"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"is_system_user("alice@example.com")"#,
-                args: r#"["alice@example.com"]"#,
-                result: "false",
-            },
-            Example {
-                call: "is_system_user(user)",
-                args: r#"[{"username": "system:node:worker-1", "groups": ["system:nodes"]}]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"is_system_user("System:admin")"#,
-                args: r#"["System:admin"]"#,
-                result: "false",
-            },
-            Example {
-                call: "is_system_user(user)",
-                args: r#"[{"uid": "42"}]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

@@ -1,7 +1,7 @@
 use serde_json::Value;
 
 use crate::args;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `join(list, sep)`
 pub(crate) struct Join;
@@ -14,60 +14,52 @@ gives `\"\"`.
 Missing when `list` is not a list or `sep` is not a string. A constant `sep` that is not a string \
 is an error when the ruleset loads.";
 
+const SPEC: Spec = Spec {
+    name: "join",
+    params: &[
+        Param {
+            name: "list",
+            ty: "list",
+        },
+        Param {
+            name: "sep",
+            ty: "string",
+        },
+    ],
+    returns: "string",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"join(["get", "list"], ",")"#,
+            args: r#"[["get", "list"], ","]"#,
+            result: r#""get,list""#,
+        },
+        Example {
+            call: r#"join(["a", 1, true, null], "|")"#,
+            args: r#"[["a", 1, true, null], "|"]"#,
+            result: r#""a|1|true|null""#,
+        },
+        Example {
+            call: r#"join(user.groups, ", ")"#,
+            args: r#"[["system:masters", "system:authenticated"], ", "]"#,
+            result: r#""system:masters, system:authenticated""#,
+        },
+        Example {
+            call: r#"join([], "-")"#,
+            args: r#"[[], "-"]"#,
+            result: r#""""#,
+        },
+        Example {
+            call: r#"join("get", ",")"#,
+            args: r#"["get", ","]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for Join {
-    fn name(&self) -> &'static str {
-        "join"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[
-            Param {
-                name: "list",
-                ty: "list",
-            },
-            Param {
-                name: "sep",
-                ty: "string",
-            },
-        ]
-    }
-
-    fn returns(&self) -> &'static str {
-        "string"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"join(["get", "list"], ",")"#,
-                args: r#"[["get", "list"], ","]"#,
-                result: r#""get,list""#,
-            },
-            Example {
-                call: r#"join(["a", 1, true, null], "|")"#,
-                args: r#"[["a", 1, true, null], "|"]"#,
-                result: r#""a|1|true|null""#,
-            },
-            Example {
-                call: r#"join(user.groups, ", ")"#,
-                args: r#"[["system:masters", "system:authenticated"], ", "]"#,
-                result: r#""system:masters, system:authenticated""#,
-            },
-            Example {
-                call: r#"join([], "-")"#,
-                args: r#"[[], "-"]"#,
-                result: r#""""#,
-            },
-            Example {
-                call: r#"join("get", ",")"#,
-                args: r#"["get", ","]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

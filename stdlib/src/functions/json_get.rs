@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::args;
 use crate::json_path::Path;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `json_get(value, path)`
 pub(crate) struct JsonGet;
@@ -28,65 +28,57 @@ a string holding JSON, and when `path` is not a string. A constant `path` that i
 (`a..b`, `a[x]`, `a[0`) is an error when the ruleset loads; a malformed `path` known only per \
 event makes the call report an error, and its result is missing.";
 
+const SPEC: Spec = Spec {
+    name: "json_get",
+    params: &[
+        Param {
+            name: "value",
+            ty: "object | list | string (JSON)",
+        },
+        Param {
+            name: "path",
+            ty: "string",
+        },
+    ],
+    returns: "any",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"json_get(requestObject, "spec.containers[0].image")"#,
+            args: r#"[{"spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]}}, "spec.containers[0].image"]"#,
+            result: r#""nginx:1.25""#,
+        },
+        Example {
+            call: r#"json_get("{\"spec\":{\"hostPID\":true}}", "spec.hostPID")"#,
+            args: r#"["{\"spec\":{\"hostPID\":true}}", "spec.hostPID"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"json_get(requestObject, "metadata.annotations[\"app.kubernetes.io/name\"]")"#,
+            args: r#"[{"metadata": {"annotations": {"app.kubernetes.io/name": "web"}}}, "metadata.annotations[\"app.kubernetes.io/name\"]"]"#,
+            result: r#""web""#,
+        },
+        Example {
+            call: r#"json_get(["a", "b", "c"], "[-1]")"#,
+            args: r#"[["a", "b", "c"], "[-1]"]"#,
+            result: r#""c""#,
+        },
+        Example {
+            call: r#"json_get(requestObject, "spec.volumes[3]")"#,
+            args: r#"[{"spec": {"volumes": []}}, "spec.volumes[3]"]"#,
+            result: "null",
+        },
+        Example {
+            call: r#"json_get("not json", "a")"#,
+            args: r#"["not json", "a"]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for JsonGet {
-    fn name(&self) -> &'static str {
-        "json_get"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[
-            Param {
-                name: "value",
-                ty: "object | list | string (JSON)",
-            },
-            Param {
-                name: "path",
-                ty: "string",
-            },
-        ]
-    }
-
-    fn returns(&self) -> &'static str {
-        "any"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"json_get(requestObject, "spec.containers[0].image")"#,
-                args: r#"[{"spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]}}, "spec.containers[0].image"]"#,
-                result: r#""nginx:1.25""#,
-            },
-            Example {
-                call: r#"json_get("{\"spec\":{\"hostPID\":true}}", "spec.hostPID")"#,
-                args: r#"["{\"spec\":{\"hostPID\":true}}", "spec.hostPID"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"json_get(requestObject, "metadata.annotations[\"app.kubernetes.io/name\"]")"#,
-                args: r#"[{"metadata": {"annotations": {"app.kubernetes.io/name": "web"}}}, "metadata.annotations[\"app.kubernetes.io/name\"]"]"#,
-                result: r#""web""#,
-            },
-            Example {
-                call: r#"json_get(["a", "b", "c"], "[-1]")"#,
-                args: r#"[["a", "b", "c"], "[-1]"]"#,
-                result: r#""c""#,
-            },
-            Example {
-                call: r#"json_get(requestObject, "spec.volumes[3]")"#,
-                args: r#"[{"spec": {"volumes": []}}, "spec.volumes[3]"]"#,
-                result: "null",
-            },
-            Example {
-                call: r#"json_get("not json", "a")"#,
-                args: r#"["not json", "a"]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

@@ -1,7 +1,7 @@
 use serde_json::Value;
 
 use crate::args;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `len(x)`
 pub(crate) struct Len;
@@ -12,59 +12,51 @@ the number of items of a list, or the number of members of an object.
 
 Missing when `x` is a number, a boolean or null.";
 
+const SPEC: Spec = Spec {
+    name: "len",
+    params: &[Param {
+        name: "x",
+        ty: "string | list | object",
+    }],
+    returns: "integer",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"len("kube-system")"#,
+            args: r#"["kube-system"]"#,
+            result: "11",
+        },
+        Example {
+            call: r#"len("é日")"#,
+            args: r#"["é日"]"#,
+            result: "2",
+        },
+        Example {
+            call: r#"len(["get", "list", "watch"])"#,
+            args: r#"[["get", "list", "watch"]]"#,
+            result: "3",
+        },
+        Example {
+            call: "len(requestObject.data)",
+            args: r#"[{"password": "aHVudGVyMg==", "user": "YWRtaW4="}]"#,
+            result: "2",
+        },
+        Example {
+            call: "len([])",
+            args: "[[]]",
+            result: "0",
+        },
+        Example {
+            call: "len(3.5)",
+            args: "[3.5]",
+            result: "null",
+        },
+    ],
+};
+
 impl Function for Len {
-    fn name(&self) -> &'static str {
-        "len"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param {
-            name: "x",
-            ty: "string | list | object",
-        }]
-    }
-
-    fn returns(&self) -> &'static str {
-        "integer"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"len("kube-system")"#,
-                args: r#"["kube-system"]"#,
-                result: "11",
-            },
-            Example {
-                call: r#"len("é日")"#,
-                args: r#"["é日"]"#,
-                result: "2",
-            },
-            Example {
-                call: r#"len(["get", "list", "watch"])"#,
-                args: r#"[["get", "list", "watch"]]"#,
-                result: "3",
-            },
-            Example {
-                call: "len(requestObject.data)",
-                args: r#"[{"password": "aHVudGVyMg==", "user": "YWRtaW4="}]"#,
-                result: "2",
-            },
-            Example {
-                call: "len([])",
-                args: "[[]]",
-                result: "0",
-            },
-            Example {
-                call: "len(3.5)",
-                args: "[3.5]",
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

@@ -2,7 +2,7 @@ use serde_json::{Number, Value};
 
 use crate::args;
 use crate::time;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `parse_time(s)`
 pub(crate) struct ParseTime;
@@ -22,59 +22,51 @@ offset, an offset without `:` (`+0200`), surrounding whitespace, or an impossibl
 (`2024-02-30`, `24:00:00`). A number is not parsed either: `hour` and `weekday` take epoch \
 seconds directly.";
 
+const SPEC: Spec = Spec {
+    name: "parse_time",
+    params: &[Param {
+        name: "s",
+        ty: "string (RFC 3339)",
+    }],
+    returns: "float (Unix epoch seconds)",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"parse_time("2024-05-01T12:00:00Z")"#,
+            args: r#"["2024-05-01T12:00:00Z"]"#,
+            result: "1714564800.0",
+        },
+        Example {
+            call: r#"parse_time("2024-05-01T12:00:00.123456Z")"#,
+            args: r#"["2024-05-01T12:00:00.123456Z"]"#,
+            result: "1714564800.123456",
+        },
+        Example {
+            call: r#"parse_time("2024-05-01T14:00:00.5000000000+02:00")"#,
+            args: r#"["2024-05-01T14:00:00.5000000000+02:00"]"#,
+            result: "1714564800.5",
+        },
+        Example {
+            call: r#"parse_time("1969-12-31T23:59:59Z")"#,
+            args: r#"["1969-12-31T23:59:59Z"]"#,
+            result: "-1.0",
+        },
+        Example {
+            call: r#"parse_time("2024-05-01 12:00:00")"#,
+            args: r#"["2024-05-01 12:00:00"]"#,
+            result: "null",
+        },
+        Example {
+            call: "parse_time(1714564800)",
+            args: "[1714564800]",
+            result: "null",
+        },
+    ],
+};
+
 impl Function for ParseTime {
-    fn name(&self) -> &'static str {
-        "parse_time"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param {
-            name: "s",
-            ty: "string (RFC 3339)",
-        }]
-    }
-
-    fn returns(&self) -> &'static str {
-        "float (Unix epoch seconds)"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"parse_time("2024-05-01T12:00:00Z")"#,
-                args: r#"["2024-05-01T12:00:00Z"]"#,
-                result: "1714564800.0",
-            },
-            Example {
-                call: r#"parse_time("2024-05-01T12:00:00.123456Z")"#,
-                args: r#"["2024-05-01T12:00:00.123456Z"]"#,
-                result: "1714564800.123456",
-            },
-            Example {
-                call: r#"parse_time("2024-05-01T14:00:00.5000000000+02:00")"#,
-                args: r#"["2024-05-01T14:00:00.5000000000+02:00"]"#,
-                result: "1714564800.5",
-            },
-            Example {
-                call: r#"parse_time("1969-12-31T23:59:59Z")"#,
-                args: r#"["1969-12-31T23:59:59Z"]"#,
-                result: "-1.0",
-            },
-            Example {
-                call: r#"parse_time("2024-05-01 12:00:00")"#,
-                args: r#"["2024-05-01 12:00:00"]"#,
-                result: "null",
-            },
-            Example {
-                call: "parse_time(1714564800)",
-                args: "[1714564800]",
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

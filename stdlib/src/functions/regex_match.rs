@@ -2,7 +2,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::args;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `regex_match(s, re)`
 pub(crate) struct RegexMatch;
@@ -20,60 +20,52 @@ one is reported as a call error (the result is then missing).
 Missing when `s` or `re` is not a string. In a rule's string literal, a backslash that does not \
 start `\\\"`, `\\\\`, `\\n` or `\\t` is kept, so `\"^\\d+$\"` is the expression `^\\d+$`.";
 
+const SPEC: Spec = Spec {
+    name: "regex_match",
+    params: &[
+        Param {
+            name: "s",
+            ty: "string",
+        },
+        Param {
+            name: "re",
+            ty: "string (regular expression)",
+        },
+    ],
+    returns: "bool",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"regex_match("kubectl/v1.30.2 (linux/amd64)", "^kubectl/v1\.(2[89]|3\d)\.")"#,
+            args: r#"["kubectl/v1.30.2 (linux/amd64)", "^kubectl/v1\\.(2[89]|3\\d)\\."]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"regex_match("prod-db-0", "db-\d+")"#,
+            args: r#"["prod-db-0", "db-\\d+"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"regex_match("prod-db-0", "^db-\d+$")"#,
+            args: r#"["prod-db-0", "^db-\\d+$"]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"regex_match("Curl/8.5", "(?i)^curl/")"#,
+            args: r#"["Curl/8.5", "(?i)^curl/"]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"regex_match(42, "\d+")"#,
+            args: r#"[42, "\\d+"]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for RegexMatch {
-    fn name(&self) -> &'static str {
-        "regex_match"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[
-            Param {
-                name: "s",
-                ty: "string",
-            },
-            Param {
-                name: "re",
-                ty: "string (regular expression)",
-            },
-        ]
-    }
-
-    fn returns(&self) -> &'static str {
-        "bool"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"regex_match("kubectl/v1.30.2 (linux/amd64)", "^kubectl/v1\.(2[89]|3\d)\.")"#,
-                args: r#"["kubectl/v1.30.2 (linux/amd64)", "^kubectl/v1\\.(2[89]|3\\d)\\."]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"regex_match("prod-db-0", "db-\d+")"#,
-                args: r#"["prod-db-0", "db-\\d+"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"regex_match("prod-db-0", "^db-\d+$")"#,
-                args: r#"["prod-db-0", "^db-\\d+$"]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"regex_match("Curl/8.5", "(?i)^curl/")"#,
-                args: r#"["Curl/8.5", "(?i)^curl/"]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"regex_match(42, "\d+")"#,
-                args: r#"[42, "\\d+"]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

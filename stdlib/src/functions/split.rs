@@ -1,7 +1,7 @@
 use serde_json::Value;
 
 use crate::args;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `split(s, sep)`
 pub(crate) struct Split;
@@ -14,65 +14,57 @@ one-item list. An empty `sep` splits `s` into its characters (an empty list for 
 Missing when `s` or `sep` is not a string. A constant `sep` that is not a string is an error \
 when the ruleset loads.";
 
+const SPEC: Spec = Spec {
+    name: "split",
+    params: &[
+        Param {
+            name: "s",
+            ty: "string",
+        },
+        Param {
+            name: "sep",
+            ty: "string",
+        },
+    ],
+    returns: "list of strings",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"split("system:serviceaccount:default:builder", ":")"#,
+            args: r#"["system:serviceaccount:default:builder", ":"]"#,
+            result: r#"["system", "serviceaccount", "default", "builder"]"#,
+        },
+        Example {
+            call: r#"split("a, b", ", ")"#,
+            args: r#"["a, b", ", "]"#,
+            result: r#"["a", "b"]"#,
+        },
+        Example {
+            call: r#"split("a,,b,", ",")"#,
+            args: r#"["a,,b,", ","]"#,
+            result: r#"["a", "", "b", ""]"#,
+        },
+        Example {
+            call: r#"split("", ",")"#,
+            args: r#"["", ","]"#,
+            result: r#"[""]"#,
+        },
+        Example {
+            call: r#"split("abc", "")"#,
+            args: r#"["abc", ""]"#,
+            result: r#"["a", "b", "c"]"#,
+        },
+        Example {
+            call: r#"split(["a,b"], ",")"#,
+            args: r#"[["a,b"], ","]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for Split {
-    fn name(&self) -> &'static str {
-        "split"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[
-            Param {
-                name: "s",
-                ty: "string",
-            },
-            Param {
-                name: "sep",
-                ty: "string",
-            },
-        ]
-    }
-
-    fn returns(&self) -> &'static str {
-        "list of strings"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"split("system:serviceaccount:default:builder", ":")"#,
-                args: r#"["system:serviceaccount:default:builder", ":"]"#,
-                result: r#"["system", "serviceaccount", "default", "builder"]"#,
-            },
-            Example {
-                call: r#"split("a, b", ", ")"#,
-                args: r#"["a, b", ", "]"#,
-                result: r#"["a", "b"]"#,
-            },
-            Example {
-                call: r#"split("a,,b,", ",")"#,
-                args: r#"["a,,b,", ","]"#,
-                result: r#"["a", "", "b", ""]"#,
-            },
-            Example {
-                call: r#"split("", ",")"#,
-                args: r#"["", ","]"#,
-                result: r#"[""]"#,
-            },
-            Example {
-                call: r#"split("abc", "")"#,
-                args: r#"["abc", ""]"#,
-                result: r#"["a", "b", "c"]"#,
-            },
-            Example {
-                call: r#"split(["a,b"], ",")"#,
-                args: r#"[["a,b"], ","]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

@@ -1,5 +1,5 @@
 use crate::functions::any_of::{self, Test};
-use crate::{ArgError, ArgShape, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, Compiled, Example, Function, Param, Spec};
 
 /// `starts_with_any(s, list)`
 pub(crate) struct StartsWithAny;
@@ -12,60 +12,52 @@ Missing when `s` is not a string or `list` is not a list; items of a list known 
 that are not strings are skipped. A constant `list` must be a list of strings, or the ruleset \
 does not load. `list` can be the name of a `list` defined in the ruleset.";
 
+const SPEC: Spec = Spec {
+    name: "starts_with_any",
+    params: &[
+        Param {
+            name: "s",
+            ty: "string",
+        },
+        Param {
+            name: "list",
+            ty: "list of strings",
+        },
+    ],
+    returns: "bool",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"starts_with_any("system:node:worker-1", ["system:node:", "system:kube-"])"#,
+            args: r#"["system:node:worker-1", ["system:node:", "system:kube-"]]"#,
+            result: "true",
+        },
+        Example {
+            call: r#"starts_with_any("alice", ["system:", "eks:"])"#,
+            args: r#"["alice", ["system:", "eks:"]]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"starts_with_any("System:x", ["system:"])"#,
+            args: r#"["System:x", ["system:"]]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"starts_with_any("alice", [])"#,
+            args: r#"["alice", []]"#,
+            result: "false",
+        },
+        Example {
+            call: r#"starts_with_any(7, ["7"])"#,
+            args: r#"[7, ["7"]]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for StartsWithAny {
-    fn name(&self) -> &'static str {
-        "starts_with_any"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[
-            Param {
-                name: "s",
-                ty: "string",
-            },
-            Param {
-                name: "list",
-                ty: "list of strings",
-            },
-        ]
-    }
-
-    fn returns(&self) -> &'static str {
-        "bool"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"starts_with_any("system:node:worker-1", ["system:node:", "system:kube-"])"#,
-                args: r#"["system:node:worker-1", ["system:node:", "system:kube-"]]"#,
-                result: "true",
-            },
-            Example {
-                call: r#"starts_with_any("alice", ["system:", "eks:"])"#,
-                args: r#"["alice", ["system:", "eks:"]]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"starts_with_any("System:x", ["system:"])"#,
-                args: r#"["System:x", ["system:"]]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"starts_with_any("alice", [])"#,
-                args: r#"["alice", []]"#,
-                result: "false",
-            },
-            Example {
-                call: r#"starts_with_any(7, ["7"])"#,
-                args: r#"[7, ["7"]]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

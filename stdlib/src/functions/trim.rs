@@ -1,7 +1,7 @@
 use serde_json::Value;
 
 use crate::args;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `trim(s)`
 pub(crate) struct Trim;
@@ -12,49 +12,41 @@ other Unicode white space characters. Whitespace inside `s` is kept.
 
 Missing when `s` is not a string.";
 
+const SPEC: Spec = Spec {
+    name: "trim",
+    params: &[Param {
+        name: "s",
+        ty: "string",
+    }],
+    returns: "string",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"trim("  kube-system\n")"#,
+            args: r#"["  kube-system\n"]"#,
+            result: r#""kube-system""#,
+        },
+        Example {
+            call: r#"trim("a b")"#,
+            args: r#"["a b"]"#,
+            result: r#""a b""#,
+        },
+        Example {
+            call: r#"trim("\t ")"#,
+            args: r#"["\t "]"#,
+            result: r#""""#,
+        },
+        Example {
+            call: r#"trim(["x "])"#,
+            args: r#"[["x "]]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for Trim {
-    fn name(&self) -> &'static str {
-        "trim"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param {
-            name: "s",
-            ty: "string",
-        }]
-    }
-
-    fn returns(&self) -> &'static str {
-        "string"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"trim("  kube-system\n")"#,
-                args: r#"["  kube-system\n"]"#,
-                result: r#""kube-system""#,
-            },
-            Example {
-                call: r#"trim("a b")"#,
-                args: r#"["a b"]"#,
-                result: r#""a b""#,
-            },
-            Example {
-                call: r#"trim("\t ")"#,
-                args: r#"["\t "]"#,
-                result: r#""""#,
-            },
-            Example {
-                call: r#"trim(["x "])"#,
-                args: r#"[["x "]]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {

@@ -3,7 +3,7 @@ use serde_json::Value;
 
 use crate::args;
 use crate::time;
-use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param};
+use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, Spec};
 
 /// `weekday(t)`
 pub(crate) struct Weekday;
@@ -17,54 +17,46 @@ The day of the week of the instant `t`, in UTC, as its English name with a capit
 
 Missing when `t` is neither, or is a number of seconds too large for a date.";
 
+const SPEC: Spec = Spec {
+    name: "weekday",
+    params: &[Param {
+        name: "t",
+        ty: "string (RFC 3339) | number (epoch seconds)",
+    }],
+    returns: "string",
+    docs: DOCS,
+    examples: &[
+        Example {
+            call: r#"weekday("2024-05-04T10:00:00Z")"#,
+            args: r#"["2024-05-04T10:00:00Z"]"#,
+            result: r#""Saturday""#,
+        },
+        Example {
+            call: r#"weekday("2024-05-06T00:30:00+02:00")"#,
+            args: r#"["2024-05-06T00:30:00+02:00"]"#,
+            result: r#""Sunday""#,
+        },
+        Example {
+            call: "weekday(0)",
+            args: "[0]",
+            result: r#""Thursday""#,
+        },
+        Example {
+            call: "weekday(1714564800.5)",
+            args: "[1714564800.5]",
+            result: r#""Wednesday""#,
+        },
+        Example {
+            call: r#"weekday("2024-05-04")"#,
+            args: r#"["2024-05-04"]"#,
+            result: "null",
+        },
+    ],
+};
+
 impl Function for Weekday {
-    fn name(&self) -> &'static str {
-        "weekday"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param {
-            name: "t",
-            ty: "string (RFC 3339) | number (epoch seconds)",
-        }]
-    }
-
-    fn returns(&self) -> &'static str {
-        "string"
-    }
-
-    fn docs(&self) -> &'static str {
-        DOCS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[
-            Example {
-                call: r#"weekday("2024-05-04T10:00:00Z")"#,
-                args: r#"["2024-05-04T10:00:00Z"]"#,
-                result: r#""Saturday""#,
-            },
-            Example {
-                call: r#"weekday("2024-05-06T00:30:00+02:00")"#,
-                args: r#"["2024-05-06T00:30:00+02:00"]"#,
-                result: r#""Sunday""#,
-            },
-            Example {
-                call: "weekday(0)",
-                args: "[0]",
-                result: r#""Thursday""#,
-            },
-            Example {
-                call: "weekday(1714564800.5)",
-                args: "[1714564800.5]",
-                result: r#""Wednesday""#,
-            },
-            Example {
-                call: r#"weekday("2024-05-04")"#,
-                args: r#"["2024-05-04"]"#,
-                result: "null",
-            },
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn compile(&self, _args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {
