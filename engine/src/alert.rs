@@ -50,7 +50,7 @@ pub struct AlertUpdate {
 }
 
 /// The audit fields every alert document carries, from the alert's first event.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Context {
     pub user: Option<String>,
     pub source_ip: Option<String>,

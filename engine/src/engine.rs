@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use k8scop_grammar::ast::SourceKind;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::alert::{field_values, render_values, Alert, AlertKind, AlertUpdate, Context};
@@ -20,6 +21,11 @@ use crate::path::FieldPath;
 use crate::ruleset::{Detection, Ruleset, Step};
 use crate::state::{Aggregation, Key, Limits, Overflow, Sample, Sequence, Threshold, Update};
 use crate::template::Title;
+
+mod snapshot;
+
+pub use snapshot::{DroppedState, EngineState, RestoreReport, StateError, ENGINE_STATE_VERSION};
+pub(crate) use snapshot::{check_version, corrupt, hex64, parse_hex64, version_in, version_of};
 
 /// How often (in event time) expired state is evicted.
 const EVICT_EVERY_MS: i64 = 10_000;
@@ -53,7 +59,7 @@ pub struct Match {
 }
 
 /// Counters for one rule or sequence.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetectionStats {
     /// Events that satisfied the rule's `when` (for a sequence: completed matches).
     pub matches: u64,

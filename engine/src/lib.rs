@@ -36,6 +36,9 @@ pub mod testing;
 
 pub use alert::{Alert, AlertKind, AlertUpdate};
 pub use compile::{compile, CompileOptions, Compiled};
-pub use engine::{DetectionStats, Engine, Output, RuntimeError};
+pub use engine::{
+    DetectionStats, DroppedState, Engine, EngineState, Output, RestoreReport, RuntimeError,
+    StateError,
+};
 pub use event::Event;
 pub use ruleset::Ruleset;

@@ -162,12 +162,13 @@ impl Template {
 }
 
 /// A title with its fields rendered and its count still open.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Title {
     parts: Vec<TitlePart>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum TitlePart {
     Text(String),
     Count,

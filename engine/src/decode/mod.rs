@@ -21,6 +21,9 @@ use k8scop_grammar::ast::SourceKind;
 use serde_json::Value;
 
 use crate::doc::{Doc, DocBuilder, Ref};
+use crate::engine::{
+    check_version, corrupt, hex64, parse_hex64, version_in, version_of, StateError,
+};
 use crate::event::{Event, NotAnEvent, AUDIT_TIME_FIELDS};
 use crate::hash::FastHash;
 use crate::input::{read_documents, Record};
@@ -31,6 +34,7 @@ use crate::sources::Chunk;
 pub mod json;
 pub mod projection;
 pub mod shapes;
+pub mod siphash;
 
 /// The fields of an audit event that its deduplication key covers: the id and stage the issue
 /// names, and what the API server sets itself. `auditID` alone cannot be trusted: the API server
@@ -48,15 +52,15 @@ pub const DEDUP_FIELDS: &[&[&str]] = &[
     &["user", "username"],
 ];
 
-/// The deduplication key of an audit event with an `auditID`: a 64-bit SipHash, keyed at random
-/// per process, of [`DEDUP_FIELDS`] (so that keys stay small enough for the CPU caches and
-/// collisions cannot be crafted). Two different events share a key with probability 2^-64 per
-/// pair: over a window of 100,000 keys, about one false duplicate in 10^14 events.
+/// The deduplication key of an audit event with an `auditID`: a 64-bit SipHash-1-3, keyed at
+/// random per process ([`dedup_hash_key`]), of [`DEDUP_FIELDS`] (so that keys stay small enough
+/// for the CPU caches and collisions cannot be crafted). Two different events share a key with
+/// probability 2^-64 per pair: over a window of 100,000 keys, about one false duplicate in 10^14
+/// events.
 pub(crate) fn dedup_key(event: Ref<'_>) -> Option<u64> {
-    use std::hash::{BuildHasher, Hasher};
-    static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    use std::hash::Hasher;
     event.get("auditID")?.as_str()?;
-    let mut hasher = KEY.get_or_init(std::hash::RandomState::new).build_hasher();
+    let mut hasher = dedup_hash_key().hasher();
     for path in DEDUP_FIELDS {
         let value = path
             .iter()
@@ -70,11 +74,21 @@ pub(crate) fn dedup_key(event: Ref<'_>) -> Option<u64> {
     Some(hasher.finish())
 }
 
+/// The process's deduplication hash key: random on a fresh start, or the one a restored
+/// [`Dedup`] was saved with ([`Dedup::restore`] installs it before any event is decoded).
+static DEDUP_HASH_KEY: std::sync::OnceLock<SipKey> = std::sync::OnceLock::new();
+
+/// The key [`dedup_key`] hashes with; drawn at random on first use unless a restore set it.
+fn dedup_hash_key() -> &'static SipKey {
+    DEDUP_HASH_KEY.get_or_init(SipKey::random)
+}
+
 #[cfg(test)]
 mod tests;
 
 use json::JsonError;
 use projection::{NodeId, Trie};
+use siphash::SipKey;
 
 /// Keys read outside the rules: [`Event::classify`] (the time fields, `auditID`, `stage`, and
 /// what recognises Falco, sysdig and KubeArmor documents), the alert context
@@ -533,5 +547,140 @@ impl Dedup {
 
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
+    }
+
+    /// The keys it remembers and the hash key they were made with, for a checkpoint: a
+    /// [`Dedup::restore`]d window recognises the copies of the events seen before it.
+    ///
+    /// The state holds the process's secret hash key: whoever reads it could craft an event
+    /// that passes for another one. It belongs where the alerts are (the user's own state index),
+    /// not in logs.
+    pub fn snapshot(&self) -> DedupState {
+        let (k0, k1) = dedup_hash_key().parts();
+        let mut keys = String::with_capacity(self.order.len() * 16);
+        for key in &self.order {
+            keys.push_str(&hex64(*key));
+        }
+        DedupState {
+            version: DEDUP_STATE_VERSION,
+            hash_key: format!("{}{}", hex64(k0), hex64(k1)),
+            keys,
+        }
+    }
+
+    /// A window of `capacity` keys holding the saved keys (the newest `capacity` of them), whose
+    /// events are hashed with the saved hash key from now on in this process.
+    ///
+    /// The hash key is the process's: it can only be installed before any event is decoded
+    /// (otherwise [`StateError::DedupKeyInUse`]), unless it is the key already in use (a state
+    /// saved by this same process) or the state holds no keys.
+    pub fn restore(capacity: usize, state: DedupState) -> Result<Dedup, StateError> {
+        check_version(
+            DEDUP_WHAT,
+            DEDUP_STATE_VERSION,
+            Some(u64::from(state.version)),
+        )?;
+        let bad = |message: String| StateError::Corrupt {
+            what: DEDUP_WHAT,
+            message,
+        };
+        let hash_key = match (
+            state.hash_key.get(..16).and_then(parse_hex64),
+            state.hash_key.get(16..).and_then(parse_hex64),
+        ) {
+            (Some(k0), Some(k1)) => SipKey::new(k0, k1),
+            _ => return Err(bad("its `hash_key` is not 32 hex digits".into())),
+        };
+        if state.keys.len() % 16 != 0 {
+            return Err(bad(format!(
+                "its `keys` has {} characters, not a multiple of 16",
+                state.keys.len()
+            )));
+        }
+        let mut keys = Vec::with_capacity(state.keys.len() / 16);
+        for (i, chunk) in state.keys.as_bytes().chunks(16).enumerate() {
+            let key = std::str::from_utf8(chunk).ok().and_then(parse_hex64);
+            match key {
+                Some(key) => keys.push(key),
+                None => {
+                    return Err(bad(format!(
+                        "key {} of `keys` is not 16 hex digits",
+                        i + 1
+                    )))
+                }
+            }
+        }
+        let mut dedup = Dedup::new(capacity);
+        let newest = keys.len().saturating_sub(capacity);
+        for key in &keys[newest..] {
+            if !dedup.seen.insert(*key) {
+                return Err(bad("a key appears twice in `keys`".into()));
+            }
+            dedup.order.push_back(*key);
+        }
+        // Keys made with another hash key would never match again: the saved key must be the one
+        // this process hashes with.
+        if !dedup.is_empty() && *DEDUP_HASH_KEY.get_or_init(|| hash_key) != hash_key {
+            return Err(StateError::DedupKeyInUse);
+        }
+        Ok(dedup)
+    }
+}
+
+/// The version of the [`DedupState`] format this build writes and reads.
+pub const DEDUP_STATE_VERSION: u32 = 1;
+
+const DEDUP_WHAT: &str = "deduplication state";
+
+/// What a [`Dedup`] remembers, as [`Dedup::snapshot`] takes it; serde (JSON) serializable.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DedupState {
+    /// Always first, so that it is read before anything else of the document.
+    version: u32,
+    /// The SipHash key the keys were made with, 32 hex digits.
+    hash_key: String,
+    /// The keys, oldest first, 16 hex digits each, one after the other (a fraction of the size of
+    /// a JSON array of strings; a window is 100,000 keys).
+    keys: String,
+}
+
+impl std::fmt::Debug for DedupState {
+    /// Leaves the hash key out: it is what keeps deduplication keys unforgeable.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DedupState")
+            .field("version", &self.version)
+            .field("keys", &(self.keys.len() / 16))
+            .finish_non_exhaustive()
+    }
+}
+
+impl DedupState {
+    /// Reads a state from JSON text: the version first, then the rest.
+    pub fn from_json(text: &str) -> Result<DedupState, StateError> {
+        check_version(
+            DEDUP_WHAT,
+            DEDUP_STATE_VERSION,
+            version_of(DEDUP_WHAT, text)?,
+        )?;
+        serde_json::from_str(text).map_err(|e| corrupt(DEDUP_WHAT, e))
+    }
+
+    /// Reads a state from a JSON value: the version first, then the rest.
+    pub fn from_value(value: serde_json::Value) -> Result<DedupState, StateError> {
+        check_version(
+            DEDUP_WHAT,
+            DEDUP_STATE_VERSION,
+            version_in(DEDUP_WHAT, &value)?,
+        )?;
+        serde_json::from_value(value).map_err(|e| corrupt(DEDUP_WHAT, e))
+    }
+
+    /// The number of keys it holds.
+    pub fn len(&self) -> usize {
+        self.keys.len() / 16
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 }

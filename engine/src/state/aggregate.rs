@@ -27,7 +27,9 @@
 
 use std::sync::Arc;
 
-use super::{Key, Keyed, Limits, Overflow};
+use serde::{Deserialize, Serialize};
+
+use super::{key_text, loaded_time, saved_time, Invalid, Key, Keyed, KeyedState, Limits, Overflow};
 
 /// One matching event kept as a sample of an alert.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,6 +197,132 @@ impl Aggregation {
     /// What had to be dropped to stay within [`Limits`].
     pub fn overflow(&self) -> Overflow {
         self.overflow
+    }
+}
+
+impl Aggregation {
+    /// Everything that decides later updates, for a checkpoint.
+    pub(crate) fn snapshot(&self) -> AggregationState {
+        AggregationState {
+            open: self.alerts.snapshot(AlertState::of),
+            closed: self
+                .closed
+                .iter()
+                .map(|alert| ClosedAlert {
+                    key: alert.key.0.to_vec(),
+                    alert: AlertState::of(alert),
+                })
+                .collect(),
+            newest: saved_time(self.newest),
+            overflow: self.overflow,
+        }
+    }
+
+    /// The aggregation a snapshot was taken of, with the window and limits of its rule.
+    pub(crate) fn restore(
+        within_ms: i64,
+        limits: Limits,
+        state: AggregationState,
+    ) -> Result<Self, Invalid> {
+        let mut aggregation = Aggregation::new(within_ms, limits);
+        aggregation.alerts = Keyed::restore(state.open, |key, alert| alert.load(key))?;
+        aggregation.closed = state
+            .closed
+            .into_iter()
+            .map(|closed| closed.alert.load(&Key::new(closed.key)))
+            .collect::<Result<_, _>>()?;
+        aggregation.newest = loaded_time(state.newest);
+        aggregation.overflow = state.overflow;
+        Ok(aggregation)
+    }
+}
+
+/// The saved form of an [`Aggregation`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AggregationState {
+    /// The open alerts by key, least recently matched first.
+    open: KeyedState<AlertState>,
+    /// Alerts closed since the last `evict`, still to be reported closed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    closed: Vec<ClosedAlert>,
+    newest: Option<i64>,
+    overflow: Overflow,
+}
+
+impl AggregationState {
+    /// The number of open alerts held.
+    pub(crate) fn open_alerts(&self) -> usize {
+        self.open.entries.len()
+    }
+}
+
+/// The saved form of an [`OpenAlert`], without its key (the key it is held under).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AlertState {
+    id: String,
+    count: u64,
+    first_seen: i64,
+    last_seen: i64,
+    samples: Vec<SampleState>,
+}
+
+/// A closed alert of an [`AggregationState`], with its key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ClosedAlert {
+    key: Vec<Option<String>>,
+    alert: AlertState,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct SampleState {
+    event_id: String,
+    time: i64,
+}
+
+impl AlertState {
+    fn of(alert: &OpenAlert) -> AlertState {
+        AlertState {
+            id: alert.id.clone(),
+            count: alert.count,
+            first_seen: alert.first_seen,
+            last_seen: alert.last_seen,
+            samples: alert
+                .samples
+                .iter()
+                .map(|s| SampleState {
+                    event_id: s.event_id.to_string(),
+                    time: s.time,
+                })
+                .collect(),
+        }
+    }
+
+    fn load(self, key: &Key) -> Result<OpenAlert, Invalid> {
+        if self.count == 0 || self.first_seen > self.last_seen {
+            return Err(Invalid::new(format!(
+                "alert `{}` of key {} has count {} from {} to {}",
+                self.id,
+                key_text(key),
+                self.count,
+                self.first_seen,
+                self.last_seen
+            )));
+        }
+        Ok(OpenAlert {
+            id: self.id,
+            key: key.clone(),
+            count: self.count,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            samples: self
+                .samples
+                .into_iter()
+                .map(|s| Sample {
+                    event_id: s.event_id.into(),
+                    time: s.time,
+                })
+                .collect(),
+        })
     }
 }
 

@@ -68,6 +68,8 @@ pub use threshold::{Counting, Threshold};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 /// The values of the key paths (`group by`, `threshold ... by` or sequence `by`) for one match,
 /// each rendered to a string; `None` = missing.
 ///
@@ -123,7 +125,7 @@ impl Default for Limits {
 }
 
 /// Counters of what state had to drop to stay bounded (beyond normal expiry).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Overflow {
     /// Keys dropped because `max_keys` was reached while none had expired.
     pub keys_dropped: u64,
@@ -236,6 +238,113 @@ impl<V> Keyed<V> {
     pub(crate) fn values_unordered(&self) -> impl Iterator<Item = &V> {
         self.slots.values().map(|slot| &slot.value)
     }
+}
+
+impl<V> Keyed<V> {
+    /// Every key with its value and recency rank, least recent first, for a snapshot.
+    pub(crate) fn snapshot<S>(&self, mut value: impl FnMut(&V) -> S) -> KeyedState<S> {
+        let entries = self
+            .recency
+            .iter()
+            .filter_map(|(&(time, seq), key)| {
+                let slot = self.slots.get(key)?;
+                Some(KeyedEntry {
+                    key: key.0.to_vec(),
+                    time,
+                    seq,
+                    value: value(&slot.value),
+                })
+            })
+            .collect();
+        KeyedState {
+            entries,
+            next_seq: self.next_seq,
+        }
+    }
+
+    /// The keys of a snapshot, with the same ranks, so that recency ties break as before.
+    pub(crate) fn restore<S>(
+        state: KeyedState<S>,
+        mut value: impl FnMut(&Key, S) -> Result<V, Invalid>,
+    ) -> Result<Self, Invalid> {
+        let mut keyed = Keyed {
+            slots: HashMap::with_capacity(state.entries.len()),
+            recency: BTreeMap::new(),
+            next_seq: state.next_seq,
+        };
+        let mut seqs = std::collections::HashSet::with_capacity(state.entries.len());
+        for entry in state.entries {
+            let key = Arc::new(Key::new(entry.key));
+            let rank = (entry.time, entry.seq);
+            // INVARIANT (of `put`): ranks are unique, and later ones get a larger sequence number.
+            if entry.seq >= state.next_seq {
+                return Err(Invalid::new(format!(
+                    "key {} has arrival number {}, not below the next one ({})",
+                    key_text(&key),
+                    entry.seq,
+                    state.next_seq
+                )));
+            }
+            if !seqs.insert(entry.seq) {
+                return Err(Invalid::new(format!(
+                    "two keys share the arrival number {}",
+                    entry.seq
+                )));
+            }
+            let value = value(&key, entry.value)?;
+            if keyed.slots.contains_key(&key) {
+                return Err(Invalid::new(format!(
+                    "key {} appears twice",
+                    key_text(&key)
+                )));
+            }
+            keyed.recency.insert(rank, Arc::clone(&key));
+            keyed.slots.insert(key, Slot { value, rank });
+        }
+        Ok(keyed)
+    }
+}
+
+/// A key as JSON, for messages about a saved state.
+pub(crate) fn key_text(key: &Key) -> String {
+    serde_json::to_string(&key.0).unwrap_or_else(|_| format!("{:?}", key.0))
+}
+
+/// The saved form of a [`Keyed`]: its keys, least recently matched first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct KeyedState<S> {
+    pub(crate) entries: Vec<KeyedEntry<S>>,
+    /// The arrival number the next key will get.
+    pub(crate) next_seq: u64,
+}
+
+/// One key of a [`KeyedState`] with its recency rank: its recency time and arrival number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct KeyedEntry<S> {
+    pub(crate) key: Vec<Option<String>>,
+    pub(crate) time: i64,
+    pub(crate) seq: u64,
+    pub(crate) value: S,
+}
+
+/// Why a saved state cannot be restored: what in it contradicts the state's invariants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Invalid(pub(crate) String);
+
+impl Invalid {
+    pub(crate) fn new(message: impl Into<String>) -> Invalid {
+        Invalid(message.into())
+    }
+}
+
+/// A "newest time seen" for a snapshot: `None` before any (the in-memory form uses `i64::MIN`).
+pub(crate) fn saved_time(t: i64) -> Option<i64> {
+    (t != i64::MIN).then_some(t)
+}
+
+/// The in-memory form of [`saved_time`].
+pub(crate) fn loaded_time(t: Option<i64>) -> i64 {
+    t.unwrap_or(i64::MIN)
 }
 
 /// What [`Keyed::make_room`] removed.

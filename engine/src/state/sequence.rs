@@ -21,7 +21,11 @@
 
 use std::sync::Arc;
 
-use super::{horizon, Key, Keyed, Limits, Overflow};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    horizon, key_text, loaded_time, saved_time, Invalid, Key, Keyed, KeyedState, Limits, Overflow,
+};
 
 /// The partial-match state of one sequence.
 #[derive(Debug)]
@@ -44,7 +48,7 @@ pub struct SequenceMatch {
     pub started_at: i64,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 struct Partial {
     started_at: i64,
     /// Creation order, to break ties between partial matches that started at the same time.
@@ -166,6 +170,73 @@ impl Sequence {
     pub fn partials(&self) -> usize {
         self.keys.values_unordered().map(Vec::len).sum()
     }
+}
+
+impl Sequence {
+    /// Everything that decides later matches, for a checkpoint.
+    pub(crate) fn snapshot(&self) -> SequenceState {
+        SequenceState {
+            keys: self.keys.snapshot(Clone::clone),
+            newest: saved_time(self.newest),
+            next_partial: self.next_partial,
+            overflow: self.overflow,
+        }
+    }
+
+    /// The sequence a snapshot was taken of; `steps`, `within_ms` and `limits` are those of its
+    /// definition, as for [`Sequence::new`].
+    pub(crate) fn restore(
+        steps: usize,
+        within_ms: i64,
+        limits: Limits,
+        state: SequenceState,
+    ) -> Result<Self, Invalid> {
+        let mut sequence = Sequence::new(steps, within_ms, limits);
+        let next_partial = state.next_partial;
+        sequence.keys = Keyed::restore(state.keys, |key, partials: Vec<Partial>| {
+            let bad = |what: String| {
+                Invalid::new(format!(
+                    "partial matches of key {}: {what}",
+                    key_text(key)
+                ))
+            };
+            if partials.is_empty() {
+                return Err(bad("none".into()));
+            }
+            for p in &partials {
+                if !(1..steps).contains(&p.next_step) {
+                    return Err(bad(format!(
+                        "one waits for step {} of {steps}",
+                        p.next_step + 1
+                    )));
+                }
+                if p.created >= next_partial {
+                    return Err(bad(format!(
+                        "one was created as number {}, not below the next one ({next_partial})",
+                        p.created
+                    )));
+                }
+            }
+            if !partials.is_sorted_by_key(|p| (p.started_at, p.created)) {
+                return Err(bad("not ordered by start".into()));
+            }
+            Ok(partials)
+        })?;
+        sequence.newest = loaded_time(state.newest);
+        sequence.next_partial = next_partial;
+        sequence.overflow = state.overflow;
+        Ok(sequence)
+    }
+}
+
+/// The saved form of a [`Sequence`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SequenceState {
+    /// Per key, its partial matches ordered by (start, creation order).
+    keys: KeyedState<Vec<Partial>>,
+    newest: Option<i64>,
+    next_partial: u64,
+    overflow: Overflow,
 }
 
 #[cfg(test)]

@@ -31,7 +31,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::{horizon, Key, Keyed, Limits, Overflow};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    horizon, key_text, loaded_time, saved_time, Invalid, Key, Keyed, KeyedState, Limits, Overflow,
+};
 
 /// What a threshold counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +190,140 @@ impl Threshold {
             .map(|w| w.blocks.values().map(Block::len).sum::<usize>())
             .sum()
     }
+}
+
+impl Threshold {
+    /// Everything that decides later hits, for a checkpoint.
+    pub(crate) fn snapshot(&self) -> ThresholdState {
+        ThresholdState {
+            keys: self.keys.snapshot(|window| WindowState {
+                newest: window.newest,
+                blocks: window
+                    .blocks
+                    .iter()
+                    .map(|(&index, block)| BlockState {
+                        index,
+                        times: block.times.clone(),
+                        latest: timed(&block.latest),
+                        earliest: timed(&block.earliest),
+                    })
+                    .collect(),
+            }),
+            newest: saved_time(self.newest),
+            overflow: self.overflow,
+        }
+    }
+
+    /// The threshold a snapshot was taken of; `counting`, `at_least`, `within_ms` and `limits` are
+    /// those of its rule, as for [`Threshold::new`].
+    pub(crate) fn restore(
+        counting: Counting,
+        at_least: u64,
+        within_ms: i64,
+        limits: Limits,
+        state: ThresholdState,
+    ) -> Result<Self, Invalid> {
+        let mut threshold = Threshold::new(counting, at_least, within_ms, limits);
+        let width = threshold.width;
+        threshold.keys = Keyed::restore(state.keys, |key, window| {
+            let mut blocks = BTreeMap::new();
+            for block in window.blocks {
+                let bad = |what: &str| {
+                    Invalid::new(format!(
+                        "block {} of key {} holds {what}",
+                        block.index,
+                        key_text(key)
+                    ))
+                };
+                let times_in_block = block.times.iter().all(|t| t.div_euclid(width) == block.index)
+                    && block
+                        .latest
+                        .iter()
+                        .chain(&block.earliest)
+                        .all(|v| v.time.div_euclid(width) == block.index);
+                if !times_in_block {
+                    return Err(bad("times outside the block"));
+                }
+                if !block.times.is_sorted() {
+                    return Err(bad("match times out of order"));
+                }
+                let index = block.index;
+                let block = Block {
+                    times: block.times,
+                    latest: untimed(block.latest),
+                    earliest: untimed(block.earliest),
+                };
+                if block.len() == 0 {
+                    return Err(bad("nothing"));
+                }
+                if blocks.insert(index, block).is_some() {
+                    return Err(Invalid::new(format!(
+                        "key {} holds a block twice",
+                        key_text(key)
+                    )));
+                }
+            }
+            if blocks.is_empty() {
+                return Err(Invalid::new(format!(
+                    "key {} holds no block",
+                    key_text(key)
+                )));
+            }
+            Ok(Window {
+                newest: window.newest,
+                blocks,
+            })
+        })?;
+        threshold.newest = loaded_time(state.newest);
+        threshold.overflow = state.overflow;
+        Ok(threshold)
+    }
+}
+
+fn timed(values: &[(i64, String)]) -> Vec<TimedValue> {
+    values
+        .iter()
+        .map(|(time, value)| TimedValue {
+            time: *time,
+            value: value.clone(),
+        })
+        .collect()
+}
+
+fn untimed(values: Vec<TimedValue>) -> Vec<(i64, String)> {
+    values.into_iter().map(|v| (v.time, v.value)).collect()
+}
+
+/// The saved form of a [`Threshold`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ThresholdState {
+    keys: KeyedState<WindowState>,
+    newest: Option<i64>,
+    overflow: Overflow,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct WindowState {
+    newest: i64,
+    blocks: Vec<BlockState>,
+}
+
+/// A block of a window: `times` for `count`, `latest` and `earliest` for `distinct`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct BlockState {
+    index: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    times: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    latest: Vec<TimedValue>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    earliest: Vec<TimedValue>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct TimedValue {
+    time: i64,
+    value: String,
 }
 
 /// A count from a rule (a `u64`) as an in-memory size.
