@@ -2,11 +2,13 @@
 //! [`crate::ast`] nodes, each with the span of its pair.
 //!
 //! [`Builder`] has one method per grammar rule, named after the rule (the layout of dhall-rust's
-//! parser). A syntax error stops pest at the first mistake and becomes one diagnostic
-//! (`syntax_error.rs`); after a successful parse the builder checks what the grammar cannot
-//! (a property given twice, an unknown severity or source, a duration unit, a number that does
-//! not fit) and reports every such error of the file, not just the first.
+//! parser). A syntax error stops pest at the first mistake; [`parse`] then recovers at the next
+//! top-level definition (`recover.rs`), so that each broken definition of a file gets its own
+//! diagnostic (`syntax_error.rs`). After a successful parse the builder checks what the grammar
+//! cannot (a property given twice, an unknown severity or source, a duration unit, a number that
+//! does not fit) and reports every such error of the file, not just the first.
 
+mod recover;
 mod suggest;
 mod syntax_error;
 
@@ -39,23 +41,19 @@ const MAX_NESTING: usize = 64;
 
 /// Parses the text of one `.rules` file.
 ///
-/// Returns the syntax tree, or every error found: the first syntax error alone (parsing cannot
-/// go on past it), or else all the per-file errors such as duplicate properties and invalid
-/// values. What needs the whole ruleset (names, a missing `when`, types) is checked later, by the
-/// compiler.
+/// Returns the syntax tree, or every error found. A syntax error stops pest, so on one the file
+/// is cut into its top-level definitions (`recover.rs`) and each is parsed on its own: every
+/// broken definition gets its own diagnostic, and the definitions that parse are still checked
+/// for the per-file errors, such as duplicate properties and invalid values. What needs the whole
+/// ruleset (names, a missing `when`, types) is checked later, by the compiler.
 pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
     let mut pairs = match RulesParser::parse(Rule::file, &file.text) {
         Ok(pairs) => pairs,
-        Err(error) => return Err(vec![syntax_error::from_pest(file, &error)]),
+        Err(error) => return Err(recover(file, &error)),
     };
     // INVARIANT: a successful parse of `file` yields exactly one `file` pair.
     let root = pairs.next().expect("a parse of `file` yields one pair");
-    let mut builder = Builder {
-        file,
-        diagnostics: Vec::new(),
-        nesting: 0,
-        reported_too_deep: false,
-    };
+    let mut builder = Builder::new(file);
     let items = builder.file(root);
     if builder.diagnostics.is_empty() {
         Ok(File {
@@ -67,6 +65,40 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
     }
 }
 
+/// The diagnostics of a file that pest cannot parse as a whole: one per definition that does not
+/// parse on its own, and those of the definitions that do, in the order of the file.
+fn recover(file: &Arc<SourceFile>, error: &pest::error::Error<Rule>) -> Vec<Diagnostic> {
+    let text = &*file.text;
+    let segments = recover::segments(text);
+    if segments.len() < 2 {
+        return vec![syntax_error::from_pest(file, error, 0)];
+    }
+    let mut builder = Builder::new(file);
+    let mut broken = 0;
+    for segment in segments {
+        match RulesParser::parse(Rule::file, &text[segment.clone()]) {
+            Ok(mut pairs) => {
+                builder.base = segment.start;
+                // INVARIANT: a successful parse of `file` yields exactly one `file` pair.
+                let root = pairs.next().expect("a parse of `file` yields one pair");
+                builder.file(root);
+            }
+            Err(error) => {
+                broken += 1;
+                builder
+                    .diagnostics
+                    .push(syntax_error::from_pest(file, &error, segment.start));
+            }
+        }
+    }
+    if broken == 0 {
+        // Each part parses on its own but the whole does not: the cut hid the error, so report
+        // what pest said of the whole file rather than nothing.
+        return vec![syntax_error::from_pest(file, error, 0)];
+    }
+    builder.diagnostics
+}
+
 /// Builds AST nodes from pairs, collecting the diagnostics of the file.
 ///
 /// Where a value is invalid, its method reports it and returns `None` (or a placeholder where
@@ -74,12 +106,30 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
 struct Builder<'f> {
     file: &'f Arc<SourceFile>,
     diagnostics: Vec<Diagnostic>,
+    /// Where in the file the parsed text starts: pest's offsets are relative to the text it was
+    /// given, which is one definition of the file when [`recover`] parses them one by one.
+    base: usize,
     /// Current depth of parentheses and call arguments.
     nesting: usize,
     reported_too_deep: bool,
 }
 
-impl Builder<'_> {
+impl<'f> Builder<'f> {
+    fn new(file: &'f Arc<SourceFile>) -> Self {
+        Builder {
+            file,
+            diagnostics: Vec::new(),
+            base: 0,
+            nesting: 0,
+            reported_too_deep: false,
+        }
+    }
+
+    /// The span of a pair in the file.
+    fn span(&self, pair: &Node) -> Span {
+        Span::new(self.base + pair.as_span().start(), self.base + end_of(pair))
+    }
+
     // -----------------------------------------------------------------------------------------
     // Files and definitions
 
@@ -101,7 +151,7 @@ impl Builder<'_> {
     }
 
     fn list_def(&mut self, pair: Node) -> ListDef {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let mut it = children(pair);
         let name = self.ident(next(&mut it));
         let items = self.list_literal(next(&mut it)).node;
@@ -109,7 +159,7 @@ impl Builder<'_> {
     }
 
     fn macro_def(&mut self, pair: Node) -> MacroDef {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let mut it = children(pair);
         let name = self.ident(next(&mut it));
         let condition = self.condition(next(&mut it));
@@ -121,7 +171,7 @@ impl Builder<'_> {
     }
 
     fn rule_def(&mut self, pair: Node) -> RuleDef {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let mut it = children(pair);
         let name = self.ident(next(&mut it));
         let mut seen = Seen::new(format!("rule `{}`", name.name));
@@ -161,7 +211,7 @@ impl Builder<'_> {
     }
 
     fn sequence_def(&mut self, pair: Node) -> SequenceDef {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let mut it = children(pair);
         let name = self.ident(next(&mut it));
         let mut seen = Seen::new(format!("sequence `{}`", name.name));
@@ -246,9 +296,9 @@ impl Builder<'_> {
             .clone()
             .into_inner()
             .take_while(|p| is_token(p.as_rule()))
-            .map(|p| span_of(&p))
+            .map(|p| self.span(&p))
             .reduce(Span::join)
-            .unwrap_or_else(|| span_of(prop));
+            .unwrap_or_else(|| self.span(prop));
         match seen.given.iter().find(|(n, _)| *n == name) {
             Some(&(_, first)) => self.diagnostics.push(
                 Diagnostic::new(
@@ -264,7 +314,7 @@ impl Builder<'_> {
     }
 
     fn threshold_prop(&mut self, pair: Node) -> Option<Threshold> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let mut it = children(pair);
         let kind = next(&mut it);
         let kind = match kind.as_rule() {
@@ -319,7 +369,7 @@ impl Builder<'_> {
     }
 
     fn step(&mut self, pair: Node) -> (Step, Span) {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let inner = only_child(pair);
         let step = match inner.as_rule() {
             Rule::inline_step => Step::Inline(self.condition(only_child(inner))),
@@ -330,17 +380,17 @@ impl Builder<'_> {
     }
 
     fn script_block(&mut self, pair: Node) -> ScriptBlock {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let body = only_child(pair);
         ScriptBlock {
             body: body.as_str().to_string(),
-            body_span: span_of(&body),
+            body_span: self.span(&body),
             span,
         }
     }
 
     fn test_def(&mut self, pair: Node) -> TestDef {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let mut it = children(pair);
         let name = self.string(next(&mut it));
         let mut def = TestDef {
@@ -400,7 +450,7 @@ impl Builder<'_> {
     /// value, and reports what the grammar does not check (a lone surrogate in `\uXXXX`, a number
     /// out of range, nesting deeper than 128).
     fn json_object(&mut self, pair: Node) -> Option<Spanned<serde_json::Value>> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         match serde_json::from_str(pair.as_str()) {
             Ok(value) => Some(Spanned::new(value, span)),
             Err(error) => {
@@ -431,7 +481,7 @@ impl Builder<'_> {
 
     /// Returns the expectation and a key that is equal for two expectations of the same thing.
     fn expect_prop(&mut self, pair: Node) -> (Expect, String) {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let inner = only_child(pair);
         let rule = inner.as_rule();
         if rule == Rule::expect_none {
@@ -504,7 +554,7 @@ impl Builder<'_> {
             if first.as_rule() != Rule::kw_not {
                 break first;
             }
-            nots.push(first.as_span().start());
+            nots.push(self.base + first.as_span().start());
             pair = next(&mut inner);
         };
         let (mut expr, mut depth) = self.primary(primary);
@@ -524,7 +574,7 @@ impl Builder<'_> {
 
     fn primary(&mut self, pair: Node) -> (Expr, usize) {
         let inner = only_child(pair);
-        let span = span_of(&inner);
+        let span = self.span(&inner);
         match inner.as_rule() {
             Rule::paren => self.paren(inner),
             Rule::exists_expr => {
@@ -538,7 +588,7 @@ impl Builder<'_> {
 
     /// The condition inside, with its span widened to the parentheses.
     fn paren(&mut self, pair: Node) -> (Expr, usize) {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         if !self.enter(span) {
             return self.too_deep(span);
         }
@@ -550,7 +600,7 @@ impl Builder<'_> {
 
     /// `[all] LEFT OP RIGHT`, or an operand standing alone.
     fn comparison(&mut self, pair: Node) -> Expr {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let mut it = children(pair);
         let mut left = next(&mut it);
         let all = left.as_rule() == Rule::all_kw;
@@ -561,7 +611,7 @@ impl Builder<'_> {
         let Some(op) = it.next() else {
             return self.standalone(left, span);
         };
-        let op = Spanned::new(cmp_op(op.as_str()), span_of(&op));
+        let op = Spanned::new(cmp_op(op.as_str()), self.span(&op));
         let right = self.operand(next(&mut it));
         let comparison = Comparison {
             all,
@@ -631,7 +681,7 @@ impl Builder<'_> {
     }
 
     fn call(&mut self, pair: Node) -> Call {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let mut it = children(pair);
         let name = self.ident(only_child(next(&mut it)));
         let mut args = Vec::new();
@@ -645,11 +695,11 @@ impl Builder<'_> {
     }
 
     fn script_expr(&mut self, pair: Node) -> ScriptExpr {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let body = only_child(pair);
         ScriptExpr {
             body: body.as_str().to_string(),
-            body_span: span_of(&body),
+            body_span: self.span(&body),
             span,
         }
     }
@@ -685,7 +735,7 @@ impl Builder<'_> {
     // Values
 
     fn literal(&mut self, pair: Node) -> Literal {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let inner = only_child(pair);
         let value = match inner.as_rule() {
             Rule::string => LiteralValue::Str(unescape(strip_quotes(inner.as_str()))),
@@ -699,7 +749,7 @@ impl Builder<'_> {
 
     fn number(&mut self, pair: &Node) -> LiteralValue {
         let text = pair.as_str();
-        let span = span_of(pair);
+        let span = self.span(pair);
         if text.contains(['.', 'e', 'E']) {
             match text.parse::<f64>() {
                 Ok(float) if float.is_finite() => return LiteralValue::Float(float),
@@ -715,7 +765,7 @@ impl Builder<'_> {
     }
 
     fn list_literal(&mut self, pair: Node) -> Spanned<Vec<ListItem>> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let items = children(pair).map(|item| self.list_item(item)).collect();
         Spanned::new(items, span)
     }
@@ -730,13 +780,13 @@ impl Builder<'_> {
     }
 
     fn string_list(&mut self, pair: Node) -> Spanned<Vec<StrLit>> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let strings = children(pair).map(|s| self.string(s)).collect();
         Spanned::new(strings, span)
     }
 
     fn path_list(&mut self, pair: Node) -> Spanned<Vec<Path>> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let paths = children(pair).map(|p| self.path(p)).collect();
         Spanned::new(paths, span)
     }
@@ -746,14 +796,14 @@ impl Builder<'_> {
     }
 
     fn path(&mut self, pair: Node) -> Path {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let segments = pair.into_inner().map(|s| self.segment(s)).collect();
         Path { segments, span }
     }
 
     /// One segment of a path; its span covers its brackets but not a leading `.`.
     fn segment(&mut self, pair: Node) -> Segment {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let kind = match pair.as_rule() {
             Rule::seg_field => SegmentKind::Field(pair.as_str().to_string()),
             Rule::seg_quoted => SegmentKind::Quoted(self.string(only_child(pair)).value),
@@ -776,19 +826,19 @@ impl Builder<'_> {
     fn ident(&mut self, pair: Node) -> Ident {
         Ident {
             name: pair.as_str().to_string(),
-            span: span_of(&pair),
+            span: self.span(&pair),
         }
     }
 
     fn string(&mut self, pair: Node) -> StrLit {
         StrLit {
             value: unescape(strip_quotes(pair.as_str())),
-            span: span_of(&pair),
+            span: self.span(&pair),
         }
     }
 
     fn severity_value(&mut self, pair: Node) -> Option<Spanned<Severity>> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let word = pair.as_str();
         if let Some(severity) = Severity::parse(word) {
             return Some(Spanned::new(severity, span));
@@ -799,7 +849,7 @@ impl Builder<'_> {
     }
 
     fn source_value(&mut self, pair: Node) -> Option<Spanned<SourceKind>> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let word = pair.as_str();
         if let Some(source) = SourceKind::parse(word) {
             return Some(Spanned::new(source, span));
@@ -824,11 +874,11 @@ impl Builder<'_> {
     }
 
     fn bool_value(&mut self, pair: Node) -> Spanned<bool> {
-        Spanned::new(pair.as_str() == "true", span_of(&pair))
+        Spanned::new(pair.as_str() == "true", self.span(&pair))
     }
 
     fn count(&mut self, pair: Node) -> Option<Spanned<u64>> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         match pair.as_str().parse() {
             Ok(n) => Some(Spanned::new(n, span)),
             Err(_) => {
@@ -840,7 +890,7 @@ impl Builder<'_> {
 
     /// `500ms`, `30s`, `10m`, `2h`, `1d`, in milliseconds.
     fn duration(&mut self, pair: Node) -> Option<Duration> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let text = pair.as_str();
         let split = text
             .find(|c: char| !c.is_ascii_digit())
@@ -1043,10 +1093,6 @@ fn unescape(raw: &str) -> String {
         }
     }
     out
-}
-
-fn span_of(pair: &Node) -> Span {
-    Span::new(pair.as_span().start(), end_of(pair))
 }
 
 /// Where a pair's text ends. A non-atomic rule that ends in `?` or `*` (`threshold ... [by ...]`,

@@ -271,3 +271,106 @@ fn diagnostics_point_at_file_line_and_column() {
     assert_eq!(json["code"], "k8scop::invalid_value");
     assert_eq!(json["labels"][0]["text"], "hgh");
 }
+
+// Recovery: a syntax error does not hide the rest of the file. Each broken definition gets its
+// own diagnostic, and the definitions that parse are still checked.
+const THREE_BROKEN_RULES: &str = "\
+rule a {
+    when verb = \"get\"
+}
+
+rule fine {
+    when verb == \"list\"
+    severity hgh
+}
+
+rule b {
+    when verb == \"delete\"
+
+rule c {
+    when user.username ==
+}
+
+macro also_fine = verb == \"get\"
+";
+
+snapshot!(
+    three_broken_rules,
+    THREE_BROKEN_RULES,
+    Syntax,
+    InvalidValue,
+    Syntax,
+    Syntax
+);
+
+#[test]
+fn each_broken_definition_is_reported_at_its_place_in_the_file() {
+    let diagnostics = parse_err(THREE_BROKEN_RULES);
+    let places: Vec<(Option<String>, &str)> = diagnostics
+        .iter()
+        .map(|d| {
+            let label = &d.labels[0];
+            (
+                d.location(),
+                &label.file.text[label.span.start..label.span.end],
+            )
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (Some("test.rules:2:15".to_owned()), "="),
+            (Some("test.rules:7:14".to_owned()), "hgh"),
+            // The rule left open is told that `rule c` starts before it is closed.
+            (Some("test.rules:13:1".to_owned()), "rule"),
+            (Some("test.rules:15:1".to_owned()), "}"),
+        ],
+        "{}",
+        render_all(&diagnostics)
+    );
+    // The open brace is the one of `rule b`, not one of another definition.
+    assert_eq!(
+        diagnostics[2].labels[1].span.start,
+        THREE_BROKEN_RULES.find("rule b {").unwrap() + "rule b ".len()
+    );
+}
+
+#[test]
+fn broken_definitions_of_every_kind_are_reported_one_by_one() {
+    let text = "\
+list l = [\"a\",
+macro m = verb ==
+sequence s {
+    steps a b
+}
+script {
+    fn f() { 1 }
+}
+test \"t\" {
+    events [ {\"verb\": \"get\",} ]
+}
+rule r { when x }
+test \"u\" {
+    expect r alerts
+}
+";
+    let diagnostics = parse_err(text);
+    let lines: Vec<usize> = diagnostics
+        .iter()
+        .map(|d| d.line_col().expect("a label").0)
+        .collect();
+    // The list and the macro are cut short by the next definition, whose first word they are
+    // told of; the script and the rule are fine.
+    assert_eq!(lines, [2, 3, 4, 10, 15], "{}", render_all(&diagnostics));
+    assert!(diagnostics[0].message.ends_with("found `macro`"));
+    assert!(diagnostics[1].message.ends_with("found `sequence`"));
+}
+
+#[test]
+fn a_valid_file_is_not_cut() {
+    // `rule`, `list` and `script {` at the start of lines inside definitions: a cut there would
+    // break the file, but a file that parses is never cut.
+    let text =
+        "rule r {\n    when verb == \"get\" and\n    rule == 1\n    or\n    script { true }\n}\n";
+    assert!(k8scop_grammar::parse(&common::source(text)).is_ok());
+}

@@ -15,14 +15,24 @@ use super::Rule;
 use crate::ast::{Severity, SourceKind, Span};
 use crate::diagnostic::{Code, Diagnostic, SourceFile};
 
-/// The diagnostic for the error pest stopped at.
-pub(super) fn from_pest(file: &Arc<SourceFile>, error: &pest::error::Error<Rule>) -> Diagnostic {
+/// The diagnostic for the error pest stopped at, in a parse of the file's text from `start` on
+/// (the whole file, or one definition of it: see `recover.rs`).
+///
+/// The explanation looks at the text of the whole file, so that a definition cut short by the
+/// next one is told what follows it (`rule`), as a parse of the whole file would be; but it
+/// looks for open brackets and strings from `start` only, since what is open before belongs to
+/// another definition.
+pub(super) fn from_pest(
+    file: &Arc<SourceFile>,
+    error: &pest::error::Error<Rule>,
+    start: usize,
+) -> Diagnostic {
     let text = &*file.text;
     let pos = match error.location {
         InputLocation::Pos(pos) => pos,
         InputLocation::Span((start, _)) => start,
-    }
-    .min(text.len());
+    };
+    let pos = (start + pos).min(text.len());
     let found = Found::at(text, pos);
     let positives = match &error.variant {
         ErrorVariant::ParsingError { positives, .. } => positives.as_slice(),
@@ -37,6 +47,7 @@ pub(super) fn from_pest(file: &Arc<SourceFile>, error: &pest::error::Error<Rule>
     Explainer {
         file,
         text,
+        start,
         pos,
         found,
         expected,
@@ -46,7 +57,10 @@ pub(super) fn from_pest(file: &Arc<SourceFile>, error: &pest::error::Error<Rule>
 
 struct Explainer<'a> {
     file: &'a Arc<SourceFile>,
+    /// The whole file.
     text: &'a str,
+    /// Where the parsed text starts.
+    start: usize,
     pos: usize,
     found: Found<'a>,
     expected: Expected,
@@ -100,7 +114,7 @@ impl Explainer<'_> {
 
     /// The file ended early: most often a bracket or a string was left open.
     fn at_end(&self) -> Diagnostic {
-        let scan = scan(self.text);
+        let scan = scan(self.text, self.start);
         if let Some(start) = scan.unclosed_string {
             return unclosed_string(self.file, Span::new(start, start + 1));
         }
@@ -159,7 +173,7 @@ impl Explainer<'_> {
         let properties = block.properties();
         // A new definition inside a block: the block above was not closed.
         if suggest::DEFINITIONS.contains(&word) {
-            let before = scan(&self.text[..self.pos]);
+            let before = scan(&self.text[..self.pos], self.start);
             if let Some(&(_, at)) = before.open.first() {
                 return self
                     .generic()
@@ -623,7 +637,7 @@ impl<'t> Found<'t> {
 
 /// The end (after the closing quote) of a string starting at `start`, or `None` when it is not
 /// closed on its line. Escapes: `\` skips the next character.
-fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+pub(super) fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
     let mut i = start + 1;
     while i < bytes.len() {
         match bytes[i] {
@@ -652,15 +666,16 @@ struct Scan {
     unclosed_string: Option<usize>,
 }
 
-/// A rough lexer of the rule language that tracks brackets, skipping strings, comments and
-/// script bodies (with Rhai's strings and comments), to tell which bracket was left open.
+/// A rough lexer of the rule language that tracks brackets from offset `from` of `text`, skipping
+/// strings, comments and script bodies (with Rhai's strings and comments), to tell which bracket
+/// was left open. Offsets are in `text`.
 ///
 /// It only serves to explain an error, so it is forgiving: all delimiters are ASCII, so every
 /// offset it returns is a character boundary.
-fn scan(text: &str) -> Scan {
+fn scan(text: &str, from: usize) -> Scan {
     let bytes = text.as_bytes();
     let mut open = Vec::new();
-    let mut i = 0;
+    let mut i = from;
     while i < bytes.len() {
         match bytes[i] {
             b'"' => match string_end(bytes, i) {
@@ -716,7 +731,7 @@ fn scan(text: &str) -> Scan {
     }
 }
 
-fn line_end(bytes: &[u8], from: usize) -> usize {
+pub(super) fn line_end(bytes: &[u8], from: usize) -> usize {
     bytes[from..]
         .iter()
         .position(|&b| b == b'\n')
@@ -724,7 +739,7 @@ fn line_end(bytes: &[u8], from: usize) -> usize {
 }
 
 /// Skips whitespace and `#` comments.
-fn skip_gap(bytes: &[u8], mut i: usize) -> usize {
+pub(super) fn skip_gap(bytes: &[u8], mut i: usize) -> usize {
     while i < bytes.len() {
         match bytes[i] {
             b' ' | b'\t' | b'\r' | b'\n' => i += 1,
@@ -786,7 +801,7 @@ fn rhai_string_end(bytes: &[u8], start: usize) -> Option<usize> {
     None
 }
 
-fn rhai_char_end(bytes: &[u8], start: usize) -> Option<usize> {
+pub(super) fn rhai_char_end(bytes: &[u8], start: usize) -> Option<usize> {
     let mut i = start + 1;
     while i < bytes.len() {
         match bytes[i] {
@@ -800,7 +815,7 @@ fn rhai_char_end(bytes: &[u8], start: usize) -> Option<usize> {
 }
 
 /// Rhai block comments nest.
-fn block_comment_end(bytes: &[u8], start: usize) -> Option<usize> {
+pub(super) fn block_comment_end(bytes: &[u8], start: usize) -> Option<usize> {
     let mut depth = 0;
     let mut i = start;
     while i + 1 < bytes.len() {
@@ -828,7 +843,7 @@ mod tests {
 
     #[test]
     fn scan_finds_the_innermost_open_bracket() {
-        let s = scan("rule r { when x in [\"}\", \"]\" # ]\n");
+        let s = scan("rule r { when x in [\"}\", \"]\" # ]\n", 0);
         assert_eq!(s.open, vec![('{', 7), ('[', 19)]);
         assert_eq!(s.unclosed_string, None);
     }
@@ -836,14 +851,14 @@ mod tests {
     #[test]
     fn scan_skips_script_bodies() {
         let text = "rule r { when script { \"}\" == '}' /* } */ // }\n } ";
-        assert_eq!(scan(text).open, vec![('{', 7)]);
+        assert_eq!(scan(text, 0).open, vec![('{', 7)]);
         let text = "script { fn f() { 1 }";
-        assert_eq!(scan(text).open, vec![('{', 7)]);
+        assert_eq!(scan(text, 0).open, vec![('{', 7)]);
     }
 
     #[test]
     fn scan_reports_an_unclosed_string() {
-        let s = scan("rule r { title \"abc\n }");
+        let s = scan("rule r { title \"abc\n }", 0);
         assert_eq!(s.unclosed_string, Some(15));
     }
 }
