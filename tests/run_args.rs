@@ -23,7 +23,7 @@ fn a_run_needs_a_source() {
 }
 
 #[test]
-fn elasticsearch_is_refused_clearly() {
+fn an_incomplete_elasticsearch_run_is_refused_clearly() {
     let stderr = refused(&[
         "-E",
         "http://localhost:9200",
@@ -34,8 +34,14 @@ fn elasticsearch_is_refused_clearly() {
     ]);
     assert_eq!(
         stderr,
-        "error: `--elastic http://localhost:9200`: the Elasticsearch source is not available in \
-         this build yet (next release); use --source\n"
+        "error: a static run over Elasticsearch needs `--start` (`-s`), e.g. `-s now-1h` or \
+         `-s 2024-01-01`\n"
+    );
+    // A server that is not there: the static run gives up after its retries, naming it.
+    let stderr = refused(&["-E", "http://127.0.0.1:1", "-I", "k8s-*", "-s", "now-1h"]);
+    assert!(
+        stderr.contains("cannot use Elasticsearch: GET /: ") && stderr.contains("gave up after"),
+        "{stderr}"
     );
     assert!(refused(&["--source", "a.log", "-s", "now-1h"])
         .contains("`--start` and `--end` select the events read from Elasticsearch"));

@@ -27,13 +27,14 @@ pub enum Command {
     /// Exit status: 0 when everything loaded and every test passed, 1 when a test failed, 2 when
     /// the rules or the events could not be loaded.
     TestRule(TestRuleArgs),
-    /// Run a ruleset over audit logs (files, globs, stdin) and write the alerts it raises.
+    /// Run a ruleset over audit logs (files, globs, stdin, Elasticsearch) and write the alerts it
+    /// raises.
     ///
-    /// Static runs read their inputs to the end; streaming runs (`-A streaming`) follow them and
-    /// reload the rules when they change. Exit status: 0 when the run ended normally or after a
+    /// Static runs read their inputs (or a time range) to the end; streaming runs (`-A streaming`)
+    /// follow them and reload the rules when they change. Exit status: 0 when the run ended normally or after a
     /// graceful shutdown, 1 when some alerts could not be delivered, 2 when the configuration,
     /// the rules or a source could not be used.
-    Run(crate::run_args::RunArgs),
+    Run(Box<crate::run_args::RunArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,8 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use k8scop_engine::pipeline::{Analysis, PipelineConfig, SourceSpec};
 use k8scop_engine::CompileOptions;
+use k8scop_runtime::checkpoint::CheckpointPolicy;
+use k8scop_runtime::elastic::{Auth, EsConfig, RetryPolicy};
+use k8scop_runtime::pipeline::{Analysis, PipelineConfig, SourceSpec};
+use k8scop_runtime::sources::elasticsearch::EsSourceConfig;
+use k8scop_runtime::sources::file::FileSourceConfig;
 use serde::Deserialize;
 
 use crate::run_args::{AnalysisArg, OutputArg, RunArgs, WebhookFormatArg};
@@ -74,6 +78,16 @@ pub struct ElasticFile {
     pub alerts: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    pub api_key: Option<String>,
+    pub bearer: Option<String>,
+    pub ca_file: Option<String>,
+    pub insecure: Option<bool>,
+    pub time_field: Option<String>,
+    pub page_size: Option<usize>,
+    pub state_index: Option<String>,
+    pub state_id: Option<String>,
+    pub instance: Option<String>,
+    pub dead_letter: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -277,10 +291,36 @@ pub struct DisplayOptions {
     pub stdout_shares_terminal: bool,
 }
 
+/// Where events come from.
+#[derive(Debug, Clone)]
+pub enum SourceSetup {
+    Files(FileSourceConfig),
+    Elastic(Box<ElasticSetup>),
+}
+
+/// The Elasticsearch source, and the alerts index and checkpoints that go with it.
+#[derive(Debug, Clone)]
+pub struct ElasticSetup {
+    pub server: EsConfig,
+    pub source: EsSourceConfig,
+    /// The alerts index (`-i`), when alerts go to Elasticsearch.
+    pub alerts: Option<String>,
+    pub dead_letter: PathBuf,
+    /// Checkpoints: the state index, the cursor's id and this instance's name.
+    pub state_index: String,
+    pub state_id: String,
+    pub instance: String,
+    /// Ignore a stored checkpoint and start over (`--fresh`).
+    pub fresh: bool,
+}
+
 /// Everything `run` needs, validated.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub pipeline: PipelineConfig,
+    pub source: SourceSetup,
+    /// How long a graceful shutdown may take before the process exits anyway.
+    pub shutdown_deadline: Duration,
     /// Stdout first, then the alerts file, then the webhook.
     pub sinks: Vec<SinkSpec>,
     pub display: DisplayOptions,
@@ -303,7 +343,7 @@ impl RunConfig {
         now: DateTime<Utc>,
         terminal: Terminal,
     ) -> Result<RunConfig, ConfigError> {
-        let elastic_file = file.elastic.unwrap_or_default();
+        let mut elastic_file = file.elastic.unwrap_or_default();
         let webhook_file = file.webhook.unwrap_or_default();
 
         let max_alert_delta = positive_seconds(
@@ -323,78 +363,84 @@ impl RunConfig {
 
         let webhook = webhook(args, webhook_file, env)?;
 
-        let elastic_url = pick(args.elastic.clone(), elastic_file.url, "elastic.url", env)?;
-        let pages = pick(args.pages.clone(), elastic_file.pages, "elastic.pages", env)?;
+        let elastic_url = pick(
+            args.elastic.clone(),
+            elastic_file.url.take(),
+            "elastic.url",
+            env,
+        )?;
+        let pages = pick(
+            args.pages.clone(),
+            elastic_file.pages.take(),
+            "elastic.pages",
+            env,
+        )?;
         let alerts_index = pick(
             args.alerts.clone(),
-            elastic_file.alerts,
+            elastic_file.alerts.take(),
             "elastic.alerts",
             env,
         )?;
-        if let Some(url) = elastic_url {
-            return err(format!(
-                "`--elastic {}`: the Elasticsearch source is not available in this build yet \
-                 (next release); use --source",
-                without_userinfo(&url)
-            ));
-        }
-        if elastic_file.username.is_some() || elastic_file.password.is_some() {
-            return err(
-                "config keys `elastic.username` and `elastic.password` need `elastic.url` \
-                 (`--elastic`)",
-            );
-        }
-        if let Some(p) = pages {
-            return err(format!(
-                "`--pages {p}` names the Elasticsearch index to read; it needs `--elastic`"
-            ));
-        }
-        if let Some(a) = alerts_index {
-            return err(format!(
-                "`--alerts {a}` names the Elasticsearch index alerts go to; it needs `--elastic` \
-                 (use `--alerts-file` for a file)"
-            ));
-        }
-        if range.start.is_some() || range.end.is_some() {
-            return err(
-                "`--start` and `--end` select the events read from Elasticsearch (`--elastic`); \
-                 selecting file sources by time is not supported yet",
-            );
-        }
-
         let analysis = match args.analysis.or(file.analysis) {
             Some(AnalysisArg::Streaming) => Analysis::Streaming,
             Some(AnalysisArg::Static) | None => Analysis::Static,
         };
         let sources = if args.sources.is_empty() {
-            subst_list(file.sources, "sources", env)?
+            subst_list(file.sources.clone(), "sources", env)?
         } else {
             args.sources.clone()
         };
-        if sources.is_empty() {
-            let what = match analysis {
-                Analysis::Static => "a static run",
-                Analysis::Streaming => "a streaming run",
-            };
-            return err(format!(
-                "{what} needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)"
-            ));
-        }
-        let mut specs = Vec::with_capacity(sources.len());
-        for s in &sources {
-            if s.is_empty() {
-                return err("`--source` is empty; give a path, a glob or `-` for stdin");
+        let source = match elastic_url {
+            Some(url) => {
+                if !sources.is_empty() {
+                    return err(
+                        "`--elastic` and `--source` are both given: k8scop reads one source per run",
+                    );
+                }
+                let setup = elastic_setup(ElasticInputs {
+                    args,
+                    file: elastic_file,
+                    url,
+                    pages,
+                    alerts_index,
+                    range,
+                    analysis,
+                    fetch_delay,
+                    env,
+                })?;
+                SourceSetup::Elastic(Box::new(setup))
             }
-            let spec = if s == "-" {
-                SourceSpec::Stdin
-            } else {
-                SourceSpec::Path(s.clone())
-            };
-            if spec == SourceSpec::Stdin && specs.contains(&SourceSpec::Stdin) {
-                return err("`--source -` (stdin) is given more than once");
+            None => {
+                if elastic_file.username.is_some()
+                    || elastic_file.password.is_some()
+                    || elastic_file.api_key.is_some()
+                    || elastic_file.bearer.is_some()
+                {
+                    return err(
+                        "config keys `elastic.username`, `elastic.password`, `elastic.api_key` and \
+                         `elastic.bearer` need `elastic.url` (`--elastic`)",
+                    );
+                }
+                if let Some(p) = pages {
+                    return err(format!(
+                        "`--pages {p}` names the Elasticsearch index to read; it needs `--elastic`"
+                    ));
+                }
+                if let Some(a) = alerts_index {
+                    return err(format!(
+                        "`--alerts {a}` names the Elasticsearch index alerts go to; it needs `--elastic` \
+                         (use `--alerts-file` for a file)"
+                    ));
+                }
+                if range.start.is_some() || range.end.is_some() {
+                    return err(
+                        "`--start` and `--end` select the events read from Elasticsearch (`--elastic`); \
+                         selecting file sources by time is not supported",
+                    );
+                }
+                SourceSetup::Files(file_source(&sources, analysis, fetch_delay)?)
             }
-            specs.push(spec);
-        }
+        };
 
         let rules: Vec<PathBuf> = if !args.rules.is_empty() {
             args.rules.clone()
@@ -442,18 +488,235 @@ impl RunConfig {
                 default_within_ms: (max_alert_delta * 1000.0).round() as i64,
                 ..Default::default()
             },
-            sources: specs,
             analysis,
             watch_rules: analysis == Analysis::Streaming && !no_watch,
-            poll_interval: Duration::from_secs_f64(fetch_delay),
-            shutdown_deadline: SHUTDOWN_DEADLINE,
             decode_parallelism: DECODE_PARALLELISM,
+            checkpoints: CheckpointPolicy::default(),
         };
         Ok(RunConfig {
             pipeline,
+            source,
+            shutdown_deadline: SHUTDOWN_DEADLINE,
             sinks,
             display,
         })
+    }
+}
+
+/// The file source of `--source` (files, globs, `-`).
+fn file_source(
+    sources: &[String],
+    analysis: Analysis,
+    fetch_delay: f64,
+) -> Result<FileSourceConfig, ConfigError> {
+    if sources.is_empty() {
+        let what = match analysis {
+            Analysis::Static => "a static run",
+            Analysis::Streaming => "a streaming run",
+        };
+        return err(format!(
+            "{what} needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)"
+        ));
+    }
+    let mut specs = Vec::with_capacity(sources.len());
+    for s in sources {
+        if s.is_empty() {
+            return err("`--source` is empty; give a path, a glob or `-` for stdin");
+        }
+        let spec = if s == "-" {
+            SourceSpec::Stdin
+        } else {
+            SourceSpec::Path(s.clone())
+        };
+        if spec == SourceSpec::Stdin && specs.contains(&SourceSpec::Stdin) {
+            return err("`--source -` (stdin) is given more than once");
+        }
+        specs.push(spec);
+    }
+    Ok(FileSourceConfig {
+        poll_interval: Duration::from_secs_f64(fetch_delay),
+        ..FileSourceConfig::new(specs, analysis == Analysis::Streaming)
+    })
+}
+
+/// What [`elastic_setup`] reads.
+struct ElasticInputs<'a> {
+    args: &'a RunArgs,
+    file: ElasticFile,
+    url: String,
+    pages: Option<String>,
+    alerts_index: Option<String>,
+    range: TimeRange,
+    analysis: Analysis,
+    fetch_delay: f64,
+    env: Env<'a>,
+}
+
+/// The Elasticsearch source, alerts index, credentials, TLS and checkpoints.
+fn elastic_setup(i: ElasticInputs<'_>) -> Result<ElasticSetup, ConfigError> {
+    let ElasticInputs {
+        args,
+        file,
+        url,
+        pages,
+        alerts_index,
+        range,
+        analysis,
+        fetch_delay,
+        env,
+    } = i;
+    if url.trim().is_empty() {
+        return err("`--elastic` is empty; give the server's URL, e.g. `http://localhost:9200`");
+    }
+    let Some(pages) = pages.filter(|p| !p.is_empty()) else {
+        return err(format!(
+            "`--elastic {}` needs the index pattern of the audit logs: `-I logs-*` (`--pages`)",
+            without_userinfo(&url)
+        ));
+    };
+    let streaming = analysis == Analysis::Streaming;
+    if streaming && range.end.is_some() {
+        return err(
+            "`--end` ends a static run; a streaming run follows the index until it is stopped",
+        );
+    }
+    if !streaming && range.start.is_none() {
+        return err(
+            "a static run over Elasticsearch needs `--start` (`-s`), e.g. `-s now-1h` or `-s 2024-01-01`",
+        );
+    }
+    // Credentials: the config file (with ${VAR}), else the environment; never a flag.
+    let file_or_env =
+        |value: Option<String>, key: &str, var: &str| -> Result<Option<String>, ConfigError> {
+            match subst_opt(value, key, env)? {
+                Some(v) => Ok(Some(v)),
+                None => Ok(env(var).filter(|v| !v.is_empty())),
+            }
+        };
+    let username = file_or_env(file.username, "elastic.username", "K8SCOP_ES_USERNAME")?;
+    let password = file_or_env(file.password, "elastic.password", "K8SCOP_ES_PASSWORD")?;
+    let api_key = file_or_env(file.api_key, "elastic.api_key", "K8SCOP_ES_API_KEY")?;
+    let bearer = file_or_env(file.bearer, "elastic.bearer", "K8SCOP_ES_BEARER")?;
+    let auth = match (username, password, api_key, bearer) {
+        (None, None, None, None) => Auth::None,
+        (Some(username), Some(password), None, None) => Auth::Basic { username, password },
+        (Some(_), None, None, None) | (None, Some(_), None, None) => {
+            return err(
+                "basic authentication needs both a username and a password \
+                 (`elastic.username`/`elastic.password` or K8SCOP_ES_USERNAME/K8SCOP_ES_PASSWORD)",
+            )
+        }
+        (None, None, Some(key), None) => Auth::ApiKey(key),
+        (None, None, None, Some(token)) => Auth::Bearer(token),
+        _ => {
+            return err(
+                "more than one kind of Elasticsearch credentials is set (basic, API key, bearer): keep one",
+            )
+        }
+    };
+    let ca_file = match &args.es_ca_file {
+        Some(p) => Some(p.clone()),
+        None => subst_opt(file.ca_file, "elastic.ca_file", env)?.map(PathBuf::from),
+    };
+    let insecure = args.es_insecure || file.insecure == Some(true);
+    if insecure && ca_file.is_some() {
+        return err("`--es-insecure` skips certificate verification; it makes `--es-ca-file` pointless: give one");
+    }
+    let mut server = EsConfig::new(url.clone());
+    server.auth = auth;
+    server.ca_file = ca_file;
+    server.insecure = insecure;
+    if streaming {
+        // An outage pauses a streaming run; it resumes by itself.
+        server.retry = RetryPolicy {
+            max_attempts: None,
+            ..RetryPolicy::default()
+        };
+    }
+    let time_field = args
+        .time_field
+        .clone()
+        .or(file.time_field)
+        .unwrap_or_else(|| "@timestamp".into());
+    let page_size = args
+        .page_size
+        .or(file.page_size)
+        .unwrap_or(EsSourceConfig::DEFAULT_PAGE_SIZE);
+    if page_size == 0 || page_size > 10_000 {
+        return err(format!(
+            "`--page-size {page_size}`: expected 1 to 10000 (the servers' default result window)"
+        ));
+    }
+    let mut source = EsSourceConfig::new(pages.clone());
+    source.time_field = time_field.clone();
+    source.start = range.start.map(|t| t.timestamp_millis());
+    source.end = range.end.map(|t| t.timestamp_millis());
+    source.streaming = streaming;
+    source.page_size = page_size;
+    source.poll_interval = Duration::from_secs_f64(fetch_delay);
+    if let Some(d) = args.query_delay {
+        source.query_delay = Duration::from_secs_f64(positive_or_zero(d, "--query-delay")?);
+    }
+    if let Some(o) = args.overlap {
+        source.overlap = Duration::from_secs_f64(positive_or_zero(o, "--overlap")?);
+    }
+    source.tiebreaker = args.tiebreaker.clone();
+    let range_id = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    };
+    let default_state_id = if streaming {
+        format!("streaming {pages} {time_field}")
+    } else {
+        format!(
+            "static {pages} {time_field} {} {}",
+            range_id(range.start),
+            range_id(range.end)
+        )
+        .trim_end()
+        .to_owned()
+    };
+    let instance = match args.instance.clone().or(file.instance) {
+        Some(i) => i,
+        None => env("HOSTNAME")
+            .filter(|h| !h.is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+            })
+            .unwrap_or_else(|| "k8scop".into()),
+    };
+    Ok(ElasticSetup {
+        server,
+        source,
+        alerts: alerts_index.filter(|a| !a.is_empty()),
+        dead_letter: args
+            .dead_letter
+            .clone()
+            .or(file.dead_letter.map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("k8scop-dead-letter.jsonl")),
+        state_index: args
+            .state_index
+            .clone()
+            .or(file.state_index)
+            .unwrap_or_else(|| "k8scop-state".into()),
+        state_id: args
+            .state_id
+            .clone()
+            .or(file.state_id)
+            .unwrap_or(default_state_id),
+        instance,
+        fresh: args.fresh,
+    })
+}
+
+/// A number of seconds that must be zero or more, and finite.
+fn positive_or_zero(v: f64, flag: &str) -> Result<f64, ConfigError> {
+    if v.is_finite() && (0.0..=86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        err(format!("`{flag} {v}`: expected 0 to 86400 seconds"))
     }
 }
 
@@ -603,6 +866,14 @@ mod tests {
         RunConfig::build(&args(argv), file, &env, now(), terminal)
     }
 
+    /// The file source of a configuration that reads files.
+    fn files(c: &RunConfig) -> &FileSourceConfig {
+        match &c.source {
+            SourceSetup::Files(f) => f,
+            SourceSetup::Elastic(_) => panic!("expected a file source"),
+        }
+    }
+
     fn build(argv: &[&str], yaml: &str) -> Result<RunConfig, ConfigError> {
         build_env(argv, yaml, &[], Terminal::default())
     }
@@ -623,11 +894,11 @@ mod tests {
         let c = build(&["--source", "audit.log"], "").unwrap();
         let p = &c.pipeline;
         assert_eq!(p.rules, vec![PathBuf::from("rules")]);
-        assert_eq!(p.sources, vec![SourceSpec::Path("audit.log".into())]);
+        assert_eq!(files(&c).specs, vec![SourceSpec::Path("audit.log".into())]);
         assert_eq!(p.analysis, Analysis::Static);
         assert!(!p.watch_rules);
-        assert_eq!(p.poll_interval, Duration::from_secs(1));
-        assert_eq!(p.shutdown_deadline, Duration::from_secs(10));
+        assert_eq!(files(&c).poll_interval, Duration::from_secs(1));
+        assert_eq!(c.shutdown_deadline, Duration::from_secs(10));
         assert_eq!(p.decode_parallelism, 2);
         assert_eq!(p.compile.default_within_ms, 600_000);
         assert_eq!(
@@ -661,9 +932,9 @@ mod tests {
         assert_eq!(c.pipeline.analysis, Analysis::Streaming);
         assert!(c.pipeline.watch_rules);
         assert_eq!(c.pipeline.compile.default_within_ms, 30_000);
-        assert_eq!(c.pipeline.poll_interval, Duration::from_millis(250));
+        assert_eq!(files(&c).poll_interval, Duration::from_millis(250));
         assert_eq!(
-            c.pipeline.sources,
+            files(&c).specs,
             vec![SourceSpec::Stdin, SourceSpec::Path("a/*.log".into())]
         );
         assert!(c.display.stats_line);
@@ -738,14 +1009,14 @@ webhook:
         let p = &c.pipeline;
         assert_eq!(p.rules, vec![PathBuf::from("a"), PathBuf::from("b")]);
         assert_eq!(
-            p.sources,
+            files(&c).specs,
             vec![SourceSpec::Path("/var/log/audit/*.log".into())]
         );
         assert_eq!(p.analysis, Analysis::Streaming);
         assert!(!p.watch_rules);
         assert!(!c.display.stats_line);
         assert_eq!(p.compile.default_within_ms, 60_000);
-        assert_eq!(p.poll_interval, Duration::from_millis(2500));
+        assert_eq!(files(&c).poll_interval, Duration::from_millis(2500));
         assert_eq!(
             c.sinks,
             vec![
@@ -793,10 +1064,10 @@ webhook:
         .unwrap();
         let p = &c.pipeline;
         assert_eq!(p.rules, vec![PathBuf::from("mine")]);
-        assert_eq!(p.sources, vec![SourceSpec::Path("other.log".into())]);
+        assert_eq!(files(&c).specs, vec![SourceSpec::Path("other.log".into())]);
         assert_eq!(p.analysis, Analysis::Static);
         assert_eq!(p.compile.default_within_ms, 5_000);
-        assert_eq!(p.poll_interval, Duration::from_secs(3));
+        assert_eq!(files(&c).poll_interval, Duration::from_secs(3));
         assert!(matches!(
             c.sinks[0],
             SinkSpec::Stdout {
@@ -823,7 +1094,7 @@ webhook:
         )
         .unwrap();
         assert_eq!(
-            c.pipeline.sources,
+            files(&c).specs,
             vec![SourceSpec::Path("/var/log/audit.log".into())]
         );
         assert_eq!(c.sinks[1], SinkSpec::File("${HOME}/ax$y".into()));
@@ -895,7 +1166,8 @@ webhook:
         assert_eq!(
             error(&[], "elastic:\n  url: http://es:9200\n  uri: x\n"),
             "k8scop.yaml:3:3: unknown key `elastic.uri`, expected one of `url`, `pages`, \
-             `alerts`, `username`, `password`"
+             `alerts`, `username`, `password`, `api_key`, `bearer`, `ca_file`, `insecure`, \
+             `time_field`, `page_size`, `state_index`, `state_id`, `instance`, `dead_letter`"
         );
         assert_eq!(
             error(&[], "analysis: batch\n"),
@@ -925,8 +1197,25 @@ webhook:
             ),
             (
                 &["-E", "http://localhost:9200", "-I", "k8s-*"],
-                "`--elastic http://localhost:9200`: the Elasticsearch source is not available in \
-                 this build yet (next release); use --source",
+                "a static run over Elasticsearch needs `--start` (`-s`), e.g. `-s now-1h` or \
+                 `-s 2024-01-01`",
+            ),
+            (
+                &["-E", "http://localhost:9200", "-s", "now-1h"],
+                "`--elastic http://localhost:9200` needs the index pattern of the audit logs: \
+                 `-I logs-*` (`--pages`)",
+            ),
+            (
+                &["-E", "http://es:9200", "-I", "k8s-*", "-A", "streaming", "-e", "now"],
+                "`--end` ends a static run; a streaming run follows the index until it is stopped",
+            ),
+            (
+                &["-E", "http://es:9200", "-I", "k8s-*", "--source", "x", "-s", "now-1h"],
+                "`--elastic` and `--source` are both given: k8scop reads one source per run",
+            ),
+            (
+                &["-E", "http://es:9200", "-I", "k8s-*", "-s", "now-1h", "--page-size", "0"],
+                "`--page-size 0`: expected 1 to 10000 (the servers' default result window)",
             ),
             (
                 &["--source", "x", "-s", "2019-2-12-19-30-0", "-e", "2019-2-12-19-0-0"],
@@ -935,7 +1224,7 @@ webhook:
             (
                 &["--source", "x", "-s", "now-1h"],
                 "`--start` and `--end` select the events read from Elasticsearch (`--elastic`); \
-                 selecting file sources by time is not supported yet",
+                 selecting file sources by time is not supported",
             ),
             (
                 &["--source", "x", "-e", "tomorrow"],
@@ -983,6 +1272,113 @@ webhook:
         }
     }
 
+    fn elastic(c: &RunConfig) -> &ElasticSetup {
+        match &c.source {
+            SourceSetup::Elastic(e) => e,
+            SourceSetup::Files(_) => panic!("expected the Elasticsearch source"),
+        }
+    }
+
+    #[test]
+    fn the_old_k8scop_command_line_reads_elasticsearch() {
+        let c = build(
+            &[
+                "-E",
+                "es:9200",
+                "-I",
+                "logstash-*",
+                "-i",
+                "alerts",
+                "-s",
+                "2019-2-12-19-30-0",
+                "-e",
+                "2019-2-13-0-0-0",
+                "-D",
+                "60",
+                "-A",
+                "static",
+            ],
+            "",
+        )
+        .unwrap();
+        let e = elastic(&c);
+        assert_eq!(e.server.url, "es:9200");
+        assert_eq!(e.server.auth, Auth::None);
+        assert_eq!(e.source.index, "logstash-*");
+        assert_eq!(e.source.time_field, "@timestamp");
+        assert_eq!(e.source.start, Some(1_549_999_800_000));
+        assert_eq!(e.source.end, Some(1_550_016_000_000));
+        assert!(!e.source.streaming);
+        assert_eq!(e.alerts.as_deref(), Some("alerts"));
+        assert_eq!(e.state_index, "k8scop-state");
+        assert_eq!(
+            e.state_id,
+            "static logstash-* @timestamp 2019-02-12T19:30:00.000Z 2019-02-13T00:00:00.000Z"
+        );
+        assert_eq!(c.pipeline.compile.default_within_ms, 60_000);
+        // A static run gives up after bounded retries; a streaming run waits out an outage.
+        assert!(e.server.retry.max_attempts.is_some());
+        let c = build(
+            &["-E", "es:9200", "-I", "k8s-*", "-A", "streaming", "-d", "5"],
+            "",
+        )
+        .unwrap();
+        let e = elastic(&c);
+        assert!(e.source.streaming);
+        assert_eq!(e.source.poll_interval, Duration::from_secs(5));
+        assert_eq!(e.server.retry.max_attempts, None);
+        assert_eq!(e.state_id, "streaming k8s-* @timestamp");
+    }
+
+    #[test]
+    fn elasticsearch_credentials_come_from_the_file_or_the_environment() {
+        let base = ["-E", "https://es:9200", "-I", "k8s-*", "-s", "now-1h"];
+        let env = [
+            ("K8SCOP_ES_USERNAME", "elastic"),
+            ("K8SCOP_ES_PASSWORD", "pw"),
+        ];
+        let c = build_env(&base, "", &env, Terminal::default()).unwrap();
+        assert_eq!(
+            elastic(&c).server.auth,
+            Auth::Basic {
+                username: "elastic".into(),
+                password: "pw".into()
+            }
+        );
+        let c = build_env(
+            &base,
+            "",
+            &[("K8SCOP_ES_API_KEY", "a2V5")],
+            Terminal::default(),
+        )
+        .unwrap();
+        assert_eq!(elastic(&c).server.auth, Auth::ApiKey("a2V5".into()));
+        let c = build_env(
+            &base,
+            "elastic: {bearer: \"${TOKEN}\"}",
+            &[("TOKEN", "t0k")],
+            Terminal::default(),
+        )
+        .unwrap();
+        assert_eq!(elastic(&c).server.auth, Auth::Bearer("t0k".into()));
+        let both = [("K8SCOP_ES_API_KEY", "a2V5"), ("K8SCOP_ES_BEARER", "t")];
+        let e = build_env(&base, "", &both, Terminal::default())
+            .unwrap_err()
+            .0;
+        assert!(e.contains("more than one kind"), "{e}");
+        let c = build(&[&base[..], &["--es-ca-file", "/ca.pem"]].concat(), "").unwrap();
+        assert_eq!(
+            elastic(&c).server.ca_file.as_deref(),
+            Some(Path::new("/ca.pem"))
+        );
+        assert!(!elastic(&c).server.insecure);
+        let e = error(
+            &[&base[..], &["--es-ca-file", "/ca.pem", "--es-insecure"]].concat(),
+            "",
+        );
+        assert!(e.contains("--es-insecure"), "{e}");
+    }
+
     #[test]
     fn webhook_urls_are_quoted_without_their_path() {
         assert_eq!(
@@ -1006,12 +1402,21 @@ webhook:
                 &[],
                 "elastic: {url: \"http://es:9200\", password: \"${ES_PW}\"}"
             ),
-            "`--elastic http://es:9200`: the Elasticsearch source is not available in this \
-             build yet (next release); use --source"
+            "`--elastic http://es:9200` needs the index pattern of the audit logs: `-I logs-*` \
+             (`--pages`)"
         );
         assert_eq!(
             error(&["--source", "x"], "elastic: {username: u}"),
-            "config keys `elastic.username` and `elastic.password` need `elastic.url` (`--elastic`)"
+            "config keys `elastic.username`, `elastic.password`, `elastic.api_key` and \
+             `elastic.bearer` need `elastic.url` (`--elastic`)"
+        );
+        assert_eq!(
+            error(
+                &["-s", "now-1h"],
+                "elastic: {url: \"http://es:9200\", pages: \"k8s-*\", username: u}"
+            ),
+            "basic authentication needs both a username and a password \
+             (`elastic.username`/`elastic.password` or K8SCOP_ES_USERNAME/K8SCOP_ES_PASSWORD)"
         );
         assert_eq!(
             error(&["--source", "x"], "webhook: {url: \"hooks.example/x\"}"),

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use k8scop_engine::pipeline::{Notice, Stats, Summary};
-use k8scop_engine::sinks::{BoxFuture, Sink, SinkError};
 use k8scop_engine::AlertUpdate;
+use k8scop_runtime::pipeline::{Notice, Stats, Summary};
+use k8scop_runtime::sinks::{BoxFuture, Sink, SinkError};
 
 use crate::config::DisplayOptions;
 use crate::diagnostics::{self, plural};
@@ -266,6 +266,9 @@ struct Snapshot {
     alerts_updated: u64,
     script_errors: u64,
     newest_event: i64,
+    /// Documents read and the total, for sources that count documents (Elasticsearch).
+    documents_read: u64,
+    documents_total: u64,
 }
 
 impl Snapshot {
@@ -279,6 +282,8 @@ impl Snapshot {
             alerts_updated: Stats::get(&stats.alerts_updated),
             script_errors: Stats::get(&stats.script_errors),
             newest_event: stats.newest_event.load(Ordering::Relaxed),
+            documents_read: Stats::get(&stats.documents_read),
+            documents_total: Stats::get(&stats.events_total),
         }
     }
 }
@@ -291,20 +296,30 @@ fn bar_line(s: &Snapshot, elapsed: Duration, width: usize) -> String {
     let rate = s.events as f64 / secs;
     let mut line = String::new();
     let mut size = String::new();
-    if s.bytes_total > 0 {
-        let fraction = (s.bytes_read as f64 / s.bytes_total as f64).clamp(0.0, 1.0);
+    // Progress in bytes (files) or in documents (Elasticsearch, whose total is known up front).
+    let (done, total) = if s.bytes_total > 0 {
+        (s.bytes_read, s.bytes_total)
+    } else {
+        (s.documents_read, s.documents_total)
+    };
+    if total > 0 {
+        let fraction = (done as f64 / total as f64).clamp(0.0, 1.0);
         let filled = (fraction * BAR as f64).round() as usize;
         line.push('[');
         line.push_str(&"#".repeat(filled));
         line.push_str(&"-".repeat(BAR - filled));
         line.push_str(&format!("] {:>3}%  ", (fraction * 100.0).floor() as u64));
-        let byte_rate = s.bytes_read as f64 / secs;
-        if s.bytes_read > 0 && s.bytes_read < s.bytes_total && byte_rate > 0.0 {
-            let eta = (s.bytes_total - s.bytes_read) as f64 / byte_rate;
+        let done_rate = done as f64 / secs;
+        if done > 0 && done < total && done_rate > 0.0 {
+            let eta = (total - done) as f64 / done_rate;
             let eta = duration(Duration::from_secs_f64(eta.min(1e7)));
             line.push_str(&format!("ETA {eta}  "));
         }
-        size = format!("  {}", bytes_of(s.bytes_read, s.bytes_total));
+        size = if s.bytes_total > 0 {
+            format!("  {}", bytes_of(s.bytes_read, s.bytes_total))
+        } else {
+            format!("  {}/{} documents", count(done), count(total))
+        };
     } else if s.bytes_read > 0 {
         size = format!("  {} read", bytes(s.bytes_read));
     }
@@ -386,6 +401,9 @@ fn render_summary(s: &Summary) -> String {
                 d.name, st.matches, st.alerts_new, st.alerts_updated
             ));
         }
+    }
+    if s.checkpoints > 0 {
+        out.push_str(&format!("\ncheckpoints: {} committed", s.checkpoints));
     }
     if s.reloads > 0 {
         out.push_str(&format!(
@@ -514,6 +532,60 @@ impl NoticePrinter {
                  exits at once)"
                     .to_owned(),
             ),
+            Notice::Connected { server } => Some(format!("connected to {server}")),
+            Notice::Resumed {
+                position,
+                events,
+                dropped_state,
+            } => Some(format!(
+                "resumed from the checkpoint after {}, at {position}{}",
+                plural(events as usize, "event", "events"),
+                match dropped_state.len() {
+                    0 => String::new(),
+                    n => format!(
+                        "; {} changed since and start afresh: {}",
+                        plural(n, "rule", "rules"),
+                        dropped_state
+                            .iter()
+                            .map(|r| format!("`{r}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            )),
+            Notice::CheckpointRetry {
+                store,
+                message,
+                retry_in,
+            } => Some(format!(
+                "warning: cannot write the checkpoint to {store}: {message}; retrying in {:.1} s",
+                retry_in.as_secs_f64()
+            )),
+            Notice::SourceRetry {
+                source,
+                message,
+                retry_in,
+            } => Some(format!(
+                "warning: {source}: {message}; reading paused, retrying in {:.1} s",
+                retry_in.as_secs_f64()
+            )),
+            Notice::SinkRetry {
+                sink,
+                message,
+                retry_in,
+            } => Some(format!(
+                "warning: {sink}: {message}; retrying in {:.1} s",
+                retry_in.as_secs_f64()
+            )),
+            Notice::DeadLettered {
+                sink,
+                count,
+                file,
+                reason,
+            } => Some(format!(
+                "error: {sink}: the server rejected {} ({reason}); written to `{file}`",
+                plural(count as usize, "alert document", "alert documents")
+            )),
         }
     }
 }
@@ -584,6 +656,8 @@ mod tests {
             alerts_updated: 10,
             script_errors: 1,
             newest_event: 1_000,
+            documents_read: 0,
+            documents_total: 0,
         }
     }
 
@@ -635,6 +709,7 @@ mod tests {
             script_errors: 7,
             undelivered: 8,
             reloads: 1,
+            checkpoints: 0,
             detections: Vec::new(),
             duration: Duration::from_millis(500),
             interrupted: true,

@@ -39,8 +39,8 @@ pub enum WebhookFormatArg {
 
 #[derive(Debug, Default, Args)]
 pub struct RunArgs {
-    /// Elasticsearch URL to read audit events from and write alerts to (next release: this build
-    /// refuses it; use --source).
+    /// Elasticsearch (or OpenSearch) URL to read audit events from and write alerts to.
+    /// Credentials come from the config file or K8SCOP_ES_* variables, never from here.
     #[arg(short = 'E', long = "elastic", value_name = "URL")]
     pub elastic: Option<String>,
     /// The Elasticsearch index pattern of the audit logs (with --elastic).
@@ -99,6 +99,44 @@ pub struct RunArgs {
     /// Do not reload the rules when they change (streaming runs).
     #[arg(long = "no-watch")]
     pub no_watch: bool,
+    /// The date field Elasticsearch ranges and the cursor use [default: @timestamp]
+    /// (`event.ingested` makes late documents impossible to miss).
+    #[arg(long = "time-field", value_name = "FIELD")]
+    pub time_field: Option<String>,
+    /// Hits per Elasticsearch page [default: 1000].
+    #[arg(long = "page-size", value_name = "N")]
+    pub page_size: Option<usize>,
+    /// Streaming: leave documents newer than this many seconds for a later poll [default: 1].
+    #[arg(long = "query-delay", value_name = "SECONDS")]
+    pub query_delay: Option<f64>,
+    /// Streaming: how many seconds before the cursor each poll reads again, for late
+    /// documents [default: 30].
+    #[arg(long = "overlap", value_name = "SECONDS")]
+    pub overlap: Option<f64>,
+    /// The sort tiebreaker field [default: `_shard_doc` with a point in time, else `_id`].
+    #[arg(long = "tiebreaker", value_name = "FIELD")]
+    pub tiebreaker: Option<String>,
+    /// A PEM file with the CA of the Elasticsearch server's certificate.
+    #[arg(long = "es-ca-file", value_name = "PEM")]
+    pub es_ca_file: Option<PathBuf>,
+    /// Do not verify the Elasticsearch server's certificate (testing only).
+    #[arg(long = "es-insecure")]
+    pub es_insecure: bool,
+    /// The index checkpoints are kept in [default: k8scop-state].
+    #[arg(long = "state-index", value_name = "INDEX")]
+    pub state_index: Option<String>,
+    /// The checkpoint's id [default: derived from the index pattern, field and range].
+    #[arg(long = "state-id", value_name = "ID")]
+    pub state_id: Option<String>,
+    /// This instance's name, for the checkpoint lease [default: the host name].
+    #[arg(long = "instance", value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Ignore a stored checkpoint and start over (it is then overwritten).
+    #[arg(long = "fresh")]
+    pub fresh: bool,
+    /// Where alert documents Elasticsearch rejects are written [default: k8scop-dead-letter.jsonl].
+    #[arg(long = "dead-letter", value_name = "PATH")]
+    pub dead_letter: Option<PathBuf>,
     /// No progress bar and no stats line (notices and the summary are still printed).
     #[arg(long = "quiet", short = 'q')]
     pub quiet: bool,

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use k8scop_engine::chunk::Chunk;
 use k8scop_engine::decode::{json, Decoder};
 use k8scop_engine::doc::DocBuilder;
-use k8scop_engine::sources::Chunk;
 use serde_json::Value;
 
 #[path = "support/gen.rs"]

@@ -12,9 +12,9 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use k8scop_engine::chunk::Chunk;
 use k8scop_engine::decode::Decoder;
 use k8scop_engine::event::Event;
-use k8scop_engine::sources::Chunk;
 use k8scop_engine::{CompileOptions, Engine, Output, Ruleset};
 use k8scop_grammar::SourceFile;
 

@@ -24,8 +24,8 @@ use crate::template::Title;
 
 mod snapshot;
 
-pub use snapshot::{DroppedState, EngineState, RestoreReport, StateError, ENGINE_STATE_VERSION};
 pub(crate) use snapshot::{check_version, corrupt, hex64, parse_hex64, version_in, version_of};
+pub use snapshot::{DroppedState, EngineState, RestoreReport, StateError, ENGINE_STATE_VERSION};
 
 /// How often (in event time) expired state is evicted.
 const EVICT_EVERY_MS: i64 = 10_000;

@@ -6,10 +6,15 @@
 //! - [`Engine`] runs a ruleset over [`Event`]s: conditions, then thresholds, sequences and
 //!   aggregation ([`state`]), producing [`AlertUpdate`]s. It is pure and deterministic in event
 //!   time: no clock, no I/O.
-//! - [`script`] is the Rhai sandbox for the rare custom predicate; [`input`] reads events from
-//!   text; [`testing`] runs the `test` blocks of a ruleset.
+//! - [`script`] is the Rhai sandbox for the rare custom predicate; [`decode`] turns raw text
+//!   ([`chunk::Chunk`]s) into events, the one decoder every command uses; [`input`] reads events
+//!   from text; [`testing`] runs the `test` blocks of a ruleset.
+//!
+//! The crate is pure: no tokio, no clock, no files, no network. The runtime that reads sources,
+//! reloads rules and writes to sinks is the `k8scop-runtime` crate (`engine/runtime/`).
 
 pub mod alert;
+pub mod chunk;
 pub mod compile;
 pub mod decode;
 pub mod doc;
@@ -20,16 +25,10 @@ pub mod hash;
 pub mod input;
 pub mod loader;
 pub mod path;
-pub mod pipeline;
 pub mod prefilter;
-pub mod reload;
 pub mod ruleset;
-mod runner;
 pub mod schema;
 pub mod script;
-pub mod shutdown;
-pub mod sinks;
-pub mod sources;
 pub mod state;
 pub mod template;
 pub mod testing;

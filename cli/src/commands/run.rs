@@ -1,6 +1,9 @@
 //! `k8scop run`: the arguments, the file and the environment become a validated [`RunConfig`];
-//! then the sinks are built and the pipeline runs on a two-worker tokio runtime, while
-//! [`Display`] shows progress and notices on stderr. Signals are the pipeline's business.
+//! then the source, the sinks and the checkpoint store are built and the pipeline runs on a
+//! two-worker tokio runtime, while [`Display`] shows progress and notices on stderr.
+//!
+//! Signals live here: SIGINT/SIGTERM start a graceful shutdown (a second one, or the shutdown
+//! deadline passing, exits at once), SIGHUP forces a reload of the rules.
 //!
 //! Exit status: 0 when the run ended (at the end of the input or after a graceful shutdown) with
 //! every alert delivered, 1 when some alerts could not be delivered, 2 when the configuration,
@@ -9,14 +12,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8scop_engine::pipeline::{self, PipelineError, Stats};
-use k8scop_engine::sinks::file::FileSink;
-use k8scop_engine::sinks::stdout::{OutputFormat, StdoutSink};
-use k8scop_engine::sinks::webhook::{WebhookConfig, WebhookFormat, WebhookSink};
-use k8scop_engine::sinks::Sink;
+use k8scop_runtime::checkpoint::elasticsearch::{EsStateConfig, EsStateStore};
+use k8scop_runtime::checkpoint::CheckpointStore;
+use k8scop_runtime::elastic::{EsClient, EsError};
+use k8scop_runtime::pipeline::{self, Notice, Pipeline, PipelineError, Stats};
+use k8scop_runtime::shutdown::{self, ShutdownTrigger};
+use k8scop_runtime::sinks::elasticsearch::{EsSink, EsSinkConfig};
+use k8scop_runtime::sinks::file::FileSink;
+use k8scop_runtime::sinks::stdout::{OutputFormat, StdoutSink};
+use k8scop_runtime::sinks::webhook::{WebhookConfig, WebhookFormat, WebhookSink};
+use k8scop_runtime::sinks::Sink;
+use k8scop_runtime::sources::elasticsearch::EsSource;
+use k8scop_runtime::sources::{FileSource, Source};
+use tokio::sync::mpsc;
 
 use crate::commands::{EXIT_FAILED, EXIT_UNLOADABLE};
-use crate::config::{FileConfig, RunConfig, SinkSpec, Terminal};
+use crate::config::{ElasticSetup, FileConfig, RunConfig, SinkSpec, SourceSetup, Terminal};
 use crate::diagnostics::{self, plural};
 use crate::progress::Display;
 use crate::run_args::{OutputArg, RunArgs, WebhookFormatArg};
@@ -49,10 +60,39 @@ pub fn run(args: &RunArgs) -> u8 {
     let stats = Arc::new(Stats::new());
     let mut display = Display::start(Arc::clone(&stats), config.display);
     let result = runtime.block_on(async {
-        let sinks = build_sinks(&config.sinks, &display)?;
-        pipeline::run(config.pipeline, sinks, stats, display.notices())
-            .await
-            .map_err(Failure::Pipeline)
+        let notices = display.notices();
+        let (trigger, shutdown) = shutdown::channel();
+        let (reload_tx, forced_reloads) = mpsc::channel(1);
+        let signals = tokio::spawn(handle_signals(
+            trigger,
+            reload_tx,
+            config.shutdown_deadline,
+            std::sync::Arc::clone(&notices),
+        ));
+        let mut sinks = build_sinks(&config.sinks, &display)?;
+        let (source, checkpoints): (Box<dyn Source>, Option<Box<dyn CheckpointStore>>) =
+            match &config.source {
+                SourceSetup::Files(files) => (Box::new(FileSource::new(files.clone())), None),
+                SourceSetup::Elastic(setup) => {
+                    let (source, sink, store) = connect_elastic(setup, &stats, &notices).await?;
+                    sinks.extend(sink);
+                    (source, Some(store))
+                }
+            };
+        let result = pipeline::run(Pipeline {
+            config: config.pipeline,
+            source,
+            sinks,
+            checkpoints,
+            stats,
+            notices,
+            shutdown,
+            forced_reloads,
+        })
+        .await
+        .map_err(Failure::Pipeline);
+        signals.abort();
+        result
     });
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
     match result {
@@ -80,6 +120,111 @@ pub fn run(args: &RunArgs) -> u8 {
         Err(Failure::Pipeline(e)) => {
             display.print(&format!("error: {e}"));
             EXIT_UNLOADABLE
+        }
+    }
+}
+
+/// Connects to Elasticsearch and builds its source, alerts sink and checkpoint store.
+async fn connect_elastic(
+    setup: &ElasticSetup,
+    stats: &Arc<Stats>,
+    notices: &Arc<dyn Fn(Notice) + Send + Sync>,
+) -> Result<
+    (
+        Box<dyn Source>,
+        Option<Box<dyn Sink>>,
+        Box<dyn CheckpointStore>,
+    ),
+    Failure,
+> {
+    let on_retry = {
+        let notices = Arc::clone(notices);
+        move |e: &EsError, wait: Duration| {
+            notices(Notice::SourceRetry {
+                source: "elasticsearch".into(),
+                message: e.to_string(),
+                retry_in: wait,
+            })
+        }
+    };
+    let client = EsClient::connect(&setup.server, &on_retry)
+        .await
+        .map_err(|e| Failure::Sink(format!("cannot use Elasticsearch: {e}")))?;
+    notices(Notice::Connected {
+        server: format!("{} at {}", client.flavor(), client.url()),
+    });
+    let sink: Option<Box<dyn Sink>> = match &setup.alerts {
+        Some(index) => {
+            let mut sink_config = EsSinkConfig::new(index.clone());
+            sink_config.dead_letter = setup.dead_letter.clone();
+            let sink = EsSink::new(
+                client.clone(),
+                sink_config,
+                Arc::clone(stats),
+                Arc::clone(notices),
+            )
+            .await
+            .map_err(|e| Failure::Sink(format!("cannot set up the alerts index `{index}`: {e}")))?;
+            Some(Box::new(sink))
+        }
+        None => None,
+    };
+    let mut store = EsStateStore::new(
+        client.clone(),
+        EsStateConfig {
+            index: setup.state_index.clone(),
+            id: setup.state_id.clone(),
+            instance: setup.instance.clone(),
+            lease: Duration::from_secs(60),
+        },
+    );
+    if setup.fresh {
+        store.forget_checkpoint();
+    }
+    let source = EsSource::new(client, setup.source.clone());
+    Ok((Box::new(source), sink, Box::new(store)))
+}
+
+/// SIGINT or SIGTERM starts a graceful shutdown; a second one, or the deadline passing, exits at
+/// once. SIGHUP reloads the rules (and never kills the run, its default action).
+async fn handle_signals(
+    trigger: ShutdownTrigger,
+    reload: mpsc::Sender<()>,
+    deadline: Duration,
+    notices: Arc<dyn Fn(Notice) + Send + Sync>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = int.recv() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => {
+                // A reload already waiting covers this one too.
+                let _ = reload.try_send(());
+            }
+        }
+    }
+    notices(Notice::ShuttingDown);
+    trigger.trigger();
+    tokio::select! {
+        _ = int.recv() => {
+            eprintln!("k8scop: second signal, exiting at once");
+            std::process::exit(130);
+        }
+        _ = term.recv() => {
+            eprintln!("k8scop: second signal, exiting at once");
+            std::process::exit(143);
+        }
+        _ = tokio::time::sleep(deadline) => {
+            eprintln!("k8scop: shutdown did not finish within {} s (sinks still flushing); exiting", deadline.as_secs());
+            std::process::exit(1);
         }
     }
 }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use k8scop_grammar::ast::SourceKind;
 use serde_json::Value;
 
+use crate::chunk::Chunk;
 use crate::doc::{Doc, DocBuilder, Ref};
 use crate::engine::{
     check_version, corrupt, hex64, parse_hex64, version_in, version_of, StateError,
@@ -27,9 +28,7 @@ use crate::engine::{
 use crate::event::{Event, NotAnEvent, AUDIT_TIME_FIELDS};
 use crate::hash::FastHash;
 use crate::input::{read_documents, Record};
-use crate::pipeline::Notice;
 use crate::ruleset::Ruleset;
-use crate::sources::Chunk;
 
 pub mod json;
 pub mod projection;
@@ -159,30 +158,6 @@ pub enum ProblemKind {
     Malformed,
     /// A JSON document that is not an event the ruleset evaluates.
     Skipped,
-}
-
-impl Problem {
-    /// The runtime notice that reports it.
-    pub fn into_notice(self) -> Notice {
-        let Problem {
-            origin,
-            line,
-            kind,
-            message,
-        } = self;
-        match kind {
-            ProblemKind::Malformed => Notice::Malformed {
-                origin,
-                line,
-                message,
-            },
-            ProblemKind::Skipped => Notice::Skipped {
-                origin,
-                line,
-                reason: message,
-            },
-        }
-    }
 }
 
 impl Decoder {
@@ -591,7 +566,7 @@ impl Dedup {
             (Some(k0), Some(k1)) => SipKey::new(k0, k1),
             _ => return Err(bad("its `hash_key` is not 32 hex digits".into())),
         };
-        if state.keys.len() % 16 != 0 {
+        if !state.keys.len().is_multiple_of(16) {
             return Err(bad(format!(
                 "its `keys` has {} characters, not a multiple of 16",
                 state.keys.len()
@@ -602,12 +577,7 @@ impl Dedup {
             let key = std::str::from_utf8(chunk).ok().and_then(parse_hex64);
             match key {
                 Some(key) => keys.push(key),
-                None => {
-                    return Err(bad(format!(
-                        "key {} of `keys` is not 16 hex digits",
-                        i + 1
-                    )))
-                }
+                None => return Err(bad(format!("key {} of `keys` is not 16 hex digits", i + 1))),
             }
         }
         let mut dedup = Dedup::new(capacity);

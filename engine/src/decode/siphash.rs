@@ -205,7 +205,11 @@ mod tests {
                 let cut = cut.min(n);
                 let (a, b) = message[..n].split_at(cut);
                 let (b, c) = b.split_at(b.len() / 2);
-                assert_eq!(hash::<2, 4>(K0, K1, &[a, b, c]), whole, "n = {n}, cut {cut}");
+                assert_eq!(
+                    hash::<2, 4>(K0, K1, &[a, b, c]),
+                    whole,
+                    "n = {n}, cut {cut}"
+                );
                 assert_eq!(
                     hash::<1, 3>(K0, K1, &[a, b, c]),
                     hash::<1, 3>(K0, K1, &[&message[..n]]),

@@ -291,11 +291,7 @@ impl Engine {
         limits: Limits,
         state: EngineState,
     ) -> Result<(Engine, RestoreReport), StateError> {
-        check_version(
-            WHAT,
-            ENGINE_STATE_VERSION,
-            Some(u64::from(state.version)),
-        )?;
+        check_version(WHAT, ENGINE_STATE_VERSION, Some(u64::from(state.version)))?;
         let mut engine = Engine::with_limits(Arc::clone(&ruleset), limits);
         let mut saved: HashMap<String, SavedDetection> = HashMap::new();
         let mut order = Vec::new();
@@ -412,9 +408,7 @@ fn load_detection(
                 )?),
                 (None, None) => None,
                 (Some(_), None) => return Err(Invalid::new("its threshold is missing")),
-                (None, Some(_)) => {
-                    return Err(Invalid::new("a threshold, and the rule has none"))
-                }
+                (None, Some(_)) => return Err(Invalid::new("a threshold, and the rule has none")),
             };
         }
         None => {

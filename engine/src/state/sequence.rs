@@ -195,10 +195,7 @@ impl Sequence {
         let next_partial = state.next_partial;
         sequence.keys = Keyed::restore(state.keys, |key, partials: Vec<Partial>| {
             let bad = |what: String| {
-                Invalid::new(format!(
-                    "partial matches of key {}: {what}",
-                    key_text(key)
-                ))
+                Invalid::new(format!("partial matches of key {}: {what}", key_text(key)))
             };
             if partials.is_empty() {
                 return Err(bad("none".into()));

@@ -235,7 +235,10 @@ impl Threshold {
                         key_text(key)
                     ))
                 };
-                let times_in_block = block.times.iter().all(|t| t.div_euclid(width) == block.index)
+                let times_in_block = block
+                    .times
+                    .iter()
+                    .all(|t| t.div_euclid(width) == block.index)
                     && block
                         .latest
                         .iter()

@@ -8,7 +8,7 @@
 //! [+=] HIGH     Command execution by alice on web/api-0  (pod_exec, 3 events, 12:00:00Z .. 12:15:02Z)
 //! ```
 //!
-//! JSON lines are [`Alert::to_json`](crate::alert::Alert::to_json), the document that also goes to
+//! JSON lines are [`Alert::to_json`](k8scop_engine::alert::Alert::to_json), the document that also goes to
 //! files and Elasticsearch.
 //!
 //! Writes happen on tokio's blocking pool: a terminal paused with ^S or a slow pager blocks a
@@ -21,7 +21,7 @@ use chrono::DateTime;
 use k8scop_grammar::ast::Severity;
 
 use super::{BoxFuture, Sink, SinkError};
-use crate::alert::{AlertKind, AlertUpdate};
+use k8scop_engine::alert::{AlertKind, AlertUpdate};
 
 /// What the stdout sink prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,14 +255,14 @@ pub(crate) mod fixtures {
 
     use serde_json::json;
 
-    use crate::alert::AlertUpdate;
-    use crate::engine::{Engine, Output};
-    use crate::event::Event;
+    use k8scop_engine::alert::AlertUpdate;
+    use k8scop_engine::engine::{Engine, Output};
+    use k8scop_engine::event::Event;
 
     /// Runs `rule r { title "x {user.username}" severity high when verb == "get" }` over one
     /// `get` by each `(username, time)` and returns every update, in order.
     pub(crate) fn updates(events: &[(&str, &str)]) -> Vec<AlertUpdate> {
-        let compiled = crate::loader::load_sources(
+        let compiled = k8scop_engine::loader::load_sources(
             vec![k8scop_grammar::SourceFile::new(
                 "t.rules",
                 "rule r { title \"x {user.username}\" severity high when verb == \"get\" }",

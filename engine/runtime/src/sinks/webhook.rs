@@ -1,7 +1,7 @@
 //! The webhook sink: alerts POSTed as JSON, or as Slack-compatible text.
 //!
 //! - [`WebhookFormat::Json`] sends `{"alerts": [document, ...]}`, the documents of
-//!   [`Alert::to_json`](crate::alert::Alert::to_json).
+//!   [`Alert::to_json`](k8scop_engine::alert::Alert::to_json).
 //! - [`WebhookFormat::Slack`] sends `{"text": "..."}` with one line per alert,
 //!   `[HIGH] title (rule, 3 events)`, which Slack incoming webhooks (and Mattermost, Rocket.Chat,
 //!   ...) accept as they are.
@@ -32,7 +32,7 @@ use reqwest::{StatusCode, Url};
 use serde_json::{json, Value};
 
 use super::{BoxFuture, Sink, SinkError};
-use crate::alert::AlertUpdate;
+use k8scop_engine::alert::AlertUpdate;
 
 /// The most alerts one request carries; a larger batch is sent in several requests.
 pub const MAX_ALERTS_PER_REQUEST: usize = 100;

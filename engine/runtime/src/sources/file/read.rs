@@ -8,7 +8,7 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 use tokio::sync::mpsc;
 
-use crate::sources::buffers;
+use k8scop_engine::chunk::buffers;
 
 /// What a reader thread sends: a block of bytes, or the error that ended the read.
 pub(super) type Block = io::Result<Vec<u8>>;

@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::{BoxFuture, Sink, SinkError};
-use crate::alert::AlertUpdate;
+use k8scop_engine::alert::AlertUpdate;
 
 /// Appends alert documents to a file, one per line.
 #[derive(Debug)]

@@ -1,13 +1,9 @@
-//! Event sources: where raw audit text comes from (files and stdin here; Elasticsearch later).
-//!
-//! A source runs as its own task and sends [`Chunk`]s of raw text, in order, on a bounded channel:
-//! a full channel slows the source down, nothing is dropped. Decoding (JSON, event shapes,
-//! projection) happens downstream, in parallel, so a source only reads.
+//! [`Chunk`]: a piece of raw input text as a source read it, the unit the [`crate::decode`]r
+//! works on; [`buffers`] recycles the chunks' text buffers between sources and decoders.
 
 use std::sync::Arc;
 
 pub mod buffers;
-pub mod file;
 
 /// Raw input, in the order it was read.
 #[derive(Debug, Clone, PartialEq)]

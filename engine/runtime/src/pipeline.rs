@@ -14,11 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8scop_grammar::Diagnostic;
+use tokio::sync::mpsc;
 
-use crate::compile::CompileOptions;
-use crate::engine::{DetectionStats, RuntimeError};
-use crate::ruleset::Detection;
-use crate::sinks::SinkError;
+use crate::checkpoint::{CheckpointError, CheckpointPolicy, CheckpointStore};
+use crate::shutdown::Shutdown;
+use crate::sinks::{Sink, SinkError};
+use crate::sources::{Source, SourceError};
+use k8scop_engine::compile::CompileOptions;
+use k8scop_engine::engine::{DetectionStats, RuntimeError};
+use k8scop_engine::ruleset::Detection;
 
 pub use crate::runner::run;
 
@@ -44,17 +48,29 @@ pub struct PipelineConfig {
     /// Rules files and directories.
     pub rules: Vec<PathBuf>,
     pub compile: CompileOptions,
-    pub sources: Vec<SourceSpec>,
     pub analysis: Analysis,
     /// Watch the rules for changes and reload them (streaming runs).
     pub watch_rules: bool,
-    /// How often a followed file is polled when change notifications are unavailable, and the
-    /// pause between fetches of polling sources (`--fetch-delay`).
-    pub poll_interval: Duration,
-    /// How long a graceful shutdown may take before the process exits anyway.
-    pub shutdown_deadline: Duration,
     /// Chunks decoded at once (the parallelism of decoding).
     pub decode_parallelism: usize,
+    /// How often the engine offers a checkpoint (when a checkpoint store is given).
+    pub checkpoints: CheckpointPolicy,
+}
+
+/// A run's parts: its configuration, where events come from, where alerts go, where checkpoints
+/// are kept, and how the caller follows and stops it.
+pub struct Pipeline {
+    pub config: PipelineConfig,
+    pub source: Box<dyn Source>,
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// Where checkpoints are kept; `None` for sources that cannot resume (files, stdin).
+    pub checkpoints: Option<Box<dyn CheckpointStore>>,
+    pub stats: Arc<Stats>,
+    pub notices: Arc<dyn Fn(Notice) + Send + Sync>,
+    /// Requested by the caller (the CLI, on SIGINT/SIGTERM) to stop gracefully.
+    pub shutdown: Shutdown,
+    /// A message here reloads the rules even when they look unchanged (the CLI's SIGHUP).
+    pub forced_reloads: mpsc::Receiver<()>,
 }
 
 /// Something the runtime tells its user about, as it happens.
@@ -102,6 +118,42 @@ pub enum Notice {
     },
     /// Shutdown was requested and is in progress.
     ShuttingDown,
+    /// Connected to a server (which one, and its version).
+    Connected {
+        server: String,
+    },
+    /// The run resumed from a checkpoint.
+    Resumed {
+        position: String,
+        events: u64,
+        /// Rules whose state was dropped because they changed since the checkpoint.
+        dropped_state: Vec<Arc<str>>,
+    },
+    /// A checkpoint could not be written yet; it is tried again.
+    CheckpointRetry {
+        store: String,
+        message: String,
+        retry_in: Duration,
+    },
+    /// A source's server failed; the source tries again (reading is paused meanwhile).
+    SourceRetry {
+        source: String,
+        message: String,
+        retry_in: Duration,
+    },
+    /// A sink's server failed; the sink tries again (the pipeline waits meanwhile).
+    SinkRetry {
+        sink: String,
+        message: String,
+        retry_in: Duration,
+    },
+    /// Alert documents the server rejected for good, written to the dead-letter file.
+    DeadLettered {
+        sink: String,
+        count: u64,
+        file: String,
+        reason: String,
+    },
 }
 
 impl From<SinkError> for Notice {
@@ -130,6 +182,17 @@ pub struct Stats {
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
     pub undelivered: AtomicU64,
+    /// Checkpoints committed.
+    pub checkpoints: AtomicU64,
+    /// Documents the source will read when it is known up front (a static Elasticsearch range),
+    /// else 0.
+    pub events_total: AtomicU64,
+    /// Documents read by the source (Elasticsearch hits).
+    pub documents_read: AtomicU64,
+    /// How far behind the present a streaming source is (ms), 0 when not streaming.
+    pub source_lag_ms: AtomicU64,
+    /// Alert documents written to a dead-letter file.
+    pub dead_lettered: AtomicU64,
     /// The newest event time seen (epoch ms), `i64::MIN` before the first event.
     pub newest_event: AtomicI64,
 }
@@ -159,6 +222,8 @@ pub struct Summary {
     pub script_errors: u64,
     pub undelivered: u64,
     pub reloads: u64,
+    /// Checkpoints committed.
+    pub checkpoints: u64,
     /// Per rule and sequence, in the ruleset's order.
     pub detections: Vec<(Arc<Detection>, DetectionStats)>,
     pub duration: Duration,
@@ -172,7 +237,16 @@ pub enum PipelineError {
     #[error("the ruleset has errors")]
     Ruleset { diagnostics: Vec<Diagnostic> },
     #[error(transparent)]
-    Load(#[from] crate::loader::LoadError),
-    #[error("{0}")]
-    Source(String),
+    Load(#[from] k8scop_engine::loader::LoadError),
+    #[error("{source_name}: {error}")]
+    Source {
+        source_name: String,
+        #[source]
+        error: Box<SourceError>,
+    },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// An internal task failed (a panic): a bug, reported rather than hidden.
+    #[error("{task} failed: {message}")]
+    Task { task: &'static str, message: String },
 }

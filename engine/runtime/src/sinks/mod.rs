@@ -1,4 +1,4 @@
-//! Alert sinks: where alerts go (stdout, a file, a webhook; Elasticsearch later).
+//! Alert sinks: where alerts go (stdout, a file, a webhook, Elasticsearch).
 //!
 //! Every sink implements [`Sink`]. The pipeline runs each sink in its own task behind a bounded
 //! channel, so a slow sink slows the engine down rather than losing alerts. Updates of the same
@@ -8,8 +8,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::alert::AlertUpdate;
+use k8scop_engine::alert::AlertUpdate;
 
+pub mod elasticsearch;
 pub mod file;
 pub mod stdout;
 pub mod webhook;
@@ -33,8 +34,9 @@ pub trait Sink: Send {
     /// A short name for logs and the summary: `stdout`, `file:/var/log/alerts.json`, `webhook`.
     fn name(&self) -> String;
 
-    /// Writes a batch of alert updates, in order. Returns once they are written (or, for a
-    /// network sink, delivered or given up on after retries).
+    /// Writes a batch of alert updates, in order. Returns `Ok` only once they are written (for a
+    /// file, flushed; for a network sink, acknowledged by the server): the pipeline takes `Ok` as
+    /// the acknowledgement that lets a checkpoint past these alerts. `Err` after retries.
     fn send<'a>(&'a mut self, updates: &'a [AlertUpdate]) -> BoxFuture<'a, Result<(), SinkError>>;
 
     /// Flushes anything buffered; called at shutdown and at the end of a static run.

@@ -49,8 +49,8 @@ pub use inputs::{expand, Input};
 
 use crate::pipeline::SourceSpec;
 use crate::shutdown::Shutdown;
-use crate::sources::{buffers, Chunk};
 use framer::{Flush, Framer};
+use k8scop_engine::chunk::{buffers, Chunk};
 use read::Block;
 
 /// What to read and how.

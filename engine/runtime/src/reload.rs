@@ -3,7 +3,7 @@
 //!
 //! Changes are noticed through `notify` on the rules paths (recursive, so editors that save by
 //! rename and Kubernetes ConfigMap volumes, whose `..data` symlink is swapped atomically, are both
-//! seen) and through SIGHUP, which forces a reload. Bursts of events are debounced, and a reload
+//! seen) and through forced reloads (the CLI's SIGHUP). Bursts of events are debounced, and a reload
 //! whose files are byte-for-byte unchanged is skipped, so that reading the rules never triggers
 //! another reload.
 
@@ -15,11 +15,11 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::compile::CompileOptions;
-use crate::decode::Decoder;
 use crate::pipeline::{Notice, Stats};
-use crate::ruleset::Ruleset;
 use crate::shutdown::Shutdown;
+use k8scop_engine::compile::CompileOptions;
+use k8scop_engine::decode::Decoder;
+use k8scop_engine::ruleset::Ruleset;
 
 /// How long the watcher waits for a burst of file events to settle.
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -41,7 +41,7 @@ pub fn load(
     options: &CompileOptions,
 ) -> Result<Generation, Vec<k8scop_grammar::Diagnostic>> {
     let fingerprint = fingerprint(paths);
-    let compiled = match crate::loader::load(paths, options) {
+    let compiled = match k8scop_engine::loader::load(paths, options) {
         Ok(c) => c,
         Err(e) => {
             let d = k8scop_grammar::Diagnostic::new(
@@ -65,7 +65,7 @@ pub fn load(
 /// A hash of the rules files (paths and contents): unchanged rules are not reloaded.
 fn fingerprint(paths: &[PathBuf]) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    if let Ok(files) = crate::loader::discover(paths) {
+    if let Ok(files) = k8scop_engine::loader::discover(paths) {
         for file in files {
             file.hash(&mut hasher);
             std::fs::read(&file).unwrap_or_default().hash(&mut hasher);
@@ -75,7 +75,10 @@ fn fingerprint(paths: &[PathBuf]) -> u64 {
 }
 
 /// Watches the rules until shutdown and publishes each ruleset that compiles on `publish`.
-/// `current` is the fingerprint of the ruleset already running.
+/// `current` is the fingerprint of the ruleset already running. A message on `forced_reloads`
+/// (the CLI sends one on SIGHUP) reloads even when the files look unchanged.
+// The watcher task's inputs are each used once; a struct for them would only be unpacked here.
+#[allow(clippy::too_many_arguments)]
 pub async fn watch(
     paths: Vec<PathBuf>,
     options: CompileOptions,
@@ -83,6 +86,7 @@ pub async fn watch(
     publish: mpsc::Sender<Arc<Generation>>,
     stats: Arc<Stats>,
     notices: Arc<dyn Fn(Notice) + Send + Sync>,
+    mut forced_reloads: mpsc::Receiver<()>,
     mut shutdown: Shutdown,
 ) {
     let (tx, mut changes) = mpsc::channel::<()>(16);
@@ -133,13 +137,12 @@ pub async fn watch(
         }
         Err(_) => None,
     };
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
         let forced = tokio::select! {
             biased;
             _ = shutdown.requested() => return,
             Some(()) = changes.recv() => false,
-            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+            Some(()) = forced_reloads.recv() => true,
         };
         // Debounce: let a burst of events (an editor's rename dance, a ConfigMap swap) settle.
         tokio::time::sleep(DEBOUNCE).await;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::de::IgnoredAny;
 
-use crate::sources::{buffers, Chunk};
+use k8scop_engine::chunk::{buffers, Chunk};
 
 /// What kind of text an input holds, decided from its first line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

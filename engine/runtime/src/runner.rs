@@ -1,0 +1,554 @@
+//! `pipeline::run`: wiring a source, decoding, the engine, sinks and checkpoints together (see
+//! [`crate::pipeline`] for the design).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8scop_engine::alert::{AlertKind, AlertUpdate};
+use k8scop_engine::chunk::Chunk;
+use k8scop_engine::decode::{Decoded, Dedup, Problem, ProblemKind};
+use k8scop_engine::engine::{Engine, Output};
+use k8scop_engine::ruleset::Ruleset;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::checkpoint::{Checkpoint, CheckpointError, Committer, Pending, CHECKPOINT_VERSION};
+use crate::pipeline::{Notice, Pipeline, PipelineError, Stats, Summary};
+use crate::reload::{self, Generation};
+use crate::shutdown;
+use crate::sinks::Sink;
+use crate::sources::{Batch, Position, SourceContext};
+
+/// Checkpoints waiting for acknowledgements (the engine offers one every few seconds).
+const CHECKPOINT_QUEUE: usize = 4;
+/// Chunks in flight between the source and decoding.
+const CHUNK_QUEUE: usize = 8;
+/// Alert batches in flight to each sink.
+const SINK_QUEUE: usize = 8;
+/// Recently seen (auditID, stage) pairs remembered for deduplication.
+const DEDUP_CAPACITY: usize = 100_000;
+
+/// A batch being decoded, with the ruleset generation it is decoded for and the source position
+/// it reaches.
+struct InFlight {
+    generation: Arc<Generation>,
+    decoded: JoinHandle<Decoded>,
+    position: Option<Position>,
+}
+
+/// One engine batch's alerts on their way to a sink, numbered for acknowledgement.
+struct SinkBatch {
+    seq: u64,
+    updates: Arc<[AlertUpdate]>,
+}
+
+/// Restores the engine and the deduplication window from a checkpoint; also returns the rules
+/// whose state was dropped because they changed since.
+fn resume(
+    ruleset: &Arc<Ruleset>,
+    checkpoint: &Checkpoint,
+) -> Result<(Engine, Dedup, Vec<Arc<str>>), PipelineError> {
+    let invalid = |e: String| PipelineError::Checkpoint(CheckpointError::Invalid(e));
+    let state =
+        serde_json::from_value(checkpoint.engine.clone()).map_err(|e| invalid(e.to_string()))?;
+    let (engine, report) =
+        Engine::restore(Arc::clone(ruleset), state).map_err(|e| invalid(e.to_string()))?;
+    let dedup_state =
+        serde_json::from_value(checkpoint.dedup.clone()).map_err(|e| invalid(e.to_string()))?;
+    let dedup = Dedup::restore(DEDUP_CAPACITY, dedup_state).map_err(|e| invalid(e.to_string()))?;
+    let dropped = report
+        .changed
+        .iter()
+        .chain(&report.removed)
+        .map(|d| Arc::from(d.name.as_str()))
+        .collect();
+    Ok((engine, dedup, dropped))
+}
+
+fn snapshot_engine(engine: &Engine) -> serde_json::Value {
+    serde_json::to_value(engine.snapshot()).unwrap_or(serde_json::Value::Null)
+}
+
+fn snapshot_dedup(dedup: &Dedup) -> serde_json::Value {
+    serde_json::to_value(dedup.snapshot()).unwrap_or(serde_json::Value::Null)
+}
+
+/// Runs the pipeline until the input ends (static) or the shutdown is requested.
+pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
+    let Pipeline {
+        config,
+        mut source,
+        sinks,
+        mut checkpoints,
+        stats,
+        notices,
+        shutdown: external,
+        forced_reloads,
+    } = parts;
+    let started = Instant::now();
+    let (paths, options) = (config.rules.clone(), config.compile.clone());
+    let first = tokio::task::spawn_blocking(move || reload::load(&paths, &options))
+        .await
+        .map_err(|e| PipelineError::Task {
+            task: "loading the rules",
+            message: e.to_string(),
+        })?
+        .map_err(|diagnostics| PipelineError::Ruleset { diagnostics })?;
+    let first = Arc::new(first);
+    notices(Notice::Loaded {
+        rules: first.ruleset.rules.len(),
+        sequences: first.ruleset.sequences.len(),
+        warnings: first.warnings.clone(),
+    });
+
+    // Resume from the newest checkpoint of this very source, if there is one.
+    let mut engine = Engine::new(Arc::clone(&first.ruleset));
+    let mut dedup = Dedup::new(DEDUP_CAPACITY);
+    let mut events_before = 0;
+    if let Some(store) = checkpoints.as_mut() {
+        if let Some(checkpoint) = store.load().await? {
+            if checkpoint.source == source.identity() {
+                let resumed = resume(&first.ruleset, &checkpoint)?;
+                engine = resumed.0;
+                dedup = resumed.1;
+                events_before = checkpoint.events;
+                notices(Notice::Resumed {
+                    position: source.describe(&checkpoint.position),
+                    events: checkpoint.events,
+                    dropped_state: resumed.2,
+                });
+                source.resume_from(checkpoint.position);
+            } else {
+                return Err(PipelineError::Checkpoint(CheckpointError::Invalid(
+                    format!(
+                        "the checkpoint in {} was made by `{}`, not by `{}`; use another state id",
+                        store.name(),
+                        checkpoint.source,
+                        source.identity()
+                    ),
+                )));
+            }
+        }
+    }
+    let identity = source.identity();
+
+    // Internal shutdown: requested from outside (a signal), or when the run ends by itself.
+    let (trigger, shutdown) = shutdown::channel();
+    let trigger = Arc::new(trigger);
+    let relay = tokio::spawn({
+        let trigger = Arc::clone(&trigger);
+        let mut external = external;
+        let mut internal = trigger.subscribe();
+        async move {
+            tokio::select! {
+                () = external.requested() => {
+                    trigger.trigger();
+                    true
+                }
+                () = internal.requested() => false,
+            }
+        }
+    });
+
+    // Sinks, each in its own task behind a bounded queue, acknowledging every batch.
+    let mut sink_queues = Vec::new();
+    let mut sink_tasks = Vec::new();
+    let mut acks = Vec::new();
+    for sink in sinks {
+        let (tx, rx) = mpsc::channel::<SinkBatch>(SINK_QUEUE);
+        let (ack_tx, ack_rx) = watch::channel(0u64);
+        sink_queues.push((sink.name(), tx));
+        acks.push(ack_rx);
+        sink_tasks.push(tokio::spawn(run_sink(
+            sink,
+            rx,
+            ack_tx,
+            Arc::clone(&stats),
+            Arc::clone(&notices),
+        )));
+    }
+
+    // Checkpoints, committed once every sink acknowledged them.
+    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(CHECKPOINT_QUEUE);
+    let committer = checkpoints.map(|store| {
+        tokio::spawn(
+            Committer {
+                store,
+                pending: pending_rx,
+                acks,
+                stats: Arc::clone(&stats),
+                notices: Arc::clone(&notices),
+            }
+            .run(shutdown.clone()),
+        )
+    });
+    let mut pending_tx = committer.as_ref().map(|_| pending_tx);
+
+    // The source.
+    let (batch_tx, mut batch_rx) = mpsc::channel::<Batch>(CHUNK_QUEUE);
+    let source_task = tokio::spawn(source.run(SourceContext {
+        out: batch_tx,
+        shutdown: shutdown.clone(),
+        stats: Arc::clone(&stats),
+        notices: Arc::clone(&notices),
+    }));
+
+    // Reloads.
+    let (reload_tx, mut reload_rx) = mpsc::channel::<Arc<Generation>>(2);
+    let watcher = config.watch_rules.then(|| {
+        tokio::spawn(reload::watch(
+            config.rules.clone(),
+            config.compile.clone(),
+            first.fingerprint,
+            reload_tx,
+            Arc::clone(&stats),
+            Arc::clone(&notices),
+            forced_reloads,
+            shutdown.clone(),
+        ))
+    });
+
+    // Decoding: batches are decoded on the blocking pool, several at once, and handed on in
+    // input order so that the engine sees events in order.
+    let (decoded_tx, mut decoded_rx) = mpsc::channel::<InFlight>(config.decode_parallelism.max(1));
+    let decode_stage = tokio::spawn({
+        let first = Arc::clone(&first);
+        let notices = Arc::clone(&notices);
+        async move {
+            let mut current = first;
+            loop {
+                let batch = tokio::select! {
+                    biased;
+                    // A new ruleset goes down the line at once, so it takes over even when no
+                    // input is arriving.
+                    Some(next) = reload_rx.recv() => {
+                        current = next;
+                        let generation = Arc::clone(&current);
+                        let decoded = tokio::task::spawn_blocking(Decoded::default);
+                        let in_flight = InFlight { generation, decoded, position: None };
+                        if decoded_tx.send(in_flight).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    batch = batch_rx.recv() => match batch {
+                        Some(batch) => batch,
+                        None => return,
+                    },
+                };
+                let Batch { chunk, position } = batch;
+                if let Chunk::Restarted { origin, reason } = &chunk {
+                    notices(Notice::SourceRestarted {
+                        origin: Arc::clone(origin),
+                        reason: reason.clone(),
+                    });
+                }
+                let generation = Arc::clone(&current);
+                let decoder = Arc::clone(&current.decoder);
+                let decoded = tokio::task::spawn_blocking(move || {
+                    let decoded = decoder.decode(&chunk);
+                    chunk.recycle();
+                    decoded
+                });
+                let in_flight = InFlight {
+                    generation,
+                    decoded,
+                    position,
+                };
+                if decoded_tx.send(in_flight).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+
+    // The engine: one task owns all state.
+    let mut current: Arc<Generation> = first;
+    let mut out = Output::default();
+    let mut failure = None;
+    let mut seq: u64 = 0;
+    let mut last_checkpoint = Instant::now();
+    let mut unsaved: Option<Position> = None;
+    while let Some(in_flight) = decoded_rx.recv().await {
+        if !Arc::ptr_eq(&in_flight.generation, &current) {
+            // The new ruleset takes over between two events; unchanged rules keep their state.
+            current = in_flight.generation;
+            let kept = engine.replace_ruleset(Arc::clone(&current.ruleset));
+            stats.reloads.fetch_add(1, Ordering::Relaxed);
+            notices(Notice::Reloaded {
+                rules: current.ruleset.rules.len(),
+                sequences: current.ruleset.sequences.len(),
+                kept,
+                warnings: current.warnings.clone(),
+            });
+        }
+        let decoded = match in_flight.decoded.await {
+            Ok(d) => d,
+            Err(e) => {
+                // Stop reading, but drain and flush what the sinks already have.
+                failure = Some(PipelineError::Task {
+                    task: "decoding",
+                    message: e.to_string(),
+                });
+                break;
+            }
+        };
+        stats.bytes_read.fetch_add(decoded.bytes, Ordering::Relaxed);
+        for problem in decoded.problems {
+            notices(problem_notice(problem, &stats));
+        }
+        for event in &decoded.events {
+            if dedup.is_duplicate(event) {
+                stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            engine.process(event, &mut out);
+            stats.events.fetch_add(1, Ordering::Relaxed);
+            stats.newest_event.fetch_max(event.time, Ordering::Relaxed);
+        }
+        // Freeing a batch of event trees is real work: do it off the engine's thread.
+        let events = decoded.events;
+        tokio::task::spawn_blocking(move || drop(events));
+        for error in out.errors.drain(..) {
+            stats.script_errors.fetch_add(1, Ordering::Relaxed);
+            notices(Notice::ScriptError(error));
+        }
+        seq += 1;
+        let batch: Arc<[AlertUpdate]> = coalesce(&mut out.alerts, &stats).into();
+        // Every sink gets every batch, an empty one too, and acknowledges it: a checkpoint
+        // after this batch waits for those acknowledgements.
+        for (name, queue) in &sink_queues {
+            // A full queue waits: a slow sink slows the engine, and so the source.
+            let sent = queue
+                .send(SinkBatch {
+                    seq,
+                    updates: Arc::clone(&batch),
+                })
+                .await;
+            if sent.is_err() && !batch.is_empty() {
+                // The sink's task is gone (it panicked): its alerts are undelivered, counted.
+                stats
+                    .undelivered
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                notices(Notice::SinkFailed {
+                    sink: name.clone(),
+                    message: "the sink stopped; its alerts are not delivered".into(),
+                    undelivered: batch.len() as u64,
+                });
+            }
+        }
+        if let Some(position) = in_flight.position {
+            unsaved = Some(position);
+        }
+        if pending_tx.is_some() && last_checkpoint.elapsed() >= config.checkpoints.interval {
+            if let Some(position) = unsaved.take() {
+                offer_checkpoint(
+                    &mut pending_tx,
+                    seq,
+                    &identity,
+                    position,
+                    &engine,
+                    &dedup,
+                    events_before,
+                    &stats,
+                )
+                .await;
+                last_checkpoint = Instant::now();
+            }
+        }
+    }
+    let interrupted = shutdown.is_requested();
+    // The input ended (or the run stops): the last position is worth a checkpoint too.
+    if let Some(position) = unsaved.take() {
+        if failure.is_none() {
+            offer_checkpoint(
+                &mut pending_tx,
+                seq,
+                &identity,
+                position,
+                &engine,
+                &dedup,
+                events_before,
+                &stats,
+            )
+            .await;
+        }
+    }
+    drop(pending_tx);
+    trigger.trigger();
+
+    // Drain: the sinks write what they were given, then flush.
+    for (name, task) in sink_queues.into_iter().map(|(n, _)| n).zip(sink_tasks) {
+        if let Err(e) = task.await {
+            notices(Notice::SinkFailed {
+                sink: name,
+                message: format!("the sink's task failed: {e}"),
+                undelivered: 0,
+            });
+        }
+    }
+    let committed = match committer {
+        Some(task) => task.await.map_err(|e| PipelineError::Task {
+            task: "checkpointing",
+            message: e.to_string(),
+        })?,
+        None => Ok(()),
+    };
+    // Dropping the receiver ends the decode stage even when the loop above broke early.
+    drop(decoded_rx);
+    let _ = decode_stage.await;
+    let source_result = source_task.await;
+    if let Some(w) = watcher {
+        let _ = w.await;
+    }
+    let interrupted = relay.await.unwrap_or(false) || interrupted;
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    committed?;
+    match source_result {
+        Ok(Err(e)) if !interrupted => {
+            return Err(PipelineError::Source {
+                source_name: identity,
+                error: Box::new(e),
+            })
+        }
+        Err(e) => {
+            return Err(PipelineError::Task {
+                task: "the source",
+                message: e.to_string(),
+            })
+        }
+        _ => {}
+    }
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    Ok(Summary {
+        events: load(&stats.events),
+        malformed: load(&stats.malformed),
+        skipped: load(&stats.skipped),
+        duplicates: load(&stats.duplicates),
+        alerts_new: load(&stats.alerts_new),
+        alerts_updated: load(&stats.alerts_updated),
+        script_errors: load(&stats.script_errors),
+        undelivered: load(&stats.undelivered),
+        reloads: load(&stats.reloads),
+        checkpoints: load(&stats.checkpoints),
+        detections: engine.stats(),
+        duration: started.elapsed(),
+        interrupted,
+    })
+}
+
+/// Counts a decoding problem and makes the notice that reports it.
+fn problem_notice(problem: Problem, stats: &Stats) -> Notice {
+    match problem.kind {
+        ProblemKind::Malformed => {
+            stats.malformed.fetch_add(1, Ordering::Relaxed);
+            Notice::Malformed {
+                origin: problem.origin,
+                line: problem.line,
+                message: problem.message,
+            }
+        }
+        ProblemKind::Skipped => {
+            stats.skipped.fetch_add(1, Ordering::Relaxed);
+            Notice::Skipped {
+                origin: problem.origin,
+                line: problem.line,
+                reason: problem.message,
+            }
+        }
+    }
+}
+
+/// Snapshots the engine right after batch `seq` and hands it to the committer.
+#[allow(clippy::too_many_arguments)]
+async fn offer_checkpoint(
+    pending: &mut Option<mpsc::Sender<Pending>>,
+    seq: u64,
+    identity: &str,
+    position: Position,
+    engine: &Engine,
+    dedup: &Dedup,
+    events_before: u64,
+    stats: &Stats,
+) {
+    let Some(tx) = pending else { return };
+    let checkpoint = Checkpoint {
+        version: CHECKPOINT_VERSION,
+        source: identity.to_owned(),
+        position,
+        engine: snapshot_engine(engine),
+        dedup: snapshot_dedup(dedup),
+        events: events_before + stats.events.load(Ordering::Relaxed),
+    };
+    if tx.send(Pending { seq, checkpoint }).await.is_err() {
+        // The committer stopped (a lost lease): it reports why when it is joined.
+        *pending = None;
+    }
+}
+
+/// Keeps the latest state of each alert of a batch, in the order alerts first appeared; an alert
+/// opened in the batch stays `New`.
+fn coalesce(updates: &mut Vec<AlertUpdate>, stats: &Stats) -> Vec<AlertUpdate> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut batch: Vec<AlertUpdate> = Vec::new();
+    for update in updates.drain(..) {
+        match update.kind {
+            AlertKind::New => stats.alerts_new.fetch_add(1, Ordering::Relaxed),
+            AlertKind::Updated => stats.alerts_updated.fetch_add(1, Ordering::Relaxed),
+        };
+        match index.get(&update.alert.id) {
+            Some(&i) => {
+                let kind = if batch[i].kind == AlertKind::New {
+                    AlertKind::New
+                } else {
+                    update.kind
+                };
+                batch[i] = AlertUpdate {
+                    kind,
+                    alert: update.alert,
+                };
+            }
+            None => {
+                index.insert(update.alert.id.clone(), batch.len());
+                batch.push(update);
+            }
+        }
+    }
+    batch
+}
+
+/// Runs one sink: writes each batch, then acknowledges its `seq`. A batch the sink gave up on is
+/// not acknowledged, and neither is any later one: the checkpoint stays before the lost alerts.
+async fn run_sink(
+    mut sink: Box<dyn Sink>,
+    mut queue: mpsc::Receiver<SinkBatch>,
+    acked: watch::Sender<u64>,
+    stats: Arc<Stats>,
+    notices: Arc<dyn Fn(Notice) + Send + Sync>,
+) {
+    let mut failed = false;
+    while let Some(batch) = queue.recv().await {
+        if !batch.updates.is_empty() {
+            if let Err(e) = sink.send(&batch.updates).await {
+                failed = true;
+                stats
+                    .undelivered
+                    .fetch_add(e.undelivered, Ordering::Relaxed);
+                notices(e.into());
+            }
+        }
+        if !failed {
+            acked.send_replace(batch.seq);
+        }
+    }
+    if let Err(e) = sink.flush().await {
+        stats
+            .undelivered
+            .fetch_add(e.undelivered, Ordering::Relaxed);
+        notices(e.into());
+    }
+}
