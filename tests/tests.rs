@@ -14,3 +14,7 @@ mod docs;
 mod run_args;
 // `k8scop run` end to end: static alerts and ids, streaming, hot reload, rotation, shutdown.
 mod run;
+// An Elasticsearch-compatible HTTP server with fault injection, for the Elasticsearch source and sink.
+mod es_server;
+// The test server against its contract: endpoints, faults, PIT snapshots, paging, auth.
+mod es_server_tests;
