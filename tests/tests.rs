@@ -18,3 +18,7 @@ mod run;
 mod es_server;
 // The test server against its contract: endpoints, faults, PIT snapshots, paging, auth.
 mod es_server_tests;
+// osmem-server (PyPI), the OpenSearch-compatible server the Elasticsearch tests also run against.
+mod osmem;
+// The same paging queries against the test server and osmem-server (and a real cluster): same hits.
+mod es_crosscheck;

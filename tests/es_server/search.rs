@@ -1540,7 +1540,18 @@ pub fn execute(
             hits.push((ord, pos, keys));
         }
     }
-    hits.sort_by(|a, b| cmp_all(&a.2, &b.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+    let order = |a: &(usize, usize, Vec<Key>), b: &(usize, usize, Vec<Key>)| {
+        cmp_all(&a.2, &b.2).then((a.0, a.1).cmp(&(b.0, b.1)))
+    };
+    // Only the page is needed in order: select it, then sort it (pages are small, matches many).
+    let wanted = req.from + req.size;
+    if wanted < hits.len() {
+        if wanted > 0 {
+            hits.select_nth_unstable_by(wanted - 1, order);
+        }
+        hits.truncate(wanted);
+    }
+    hits.sort_by(order);
     let sorted_by_score_only = !explicit_sort || sorts.iter().any(|s| s.target == Target::Score);
     let page: Vec<Value> = hits
         .iter()
