@@ -513,6 +513,16 @@ fn documents_are_written_read_and_deleted_with_optimistic_concurrency() {
     let r = call(
         &es,
         "PUT",
+        "/state/_doc/cursor?if_seq_no=1",
+        Some(json!({})),
+    );
+    assert_eq!(
+        r.error().1,
+        "Validation Failed: 1: ifSeqNo is set, but primary term is [0];"
+    );
+    let r = call(
+        &es,
+        "PUT",
         "/state/_create/cursor",
         Some(json!({"after": [9]})),
     );
@@ -1941,4 +1951,91 @@ fn index_admin_endpoints_create_describe_and_delete() {
     );
     assert_eq!(call(&es, "DELETE", "/made", None).status, 404);
     assert!(es.mapping("made").is_none());
+}
+
+#[test]
+fn versioned_media_types_must_name_a_compatible_major() {
+    let es = es8();
+    let vnd = |v: u32| format!("application/vnd.elasticsearch+json; compatible-with={v}");
+    let r = send(
+        client()
+            .get(format!("{}/", es.url()))
+            .header("accept", vnd(8)),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/vnd.elasticsearch+json;compatible-with=8")
+    );
+    assert_eq!(
+        send(
+            client()
+                .get(format!("{}/", es.url()))
+                .header("accept", vnd(7))
+        )
+        .status,
+        200
+    );
+    // A 9.x client against an 8.x cluster.
+    let r = send(
+        client()
+            .get(format!("{}/", es.url()))
+            .header("accept", vnd(9)),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.error(),
+        (
+            "media_type_header_exception",
+            "Invalid media-type value on headers [Accept, Content-Type]"
+        )
+    );
+    assert_eq!(
+        r.json["error"]["caused_by"]["reason"],
+        "Accept version must be either version 8 or 7, but found 9. Accept=application/vnd.elasticsearch+json; compatible-with=9"
+    );
+    let r = send(
+        client()
+            .post(format!("{}/a/_doc", es.url()))
+            .header("accept", vnd(8))
+            .header("content-type", vnd(7))
+            .body("{}"),
+    );
+    assert!(r.json["error"]["caused_by"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("A compatible version is required on both Content-Type and Accept headers"));
+    let r = send(
+        client()
+            .post(format!("{}/_bulk", es.url()))
+            .header("accept", vnd(8))
+            .header(
+                "content-type",
+                "application/vnd.elasticsearch+x-ndjson; compatible-with=8",
+            )
+            .body("{\"index\":{\"_index\":\"a\"}}\n{}\n"),
+    );
+    assert_eq!(r.json["errors"], false);
+    let es9 = EsServer::start(EsOptions {
+        flavor: Flavor::Es9,
+        ..EsOptions::default()
+    });
+    assert_eq!(
+        send(
+            client()
+                .get(format!("{}/", es9.url()))
+                .header("accept", vnd(9))
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        send(
+            client()
+                .get(format!("{}/", es9.url()))
+                .header("accept", vnd(7))
+        )
+        .status,
+        400
+    );
 }

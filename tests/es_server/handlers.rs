@@ -176,12 +176,12 @@ impl Params {
                 seq_no,
                 primary_term,
             })),
-            (Some(s), None) => Err(EsError::validation(&[&format!(
-                "ifSeqNo is set, but primary term is [0]; (seqNo [{s}])"
-            )])),
-            (None, Some(_)) => Err(EsError::validation(&[
-                "ifSeqNo is unassigned, but primary term is [set]",
+            (Some(_), None) => Err(EsError::validation(&[
+                "ifSeqNo is set, but primary term is [0]",
             ])),
+            (None, Some(t)) => Err(EsError::validation(&[&format!(
+                "ifSeqNo is unassigned, but primary term is [{t}]"
+            )])),
         }
     }
 
@@ -261,16 +261,87 @@ fn check_content_type(req: &Request) -> EsResult<()> {
     }
 }
 
+/// The `compatible-with=N` of an `application/vnd.elasticsearch+...` media type, if any.
+fn compatible_with(header: Option<&str>) -> Option<u32> {
+    let h = header?.to_ascii_lowercase();
+    if !h.contains("vnd.elasticsearch") {
+        return None;
+    }
+    h.split(';')
+        .filter_map(|p| p.trim().strip_prefix("compatible-with="))
+        .find_map(|v| v.trim().parse().ok())
+}
+
+/// REST API compatibility (8.x and 9.x): a versioned media type must name this major or the one
+/// before, on `Accept` and `Content-Type` alike. Returns the version to echo in the response.
+fn check_compatibility(flavor: Flavor, req: &Request) -> EsResult<Option<u32>> {
+    let current = match flavor {
+        Flavor::Es8 => 8,
+        Flavor::Es9 => 9,
+        Flavor::Es7_10 | Flavor::Es7_17 => return Ok(None),
+    };
+    let accept_header = req.header("accept").unwrap_or_default();
+    let ct_header = req.header("content-type").unwrap_or_default();
+    let accept = compatible_with(Some(accept_header));
+    let content = if req.body.is_empty() {
+        None
+    } else {
+        compatible_with(Some(ct_header))
+    };
+    let fail = |reason: String| {
+        let mut e = exception(
+            "media_type_header_exception",
+            "Invalid media-type value on headers [Accept, Content-Type]",
+        );
+        e.insert(
+            "caused_by".into(),
+            Value::Object(exception("status_exception", &reason)),
+        );
+        EsError::from_exception(400, e)
+    };
+    let supported = |v: u32| v == current || v + 1 == current;
+    if let Some(v) = accept.filter(|v| !supported(*v)) {
+        return Err(fail(format!(
+            "Accept version must be either version {current} or {}, but found {v}. Accept={accept_header}",
+            current - 1
+        )));
+    }
+    if let Some(v) = content.filter(|v| !supported(*v)) {
+        return Err(fail(format!(
+            "Content-Type version must be either version {current} or {}, but found {v}. Content-Type={ct_header}",
+            current - 1
+        )));
+    }
+    if content.is_some() && accept != content {
+        return Err(fail(format!(
+            "A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version and the compatible versions must match. Content-Type={ct_header}, Accept={accept_header}"
+        )));
+    }
+    Ok(accept)
+}
+
 fn shards_json(total: usize, successful: usize) -> Value {
     json!({"total": total, "successful": successful, "failed": 0})
 }
 
 /// Serves one request.
 pub fn handle(ctx: &mut Context, req: &Request) -> Response {
-    match dispatch(ctx, req) {
+    let compatible = match check_compatibility(ctx.flavor, req) {
+        Ok(v) => v,
+        Err(EsError(r)) => return r,
+    };
+    let mut response = match dispatch(ctx, req) {
         Ok(r) => r,
         Err(EsError(r)) => r,
+    };
+    if let Some(v) = compatible {
+        for (name, value) in &mut response.headers {
+            if name == "content-type" && value.starts_with("application/json") {
+                *value = format!("application/vnd.elasticsearch+json;compatible-with={v}");
+            }
+        }
     }
+    response
 }
 
 fn dispatch(ctx: &mut Context, req: &Request) -> EsResult<Response> {
