@@ -22,3 +22,5 @@ mod es_server_tests;
 mod osmem;
 // The same paging queries against the test server and osmem-server (and a real cluster): same hits.
 mod es_crosscheck;
+// `run -E`: the Elasticsearch source, alerts sink and checkpoints against osmem-server and the test server.
+mod elastic;

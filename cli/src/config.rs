@@ -491,7 +491,16 @@ impl RunConfig {
             analysis,
             watch_rules: analysis == Analysis::Streaming && !no_watch,
             decode_parallelism: DECODE_PARALLELISM,
-            checkpoints: CheckpointPolicy::default(),
+            checkpoints: match args.checkpoint_interval {
+                Some(s) => CheckpointPolicy {
+                    interval: Duration::from_secs_f64(positive_seconds(
+                        Some(s),
+                        5.0,
+                        "--checkpoint-interval",
+                    )?),
+                },
+                None => CheckpointPolicy::default(),
+            },
         };
         Ok(RunConfig {
             pipeline,

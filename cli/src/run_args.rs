@@ -131,6 +131,9 @@ pub struct RunArgs {
     /// This instance's name, for the checkpoint lease [default: the host name].
     #[arg(long = "instance", value_name = "NAME")]
     pub instance: Option<String>,
+    /// Seconds between two checkpoints (fractions allowed) [default: 5].
+    #[arg(long = "checkpoint-interval", value_name = "SECONDS")]
+    pub checkpoint_interval: Option<f64>,
     /// Ignore a stored checkpoint and start over (it is then overwritten).
     #[arg(long = "fresh")]
     pub fresh: bool,

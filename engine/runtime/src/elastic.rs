@@ -190,6 +190,22 @@ impl Flavor {
     pub fn is_opensearch(&self) -> bool {
         matches!(self, Flavor::OpenSearch { .. })
     }
+
+    /// Whether a point in time can be sorted on `_shard_doc`, the cheap unique tiebreaker:
+    /// Elasticsearch 7.12 and later. OpenSearch (a fork of 7.10) and 7.10/7.11 sort on `_id`.
+    pub fn has_shard_doc(&self) -> bool {
+        match self {
+            Flavor::Elasticsearch { major, version } => {
+                *major > 7
+                    || version
+                        .split('.')
+                        .nth(1)
+                        .and_then(|m| m.parse::<u32>().ok())
+                        .is_some_and(|minor| minor >= 12)
+            }
+            Flavor::OpenSearch { .. } => false,
+        }
+    }
 }
 
 impl fmt::Display for Flavor {
@@ -604,7 +620,12 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("7.10 or later"));
-        assert!(Flavor::from_root(&json!({"version": {"number": "7.10.2"}})).is_ok());
+        let es7_10 = Flavor::from_root(&json!({"version": {"number": "7.10.2"}})).unwrap();
+        assert!(!es7_10.has_shard_doc());
+        let es7_17 = Flavor::from_root(&json!({"version": {"number": "7.17.24"}})).unwrap();
+        assert!(es7_17.has_shard_doc());
+        assert!(Flavor::from_root(&es).unwrap().has_shard_doc());
+        assert!(!Flavor::from_root(&os).unwrap().has_shard_doc());
         assert!(Flavor::from_root(&json!({"tagline": "x"})).is_err());
     }
 

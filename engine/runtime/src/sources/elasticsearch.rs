@@ -54,8 +54,8 @@ pub struct EsSourceConfig {
     pub query_delay: Duration,
     /// Streaming: how far before the cursor each poll reads again, for late documents.
     pub overlap: Duration,
-    /// The sort tiebreaker: `_shard_doc` inside a point in time; a unique keyword field (or
-    /// `_id` where the server allows sorting on it) without one.
+    /// The sort tiebreaker; by default `_shard_doc` inside an Elasticsearch 7.12+ point in time,
+    /// else `_id` (OpenSearch, older Elasticsearch, no point in time).
     pub tiebreaker: Option<String>,
     /// How long the server keeps a point in time between two pages.
     pub keep_alive: Duration,
@@ -422,7 +422,7 @@ impl Reader {
         }
         range.insert("format".into(), json!("epoch_millis"));
         let tiebreaker = self.config.tiebreaker.clone().unwrap_or_else(|| {
-            if pit.is_some() {
+            if pit.is_some() && self.client.flavor().has_shard_doc() {
                 "_shard_doc".into()
             } else {
                 "_id".into()

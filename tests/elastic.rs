@@ -1,0 +1,721 @@
+//! `k8scop run -E`: the Elasticsearch source, the alerts sink and checkpoints, end to end, against
+//! osmem-server (a real OpenSearch-compatible server) and the project's own Elasticsearch test
+//! server (Elasticsearch's point in time, faults, authentication).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::es_server::{Auth, EsOptions, EsServer, Fault, Flavor};
+use crate::osmem::Osmem;
+use crate::util::root;
+
+/// One HTTP/1.1 request with `Connection: close`; the status and the body.
+fn http(base: &str, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
+    let authority = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(authority).expect("the server accepts connections");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+/// The sample audit events, each with `@timestamp` set to its event time, as a shipper does.
+fn sample_events() -> Vec<Value> {
+    let text = std::fs::read_to_string(root().join("rules/samples/attack.jsonl")).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut e: Value = serde_json::from_str(l).unwrap();
+            let t = e["requestReceivedTimestamp"].clone();
+            e["@timestamp"] = t;
+            e
+        })
+        .collect();
+    assert!(events.len() > 50, "the sample has its events");
+    events
+}
+
+/// Bulk-loads `docs` into `index` on a server over HTTP, refreshed.
+fn bulk_load(base: &str, index: &str, docs: &[Value]) {
+    let mut body = String::new();
+    for d in docs {
+        body.push_str(&json!({"index": {"_index": index}}).to_string());
+        body.push('\n');
+        body.push_str(&d.to_string());
+        body.push('\n');
+    }
+    let (status, answer) = http(
+        base,
+        "POST",
+        "/_bulk?refresh=true",
+        "application/x-ndjson",
+        &body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("\"errors\":false"), "{answer}");
+}
+
+/// Bulk-loads `docs` with ids `000000`, `000001`, ... in their order, refreshed.
+fn bulk_load_with_ids(base: &str, index: &str, docs: &[Value]) {
+    let mut body = String::new();
+    for (i, d) in docs.iter().enumerate() {
+        body.push_str(&json!({"index": {"_index": index, "_id": format!("{i:06}")}}).to_string());
+        body.push('\n');
+        body.push_str(&d.to_string());
+        body.push('\n');
+    }
+    let (status, answer) = http(
+        base,
+        "POST",
+        "/_bulk?refresh=true",
+        "application/x-ndjson",
+        &body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("\"errors\":false"), "{answer}");
+}
+
+/// Every document of `index` as id -> source (refreshes first).
+fn index_docs(base: &str, index: &str) -> BTreeMap<String, Value> {
+    http(
+        base,
+        "POST",
+        &format!("/{index}/_refresh"),
+        "application/json",
+        "",
+    );
+    let (status, body) = http(
+        base,
+        "POST",
+        &format!("/{index}/_search"),
+        "application/json",
+        r#"{"size": 10000, "query": {"match_all": {}}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["hits"]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["_id"].as_str().unwrap().to_owned(), h["_source"].clone()))
+        .collect()
+}
+
+/// What must be equal between two runs' alerts: every document, whole (id, counts, times,
+/// samples, context), by id.
+fn alert_summary(docs: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    docs.clone()
+}
+
+/// The alert documents a `--output json` run printed, keyed by id (the latest update wins).
+fn printed_alerts(stdout: &str) -> BTreeMap<String, Value> {
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let d: Value = serde_json::from_str(l).unwrap();
+            (d["k8scop"]["id"].as_str().unwrap().to_owned(), d)
+        })
+        .collect()
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_k8scop"));
+    c.arg("run")
+        .args(args)
+        .current_dir(root())
+        .env_remove("K8SCOP_ES_USERNAME")
+        .env_remove("K8SCOP_ES_PASSWORD")
+        .env_remove("K8SCOP_ES_API_KEY")
+        .env_remove("K8SCOP_ES_BEARER")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let out = command(args, env).output().expect("k8scop runs");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn dead_letter_path(name: &str) -> String {
+    let p = std::env::temp_dir().join(format!("k8scop-dl-{}-{name}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p.to_str().unwrap().to_owned()
+}
+
+/// The same events give the same alerts from a file and from OpenSearch (osmem-server), and the
+/// alerts index ends with one document per alert, at its final count.
+#[test]
+fn a_static_range_in_opensearch_gives_the_same_alerts_as_the_file() {
+    // Elasticsearch returns events in time order (ties by id): the file gets the same order.
+    let mut events = sample_events();
+    events.sort_by_key(|e| e["@timestamp"].as_str().unwrap().to_owned());
+    let file = std::env::temp_dir().join(format!("k8scop-es-{}.jsonl", std::process::id()));
+    let lines: Vec<String> = events.iter().map(Value::to_string).collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let from_file = run(
+        &["--source", file.to_str().unwrap(), "--output", "json"],
+        &[],
+    );
+    assert_eq!(from_file.code, 0, "{}", from_file.stderr);
+    let expected = printed_alerts(&from_file.stdout);
+    assert!(expected.len() >= 10);
+
+    let os = Osmem::start();
+    bulk_load_with_ids(os.url(), "k8s-audit-sample", &events);
+    let es = run(
+        &[
+            "-E",
+            os.url(),
+            "-I",
+            "k8s-audit-*",
+            "-i",
+            "k8scop-alerts",
+            "-s",
+            "2000-01-01",
+            "-A",
+            "static",
+            "--output",
+            "json",
+            "--instance",
+            "t",
+            "--page-size",
+            "7",
+        ],
+        &[],
+    );
+    assert_eq!(es.code, 0, "{}", es.stderr);
+    assert!(
+        es.stderr.contains("connected to OpenSearch"),
+        "{}",
+        es.stderr
+    );
+    let printed = printed_alerts(&es.stdout);
+    assert_eq!(
+        printed.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    let stored = index_docs(os.url(), "k8scop-alerts");
+    assert_eq!(alert_summary(&stored), alert_summary(&expected));
+    assert!(
+        es.stderr.contains("checkpoints: 1 committed"),
+        "{}",
+        es.stderr
+    );
+
+    // Re-running the range from scratch updates the same documents: no second copy.
+    let again = run(
+        &[
+            "-E",
+            os.url(),
+            "-I",
+            "k8s-audit-*",
+            "-i",
+            "k8scop-alerts",
+            "-s",
+            "2000-01-01",
+            "-A",
+            "static",
+            "--instance",
+            "t",
+            "--fresh",
+        ],
+        &[],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        alert_summary(&index_docs(os.url(), "k8scop-alerts")),
+        alert_summary(&expected)
+    );
+    // Without --fresh, the finished range resumes at its end and reads nothing.
+    let resumed = run(
+        &[
+            "-E",
+            os.url(),
+            "-I",
+            "k8s-audit-*",
+            "-s",
+            "2000-01-01",
+            "-A",
+            "static",
+            "--instance",
+            "t",
+        ],
+        &[],
+    );
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("resumed from the checkpoint"),
+        "{}",
+        resumed.stderr
+    );
+    assert!(
+        resumed.stderr.contains("summary: 0 events"),
+        "{}",
+        resumed.stderr
+    );
+}
+
+/// `-s` is inclusive and `-e` exclusive, to the millisecond.
+#[test]
+fn a_static_range_has_exact_boundaries() {
+    let os = Osmem::start();
+    let base = sample_events()[0].clone();
+    let at = |t: &str, id: &str| {
+        let mut e = base.clone();
+        e["@timestamp"] = json!(t);
+        e["auditID"] = json!(id);
+        e
+    };
+    bulk_load(
+        os.url(),
+        "k8s-audit-b",
+        &[
+            at("2024-03-01T09:59:59.999Z", "before-start"),
+            at("2024-03-01T10:00:00.000Z", "at-start"),
+            at("2024-03-01T10:59:59.999Z", "before-end"),
+            at("2024-03-01T11:00:00.000Z", "at-end"),
+        ],
+    );
+    let out = run(
+        &[
+            "-E",
+            os.url(),
+            "-I",
+            "k8s-audit-b",
+            "-s",
+            "2024-03-01T10:00:00Z",
+            "-e",
+            "2024-03-01T11:00:00Z",
+            "--instance",
+            "b",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("summary: 2 events"), "{}", out.stderr);
+}
+
+/// kill -9 at any moment, then the same command again: the alerts index ends exactly as after an
+/// uninterrupted run (same ids, same counts). The test server answers each search slowly, so the
+/// kill lands in the middle of the range; it is tried at several moments.
+#[test]
+fn kill_9_and_restart_ends_as_an_uninterrupted_run() {
+    let events = sample_events();
+    let args = |url: &str| -> Vec<String> {
+        [
+            "-E",
+            url,
+            "-I",
+            "k8s-audit-*",
+            "-i",
+            "alerts",
+            "-s",
+            "2000-01-01",
+            "-A",
+            "static",
+            "--page-size",
+            "4",
+            "--checkpoint-interval",
+            "0.05",
+            "--instance",
+            "k",
+            "--output",
+            "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    // The reference: one uninterrupted run.
+    let reference = {
+        let es = EsServer::start(EsOptions::default());
+        es.index_docs("k8s-audit-ref", &events);
+        let a = args(&es.url());
+        let out = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let docs: BTreeMap<String, Value> = es.docs("alerts").into_iter().collect();
+        assert!(docs.len() >= 10);
+        alert_summary(&docs)
+    };
+    for kill_after_ms in [300u64, 900, 1600] {
+        let es = EsServer::start(EsOptions::default());
+        es.index_docs("k8s-audit-x", &events);
+        es.faults().push(Fault::Delay {
+            path: "_search".into(),
+            millis: 120,
+            times: 1000,
+        });
+        let a = args(&es.url());
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut child: Child = command(&a, &[]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        child.kill().unwrap(); // SIGKILL
+        let killed = child.wait_with_output().unwrap();
+        let killed_stderr = String::from_utf8_lossy(&killed.stderr).into_owned();
+        let partial = es.docs("alerts").len();
+        let state = es.docs("k8scop-state");
+        es.faults().clear();
+        let out = run(&a, &[]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let docs: BTreeMap<String, Value> = es.docs("alerts").into_iter().collect();
+        assert_eq!(
+            alert_summary(&docs),
+            reference,
+            "killed after {kill_after_ms} ms with {partial} alerts written; restart said:\n{}",
+            out.stderr
+        );
+        if kill_after_ms == 1600 {
+            assert!(
+                out.stderr.contains("resumed from the checkpoint"),
+                "{}\nkilled run:\n{killed_stderr}\nstate: {state:?}",
+                out.stderr
+            );
+        }
+    }
+}
+
+/// Two instances on one cursor: the second is refused while the first holds the lease.
+#[test]
+fn a_second_instance_on_the_same_cursor_is_refused() {
+    let es = EsServer::start(EsOptions::default());
+    es.index_docs("k8s-audit-s", &sample_events());
+    let args = |instance: &'static str| {
+        vec![
+            "-E".to_owned(),
+            es.url(),
+            "-I".into(),
+            "k8s-audit-*".into(),
+            "-A".into(),
+            "streaming".into(),
+            "-d".into(),
+            "0.2".into(),
+            "-s".into(),
+            "2000-01-01".into(),
+            "--instance".into(),
+            instance.into(),
+            "--checkpoint-interval".into(),
+            "0.1".into(),
+        ]
+    };
+    let a = args("first");
+    let mut first = command(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+        .spawn()
+        .unwrap();
+    // Wait until the first instance has written its checkpoint.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while es.docs("k8scop-state").is_empty() {
+        assert!(Instant::now() < deadline, "no checkpoint written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = args("second");
+    let second = run(&b.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("another k8scop instance holds the lease")
+            && second.stderr.contains("`first`"),
+        "{}",
+        second.stderr
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+/// Streaming: documents that arrive while k8scop runs are alerted on, late ones (stamped before
+/// the cursor, within the overlap) too; SIGTERM stops it gracefully.
+#[test]
+fn streaming_sees_new_and_late_documents() {
+    let os = Osmem::start();
+    let exec = sample_events()
+        .into_iter()
+        .find(|e| e["objectRef"]["subresource"] == "exec")
+        .expect("the sample has an exec");
+    let now = |offset_ms: i64| {
+        chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis() + offset_ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let event = |user: &str, t: String, id: &str| {
+        let mut e = exec.clone();
+        e["user"]["username"] = json!(user);
+        e["auditID"] = json!(id);
+        e["requestReceivedTimestamp"] = json!(t);
+        e["stageTimestamp"] = json!(t);
+        e["@timestamp"] = json!(t);
+        e
+    };
+    // The index must exist before the first poll.
+    bulk_load(
+        os.url(),
+        "k8s-audit-live",
+        &[event("early", now(-1000), "e0")],
+    );
+    let url = os.url().to_owned();
+    let a = [
+        "-E",
+        &url,
+        "-I",
+        "k8s-audit-live",
+        "-i",
+        "alerts",
+        "-A",
+        "streaming",
+        "-d",
+        "0.2",
+        "--query-delay",
+        "0",
+        "--overlap",
+        "10",
+        "--output",
+        "json",
+        "--instance",
+        "s",
+    ];
+    let child = command(&a, &[]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    bulk_load(os.url(), "k8s-audit-live", &[event("alice", now(0), "a1")]);
+    std::thread::sleep(Duration::from_millis(1000));
+    // Late: stamped 3 s ago, after the cursor already passed that time.
+    bulk_load(
+        os.url(),
+        "k8s-audit-live",
+        &[event("mallory", now(-3000), "m1")],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let users: Vec<String> = printed_alerts(&stdout)
+        .values()
+        .filter_map(|d| d["user"]["name"].as_str().map(str::to_owned))
+        .collect();
+    for user in ["early", "alice", "mallory"] {
+        assert!(
+            users.iter().any(|u| u == user),
+            "{user} in {users:?}\n{stderr}"
+        );
+    }
+    let stored = index_docs(os.url(), "alerts");
+    assert_eq!(stored.len(), printed_alerts(&stdout).len(), "{stderr}");
+}
+
+/// Faults while writing alerts: whole-request 429/503 and per-item 429 are retried, rejected
+/// documents go to the dead-letter file, a 413 splits the batch; every alert ends in the index
+/// or in the dead-letter file.
+#[test]
+fn write_faults_are_retried_split_or_dead_lettered() {
+    let events = sample_events();
+    let es = EsServer::start(EsOptions::default());
+    es.index_docs("k8s-audit-f", &events);
+    es.faults().push(Fault::Status {
+        path: "_bulk".into(),
+        status: 429,
+        times: 2,
+    });
+    es.faults().push(Fault::Status {
+        path: "_search".into(),
+        status: 503,
+        times: 1,
+    });
+    es.faults().push(Fault::BulkItems {
+        status: 429,
+        every_nth: 2,
+        times: 2,
+    });
+    let dl = dead_letter_path("f");
+    let url = es.url();
+    let out = run(
+        &[
+            "-E",
+            &url,
+            "-I",
+            "k8s-audit-*",
+            "-i",
+            "alerts",
+            "-s",
+            "2000-01-01",
+            "--instance",
+            "f",
+            "--dead-letter",
+            &dl,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("retrying"), "{}", out.stderr);
+    let printed = printed_alerts(&out.stdout);
+    let stored: BTreeMap<String, Value> = es.docs("alerts").into_iter().collect();
+    assert_eq!(alert_summary(&stored), alert_summary(&printed));
+
+    // Rejected for good: the dead-letter file has them, with the server's reason.
+    let es = EsServer::start(EsOptions::default());
+    es.index_docs("k8s-audit-g", &events);
+    es.faults().push(Fault::BulkItems {
+        status: 400,
+        every_nth: 3,
+        times: 1,
+    });
+    let dl = dead_letter_path("g");
+    let url = es.url();
+    let out = run(
+        &[
+            "-E",
+            &url,
+            "-I",
+            "k8s-audit-*",
+            "-i",
+            "alerts",
+            "-s",
+            "2000-01-01",
+            "--instance",
+            "g",
+            "--dead-letter",
+            &dl,
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = std::fs::read_to_string(&dl).expect("a dead-letter file");
+    let rejected: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!rejected.is_empty());
+    assert!(rejected
+        .iter()
+        .all(|r| r["error"]["type"] == "mapper_parsing_exception" && r["document"].is_object()));
+    assert!(out.stderr.contains("written to"), "{}", out.stderr);
+}
+
+/// Basic, API key and bearer credentials from the environment; a wrong password is a clear 401
+/// and the password never appears in any output.
+#[test]
+fn credentials_come_from_the_environment_and_are_never_printed() {
+    let cases: [(Auth, Vec<(&str, &str)>); 3] = [
+        (
+            Auth::Basic {
+                user: "elastic".into(),
+                password: "s3cret-pw".into(),
+            },
+            vec![
+                ("K8SCOP_ES_USERNAME", "elastic"),
+                ("K8SCOP_ES_PASSWORD", "s3cret-pw"),
+            ],
+        ),
+        (
+            Auth::ApiKey {
+                id: "kid".into(),
+                key: "s3cret-key".into(),
+            },
+            vec![("K8SCOP_ES_API_KEY", "kid:s3cret-key")],
+        ),
+        (
+            Auth::Bearer("s3cret-token".into()),
+            vec![("K8SCOP_ES_BEARER", "s3cret-token")],
+        ),
+    ];
+    for (auth, env) in cases {
+        let es = EsServer::start(EsOptions {
+            flavor: Flavor::Es9,
+            auth: Some(auth),
+            ..EsOptions::default()
+        });
+        es.index_docs("k8s-audit-a", &sample_events());
+        let url = es.url();
+        let a = [
+            "-E",
+            &url,
+            "-I",
+            "k8s-audit-*",
+            "-i",
+            "alerts",
+            "-s",
+            "2000-01-01",
+        ];
+        let out = run(&a, &env);
+        assert_eq!(out.code, 0, "{env:?}: {}", out.stderr);
+        assert!(!es.docs("alerts").is_empty());
+        let wrong: Vec<(&str, &str)> = env
+            .iter()
+            .map(|(k, v)| {
+                (
+                    *k,
+                    if k.ends_with("USERNAME") {
+                        *v
+                    } else {
+                        "wrong-s3cret"
+                    },
+                )
+            })
+            .collect();
+        let out = run(&a, &wrong);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains("401"), "{}", out.stderr);
+        for secret in ["s3cret-pw", "s3cret-key", "s3cret-token", "wrong-s3cret"] {
+            assert!(!out.stderr.contains(secret) && !out.stdout.contains(secret));
+        }
+    }
+}
