@@ -394,7 +394,9 @@ fn kill_9_and_restart_ends_as_an_uninterrupted_run() {
         assert!(docs.len() >= 10);
         alert_summary(&docs)
     };
-    for kill_after_ms in [300u64, 900, 1600] {
+    // Kill points: early (maybe before anything was written), as soon as the first checkpoint
+    // is committed, and once some alerts are in the index.
+    for kill_at in ["300 ms", "first checkpoint", "5 alerts"] {
         let es = EsServer::start(EsOptions::default());
         es.index_docs("k8s-audit-x", &events);
         es.faults().push(Fault::Delay {
@@ -405,7 +407,20 @@ fn kill_9_and_restart_ends_as_an_uninterrupted_run() {
         let a = args(&es.url());
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         let mut child: Child = command(&a, &[]).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let reached = || match kill_at {
+            "first checkpoint" => es
+                .docs("k8scop-state")
+                .iter()
+                .any(|(_, d)| d["checkpoint"].is_object()),
+            "5 alerts" => es.docs("alerts").len() >= 5,
+            _ => true,
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        while !reached() {
+            assert!(Instant::now() < deadline, "{kill_at} never happened");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         child.kill().unwrap(); // SIGKILL
         let killed = child.wait_with_output().unwrap();
         let killed_stderr = String::from_utf8_lossy(&killed.stderr).into_owned();
@@ -418,10 +433,10 @@ fn kill_9_and_restart_ends_as_an_uninterrupted_run() {
         assert_eq!(
             alert_summary(&docs),
             reference,
-            "killed after {kill_after_ms} ms with {partial} alerts written; restart said:\n{}",
+            "killed at {kill_at} with {partial} alerts written; restart said:\n{}",
             out.stderr
         );
-        if kill_after_ms == 1600 {
+        if kill_at == "first checkpoint" {
             assert!(
                 out.stderr.contains("resumed from the checkpoint"),
                 "{}\nkilled run:\n{killed_stderr}\nstate: {state:?}",
@@ -502,6 +517,23 @@ fn streaming_sees_new_and_late_documents() {
         e["@timestamp"] = json!(t);
         e
     };
+    let alerted = |user: &str| {
+        let (_, body) = http(
+            os.url(),
+            "POST",
+            "/alerts/_search",
+            "application/json",
+            r#"{"size": 1000}"#,
+        );
+        body.contains(&format!("\"name\":\"{user}\""))
+    };
+    let wait_for = |user: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !alerted(user) {
+            assert!(Instant::now() < deadline, "no alert for {user}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
     // The index must exist before the first poll.
     bulk_load(
         os.url(),
@@ -523,23 +555,23 @@ fn streaming_sees_new_and_late_documents() {
         "--query-delay",
         "0",
         "--overlap",
-        "10",
+        "60",
         "--output",
         "json",
         "--instance",
         "s",
     ];
     let child = command(&a, &[]).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_for("early");
     bulk_load(os.url(), "k8s-audit-live", &[event("alice", now(0), "a1")]);
-    std::thread::sleep(Duration::from_millis(1000));
-    // Late: stamped 3 s ago, after the cursor already passed that time.
+    wait_for("alice");
+    // Late: stamped 3 s before the newest document read, after the cursor passed that time.
     bulk_load(
         os.url(),
         "k8s-audit-live",
         &[event("mallory", now(-3000), "m1")],
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_for("mallory");
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let out = child.wait_with_output().unwrap();
@@ -583,6 +615,11 @@ fn write_faults_are_retried_split_or_dead_lettered() {
         every_nth: 2,
         times: 2,
     });
+    // Bulk requests over 4 KB are too large: batches are split until they fit.
+    es.faults().push(Fault::PayloadTooLarge {
+        path: "_bulk".into(),
+        over_bytes: 4000,
+    });
     let dl = dead_letter_path("f");
     let url = es.url();
     let out = run(
@@ -606,6 +643,13 @@ fn write_faults_are_retried_split_or_dead_lettered() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("retrying"), "{}", out.stderr);
+    let bulks: Vec<u16> = es
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("_bulk"))
+        .map(|r| r.status)
+        .collect();
+    assert!(bulks.contains(&413) && bulks.contains(&200), "{bulks:?}");
     let printed = printed_alerts(&out.stdout);
     let stored: BTreeMap<String, Value> = es.docs("alerts").into_iter().collect();
     assert_eq!(alert_summary(&stored), alert_summary(&printed));
@@ -718,4 +762,70 @@ fn credentials_come_from_the_environment_and_are_never_printed() {
             assert!(!out.stderr.contains(secret) && !out.stdout.contains(secret));
         }
     }
+}
+
+/// An outage while streaming pauses k8scop; when the server is back it resumes by itself, and
+/// what arrived meanwhile is alerted on and written.
+#[test]
+fn streaming_survives_an_outage() {
+    let es = EsServer::start(EsOptions::default());
+    let exec = sample_events()
+        .into_iter()
+        .find(|e| e["objectRef"]["subresource"] == "exec")
+        .expect("the sample has an exec");
+    let event = |user: &str, id: &str| {
+        let t = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut e = exec.clone();
+        e["user"]["username"] = json!(user);
+        e["auditID"] = json!(id);
+        e["requestReceivedTimestamp"] = json!(t);
+        e["stageTimestamp"] = json!(t);
+        e["@timestamp"] = json!(t);
+        e
+    };
+    es.index_docs("k8s-audit-o", &[event("before", "b1")]);
+    let url = es.url();
+    let a = [
+        "-E",
+        &url,
+        "-I",
+        "k8s-audit-o",
+        "-i",
+        "alerts",
+        "-A",
+        "streaming",
+        "-d",
+        "0.2",
+        "--query-delay",
+        "0",
+        "--instance",
+        "o",
+        "--checkpoint-interval",
+        "0.2",
+    ];
+    let child = command(&a, &[]).spawn().unwrap();
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let alerted = |user: &str| {
+        es.docs("alerts")
+            .iter()
+            .any(|(_, d)| d["user"]["name"] == json!(user))
+    };
+    wait_for("the first alert", &|| alerted("before"));
+    es.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    es.index_docs("k8s-audit-o", &[event("during", "d1")]);
+    es.restart();
+    wait_for("the alert of the outage", &|| alerted("during"));
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("retrying"), "{stderr}");
 }

@@ -1799,8 +1799,10 @@ fn delays_time_out_clients_and_disconnects_drop_the_connection() {
 #[test]
 fn oversized_bodies_get_413_with_an_empty_body() {
     let es = es8();
-    es.faults()
-        .push(Fault::PayloadTooLarge { over_bytes: 1000 });
+    es.faults().push(Fault::PayloadTooLarge {
+        path: String::new(),
+        over_bytes: 1000,
+    });
     let small = "{\"index\":{\"_index\":\"a\"}}\n{}\n";
     assert_eq!(bulk(&es, "/_bulk", small).status, 200);
     let big: String = small.repeat(50);

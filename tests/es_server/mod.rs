@@ -139,9 +139,10 @@ pub enum Fault {
         millis: u64,
         times: usize,
     },
-    /// Requests with a body over `over_bytes` get 413 with an empty body and the connection is
-    /// closed, as with `http.max_content_length`. Stays until [`Faults::clear`].
-    PayloadTooLarge { over_bytes: usize },
+    /// Requests whose path contains `path` and whose body is over `over_bytes` get 413 with an
+    /// empty body and the connection is closed, as with `http.max_content_length` (which applies
+    /// to every path: `""`). Stays until [`Faults::clear`].
+    PayloadTooLarge { path: String, over_bytes: usize },
     /// The connection is closed without a response (the request is not executed).
     Disconnect { path: String, times: usize },
 }
@@ -361,8 +362,10 @@ impl Shared {
         let mut outcome = None;
         for fault in state.faults.iter_mut() {
             match fault {
-                Fault::PayloadTooLarge { over_bytes }
-                    if outcome.is_none() && req.body.len() > *over_bytes =>
+                Fault::PayloadTooLarge { path, over_bytes }
+                    if outcome.is_none()
+                        && req.body.len() > *over_bytes
+                        && req.raw_path.contains(path.as_str()) =>
                 {
                     let mut r = Response::empty(413);
                     r.close = true;
