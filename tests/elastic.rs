@@ -150,6 +150,24 @@ fn alert_summary(docs: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
     docs.clone()
 }
 
+/// Asserts two sets of alert documents are equal; on failure names the differing ids only.
+fn assert_same_alerts(got: &BTreeMap<String, Value>, want: &BTreeMap<String, Value>, what: &str) {
+    let differing: Vec<String> = want
+        .keys()
+        .chain(got.keys())
+        .filter(|id| got.get(*id) != want.get(*id))
+        .map(|id| {
+            let rule = |m: &BTreeMap<String, Value>| {
+                m.get(id)
+                    .map(|d| format!("{} x{}", d["rule"]["name"], d["event"]["count"]))
+                    .unwrap_or_else(|| "absent".into())
+            };
+            format!("{id}: got {}, want {}", rule(got), rule(want))
+        })
+        .collect();
+    assert!(differing.is_empty(), "{what}: {differing:#?}");
+}
+
 /// The alert documents a `--output json` run printed, keyed by id (the latest update wins).
 fn printed_alerts(stdout: &str) -> BTreeMap<String, Value> {
     stdout
@@ -828,4 +846,70 @@ fn streaming_survives_an_outage() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("retrying"), "{stderr}");
+}
+
+/// Elasticsearch 7.10 (no `_shard_doc`: pages sort on `_id`), 7.17, 8 and 9 give the same alert
+/// documents; a point in time that expires in the middle of the range is replaced and reading
+/// goes on from the cursor, without losing or repeating a document.
+#[test]
+fn every_elasticsearch_version_and_an_expired_point_in_time_give_the_same_alerts() {
+    let events = sample_events();
+    let read = |flavor: Flavor, expire: bool| -> (BTreeMap<String, Value>, String) {
+        let es = EsServer::start(EsOptions {
+            flavor,
+            ..EsOptions::default()
+        });
+        es.index_docs("k8s-audit-v", &events);
+        let url = es.url();
+        let a = [
+            "-E",
+            &url,
+            "-I",
+            "k8s-audit-*",
+            "-i",
+            "alerts",
+            "-s",
+            "2000-01-01",
+            "--instance",
+            "v",
+            "--page-size",
+            "5",
+        ];
+        let out = if expire {
+            es.faults().push(Fault::Delay {
+                path: "_search".into(),
+                millis: 100,
+                times: 1000,
+            });
+            let child = command(&a, &[]).spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while es.docs("alerts").len() < 3 {
+                assert!(Instant::now() < deadline, "no alerts written");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(es.expire_pits() > 0, "a point in time was open");
+            es.faults().clear();
+            let out = child.wait_with_output().unwrap();
+            Output {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        } else {
+            run(&a, &[])
+        };
+        assert_eq!(out.code, 0, "{flavor:?}: {}", out.stderr);
+        assert!(out.stderr.contains("summary: 71 events"), "{}", out.stderr);
+        (es.docs("alerts").into_iter().collect(), out.stderr)
+    };
+    let (reference, _) = read(Flavor::Es8, false);
+    assert!(reference.len() >= 10);
+    for flavor in [Flavor::Es7_10, Flavor::Es7_17, Flavor::Es9] {
+        let (docs, stderr) = read(flavor, false);
+        assert_same_alerts(&docs, &reference, &format!("{flavor:?}"));
+        assert!(stderr.contains(flavor.version()), "{stderr}");
+    }
+    let (docs, stderr) = read(Flavor::Es8, true);
+    assert!(stderr.contains("the point in time expired"), "{stderr}");
+    assert_same_alerts(&docs, &reference, "after the point in time expired");
 }

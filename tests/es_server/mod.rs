@@ -61,6 +61,7 @@ impl Flavor {
         search::Capabilities {
             shard_doc: self != Flavor::Es7_10,
             type_field: self.is_7(),
+            id_sort: self.is_7(),
         }
     }
 }

@@ -670,6 +670,9 @@ enum Target {
     Score,
     Doc,
     ShardDoc,
+    /// `_id`: sortable through its field data in 7.x (`indices.id_field_data.enabled` defaults
+    /// to true there), refused by 8.x and 9.x.
+    Id,
 }
 
 /// One sort clause.
@@ -689,6 +692,7 @@ fn sort_spec(name: &str, desc: Option<bool>) -> SortSpec {
         "_score" => Target::Score,
         "_doc" => Target::Doc,
         "_shard_doc" => Target::ShardDoc,
+        "_id" => Target::Id,
         field => Target::Field(field.to_string()),
     };
     let desc = desc.unwrap_or(target == Target::Score);
@@ -864,6 +868,7 @@ enum Plan {
     Score,
     Doc,
     ShardDoc,
+    Id,
 }
 
 fn plan(spec: &SortSpec, shard: &Shard, now: Instant) -> EsResult<Option<Plan>> {
@@ -871,6 +876,7 @@ fn plan(spec: &SortSpec, shard: &Shard, now: Instant) -> EsResult<Option<Plan>> 
         Target::Score => return Ok(Some(Plan::Score)),
         Target::Doc => return Ok(Some(Plan::Doc)),
         Target::ShardDoc => return Ok(Some(Plan::ShardDoc)),
+        Target::Id => return Ok(Some(Plan::Id)),
         Target::Field(f) => f,
     };
     let ty = match shard.mapping.fields.get(field) {
@@ -954,6 +960,7 @@ fn key_of(plan: &Plan, spec: &SortSpec, doc: &Doc, shard_ord: usize, pos: usize)
         Plan::Score => Key::Double(1.0),
         Plan::Doc => Key::Long(pos as i64),
         Plan::ShardDoc => Key::Long(((shard_ord as i64) << 32) | pos as i64),
+        Plan::Id => Key::Str(Some(doc.id.clone())),
         Plan::Long {
             field,
             date,
@@ -1046,6 +1053,7 @@ fn key_from_json(v: &Value, plan: &Plan, spec: &SortSpec, now: Instant) -> Resul
     match plan {
         Plan::Score => v.as_f64().map(Key::Double).ok_or(()),
         Plan::Doc | Plan::ShardDoc => v.as_i64().map(Key::Long).ok_or(()),
+        Plan::Id => v.as_str().map(|s| Key::Str(Some(s.to_owned()))).ok_or(()),
         Plan::Long { date, .. } => match v {
             Value::Number(n) => n
                 .as_i64()
@@ -1357,6 +1365,8 @@ impl SearchRequest {
 pub struct Capabilities {
     pub shard_doc: bool,
     pub type_field: bool,
+    /// Sorting on `_id` (7.x only).
+    pub id_sort: bool,
 }
 
 /// Runs `req` over `shards`; `pit_id` is echoed as `pit_id`.
@@ -1374,6 +1384,16 @@ pub fn execute(
         vec![sort_spec("_score", None)]
     };
     for spec in &sorts {
+        if spec.target == Target::Id && !caps.id_sort {
+            return Err(EsError::shard_failure(
+                400,
+                exception(
+                    "illegal_argument_exception",
+                    "Fielddata access on the _id field is disallowed, you can re-enable it by updating the dynamic cluster setting: indices.id_field_data.enabled",
+                ),
+                shards.first().map(|s| s.index.as_str()),
+            ));
+        }
         if spec.target == Target::ShardDoc {
             if !caps.shard_doc {
                 let e = index_exception(
@@ -1491,6 +1511,7 @@ pub fn execute(
                             Target::Score => "_score",
                             Target::Doc => "_doc",
                             Target::ShardDoc => "_shard_doc",
+                            Target::Id => "_id",
                         };
                         EsError::shard_failure(
                             400,

@@ -568,13 +568,21 @@ fn error_of(body: &[u8]) -> (String, String) {
                 .to_owned()
         };
         let mut reason = field("reason");
-        // A search failure's useful reason is in its root cause.
+        // A search failure's useful reason is in its root cause, with its own type.
         if let Some(cause) = error
             .pointer("/root_cause/0/reason")
             .and_then(Value::as_str)
         {
+            let cause_type = error
+                .pointer("/root_cause/0/type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if cause != reason {
-                reason = format!("{reason} ({cause})");
+                reason = if cause_type.is_empty() || cause_type == field("type") {
+                    format!("{reason} ({cause})")
+                } else {
+                    format!("{reason} ({cause_type}: {cause})")
+                };
             }
         }
         return (field("type"), reason);

@@ -272,12 +272,45 @@ impl Reader {
         to: Option<i64>,
         count_total: bool,
     ) -> Result<(), Stop> {
-        let pit = self.open_pit().await?;
-        let result = self.page_through(&pit, from, to, count_total).await;
-        if let Some(pit) = pit {
-            self.close_pit(pit).await;
+        let (mut from, mut count_total) = (from, count_total);
+        let mut expiries_without_progress = 0;
+        loop {
+            let before = self.cursor.time;
+            let pit = self.open_pit().await?;
+            let result = self.page_through(&pit, from, to, count_total).await;
+            if let Some(pit) = pit {
+                self.close_pit(pit).await;
+            }
+            match result {
+                // The point in time expired (a long pause, a restarted node): open a new one and
+                // go on from the cursor; the documents already read at its time are skipped.
+                Err(Stop::Failed(EsError::Status {
+                    status: 404,
+                    ref error_type,
+                    ref reason,
+                    ..
+                })) if (error_type == "search_context_missing_exception"
+                    || reason.contains("search_context_missing_exception"))
+                    && expiries_without_progress < 3 =>
+                {
+                    if self.cursor.time == before {
+                        expiries_without_progress += 1;
+                    } else {
+                        expiries_without_progress = 0;
+                    }
+                    (self.ctx.notices)(Notice::SourceRetry {
+                        source: format!("elasticsearch {}", self.config.index),
+                        message:
+                            "the point in time expired; reading on from the cursor with a new one"
+                                .into(),
+                        retry_in: Duration::ZERO,
+                    });
+                    from = self.cursor.time.or(from);
+                    count_total = false;
+                }
+                other => return other,
+            }
         }
-        result
     }
 
     async fn page_through(
