@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use k8scop_engine::script::ScriptLimits;
 use k8scop_engine::CompileOptions;
 use k8scop_runtime::checkpoint::CheckpointPolicy;
 use k8scop_runtime::elastic::{Auth, EsConfig, RetryPolicy};
@@ -61,6 +62,8 @@ pub struct FileConfig {
     pub start: Option<String>,
     pub end: Option<String>,
     pub max_alert_delta: Option<f64>,
+    /// `--script-deadline`, in milliseconds.
+    pub script_deadline: Option<u32>,
     pub fetch_delay: Option<f64>,
     pub output: Option<OutputArg>,
     pub alerts_file: Option<String>,
@@ -351,6 +354,7 @@ impl RunConfig {
             DEFAULT_MAX_ALERT_DELTA,
             "--max-alert-delta",
         )?;
+        let script_deadline = script_deadline(args.script_deadline.or(file.script_deadline))?;
         let fetch_delay = positive_seconds(
             args.fetch_delay.or(file.fetch_delay),
             DEFAULT_FETCH_DELAY,
@@ -486,7 +490,10 @@ impl RunConfig {
             rules,
             compile: CompileOptions {
                 default_within_ms: (max_alert_delta * 1000.0).round() as i64,
-                ..Default::default()
+                script_limits: ScriptLimits {
+                    deadline: script_deadline,
+                    ..ScriptLimits::default()
+                },
             },
             analysis,
             watch_rules: analysis == Analysis::Streaming && !no_watch,
@@ -741,6 +748,15 @@ fn positive_seconds(value: Option<f64>, default: f64, flag: &str) -> Result<f64,
     }
 }
 
+/// `--script-deadline MS`: the wall-clock backstop of one script evaluation.
+fn script_deadline(ms: Option<u32>) -> Result<Duration, ConfigError> {
+    match ms {
+        None => Ok(ScriptLimits::DEFAULT_DEADLINE),
+        Some(0) => err("`--script-deadline 0`: expected a number of milliseconds, at least 1"),
+        Some(ms) => Ok(Duration::from_millis(u64::from(ms))),
+    }
+}
+
 fn time_range(
     start: Option<&str>,
     end: Option<&str>,
@@ -910,6 +926,10 @@ mod tests {
         assert_eq!(c.shutdown_deadline, Duration::from_secs(10));
         assert_eq!(p.decode_parallelism, 2);
         assert_eq!(p.compile.default_within_ms, 600_000);
+        assert_eq!(
+            p.compile.script_limits.deadline,
+            ScriptLimits::DEFAULT_DEADLINE
+        );
         assert_eq!(
             c.sinks,
             vec![SinkSpec::Stdout {
@@ -1165,12 +1185,53 @@ webhook:
     }
 
     #[test]
+    fn script_deadline_from_the_flag_or_the_file() {
+        let deadline = |argv: &[&str], yaml: &str| {
+            let mut argv = argv.to_vec();
+            argv.extend(["--source", "x"]);
+            build(&argv, yaml)
+                .unwrap()
+                .pipeline
+                .compile
+                .script_limits
+                .deadline
+        };
+        assert_eq!(
+            deadline(&["--script-deadline", "250"], ""),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            deadline(&[], "script_deadline: 40\n"),
+            Duration::from_millis(40)
+        );
+        assert_eq!(
+            deadline(&["--script-deadline", "7"], "script_deadline: 40\n"),
+            Duration::from_millis(7)
+        );
+        // Only the deadline changes: the operation limit stays what stops a runaway script.
+        let c = build(&["--script-deadline", "7", "--source", "x"], "").unwrap();
+        assert_eq!(
+            c.pipeline.compile.script_limits.max_operations,
+            ScriptLimits::default().max_operations
+        );
+        assert_eq!(
+            error(&["--script-deadline", "0", "--source", "x"], ""),
+            "`--script-deadline 0`: expected a number of milliseconds, at least 1"
+        );
+        assert_eq!(
+            error(&["--source", "x"], "script_deadline: 0\n"),
+            "`--script-deadline 0`: expected a number of milliseconds, at least 1"
+        );
+        assert!(error(&["--source", "x"], "script_deadline: -5\n").starts_with("k8scop.yaml:1:"));
+    }
+
+    #[test]
     fn config_file_errors_have_location_and_key() {
         assert_eq!(
             error(&[], "rules: [r]\nsourcez: [x]\n"),
             "k8scop.yaml:2:1: unknown key `sourcez`, expected one of `elastic`, `rules`, \
-             `sources`, `analysis`, `start`, `end`, `max_alert_delta`, `fetch_delay`, `output`, \
-             `alerts_file`, `webhook`, `watch`, `quiet`"
+             `sources`, `analysis`, `start`, `end`, `max_alert_delta`, `script_deadline`, \
+             `fetch_delay`, `output`, `alerts_file`, `webhook`, `watch`, `quiet`"
         );
         assert_eq!(
             error(&[], "elastic:\n  url: http://es:9200\n  uri: x\n"),

@@ -64,6 +64,10 @@ pub struct RunArgs {
         allow_negative_numbers = true
     )]
     pub max_alert_delta: Option<f64>,
+    /// Wall-clock deadline of one script evaluation, in milliseconds [default: 1000]. A backstop:
+    /// the operation limit stops a runaway script long before, the same way on any machine.
+    #[arg(long = "script-deadline", value_name = "MS")]
+    pub script_deadline: Option<u32>,
     /// `static` reads the inputs to their end and exits; `streaming` follows them [default: static].
     #[arg(short = 'A', long = "analysis", value_enum)]
     pub analysis: Option<AnalysisArg>,

@@ -19,6 +19,7 @@ use crate::eval::EvalCtx;
 use crate::event::Event;
 use crate::path::FieldPath;
 use crate::ruleset::{Detection, Ruleset, Step};
+use crate::script::ScriptErrorKind;
 use crate::state::{Aggregation, Key, Limits, Overflow, Sample, Sequence, Threshold, Update};
 use crate::template::Title;
 
@@ -39,6 +40,9 @@ pub struct RuntimeError {
     pub event_id: Arc<str>,
     /// `script` or the function's name.
     pub origin: String,
+    /// [`ScriptErrorKind::DeadlineExceeded`] when a script's wall-clock deadline stopped it: a
+    /// result that depends on the machine, to be counted apart from the other errors.
+    pub kind: ScriptErrorKind,
     pub message: String,
 }
 
@@ -67,7 +71,13 @@ pub struct DetectionStats {
     pub hits: u64,
     pub alerts_new: u64,
     pub alerts_updated: u64,
+    /// Script and function failures, the operation limit included: the same events give the
+    /// same count on any machine.
     pub script_errors: u64,
+    /// Scripts stopped by their wall-clock deadline, which depends on the machine's speed and
+    /// load (see [`crate::script::ScriptLimits::deadline`]).
+    #[serde(default)]
+    pub script_deadlines: u64,
     pub overflow: Overflow,
 }
 
@@ -228,14 +238,7 @@ impl Engine {
                 // A script or function that fails makes its rule false for this event, whatever
                 // the rest of the condition says (`not script { ... }` included).
                 matched = false;
-                state.stats.script_errors += ctx.errors.len() as u64;
-                out.errors
-                    .extend(ctx.errors.drain(..).map(|e| RuntimeError {
-                        rule: rule.detection.name.clone(),
-                        event_id: event.id.clone(),
-                        origin: e.origin,
-                        message: e.message,
-                    }));
+                report_errors(&mut ctx, &rule.detection.name, event, &mut state.stats, out);
             }
             if !matched {
                 continue;
@@ -285,14 +288,7 @@ impl Engine {
             }
             let state = &mut self.states[rule_count + j];
             if !ctx.errors.is_empty() {
-                state.stats.script_errors += ctx.errors.len() as u64;
-                out.errors
-                    .extend(ctx.errors.drain(..).map(|e| RuntimeError {
-                        rule: seq.detection.name.clone(),
-                        event_id: event.id.clone(),
-                        origin: e.origin,
-                        message: e.message,
-                    }));
+                report_errors(&mut ctx, &seq.detection.name, event, &mut state.stats, out);
             }
             if !steps.iter().any(|s| *s) {
                 continue;
@@ -412,6 +408,30 @@ fn fresh_states(ruleset: &Ruleset, limits: Limits) -> Vec<DetectionState> {
 }
 
 /// The key of `paths` in `event`.
+/// Moves the errors of a detection's evaluation to `out`, counting them in its stats: the
+/// deadline stops, which depend on the machine, apart from the other failures.
+fn report_errors(
+    ctx: &mut EvalCtx<'_>,
+    detection: &Arc<str>,
+    event: &Event,
+    stats: &mut DetectionStats,
+    out: &mut Output,
+) {
+    for e in ctx.errors.drain(..) {
+        match e.kind {
+            ScriptErrorKind::Error => stats.script_errors += 1,
+            ScriptErrorKind::DeadlineExceeded => stats.script_deadlines += 1,
+        }
+        out.errors.push(RuntimeError {
+            rule: detection.clone(),
+            event_id: event.id.clone(),
+            origin: e.origin,
+            kind: e.kind,
+            message: e.message,
+        });
+    }
+}
+
 fn key_of(paths: &[FieldPath], event: Ref<'_>) -> Key {
     Key(paths
         .iter()

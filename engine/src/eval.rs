@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::doc::Ref;
 use crate::hash::FastHash;
 use crate::path::{FieldPath, SlotCache, Slots};
-use crate::script::{ScriptEvent, ScriptHost, ScriptId};
+use crate::script::{ScriptErrorKind, ScriptEvent, ScriptHost, ScriptId};
 
 /// A compiled condition.
 pub enum Cond {
@@ -287,6 +287,8 @@ fn ordering_holds(op: CmpOp, ordering: std::cmp::Ordering) -> bool {
 pub struct EvalError {
     /// `script` or the function's name.
     pub origin: String,
+    /// Whether the failure depends on the machine (a script's wall-clock deadline).
+    pub kind: ScriptErrorKind,
     pub message: String,
 }
 
@@ -455,6 +457,7 @@ impl Source {
                 Err(e) => {
                     ctx.errors.push(EvalError {
                         origin: "script".into(),
+                        kind: e.kind,
                         message: e.message,
                     });
                     Vec::new()
@@ -472,6 +475,7 @@ impl Cond {
             Err(e) => {
                 ctx.errors.push(EvalError {
                     origin: "script".into(),
+                    kind: e.kind,
                     message: e.message,
                 });
                 false
@@ -501,20 +505,21 @@ impl CallSite {
                 .map(|(&i, vs)| &*vs[i])
                 .collect();
             let outcome = match &self.callee {
-                Callee::Stdlib(f) => f.call(&args).map_err(|e| e.0),
+                Callee::Stdlib(f) => f.call(&args).map_err(|e| (ScriptErrorKind::Error, e.0)),
                 Callee::Script => ctx
                     .scripts
                     .call_fn(&self.name, &args)
-                    .map_err(|e| e.message),
+                    .map_err(|e| (e.kind, e.message)),
             };
             match outcome {
                 Ok(Some(Value::Null) | None) => {}
                 Ok(Some(v)) => results.push(v),
-                Err(message) => {
+                Err((kind, message)) => {
                     // A failed call makes its rule false for this event: running the remaining
                     // combinations cannot change that, only cost time.
                     ctx.errors.push(EvalError {
                         origin: self.name.to_string(),
+                        kind,
                         message,
                     });
                     return results;
@@ -537,6 +542,7 @@ impl CallSite {
         // Reported rather than silently cut short: the error makes the rule false.
         ctx.errors.push(EvalError {
             origin: self.name.to_string(),
+            kind: ScriptErrorKind::Error,
             message: format!("more than {MAX_CALL_COMBINATIONS} combinations of argument values; the call was cut short"),
         });
         results

@@ -33,21 +33,9 @@ fn shared_data() -> Option<PathBuf> {
     }
 }
 
-/// Options for these tests: scripts get a generous wall-clock deadline, since what is compared
-/// here is decoding, and a loaded machine running a debug build must not turn a slow script
-/// into a difference (the operation limit still stops a runaway one).
-fn options() -> CompileOptions {
-    CompileOptions {
-        script_limits: crate::script::ScriptLimits {
-            time_limit: std::time::Duration::from_secs(5),
-            ..Default::default()
-        },
-        ..CompileOptions::default()
-    }
-}
-
 fn shipped() -> Arc<Ruleset> {
-    let compiled = crate::loader::load(&[root().join("rules")], &options()).unwrap();
+    let compiled =
+        crate::loader::load(&[root().join("rules")], &CompileOptions::default()).unwrap();
     let errors: Vec<_> = compiled
         .diagnostics
         .iter()
@@ -58,7 +46,10 @@ fn shipped() -> Arc<Ruleset> {
 }
 
 fn ruleset(text: &str) -> Ruleset {
-    let compiled = crate::loader::load_sources(vec![SourceFile::new("t.rules", text)], &options());
+    let compiled = crate::loader::load_sources(
+        vec![SourceFile::new("t.rules", text)],
+        &CompileOptions::default(),
+    );
     assert!(
         compiled.diagnostics.iter().all(|d| !d.is_error()),
         "{:?}",

@@ -14,13 +14,17 @@
 //! `print` and `debug` output is discarded, undefined variables are compile errors, and
 //! [`ScriptLimits`] bounds operations, call depth, expression depth, data sizes and wall time.
 //!
-//! The wall-time limit is the one place the engine looks at a clock. It is a safety stop, not a
-//! semantic: with the default limits the operation limit stops an ordinary runaway loop first
-//! (in well under a millisecond for `while true {}`), so results stay deterministic; the clock
-//! decides only for scripts whose single operations are slow. It also bounds what Rhai's size
-//! limits miss: Rhai checks sizes on function results and on assignments through `.` and `+=`,
-//! but not on `m[key] = value` nor on nested literals (`a = [a, a]`), whose growth the operation
-//! and time limits stop instead.
+//! Determinism: the limit that stops a runaway script is the operation limit. Rhai counts
+//! operations the same way on every machine, so a script it stops fails the same way for the
+//! same event, however fast or loaded the machine. The wall-clock deadline is the one place the
+//! engine looks at a clock, and only a backstop: its default is far beyond the time the
+//! operation limit allows, even for a debug build on a loaded machine, so it decides only for a
+//! script whose single operations are slow (string work on megabytes of data). Because such a
+//! result depends on the machine, it is a failure of its own kind,
+//! [`ScriptErrorKind::DeadlineExceeded`], which the engine counts apart from script errors. The
+//! deadline also bounds what Rhai's size limits miss: Rhai checks sizes on function results and
+//! on assignments through `.` and `+=`, but not on `m[key] = value` nor on nested literals
+//! (`a = [a, a]`), whose growth the operation limit and the deadline stop instead.
 //!
 //! The stdlib functions are registered so that they take precedence over Rhai's functions of the
 //! same name (`len`, `split`, `trim`): a name means the same function in conditions and scripts.
@@ -58,8 +62,8 @@ use self::position::{position_offset, scan_fn_defs, token_span};
 /// The name under which scripts see the event.
 const EVENT: &str = "event";
 
-/// What `on_progress` returns to stop a script that ran past its time limit.
-const TIME_LIMIT_TOKEN: &str = "k8scop: time limit exceeded";
+/// What `on_progress` returns to stop a script that ran past its deadline.
+const DEADLINE_TOKEN: &str = "k8scop: script deadline exceeded";
 
 /// How many operations run between two looks at the clock.
 const CLOCK_EVERY_OPS: u64 = 8;
@@ -81,14 +85,24 @@ pub struct ScriptLimits {
     pub max_array_size: usize,
     /// Entries of one object map, nested maps included.
     pub max_map_size: usize,
-    /// Wall time per evaluation, measured from its start.
-    pub time_limit: Duration,
+    /// Wall-clock time per evaluation, measured from its start: a backstop for scripts whose
+    /// operations are individually slow. Unlike the other limits it depends on the machine's
+    /// speed and load, so what it stops is reported as [`ScriptErrorKind::DeadlineExceeded`].
+    pub deadline: Duration,
+}
+
+impl ScriptLimits {
+    /// The default [`ScriptLimits::deadline`]. The operation limit stops a runaway script within
+    /// a few milliseconds in a release build, and within about 50 ms in a debug build on a loaded
+    /// two-core machine: a second leaves room for far worse before the clock, and not the count
+    /// of operations, decides.
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1);
 }
 
 impl Default for ScriptLimits {
-    /// Small enough that a runaway script stops within 10 ms; large enough for the events of a
-    /// real cluster: Kubernetes objects are at most about 1.5 MiB, and the size limits count the
-    /// whole value a script touches (`event.requestObject` counts all its strings).
+    /// Small enough that a runaway script stops within milliseconds; large enough for the events
+    /// of a real cluster: Kubernetes objects are at most about 1.5 MiB, and the size limits count
+    /// the whole value a script touches (`event.requestObject` counts all its strings).
     fn default() -> Self {
         ScriptLimits {
             max_operations: 50_000,
@@ -97,7 +111,7 @@ impl Default for ScriptLimits {
             max_string_size: 4 << 20,
             max_array_size: 100_000,
             max_map_size: 100_000,
-            time_limit: Duration::from_millis(10),
+            deadline: ScriptLimits::DEFAULT_DEADLINE,
         }
     }
 }
@@ -110,15 +124,37 @@ pub struct ScriptId(u32);
 /// for that event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptError {
+    pub kind: ScriptErrorKind,
     /// One line, lowercase: `operation limit exceeded`, ``script returned `i64`, expected a
-    /// boolean``, or Rhai's error text with the file, line and column where it happened.
+    /// boolean``, `script deadline exceeded (1000 ms)`, or Rhai's error text with the file, line
+    /// and column where it happened.
     pub message: String,
+}
+
+/// Whether a script failure depends on the machine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ScriptErrorKind {
+    /// The script failed, or the operation, call depth or size limit stopped it: the same event
+    /// gives the same failure on any machine.
+    #[default]
+    Error,
+    /// The wall-clock deadline stopped it ([`ScriptLimits::deadline`]): a slower or busier
+    /// machine may stop it where a faster one would not.
+    DeadlineExceeded,
 }
 
 impl ScriptError {
     fn new(message: impl Into<String>) -> Self {
         ScriptError {
+            kind: ScriptErrorKind::Error,
             message: message.into(),
+        }
+    }
+
+    fn deadline(deadline: Duration) -> Self {
+        ScriptError {
+            kind: ScriptErrorKind::DeadlineExceeded,
+            message: format!("script deadline exceeded ({} ms)", deadline.as_millis()),
         }
     }
 }
@@ -391,7 +427,7 @@ impl ScriptHost {
         let args: Vec<Dynamic> = args.iter().map(|v| json_to_dynamic(v)).collect();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let result = {
-            let _deadline = Deadline::start(self.limits.time_limit);
+            let _deadline = Deadline::start(self.limits.deadline);
             self.engine.call_fn_with_options::<Dynamic>(
                 options,
                 &mut Scope::new(),
@@ -418,7 +454,7 @@ impl ScriptHost {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         scope.rewind(1);
         let result = {
-            let _deadline = Deadline::start(self.limits.time_limit);
+            let _deadline = Deadline::start(self.limits.deadline);
             self.engine
                 .eval_ast_with_scope::<Dynamic>(&mut scope, &expr.ast)
         };
@@ -463,9 +499,9 @@ impl ScriptHost {
                 return ScriptError::new("operation limit exceeded")
             }
             EvalAltResult::ErrorTerminated(token, _)
-                if token.clone().into_string().ok().as_deref() == Some(TIME_LIMIT_TOKEN) =>
+                if token.clone().into_string().ok().as_deref() == Some(DEADLINE_TOKEN) =>
             {
-                return ScriptError::new("time limit exceeded");
+                return ScriptError::deadline(self.limits.deadline);
             }
             EvalAltResult::ErrorStackOverflow(_) => {
                 return ScriptError::new("call depth limit exceeded")
@@ -630,7 +666,7 @@ fn sandboxed_engine(limits: &ScriptLimits) -> Engine {
         if ops % CLOCK_EVERY_OPS != 0 {
             return None;
         }
-        Deadline::passed().then(|| Dynamic::from(TIME_LIMIT_TOKEN))
+        Deadline::passed().then(|| Dynamic::from(DEADLINE_TOKEN))
     });
     engine
 }
