@@ -566,14 +566,15 @@ impl Dedup {
             (Some(k0), Some(k1)) => SipKey::new(k0, k1),
             _ => return Err(bad("its `hash_key` is not 32 hex digits".into())),
         };
-        if !state.keys.len().is_multiple_of(16) {
+        let chunks = state.keys.as_bytes().chunks_exact(16);
+        if !chunks.remainder().is_empty() {
             return Err(bad(format!(
                 "its `keys` has {} characters, not a multiple of 16",
                 state.keys.len()
             )));
         }
-        let mut keys = Vec::with_capacity(state.keys.len() / 16);
-        for (i, chunk) in state.keys.as_bytes().chunks(16).enumerate() {
+        let mut keys = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.enumerate() {
             let key = std::str::from_utf8(chunk).ok().and_then(parse_hex64);
             match key {
                 Some(key) => keys.push(key),

@@ -315,8 +315,17 @@ impl Engine {
                 engine.states.push(current);
                 continue;
             };
+            let Some(fingerprint) = parse_hex64(&detection.fingerprint) else {
+                return Err(StateError::Corrupt {
+                    what: WHAT,
+                    message: format!(
+                        "the fingerprint of `{name}`, `{}`, is not 16 hex digits",
+                        detection.fingerprint
+                    ),
+                });
+            };
             let same = detection.kind == SavedKind::from(current.detection.kind)
-                && parse_hex64(&detection.fingerprint) == Some(current.detection.fingerprint);
+                && fingerprint == current.detection.fingerprint;
             if same {
                 load_detection(&ruleset, i, limits, &mut current, detection).map_err(
                     |Invalid(message)| StateError::Corrupt {
