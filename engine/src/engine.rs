@@ -5,6 +5,9 @@
 //! same ids. Time is the events' time; state expires against the watermark, the newest event time
 //! seen. An event older than the watermark is still evaluated with its own time (see
 //! `docs/language.md`, "Event time and late events").
+//!
+//! [`Engine::snapshot`] saves its open state as an [`EngineState`] and [`Engine::restore`] rebuilds
+//! an engine from one, for checkpoints (see [`snapshot`] and `docs/checkpoints.md`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,7 +26,7 @@ use crate::script::ScriptErrorKind;
 use crate::state::{Aggregation, Key, Limits, Overflow, Sample, Sequence, Threshold, Update};
 use crate::template::Title;
 
-mod snapshot;
+pub mod snapshot;
 
 pub(crate) use snapshot::{check_version, corrupt, hex64, parse_hex64, version_in, version_of};
 pub use snapshot::{DroppedState, EngineState, RestoreReport, StateError, ENGINE_STATE_VERSION};

@@ -1,5 +1,5 @@
 //! SipHash (<https://www.aumasson.jp/siphash/siphash.pdf>) with a key that can be saved, for the
-//! deduplication keys ([`super::dedup_key`]).
+//! deduplication keys (`decode::dedup_key`).
 //!
 //! std's `RandomState` is the same SipHash-1-3 keyed at random, but its key cannot be read or
 //! set, and a restored deduplication window must go on hashing with the key its entries were made
@@ -101,15 +101,34 @@ impl<const C: usize, const D: usize> Sip<C, D> {
     }
 }
 
+/// Up to 7 bytes as a little-endian number, in at most three loads (as std's SipHash does: a
+/// variable-length copy costs more than the rest of the hash).
+#[inline]
+fn load_le(bytes: &[u8]) -> u64 {
+    debug_assert!(bytes.len() < 8);
+    let mut out = 0u64;
+    let mut i = 0;
+    if let Some(four) = bytes.get(..4) {
+        out = u64::from(u32::from_le_bytes([four[0], four[1], four[2], four[3]]));
+        i = 4;
+    }
+    if let Some(two) = bytes.get(i..i + 2) {
+        out |= u64::from(u16::from_le_bytes([two[0], two[1]])) << (8 * i);
+        i += 2;
+    }
+    if let Some(&one) = bytes.get(i) {
+        out |= u64::from(one) << (8 * i);
+    }
+    out
+}
+
 impl<const C: usize, const D: usize> Hasher for Sip<C, D> {
     #[inline]
     fn write(&mut self, mut bytes: &[u8]) {
         self.length = self.length.wrapping_add(bytes.len());
         if self.ntail > 0 {
             let take = (8 - self.ntail).min(bytes.len());
-            for (i, &b) in bytes[..take].iter().enumerate() {
-                self.tail |= u64::from(b) << (8 * (self.ntail + i));
-            }
+            self.tail |= load_le(&bytes[..take]) << (8 * self.ntail);
             self.ntail += take;
             bytes = &bytes[take..];
             if self.ntail < 8 {
@@ -126,9 +145,7 @@ impl<const C: usize, const D: usize> Hasher for Sip<C, D> {
             word.copy_from_slice(block);
             self.compress(u64::from_le_bytes(word));
         }
-        for (i, &b) in blocks.remainder().iter().enumerate() {
-            self.tail |= u64::from(b) << (8 * i);
-        }
+        self.tail = load_le(blocks.remainder());
         self.ntail = blocks.remainder().len();
     }
 

@@ -53,6 +53,14 @@
 //! partial matches (the one that started earliest goes first); a threshold key holds a bounded
 //! summary of its window (see [`threshold`]). What had to be dropped beyond expiry is counted in
 //! [`Overflow`].
+//!
+//! # Snapshots
+//!
+//! Each state object can be saved (`snapshot`) into a plain serde structure and rebuilt from one
+//! (`restore`) for checkpoints ([`crate::engine::EngineState`]). A snapshot holds everything that
+//! decides later results, recency order and arrival numbers included, so a restored object given
+//! the same calls returns exactly what the original would have; `restore` checks the invariants
+//! the code relies on and refuses a snapshot that breaks them.
 
 pub mod aggregate;
 pub mod sequence;
