@@ -7,10 +7,10 @@
 use std::hash::Hasher;
 use std::sync::Arc;
 
+use k8scop_engine::chunk::Chunk;
 use k8scop_engine::decode::siphash::SipKey;
 use k8scop_engine::decode::{Decoder, Dedup, DedupState, DEDUP_FIELDS};
 use k8scop_engine::event::Event;
-use k8scop_engine::sources::Chunk;
 use k8scop_engine::{CompileOptions, StateError};
 use k8scop_grammar::SourceFile;
 use serde_json::{json, Value};

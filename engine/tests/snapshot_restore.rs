@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use k8scop_engine::chunk::Chunk;
 use k8scop_engine::decode::{Decoder, Dedup, DedupState};
 use k8scop_engine::event::Event;
-use k8scop_engine::sources::Chunk;
 use k8scop_engine::state::Limits;
 use k8scop_engine::{CompileOptions, Engine, EngineState, Output, Ruleset, StateError};
 use k8scop_grammar::SourceFile;
