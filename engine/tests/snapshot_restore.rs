@@ -27,22 +27,9 @@ fn compiled(result: k8scop_engine::Compiled) -> Arc<Ruleset> {
     Arc::new(result.ruleset.expect("no errors"))
 }
 
-/// Scripts get a generous wall-clock deadline: a loaded machine running a debug build must not
-/// turn a slow script into a difference between two runs (the operation limit still stops a
-/// runaway one).
-fn options() -> CompileOptions {
-    CompileOptions {
-        script_limits: k8scop_engine::script::ScriptLimits {
-            time_limit: std::time::Duration::from_secs(5),
-            ..Default::default()
-        },
-        ..CompileOptions::default()
-    }
-}
-
 fn shipped_ruleset() -> Arc<Ruleset> {
     compiled(
-        k8scop_engine::loader::load(&[root().join("rules")], &options())
+        k8scop_engine::loader::load(&[root().join("rules")], &CompileOptions::default())
             .expect("rules/ is readable"),
     )
 }
@@ -50,7 +37,7 @@ fn shipped_ruleset() -> Arc<Ruleset> {
 fn ruleset(text: &str) -> Arc<Ruleset> {
     compiled(k8scop_engine::loader::load_sources(
         vec![SourceFile::new("t.rules", text)],
-        &options(),
+        &CompileOptions::default(),
     ))
 }
 
