@@ -913,3 +913,134 @@ fn every_elasticsearch_version_and_an_expired_point_in_time_give_the_same_alerts
     assert!(stderr.contains("the point in time expired"), "{stderr}");
     assert_same_alerts(&docs, &reference, "after the point in time expired");
 }
+
+/// A TLS front for a plain HTTP server: a CA and a server certificate for 127.0.0.1 made with
+/// `openssl`, and a proxy that terminates TLS and forwards to `backend`. Returns the https URL and
+/// the CA file; the proxy lives as long as the returned runtime.
+fn tls_front(
+    backend: &str,
+    dir: &std::path::Path,
+) -> (String, std::path::PathBuf, tokio::runtime::Runtime) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    std::fs::create_dir_all(dir).unwrap();
+    let sh = |script: &str| {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("sh runs");
+        assert!(status.success(), "openssl failed: {script}");
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+        -subj /CN=k8scop-test-ca -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=critical,keyCertSign,cRLSign",
+    );
+    sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost");
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    sh(
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -out server.pem -days 2 -extfile ext.cnf",
+    );
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let backend = backend.trim_start_matches("http://").to_owned();
+    runtime.spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to forward.
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (
+        format!("https://127.0.0.1:{port}"),
+        dir.join("ca.pem"),
+        runtime,
+    )
+}
+
+/// https: the server's certificate is checked against `--es-ca-file`; without it (an unknown
+/// issuer) k8scop refuses the server, and only `--es-insecure` skips the check.
+#[test]
+fn https_verifies_the_server_against_the_ca_file() {
+    let es = EsServer::start(EsOptions::default());
+    es.index_docs("k8s-audit-t", &sample_events());
+    let dir = std::env::temp_dir().join(format!("k8scop-tls-{}", std::process::id()));
+    let (url, ca, _proxy) = tls_front(&es.url(), &dir);
+    let ca = ca.to_str().unwrap().to_owned();
+    let base = [
+        "-E",
+        &url,
+        "-I",
+        "k8s-audit-*",
+        "-i",
+        "alerts",
+        "-s",
+        "2000-01-01",
+    ];
+    let with_ca = run(
+        &[&base[..], &["--es-ca-file", &ca, "--instance", "t1"]].concat(),
+        &[],
+    );
+    assert_eq!(with_ca.code, 0, "{}", with_ca.stderr);
+    assert!(
+        with_ca.stderr.contains("connected to Elasticsearch"),
+        "{}",
+        with_ca.stderr
+    );
+    assert!(!es.docs("alerts").is_empty());
+    let without = run(&[&base[..], &["--instance", "t2"]].concat(), &[]);
+    assert_eq!(without.code, 2, "{}", without.stderr);
+    assert!(
+        without.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        without.stderr
+    );
+    let insecure = run(
+        &[&base[..], &["--es-insecure", "--instance", "t3", "--fresh"]].concat(),
+        &[],
+    );
+    assert_eq!(insecure.code, 0, "{}", insecure.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -32,7 +32,8 @@ pub struct EsConfig {
     /// `http://host:9200` or `https://...`; a bare `host:port` means `http://host:port`.
     pub url: String,
     pub auth: Auth,
-    /// A PEM file with the CA that signed the server's certificate; system roots otherwise.
+    /// A PEM file with the CA that signed the server's certificate, trusted besides the built-in
+    /// Mozilla roots.
     pub ca_file: Option<PathBuf>,
     /// Accept any certificate. Only by an explicit flag, never by default.
     pub insecure: bool,
@@ -256,7 +257,8 @@ impl EsError {
     /// Whether trying the same request again may work.
     pub fn is_retryable(&self) -> bool {
         match self {
-            EsError::Transport { .. } => true,
+            // A certificate the client refuses is a configuration error, not an outage.
+            EsError::Transport { message, .. } => !message.to_lowercase().contains("certificate"),
             EsError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
             _ => false,
         }
