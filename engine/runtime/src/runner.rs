@@ -51,12 +51,12 @@ fn resume(
     checkpoint: &Checkpoint,
 ) -> Result<(Engine, Dedup, Vec<Arc<str>>), PipelineError> {
     let invalid = |e: String| PipelineError::Checkpoint(CheckpointError::Invalid(e));
-    let state =
-        serde_json::from_value(checkpoint.engine.clone()).map_err(|e| invalid(e.to_string()))?;
+    let state = k8scop_engine::EngineState::from_value(checkpoint.engine.clone())
+        .map_err(|e| invalid(e.to_string()))?;
     let (engine, report) =
         Engine::restore(Arc::clone(ruleset), state).map_err(|e| invalid(e.to_string()))?;
-    let dedup_state =
-        serde_json::from_value(checkpoint.dedup.clone()).map_err(|e| invalid(e.to_string()))?;
+    let dedup_state = k8scop_engine::decode::DedupState::from_value(checkpoint.dedup.clone())
+        .map_err(|e| invalid(e.to_string()))?;
     let dedup = Dedup::restore(DEDUP_CAPACITY, dedup_state).map_err(|e| invalid(e.to_string()))?;
     let dropped = report
         .changed

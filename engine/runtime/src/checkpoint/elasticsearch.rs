@@ -80,6 +80,43 @@ impl EsStateStore {
         CheckpointError::Store(e.to_string())
     }
 
+    /// Creates the state index unless it exists. The checkpoint's engine state carries event
+    /// fields of any shape, so it is stored but not indexed (`enabled: false`): dynamic mapping
+    /// would otherwise reject a field whose type changed between two checkpoints.
+    async fn ensure_index(&self) -> Result<(), CheckpointError> {
+        let mapping = json!({
+            "settings": {"index": {"number_of_shards": 1}},
+            "mappings": {
+                "dynamic": false,
+                "properties": {
+                    "owner": {"type": "keyword"},
+                    "lease_until": {"type": "long"},
+                    "checkpoint": {"type": "object", "enabled": false}
+                }
+            }
+        });
+        let quiet = |_: &EsError, _: Duration| {};
+        match self
+            .client
+            .request(
+                Method::Put,
+                &format!("/{}", segment(&self.config.index)),
+                &[],
+                Body::Json(mapping),
+                &quiet,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(EsError::Status {
+                status: 400,
+                ref error_type,
+                ..
+            }) if error_type == "resource_already_exists_exception" => Ok(()),
+            Err(e) => Err(Self::unavailable(e)),
+        }
+    }
+
     /// The document as stored, with its version; `None` when there is none.
     async fn read(&self) -> Result<Option<(Value, Version)>, CheckpointError> {
         let quiet = |_: &EsError, _: Duration| {};
@@ -174,6 +211,7 @@ impl CheckpointStore for EsStateStore {
 
     fn load(&mut self) -> BoxFuture<'_, Result<Option<Checkpoint>, CheckpointError>> {
         Box::pin(async move {
+            self.ensure_index().await?;
             let existing = self.read().await?;
             let (owner, until) = self.lease_fields();
             let (checkpoint, expected) = match existing {
