@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod diagnostic;
 mod parser;
+pub mod suggest;
 
 pub use diagnostic::{Code, Diagnostic, Label, Level, SourceFile};
 pub use parser::parse;

@@ -15,7 +15,8 @@
 //!    that name's cost plus [`MOVE_COST`]. Among equal costs, the candidate that repeats more of
 //!    the path's trailing names wins, then the shallower, then the first declared.
 //!
-//! Names are compared with the optimal string alignment distance (Levenshtein plus adjacent
+//! Names are compared by the one "did you mean" policy of the rule language,
+//! [`k8scop_grammar::suggest`]: the optimal string alignment distance (Levenshtein plus adjacent
 //! transpositions), ignoring case; a case-only difference costs 1 (`hostPid` -> `hostPID`), and a
 //! name cut short costs [`TRUNCATED_COST`] (`name` -> `username`).
 
@@ -23,6 +24,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use k8scop_grammar::ast::{Path, Segment, SegmentKind};
+pub(super) use k8scop_grammar::suggest::{name_cost, osa_within, TRUNCATED_COST};
 
 use super::kube::{KindSet, KINDS};
 use super::ty::Ty;
@@ -33,9 +35,7 @@ const INSERT_COST: u32 = 2;
 /// The cost of moving a name under another parent (the "anywhere" search by last name). Equal to
 /// the cost of a truncated name, so that `user.name` stays `user.username` rather than
 /// `objectRef.name`.
-const MOVE_COST: u32 = 3;
-/// The cost of a name the user cut short (`name` for `username`).
-const TRUNCATED_COST: u32 = 3;
+const MOVE_COST: u32 = TRUNCATED_COST;
 /// The largest whole-path distance the "anywhere" search accepts without a close last name.
 const MAX_TYPO_DISTANCE: usize = 2;
 /// The cost of dropping an index from a value that is not an array.
@@ -135,95 +135,10 @@ fn fix(states: &[State], segments: &[Segment], insert: bool, objects: Objects) -
     best
 }
 
-/// How far the name a user wrote is from a schema name, or `None` when it is too far to suggest.
-pub(super) fn name_cost(written: &str, schema: &str) -> Option<u32> {
-    if written == schema {
-        return Some(0);
-    }
-    let (written_len, schema_len) = (written.chars().count(), schema.chars().count());
-    // One edit in a name of one or two characters changes half of it: only case may differ.
-    let allowed = if written_len <= 2 {
-        0
-    } else {
-        ((written_len + 2) / 4).clamp(1, 3)
-    };
-    // Cheap rejections before lowercasing: the distance is at least the difference in length,
-    // and only a longer schema name can contain the written one.
-    if schema_len + allowed < written_len || (schema_len > written_len + allowed && written_len < 4)
-    {
-        return None;
-    }
-    let written_lower = written.to_lowercase();
-    let schema_lower = schema.to_lowercase();
-    if written_lower == schema_lower {
-        return Some(1);
-    }
-    if let Some(distance) = osa_within(&written_lower, &schema_lower, allowed) {
-        return u32::try_from(distance).ok();
-    }
-    // A name cut short: `name` for `username`, `container` for `initContainers`. Only this way
-    // round: `objectRef.username` is not a typo of `objectRef.name`.
-    if written_len >= 4 && schema_lower.contains(&written_lower) {
-        return Some(TRUNCATED_COST);
-    }
-    None
-}
-
-/// The optimal string alignment distance: insertions, deletions, substitutions and transpositions
-/// of adjacent characters, each costing 1.
+/// The optimal string alignment distance, for the tests of the banded version.
 #[cfg(test)]
 pub(super) fn osa_distance(a: &str, b: &str) -> usize {
     osa_within(a, b, usize::MAX).unwrap_or(usize::MAX)
-}
-
-/// The optimal string alignment distance between `a` and `b` when it is at most `max`.
-pub(super) fn osa_within(a: &str, b: &str, max: usize) -> Option<usize> {
-    if a.is_ascii() && b.is_ascii() {
-        osa_slices(a.as_bytes(), b.as_bytes(), max)
-    } else {
-        let a: Vec<char> = a.chars().collect();
-        let b: Vec<char> = b.chars().collect();
-        osa_slices(&a, &b, max)
-    }
-}
-
-/// The dynamic programme of [`osa_within`], restricted to the band of cells within `max` of the
-/// diagonal (no cell outside it can lead to a distance of at most `max`), stopping as soon as a
-/// whole row exceeds `max`.
-fn osa_slices<T: PartialEq>(a: &[T], b: &[T], max: usize) -> Option<usize> {
-    if a.len().abs_diff(b.len()) > max {
-        return None;
-    }
-    // Cells outside the band hold `far`, which is more than `max` and cannot overflow.
-    let far = max.saturating_add(1);
-    // Three rows: the two previous ones (for transpositions) and the current one.
-    let mut before: Vec<usize> = vec![far; b.len() + 1];
-    let mut previous: Vec<usize> = (0..=b.len()).map(|j| j.min(far)).collect();
-    let mut current: Vec<usize> = vec![far; b.len() + 1];
-    for i in 1..=a.len() {
-        let low = i.saturating_sub(max).max(1);
-        let high = i.saturating_add(max).min(b.len());
-        current.fill(far);
-        current[0] = i.min(far);
-        let mut row_min = current[0];
-        for j in low..=high {
-            let substitution = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (previous[j].saturating_add(1))
-                .min(current[j - 1].saturating_add(1))
-                .min(previous[j - 1].saturating_add(substitution));
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d = d.min(before[j - 2].saturating_add(1));
-            }
-            current[j] = d.min(far);
-            row_min = row_min.min(current[j]);
-        }
-        if row_min > max {
-            return None;
-        }
-        std::mem::swap(&mut before, &mut previous);
-        std::mem::swap(&mut previous, &mut current);
-    }
-    Some(previous[b.len()]).filter(|&d| d <= max)
 }
 
 /// A schema path, flattened for the "anywhere" search.

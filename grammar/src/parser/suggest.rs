@@ -1,42 +1,9 @@
-//! "Did you mean" suggestions and the word lists that diagnostics quote.
+//! The parser's "did you mean" suggestions and the word lists that diagnostics quote.
 
-/// The candidate closest to `word`, when it is close enough to be a likely typo.
-///
-/// Case is ignored (`High` suggests `high`); otherwise the edit distance may be at most a third
-/// of the longer word, so `severty` suggests `severity` but `foo` suggests nothing.
+/// The candidate closest to `word`, by the crate's one "did you mean" policy
+/// ([`crate::suggest`]).
 pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let lower = word.to_ascii_lowercase();
-    if let Some(exact) = candidates.iter().find(|c| c.to_ascii_lowercase() == lower) {
-        return Some(exact);
-    }
-    // `k8s` for `k8s_audit`, `audit` for `k8s_audit`.
-    if lower.len() >= 3 {
-        if let Some(containing) = candidates.iter().find(|c| c.contains(lower.as_str())) {
-            return Some(containing);
-        }
-    }
-    candidates
-        .iter()
-        .map(|c| (edit_distance(&lower, c), *c))
-        .filter(|&(d, c)| d * 3 <= lower.chars().count().max(c.chars().count()))
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitute = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+    crate::suggest::did_you_mean(word, candidates.iter().copied())
 }
 
 /// `` `a`, `b` or `c` `` (or `and` with `conjunction = "and"`).

@@ -1,0 +1,327 @@
+//! Rules and sequences: their conditions, thresholds and steps, their alert properties, and their
+//! fingerprints.
+//!
+//! A fingerprint is a stable hash ([`Fnv1a64`]) of everything that defines a detection: its own
+//! text, its aggregation window, and the text of every list, macro, step rule and script block it
+//! uses. A reload keeps a detection's open state only when its fingerprint did not change.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use k8scop_grammar::ast::{self, Severity, SourceKind, Span};
+use k8scop_grammar::suggest;
+use k8scop_grammar::{Code, Diagnostic, SourceFile};
+
+use super::{Compiler, Def, Scope};
+use crate::hash::Fnv1a64;
+use crate::path::FieldPath;
+use crate::ruleset::{Detection, DetectionKind, Rule, Sequence, Step, ThresholdSpec};
+use crate::state::Counting;
+use crate::template::{split_path, Template};
+
+impl Compiler<'_> {
+    /// Compiles a rule; `None` after an error.
+    pub(super) fn rule(&mut self, file: &Arc<SourceFile>, def: &ast::RuleDef) -> Option<Rule> {
+        self.uses = Default::default();
+        let source = def.source.as_ref().map_or(SourceKind::K8sAudit, |s| s.node);
+        let resources = def.when.as_ref().and_then(|w| self.resource_hint(w));
+        let scope = Scope {
+            file: Arc::clone(file),
+            source,
+            resources,
+        };
+        let Some(when) = &def.when else {
+            let d = Diagnostic::new(Code::MissingProperty, format!("rule `{}` has no `when`", def.name.name))
+                .with_label(file, def.name.span, "this rule needs a condition")
+                .with_help("add `when CONDITION`, e.g. `when verb == \"create\" and objectRef.resource == \"pods\"`");
+            self.report(d);
+            return None;
+        };
+        let errors_before = self.error_count();
+        let compiled = self.condition(&scope, when);
+        // A condition with errors compiles to `false`: that is the error's doing, not the rule's.
+        if compiled.never && self.error_count() == errors_before {
+            let d = Diagnostic::new(
+                Code::NeverMatches,
+                format!("rule `{}` can never match", def.name.name),
+            )
+            .with_label(file, when.span, "this condition is never true")
+            .with_help("see the other warnings on this condition");
+            self.report(d);
+        }
+        let threshold = def.threshold.as_ref().map(|t| {
+            let (counting, distinct) = match &t.kind {
+                ast::ThresholdKind::Count => (Counting::Count, None),
+                ast::ThresholdKind::Distinct(p) => {
+                    self.check_path(&scope, p);
+                    (Counting::Distinct, Some(self.field(p)))
+                }
+            };
+            ThresholdSpec {
+                counting,
+                distinct,
+                at_least: t.at_least.node,
+                within_ms: t.within.millis as i64,
+                by: self.paths(&scope, &t.by),
+            }
+        });
+        let default_group = threshold
+            .as_ref()
+            .filter(|t| !t.by.is_empty())
+            .map(|t| t.by.clone());
+        let within_ms = def
+            .within
+            .map_or(self.options.default_within_ms, |d| d.millis as i64);
+        let detection = self.detection(
+            &scope,
+            &def.name,
+            DetectionKind::Rule,
+            &def.props,
+            within_ms,
+            default_group,
+            def.span,
+        )?;
+        Some(Rule {
+            detection: Arc::new(detection),
+            source,
+            when: compiled.cond,
+            threshold,
+        })
+    }
+
+    /// Compiles a sequence, whose named steps are among `rules` (name to index); `None` after an
+    /// error.
+    pub(super) fn sequence(
+        &mut self,
+        file: &Arc<SourceFile>,
+        def: &ast::SequenceDef,
+        rules: &HashMap<String, usize>,
+    ) -> Option<Sequence> {
+        self.uses = Default::default();
+        let scope = Scope {
+            file: Arc::clone(file),
+            source: SourceKind::K8sAudit,
+            resources: None,
+        };
+        let mut missing = Vec::new();
+        if def.by.is_none() {
+            missing.push("by");
+        }
+        if def.within.is_none() {
+            missing.push("within");
+        }
+        if def.steps.is_none() {
+            missing.push("steps");
+        }
+        if !missing.is_empty() {
+            let list = missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let d = Diagnostic::new(
+                Code::MissingProperty,
+                format!("sequence `{}` has no {list}", def.name.name),
+            )
+            .with_label(file, def.name.span, "this sequence is incomplete")
+            .with_help("a sequence needs `by PATH, ...`, `within DURATION` and `steps A -> B`");
+            self.report(d);
+            return None;
+        }
+        let by = self.paths(&scope, &def.by.as_ref()?.node);
+        let within = def.within?;
+        let mut steps = Vec::new();
+        let mut ok = true;
+        for step in &def.steps.as_ref()?.node {
+            match step {
+                ast::Step::Rule(ident) => match rules.get(&ident.name) {
+                    Some(&i) => {
+                        self.uses.names.insert(ident.name.clone());
+                        steps.push(Step::Rule(i));
+                    }
+                    None => {
+                        self.unknown_step(file, ident);
+                        ok = false;
+                    }
+                },
+                ast::Step::Inline(expr) => {
+                    let scope = Scope {
+                        resources: self.resource_hint(expr),
+                        ..scope.clone()
+                    };
+                    steps.push(Step::Inline(Box::new(self.condition(&scope, expr).cond)));
+                }
+            }
+        }
+        let detection = self.detection(
+            &scope,
+            &def.name,
+            DetectionKind::Sequence,
+            &def.props,
+            self.options.default_within_ms,
+            Some(by.clone()),
+            def.span,
+        )?;
+        ok.then(|| Sequence {
+            detection: Arc::new(detection),
+            by,
+            within_ms: within.millis as i64,
+            steps,
+        })
+    }
+
+    fn unknown_step(&mut self, file: &Arc<SourceFile>, ident: &ast::Ident) {
+        let what = self.defs.get(&ident.name).map(Def::what);
+        let mut d = Diagnostic::new(
+            Code::UnknownStep,
+            format!("sequence step `{}` names no rule", ident.name),
+        )
+        .with_label(
+            file,
+            ident.span,
+            match what {
+                Some(w) => format!("this is a {w}, not a rule"),
+                None => "no rule of this name".to_owned(),
+            },
+        );
+        if let Some(s) = self.closest_name(&ident.name, &["rule"]) {
+            d = d.with_help(suggest::help(&s));
+        } else if what == Some("macro") {
+            d = d.with_help(format!(
+                "write the condition inline: `{{ {} }}`",
+                ident.name
+            ));
+        }
+        self.report(d);
+    }
+
+    /// Field paths of a property (`group by`, `fields`, `by`), checked against the schema.
+    fn paths(&mut self, scope: &Scope, paths: &[ast::Path]) -> Vec<FieldPath> {
+        paths
+            .iter()
+            .map(|p| {
+                self.check_path(scope, p);
+                FieldPath::new(p)
+            })
+            .collect()
+    }
+
+    /// What rules and sequences share: name, alert properties and fingerprint. `span` is the
+    /// whole definition's.
+    // The arguments are the parts rules and sequences define differently.
+    #[allow(clippy::too_many_arguments)]
+    fn detection(
+        &mut self,
+        scope: &Scope,
+        name: &ast::Ident,
+        kind: DetectionKind,
+        props: &ast::AlertProps,
+        within_ms: i64,
+        default_group: Option<Vec<FieldPath>>,
+        span: Span,
+    ) -> Option<Detection> {
+        let title = match &props.title {
+            Some(lit) => self.title(scope, lit)?,
+            None => Template::text(&name.name),
+        };
+        let fields = props
+            .fields
+            .as_ref()
+            .map(|f| self.paths(scope, &f.node))
+            .unwrap_or_default();
+        let group_by = match &props.group_by {
+            Some(g) => Some(self.paths(scope, &g.node)),
+            None => default_group,
+        };
+        let strings = |l: &Option<ast::Spanned<Vec<ast::StrLit>>>| {
+            l.as_ref()
+                .map(|l| l.node.iter().map(|s| s.value.clone()).collect())
+                .unwrap_or_default()
+        };
+        let text = scope.file.text.get(span.start..span.end).unwrap_or("");
+        Some(Detection {
+            name: name.name.as_str().into(),
+            kind,
+            title,
+            severity: props.severity.as_ref().map_or(Severity::Medium, |s| s.node),
+            description: props
+                .description
+                .as_ref()
+                .map(|s| s.value.clone())
+                .unwrap_or_default(),
+            author: props
+                .author
+                .as_ref()
+                .map(|s| s.value.clone())
+                .unwrap_or_default(),
+            tags: strings(&props.tags),
+            references: strings(&props.references),
+            file: scope.file.name.clone(),
+            fields,
+            group_by,
+            within_ms,
+            enabled: props.enabled.as_ref().is_none_or(|e| e.node),
+            fingerprint: self.fingerprint(text, within_ms),
+        })
+    }
+
+    /// A `title` template, with its placeholders checked against the schema; `None` after an
+    /// error.
+    fn title(&mut self, scope: &Scope, lit: &ast::StrLit) -> Option<Template> {
+        let raw = scope
+            .file
+            .text
+            .get(lit.span.start..lit.span.end)
+            .unwrap_or("")
+            .to_owned();
+        let result = Template::parse(&lit.value, |placeholder| {
+            let segments = split_path(&placeholder.text)?;
+            // Best effort: find the placeholder in the literal as written for its span.
+            let at = raw
+                .find(&format!("{{{}}}", placeholder.text))
+                .map(|i| lit.span.start + i);
+            let pspan = at.map_or(lit.span, |s| Span::new(s, s + placeholder.text.len() + 2));
+            let path = ast::Path {
+                segments: segments
+                    .into_iter()
+                    .map(|kind| ast::Segment { kind, span: pspan })
+                    .collect(),
+                span: pspan,
+            };
+            self.check_path(scope, &path);
+            Ok(FieldPath::new(&path))
+        });
+        match result {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let d = Diagnostic::new(Code::InvalidTemplate, format!("invalid title: {}", e.message))
+                    .with_label(&scope.file, lit.span, "in this title")
+                    .with_help("`{path}` renders an event field, `{count}` the alert's count, `{{` and `}}` literal braces");
+                self.report(d);
+                None
+            }
+        }
+    }
+
+    /// The fingerprint of the detection being compiled, whose definition reads `text`.
+    fn fingerprint(&self, text: &str, within_ms: i64) -> u64 {
+        let mut hasher = Fnv1a64::default();
+        text.hash(&mut hasher);
+        within_ms.hash(&mut hasher);
+        // What the definition uses is part of it: editing a macro, list, step rule or script
+        // function changes the rules that use it, and a reload must not keep their old state.
+        for name in &self.uses.names {
+            if let Some(fingerprint) = self.rule_fingerprints.get(name) {
+                // A step rule: its own fingerprint covers what it uses in turn.
+                fingerprint.hash(&mut hasher);
+            } else if let Some(def) = self.defs.get(name) {
+                def.text().hash(&mut hasher);
+            }
+        }
+        if self.uses.scripts {
+            self.script_texts.hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+}
