@@ -8,6 +8,8 @@ mod check;
 mod test_rule;
 // The Falco audit traces in ../shared/data all load through `test-rule` without crashing.
 mod falco_traces;
+// `run`, `test-rule --events` and test blocks see the same events: every shape, the samples.
+mod parity;
 // Every rule example in docs/ compiles; every diagnostic code has its page.
 mod docs;
 // `k8scop run`: argument and configuration errors (exit 2) before anything is read.

@@ -33,15 +33,32 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `../shared/data`, when this checkout has it (CI always does).
+/// The third-party data: `$K8SCOP_SHARED_DATA` when set, else `../shared/data` next to this
+/// checkout (where CI has it).
+///
+/// When it is missing, a test that needs it must not pass without doing its work: under
+/// `CI=true`, or when `K8SCOP_SHARED_DATA` names it, this panics (the test fails, saying what is
+/// missing); elsewhere it prints `SKIPPED` with the reason to the test's output and returns
+/// `None`, and the test returns.
 pub fn shared_data() -> Option<PathBuf> {
-    let dir = root().join("../shared/data");
+    let (dir, named_by) = match std::env::var_os("K8SCOP_SHARED_DATA") {
+        Some(dir) => (PathBuf::from(dir), "K8SCOP_SHARED_DATA"),
+        None => (root().join("../shared/data"), "the default, next to the checkout"),
+    };
     if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: ../shared/data is not next to this checkout");
-        None
+        return Some(dir);
     }
+    let problem = format!(
+        "the third-party test data is missing: {} ({named_by}) is not a directory; \
+         set K8SCOP_SHARED_DATA to where it is",
+        dir.display()
+    );
+    // Named on purpose, or in CI: the data must be there.
+    if named_by == "K8SCOP_SHARED_DATA" || std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{problem} (with CI=true or K8SCOP_SHARED_DATA set, a test that needs it fails rather than skip)");
+    }
+    eprintln!("SKIPPED: {problem}");
+    None
 }
 
 /// Runs `k8scop ARGS` in the workspace root.

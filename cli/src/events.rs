@@ -1,67 +1,81 @@
-//! Reading events for `test-rule` (and, later, `run`): files or standard input, in order.
+//! Reading events for `test-rule --events` exactly as `run` reads them: the same file source
+//! (files, globs, `-` for stdin, gzip, JSON lines or whole documents), the same
+//! [`Decoder`] (shippers' shapes, projection, malformed lines and documents that are not events
+//! reported with their position) and the same [`Dedup`] (a duplicate is dropped and counted).
+//! Only the order of work differs: one chunk at a time, on this thread, which changes no result.
 
-use std::io::Read;
-use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use k8scop_engine::event::Event;
-use k8scop_engine::input::{read_documents, Record};
+use k8scop_engine::decode::{Decoder, Dedup, Problem};
+use k8scop_engine::pipeline::SourceSpec;
+use k8scop_engine::shutdown;
+use k8scop_engine::sources::file::{self, FileSourceConfig};
+use k8scop_engine::Event;
+use tokio::sync::mpsc;
 
-/// What reading the inputs gave: events in order, and what had to be skipped, with where.
+/// Chunks read ahead of decoding.
+const CHUNK_QUEUE: usize = 4;
+
+/// What reading the inputs gave, besides the events themselves.
 #[derive(Debug, Default)]
-pub struct Inputs {
-    pub events: Vec<Event>,
-    /// `file:line: message` for malformed JSON.
-    pub malformed: Vec<String>,
-    /// `file:line: reason` for documents that are not events the ruleset evaluates.
-    pub skipped: Vec<String>,
+pub struct Tally {
+    /// Events handed on (duplicates left out), as `run` counts them.
+    pub evaluated: usize,
+    /// Malformed text and documents that are not events the ruleset evaluates, in input order.
+    pub problems: Vec<Problem>,
+    /// Ids of the events dropped as duplicates, in input order.
+    pub duplicates: Vec<Arc<str>>,
 }
 
-/// Reads every input. A file that cannot be read is an error; what is inside a file never is.
-pub fn read_inputs(
-    paths: &[std::path::PathBuf],
-    accepts: impl Fn(&Event) -> bool,
-) -> Result<Inputs, String> {
-    let mut inputs = Inputs::default();
-    for path in paths {
-        let (name, text) = read_text(path)?;
-        for record in read_documents(&text) {
-            match record {
-                Record::Document { line, value } => {
-                    let position = format!("{name}:{line}");
-                    match Event::classify(value, &position) {
-                        Ok(event) if accepts(&event) => inputs.events.push(event),
-                        Ok(event) => inputs.skipped.push(format!(
-                            "{position}: a {} event, and no rule evaluates that source",
-                            event.kind.as_str()
-                        )),
-                        Err(e) => inputs.skipped.push(format!("{position}: {}", e.reason)),
-                    }
-                }
-                Record::Malformed { line, message } => {
-                    inputs.malformed.push(format!("{name}:{line}: {message}"))
+/// Reads every input in order and hands each event that `run` would evaluate to `each`, in
+/// order. An input that cannot be read is an error (its message names it); what is inside an
+/// input never is.
+pub fn for_each_event(
+    paths: &[PathBuf],
+    decoder: &Decoder,
+    mut each: impl FnMut(&Event),
+) -> Result<Tally, String> {
+    let specs = paths
+        .iter()
+        .map(|p| SourceSpec::Path(p.to_string_lossy().into_owned()))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let mut tally = Tally::default();
+    let mut dedup = Dedup::new(Dedup::DEFAULT_CAPACITY);
+    let read = runtime.block_on(async {
+        let (tx, mut rx) = mpsc::channel(CHUNK_QUEUE);
+        // INVARIANT: `_trigger` lives until the source has ended: a dropped trigger reads as a
+        // shutdown request, which would stop the source early.
+        let (_trigger, shutdown) = shutdown::channel();
+        let source = tokio::spawn(file::run(
+            FileSourceConfig::new(specs, false),
+            tx,
+            shutdown,
+        ));
+        while let Some(chunk) = rx.recv().await {
+            let decoded = decoder.decode(&chunk);
+            tally.problems.extend(decoded.problems);
+            for event in &decoded.events {
+                if dedup.is_duplicate(event) {
+                    tally.duplicates.push(Arc::clone(&event.id));
+                } else {
+                    tally.evaluated += 1;
+                    each(event);
                 }
             }
         }
+        source.await
+    });
+    // Nothing is left running once the source has returned; stdin's reader thread, if any,
+    // has seen the end of its input.
+    runtime.shutdown_background();
+    match read {
+        Ok(Ok(_report)) => Ok(tally),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("reading the events failed: {e}")),
     }
-    Ok(inputs)
-}
-
-fn read_text(path: &Path) -> Result<(String, String), String> {
-    if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok((
-            "<stdin>".into(),
-            String::from_utf8_lossy(&bytes).into_owned(),
-        ));
-    }
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    // Invalid UTF-8 is replaced rather than fatal: the broken line is then reported as malformed.
-    Ok((
-        path.display().to_string(),
-        String::from_utf8_lossy(&bytes).into_owned(),
-    ))
 }

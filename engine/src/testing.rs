@@ -2,13 +2,19 @@
 //!
 //! Each test runs in a fresh [`Engine`] with the whole ruleset loaded; its events go through the
 //! full engine (thresholds, sequences, aggregation) in order, with their event time.
+//!
+//! A test sees exactly what `run` sees: its events, inline or from a file, go through the same
+//! [`Decoder`] (shippers' shapes unwrapped, projection, sources the ruleset does not evaluate
+//! left out) and the same [`Dedup`] (a duplicate is dropped and counted, see
+//! [`TestResult::duplicates`]). Where `run` reports a malformed line or a document that is not
+//! an event and goes on, a test fails: its input must be exact.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::decode::{Decoder, Dedup};
 use crate::engine::{Engine, Output};
 use crate::event::Event;
-use crate::input::{read_documents, Record};
 use crate::ruleset::{Expectation, Ruleset, TestCase, TestEvents};
 
 /// One expectation's outcome.
@@ -29,56 +35,77 @@ pub struct TestResult {
     pub location: String,
     pub passed: bool,
     pub checks: Vec<Check>,
-    /// Why the test could not run (unreadable events file, an event that is not an event).
+    /// Why the test could not run: an unreadable events file, or (one per line) each malformed
+    /// line and each document that is not an event the ruleset evaluates.
     pub error: Option<String>,
     /// (rule or sequence, matches, alerts) for every detection, in the ruleset's order.
     pub counts: Vec<(String, u64, u64)>,
+    /// Ids of the events dropped as duplicates of an earlier event of the test, as `run` drops
+    /// them (same `auditID`, `stage` and what the API server sets).
+    pub duplicates: Vec<String>,
 }
 
 /// Runs every test of the ruleset.
 pub fn run_tests(ruleset: &Arc<Ruleset>) -> Vec<TestResult> {
-    ruleset.tests.iter().map(|t| run_test(ruleset, t)).collect()
+    let decoder = Decoder::new(ruleset);
+    ruleset
+        .tests
+        .iter()
+        .map(|t| run_test(ruleset, &decoder, t))
+        .collect()
 }
 
-fn load_events(test: &TestCase) -> Result<Vec<Event>, String> {
+/// A test's events, decoded as `run` decodes them, or why it cannot run.
+fn load_events(decoder: &Decoder, test: &TestCase) -> Result<Vec<Event>, String> {
     let mut events = Vec::new();
+    // Worded as `test-rule --events` words them.
+    let mut problems: Vec<String> = Vec::new();
     for source in &test.events {
         match source {
             TestEvents::Inline(values) => {
+                let origin: Arc<str> =
+                    format!("{} test \"{}\" event", test.file.name, test.name).into();
                 for (i, value) in values.iter().enumerate() {
-                    let position =
-                        format!("{} test \"{}\" event {}", test.file.name, test.name, i + 1);
-                    let event = Event::classify(value.clone(), &position)
-                        .map_err(|e| format!("event {}: {}", i + 1, e.reason))?;
-                    events.push(event);
+                    let decoded = decoder.decode_value(value.clone(), &origin, i as u64 + 1);
+                    // The report names the test already: `event N: ...` is enough.
+                    problems.extend(
+                        decoded
+                            .problems
+                            .iter()
+                            .map(|p| format!("event {}: {}", p.line, p.message)),
+                    );
+                    events.extend(decoded.events);
                 }
             }
             TestEvents::File { path, .. } => {
-                let text = std::fs::read_to_string(path)
+                let bytes = std::fs::read(path)
                     .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-                for record in read_documents(&text) {
-                    match record {
-                        Record::Document { line, value } => {
-                            let position = format!("{}:{line}", path.display());
-                            let event = Event::classify(value, &position)
-                                .map_err(|e| format!("{position}: {}", e.reason))?;
-                            events.push(event);
-                        }
-                        Record::Malformed { line, message } => {
-                            return Err(format!("{}:{line}: {message}", path.display()));
-                        }
-                    }
-                }
+                // As `run`'s source reads it: bytes that are not UTF-8 become U+FFFD, and the
+                // decoder reports their line.
+                let text = String::from_utf8_lossy(&bytes);
+                let origin: Arc<str> = path.display().to_string().into();
+                let decoded = decoder.decode_text(&origin, &text);
+                problems.extend(
+                    decoded
+                        .problems
+                        .iter()
+                        .map(|p| format!("{}:{}: {}", p.origin, p.line, p.message)),
+                );
+                events.extend(decoded.events);
             }
         }
     }
-    Ok(events)
+    if problems.is_empty() {
+        Ok(events)
+    } else {
+        Err(problems.join("\n"))
+    }
 }
 
-fn run_test(ruleset: &Arc<Ruleset>, test: &TestCase) -> TestResult {
+fn run_test(ruleset: &Arc<Ruleset>, decoder: &Decoder, test: &TestCase) -> TestResult {
     let (line, col) = test.file.line_col(test.span.start);
     let location = format!("{}:{line}:{col}", test.file.name);
-    let events = match load_events(test) {
+    let events = match load_events(decoder, test) {
         Ok(events) => events,
         Err(error) => {
             return TestResult {
@@ -88,12 +115,19 @@ fn run_test(ruleset: &Arc<Ruleset>, test: &TestCase) -> TestResult {
                 checks: Vec::new(),
                 error: Some(error),
                 counts: Vec::new(),
+                duplicates: Vec::new(),
             };
         }
     };
     let mut engine = Engine::new(Arc::clone(ruleset));
     let mut out = Output::default();
+    let mut dedup = Dedup::new(Dedup::DEFAULT_CAPACITY);
+    let mut duplicates = Vec::new();
     for event in &events {
+        if dedup.is_duplicate(event) {
+            duplicates.push(event.id.to_string());
+            continue;
+        }
         engine.process(event, &mut out);
     }
     let mut alert_ids: HashMap<&str, BTreeSet<&str>> = HashMap::new();
@@ -154,5 +188,6 @@ fn run_test(ruleset: &Arc<Ruleset>, test: &TestCase) -> TestResult {
         checks,
         error: None,
         counts,
+        duplicates,
     }
 }

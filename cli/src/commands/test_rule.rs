@@ -4,20 +4,24 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use k8scop_engine::decode::{Decoder, ProblemKind};
 use k8scop_engine::engine::Match;
 use k8scop_engine::event::format_millis;
+use k8scop_engine::path::FieldPath;
 use k8scop_engine::testing::{run_tests, TestResult};
-use k8scop_engine::{Alert, Engine, Output, Ruleset};
+use k8scop_engine::{Alert, Engine, Event, Output, Ruleset};
 use serde_json::{json, Value};
 
 use crate::args::{Format, TestRuleArgs};
 use crate::commands::{load_ruleset, EXIT_FAILED, EXIT_UNLOADABLE};
 use crate::diagnostics::plural;
-use crate::events::read_inputs;
+use crate::events::for_each_event;
 use crate::out::outln;
 
-/// How many matching events and errors a human report lists per rule.
+/// How many matching events a human report lists per rule.
 const SHOWN: usize = 3;
+/// How many malformed lines, skipped documents, duplicates and script errors a human report lists.
+const LISTED: usize = 20;
 
 pub fn run(args: &TestRuleArgs) -> u8 {
     let ruleset = match load_ruleset(&args.rules, EXIT_UNLOADABLE, args.format == Format::Json) {
@@ -57,8 +61,17 @@ fn selected(args: &TestRuleArgs, name: &str) -> bool {
 
 fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
     let started = Instant::now();
-    let inputs = match read_inputs(&args.events, |e| ruleset.accepts(e.kind)) {
-        Ok(i) => i,
+    let decoder = Decoder::new(ruleset);
+    let mut engine = Engine::new(Arc::clone(ruleset));
+    engine.record_matches(true);
+    let mut out = Output::default();
+    let mut presence = FieldPresence::new(ruleset, args);
+    let read = for_each_event(&args.events, &decoder, |event| {
+        engine.process(event, &mut out);
+        presence.observe(event);
+    });
+    let tally = match read {
+        Ok(tally) => tally,
         Err(e) => {
             eprintln!("error: {e}");
             if args.format == Format::Json {
@@ -70,13 +83,17 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
             return EXIT_UNLOADABLE;
         }
     };
-    let mut engine = Engine::new(Arc::clone(ruleset));
-    engine.record_matches(true);
-    let mut out = Output::default();
-    for event in &inputs.events {
-        engine.process(event, &mut out);
-    }
     let elapsed = started.elapsed();
+    let listed = |kind: ProblemKind| -> Vec<String> {
+        tally
+            .problems
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| format!("{}:{}: {}", p.origin, p.line, p.message))
+            .collect()
+    };
+    let (malformed, skipped) = (listed(ProblemKind::Malformed), listed(ProblemKind::Skipped));
+    let duplicates: Vec<&str> = tally.duplicates.iter().map(|id| &**id).collect();
 
     // The final state of every alert, in the order alerts were first raised.
     let mut order = Vec::new();
@@ -108,7 +125,7 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
         .filter(|(d, s)| s.matches == 0 && selected(args, &d.name))
         .map(|(d, _)| &*d.name)
         .collect();
-    let unused = fields_never_present(ruleset, &inputs.events, args);
+    let unused = presence.never_present();
     let errors: Vec<_> = out
         .errors
         .iter()
@@ -127,14 +144,12 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
             .collect();
         let mut error_docs: Vec<Value> = Vec::new();
         error_docs.extend(
-            inputs
-                .malformed
+            malformed
                 .iter()
                 .map(|m| json!({"kind": "malformed", "message": m})),
         );
         error_docs.extend(
-            inputs
-                .skipped
+            skipped
                 .iter()
                 .map(|m| json!({"kind": "skipped", "message": m})),
         );
@@ -144,7 +159,8 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
             "alerts": alerts.iter().map(|a| a.to_json()).collect::<Vec<_>>(),
             "tests": [],
             "errors": error_docs,
-            "events": {"evaluated": inputs.events.len(), "malformed": inputs.malformed.len(), "skipped": inputs.skipped.len()},
+            "events": {"evaluated": tally.evaluated, "malformed": malformed.len(), "skipped": skipped.len(), "duplicates": duplicates.len()},
+            "duplicate_events": duplicates,
             "never_matched": never,
             "fields_never_present": unused.iter().map(|(r, f)| json!({"rule": r, "field": f})).collect::<Vec<_>>(),
             "duration_ms": elapsed.as_secs_f64() * 1000.0,
@@ -153,14 +169,15 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
         return 0;
     }
 
-    let rate = inputs.events.len() as f64 / elapsed.as_secs_f64().max(1e-9);
+    let rate = tally.evaluated as f64 / elapsed.as_secs_f64().max(1e-9);
     outln!(
-        "{} evaluated in {:.1} ms ({:.0} events/s); {} malformed, {} skipped",
-        plural(inputs.events.len(), "event", "events"),
+        "{} evaluated in {:.1} ms ({:.0} events/s); {} malformed, {} skipped, {}",
+        plural(tally.evaluated, "event", "events"),
         elapsed.as_secs_f64() * 1000.0,
         rate,
-        inputs.malformed.len(),
-        inputs.skipped.len()
+        malformed.len(),
+        skipped.len(),
+        plural(duplicates.len(), "duplicate", "duplicates"),
     );
     outln!();
     let width = stats
@@ -209,25 +226,27 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
             outln!("  {rule}: {field}");
         }
     }
+    let duplicates: Vec<String> = duplicates.iter().map(|id| id.to_string()).collect();
     for (title, list) in [
-        ("malformed input", &inputs.malformed),
-        ("skipped documents", &inputs.skipped),
+        ("malformed input", &malformed),
+        ("skipped documents", &skipped),
+        ("duplicates dropped", &duplicates),
     ] {
         if !list.is_empty() {
             outln!();
             outln!("{title} ({}):", list.len());
-            for line in list.iter().take(20) {
+            for line in list.iter().take(LISTED) {
                 outln!("  {line}");
             }
-            if list.len() > 20 {
-                outln!("  ... and {} more", list.len() - 20);
+            if list.len() > LISTED {
+                outln!("  ... and {} more", list.len() - LISTED);
             }
         }
     }
     if !errors.is_empty() {
         outln!();
         outln!("script errors ({}):", errors.len());
-        for e in errors.iter().take(20) {
+        for e in errors.iter().take(LISTED) {
             outln!(
                 "  rule {}, event {}: {}: {}",
                 e.rule,
@@ -240,36 +259,50 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
     0
 }
 
-/// (rule, field) pairs where the field has no value in any of the events.
-fn fields_never_present(
-    ruleset: &Ruleset,
-    events: &[k8scop_engine::Event],
-    args: &TestRuleArgs,
-) -> Vec<(String, String)> {
-    let mut present: HashSet<String> = HashSet::new();
-    let mut out = Vec::new();
-    for rule in &ruleset.rules {
-        if !selected(args, &rule.detection.name) {
-            continue;
+/// Which field paths of the selected rules' conditions occur in at least one event, learnt one
+/// event at a time (the events are not kept).
+struct FieldPresence<'r> {
+    /// (rule, path) in the ruleset's order, each path once per rule.
+    uses: Vec<(&'r str, &'r FieldPath)>,
+    /// Path texts not seen in any event yet, with one of their paths.
+    absent: HashMap<&'r str, &'r FieldPath>,
+}
+
+impl<'r> FieldPresence<'r> {
+    fn new(ruleset: &'r Ruleset, args: &TestRuleArgs) -> FieldPresence<'r> {
+        let mut uses = Vec::new();
+        let mut absent = HashMap::new();
+        for rule in &ruleset.rules {
+            if !selected(args, &rule.detection.name) {
+                continue;
+            }
+            let mut paths = Vec::new();
+            rule.when.paths(&mut paths);
+            let mut seen_here = HashSet::new();
+            for path in paths {
+                if seen_here.insert(path.text()) {
+                    uses.push((&*rule.detection.name, path));
+                    absent.insert(path.text(), path);
+                }
+            }
         }
-        let mut paths = Vec::new();
-        rule.when.paths(&mut paths);
-        let mut seen_here = HashSet::new();
-        for path in paths {
-            if !seen_here.insert(path.text()) {
-                continue;
-            }
-            if present.contains(path.text()) {
-                continue;
-            }
-            if events.iter().any(|e| path.first(e.root()).is_some()) {
-                present.insert(path.text().to_owned());
-            } else {
-                out.push((rule.detection.name.to_string(), path.text().to_owned()));
-            }
+        FieldPresence { uses, absent }
+    }
+
+    fn observe(&mut self, event: &Event) {
+        if !self.absent.is_empty() {
+            self.absent.retain(|_, path| path.first(event.root()).is_none());
         }
     }
-    out
+
+    /// (rule, field) pairs where the field has no value in any of the events.
+    fn never_present(&self) -> Vec<(String, String)> {
+        self.uses
+            .iter()
+            .filter(|(_, path)| self.absent.contains_key(path.text()))
+            .map(|(rule, path)| (rule.to_string(), path.text().to_owned()))
+            .collect()
+    }
 }
 
 fn run_test_blocks(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
@@ -315,6 +348,7 @@ fn run_test_blocks(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
                     "passed": r.passed,
                     "location": r.location,
                     "error": r.error,
+                    "duplicates": r.duplicates,
                     "checks": r.checks.iter().map(|c| json!({"expect": c.expect, "expected": c.expected, "actual": c.actual, "passed": c.passed})).collect::<Vec<_>>(),
                 })
             })
@@ -339,7 +373,11 @@ fn run_test_blocks(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
             }
             outln!("FAIL  {}  ({})", r.name, r.location);
             if let Some(e) = &r.error {
-                outln!("      cannot run: {e}");
+                let mut lines = e.lines();
+                outln!("      cannot run: {}", lines.next().unwrap_or_default());
+                for line in lines {
+                    outln!("                  {line}");
+                }
             }
             for c in r.checks.iter().filter(|c| !c.passed) {
                 outln!("      {}", c.expect);
@@ -354,6 +392,13 @@ fn run_test_blocks(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
                 .collect();
             if !fired.is_empty() {
                 outln!("      alerts raised: {}", fired.join(", "));
+            }
+            if !r.duplicates.is_empty() {
+                outln!(
+                    "      {} dropped, as `run` drops them: {}",
+                    plural(r.duplicates.len(), "duplicate event", "duplicate events"),
+                    r.duplicates.join(", ")
+                );
             }
         }
         outln!();

@@ -30,6 +30,7 @@ use crate::hash::FastHash;
 use crate::input::{read_documents, Record};
 use crate::ruleset::Ruleset;
 
+pub mod framing;
 pub mod json;
 pub mod projection;
 pub mod shapes;
@@ -83,7 +84,7 @@ fn dedup_hash_key() -> &'static SipKey {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use json::JsonError;
 use projection::{NodeId, Trie};
@@ -199,68 +200,100 @@ impl Decoder {
             bytes: chunk.len() as u64,
             ..Decoded::default()
         };
-        // One buffer for every event's `origin:line`, and one for building documents, so that
-        // naming an event costs no allocation and a document costs two (its exact-size copy).
-        let mut position = String::new();
-        let mut builder = DocBuilder::default();
         match chunk {
             Chunk::Lines {
                 origin,
                 first_line,
                 text,
-            } => {
-                out.events =
-                    Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
-                // Lines found with the memchr crate's vectorised search (`str::split` showed in
-                // profiles); the text after the last newline is a line too.
-                let ends = memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]);
-                let mut start = 0;
-                for (i, end) in ends.enumerate() {
-                    let line = &text[start..end];
-                    start = end + 1;
-                    let line_no = first_line + i as u64;
-                    let line = line.strip_suffix('\r').unwrap_or(line);
-                    // JSON's whitespace only: a form feed is not, and is reported as malformed.
-                    if line
-                        .bytes()
-                        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-                    {
-                        continue;
-                    }
-                    match json::parse_into(line, self.projection.as_ref(), &mut builder) {
-                        Ok(()) => {
-                            let doc = builder.finish_into();
-                            self.document(doc, origin, line_no, &mut position, &mut out)
-                        }
-                        Err(err) => out.problems.push(Problem {
-                            origin: Arc::clone(origin),
-                            line: line_no,
-                            kind: ProblemKind::Malformed,
-                            message: plain_json_error(&err),
-                        }),
-                    }
-                }
-            }
-            Chunk::Whole { origin, text } => {
-                // A whole document is rare and small next to a stream of lines: it is parsed in
-                // full by the reader that handles arrays, `EventList`s and pretty JSON.
-                for record in read_documents(text) {
-                    match record {
-                        Record::Document { line, value } => {
-                            self.event(value, origin, line as u64, &mut position, &mut out)
-                        }
-                        Record::Malformed { line, message } => out.problems.push(Problem {
-                            origin: Arc::clone(origin),
-                            line: line as u64,
-                            kind: ProblemKind::Malformed,
-                            message,
-                        }),
-                    }
-                }
-            }
+            } => self.lines(origin, *first_line, text, &mut out),
+            Chunk::Whole { origin, text } => self.whole(origin, text, &mut out),
             Chunk::Restarted { .. } => {}
         }
         out
+    }
+
+    /// Decodes the complete text of one input as `run` does when it reads that input from a
+    /// file: JSON lines, unless the text is one document ([`framing::is_document`]: a JSON
+    /// array, an `EventList`, pretty-printed JSON), which is read whole. For `test` blocks'
+    /// events files, which have no source of their own.
+    pub fn decode_text(&self, origin: &Arc<str>, text: &str) -> Decoded {
+        let mut out = Decoded {
+            bytes: text.len() as u64,
+            ..Decoded::default()
+        };
+        if framing::is_document(text) {
+            self.whole(origin, text, &mut out);
+        } else {
+            self.lines(origin, 1, text, &mut out);
+        }
+        out
+    }
+
+    /// Decodes one JSON document that is already parsed (an event written in a `test` block) as
+    /// a line holding it would be: an array or `EventList` is expanded, a shipper's wrapper
+    /// unwrapped, and what is not an event the ruleset evaluates becomes a [`Problem`] at
+    /// `origin:line`. The document keeps all its fields (no projection: it is parsed already).
+    pub fn decode_value(&self, value: Value, origin: &Arc<str>, line: u64) -> Decoded {
+        let mut out = Decoded::default();
+        self.value(value, origin, line, &mut String::new(), &mut out);
+        out
+    }
+
+    /// JSON lines, the first of which is line `first_line` of `origin`: the hot path.
+    fn lines(&self, origin: &Arc<str>, first_line: u64, text: &str, out: &mut Decoded) {
+        // One buffer for every event's `origin:line`, and one for building documents, so that
+        // naming an event costs no allocation and a document costs two (its exact-size copy).
+        let mut position = String::new();
+        let mut builder = DocBuilder::default();
+        out.events = Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
+        // Lines found with the memchr crate's vectorised search (`str::split` showed in
+        // profiles); the text after the last newline is a line too.
+        let ends = memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]);
+        let mut start = 0;
+        for (i, end) in ends.enumerate() {
+            let line = &text[start..end];
+            start = end + 1;
+            let line_no = first_line + i as u64;
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            // JSON's whitespace only: a form feed is not, and is reported as malformed.
+            if line
+                .bytes()
+                .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            {
+                continue;
+            }
+            match json::parse_into(line, self.projection.as_ref(), &mut builder) {
+                Ok(()) => {
+                    let doc = builder.finish_into();
+                    self.document(doc, origin, line_no, &mut position, out)
+                }
+                Err(err) => out.problems.push(Problem {
+                    origin: Arc::clone(origin),
+                    line: line_no,
+                    kind: ProblemKind::Malformed,
+                    message: plain_json_error(&err),
+                }),
+            }
+        }
+    }
+
+    /// A whole document: rare and small next to a stream of lines, so it is parsed in full by
+    /// the reader that handles arrays, `EventList`s and pretty JSON.
+    fn whole(&self, origin: &Arc<str>, text: &str, out: &mut Decoded) {
+        let mut position = String::new();
+        for record in read_documents(text) {
+            match record {
+                Record::Document { line, value } => {
+                    self.event(value, origin, line as u64, &mut position, out)
+                }
+                Record::Malformed { line, message } => out.problems.push(Problem {
+                    origin: Arc::clone(origin),
+                    line: line as u64,
+                    kind: ProblemKind::Malformed,
+                    message,
+                }),
+            }
+        }
     }
 
     fn parse(&self, text: &str) -> Result<Value, JsonError> {
@@ -290,7 +323,20 @@ impl Decoder {
             self.classified(Event::classify_doc(doc, position), origin, line, out);
             return;
         }
-        match doc.to_value() {
+        self.value(doc.to_value(), origin, line, position, out);
+    }
+
+    /// One JSON document: an event, or (as `read_documents` does) an array or `EventList` of
+    /// them.
+    fn value(
+        &self,
+        value: Value,
+        origin: &Arc<str>,
+        line: u64,
+        position: &mut String,
+        out: &mut Decoded,
+    ) {
+        match value {
             Value::Array(items) => {
                 for item in items {
                     self.event(item, origin, line, position, out);
@@ -485,6 +531,10 @@ pub struct Dedup {
 }
 
 impl Dedup {
+    /// How many keys `run` (and so `test-rule` and `test` blocks, which must drop exactly what
+    /// `run` drops) remember.
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+
     pub fn new(capacity: usize) -> Dedup {
         Dedup {
             capacity,

@@ -1,8 +1,8 @@
 //! Decoding tests: the shapes of real shipper documents, line handling, projection against full
 //! parsing (engine results must not change), deduplication.
 //!
-//! Tests that read `../shared/data` (third-party data, present in CI) say so and return when it is
-//! missing.
+//! Tests that read the third-party data (`../shared/data`, see [`shared_data`]) fail when it is
+//! missing under `CI=true`, and say that they skip elsewhere.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,17 +20,32 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn shared_data() -> Option<PathBuf> {
-    let dir = root().join("../shared/data");
+/// The third-party data: `$K8SCOP_SHARED_DATA` when set, else `../shared/data` next to this
+/// checkout (where CI has it). The engine's one helper for it (the schema tests use it too).
+///
+/// When it is missing, a test that needs it must not pass without doing its work: under
+/// `CI=true`, or when `K8SCOP_SHARED_DATA` names it, this panics (the test fails, saying what is
+/// missing); elsewhere it prints `SKIPPED` with the reason to the test's output and returns
+/// `None`, and the test returns.
+pub(crate) fn shared_data() -> Option<PathBuf> {
+    let (dir, named_by) = match std::env::var_os("K8SCOP_SHARED_DATA") {
+        Some(dir) => (PathBuf::from(dir), "K8SCOP_SHARED_DATA"),
+        None => (root().join("../shared/data"), "the default, next to the checkout"),
+    };
     if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: third-party data not found at {} (CI has it)",
-            dir.display()
-        );
-        None
+        return Some(dir);
     }
+    let problem = format!(
+        "the third-party test data is missing: {} ({named_by}) is not a directory; \
+         set K8SCOP_SHARED_DATA to where it is",
+        dir.display()
+    );
+    // Named on purpose, or in CI: the data must be there.
+    if named_by == "K8SCOP_SHARED_DATA" || std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{problem} (with CI=true or K8SCOP_SHARED_DATA set, a test that needs it fails rather than skip)");
+    }
+    eprintln!("SKIPPED: {problem}");
+    None
 }
 
 fn shipped() -> Arc<Ruleset> {

@@ -983,16 +983,7 @@ fn other_sources_are_free_form() {
 
 // ---- the schema against real data -------------------------------------------------------------
 
-/// The shared third-party data (`../shared/data` from the project root), when it is there.
-fn shared_data() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: {} is missing", dir.display());
-        None
-    }
-}
+use crate::decode::tests::shared_data;
 
 /// Every path to a value in `value`, as segments (array elements crossed implicitly).
 fn leaf_paths(value: &serde_json::Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
@@ -1033,17 +1024,16 @@ fn real_audit_events_use_only_schema_fields() {
     let Some(dir) = shared_data() else { return };
     let mut files: Vec<std::path::PathBuf> = Vec::new();
     for sub in ["falco-k8saudit/traces", "audit-samples/audit2rbac"] {
-        if let Ok(entries) = std::fs::read_dir(dir.join(sub)) {
-            files.extend(entries.flatten().map(|e| e.path()));
-        }
+        let entries = std::fs::read_dir(dir.join(sub))
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.join(sub).display()));
+        files.extend(entries.flatten().map(|e| e.path()));
     }
     files.push(dir.join("audit-samples/elastic-integrations/test-audit.log"));
     let mut events = 0;
     let mut unknown = std::collections::BTreeSet::new();
     for file in files {
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
         for line in text.lines() {
             let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
                 continue;
@@ -1080,15 +1070,13 @@ fn real_audit_events_use_only_schema_fields() {
 #[test]
 fn third_party_rule_fields_are_known() {
     let Some(dir) = shared_data() else { return };
-    let Ok(entries) = std::fs::read_dir(dir.join("elastic-k8s-rules")) else {
-        return;
-    };
+    let entries = std::fs::read_dir(dir.join("elastic-k8s-rules"))
+        .unwrap_or_else(|e| panic!("cannot read elastic-k8s-rules in {}: {e}", dir.display()));
     let mut checked = 0;
     let mut failures = Vec::new();
     for entry in entries.flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
-            continue;
-        };
+        let text = std::fs::read_to_string(entry.path())
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", entry.path().display()));
         for found in text.split("kubernetes.audit.").skip(1) {
             let end = found
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
