@@ -262,6 +262,12 @@ fn invalid_examples_fail_with_the_code_of_their_page() {
         .into_iter()
         .filter(|b| b.tag == "rules-invalid")
         .collect();
+    // Not vacuous: the error pages show at least this many.
+    assert!(
+        blocks.len() >= 20,
+        "only {} ```rules-invalid examples found in docs/",
+        blocks.len()
+    );
     let mut failures = Vec::new();
     for block in &blocks {
         let (code, diagnostics) = check(block);
@@ -377,6 +383,7 @@ fn diagnostics_index_links_every_code() {
 fn documented_output_is_what_k8scop_prints() {
     let bless = std::env::var_os("K8SCOP_BLESS_DOCS").is_some();
     let mut failures = Vec::new();
+    let mut compared = 0;
     for file in doc_files() {
         let text = std::fs::read_to_string(&file).expect("read the page");
         let lines: Vec<&str> = text.lines().collect();
@@ -404,6 +411,7 @@ fn documented_output_is_what_k8scop_prints() {
                 .rev()
                 .find(|b| b.tag.starts_with("rules"))
                 .map(|b| b.text.as_str());
+            compared += 1;
             let dir = TempDir::new(example);
             let out = Command::new(BIN)
                 .args(args.split_whitespace())
@@ -435,6 +443,11 @@ fn documented_output_is_what_k8scop_prints() {
             std::fs::write(&file, new.join("\n") + "\n").expect("rewrite the page");
         }
     }
+    // Not vacuous: the pages mark at least this many outputs.
+    assert!(
+        compared >= 20,
+        "only {compared} `<!-- output -->` blocks found in docs/"
+    );
     if !bless {
         report(
             &failures,
