@@ -119,7 +119,12 @@ fn seen_by_test_rule(report: &Value) -> Seen {
     let errors = report["errors"].as_array().expect("errors");
     Seen {
         alerts,
-        counts: (n("evaluated"), n("malformed"), n("skipped"), n("duplicates")),
+        counts: (
+            n("evaluated"),
+            n("malformed"),
+            n("skipped"),
+            n("duplicates"),
+        ),
         script_errors: errors.iter().filter(|e| e["kind"] == "script").count() as u64,
     }
 }
@@ -153,7 +158,10 @@ fn event_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json" || e == "jsonl" || e == "log"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "json" || e == "jsonl" || e == "log")
+        })
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no event files in {}", dir.display());
@@ -176,7 +184,10 @@ fn inputs(scratch: &Path) -> Vec<Input> {
     let mut inputs = vec![
         input("attack sample", vec![samples.join("attack.jsonl")]),
         input("Falco traces", event_files(&samples.join("vendor/falco"))),
-        input("audit2rbac", event_files(&samples.join("vendor/audit2rbac"))),
+        input(
+            "audit2rbac",
+            event_files(&samples.join("vendor/audit2rbac")),
+        ),
     ];
     let Some(data) = shared_data() else {
         return inputs;
@@ -242,13 +253,19 @@ fn run_test_rule_and_test_blocks_see_the_same_events() {
         );
         assert_eq!(brief(&by_run), brief(&by_test_rule), "{context}: alerts");
         for (id, alert) in &by_run.alerts {
-            assert_eq!(Some(alert), by_test_rule.alerts.get(id), "{context}: alert {id}");
+            assert_eq!(
+                Some(alert),
+                by_test_rule.alerts.get(id),
+                "{context}: alert {id}"
+            );
         }
         assert!(by_run.counts.0 > 0, "no event evaluated in {}", input.name);
         alerts += by_run.alerts.len();
         reports.push(report);
     }
-    assert!(alerts >= 40, "only {alerts} alerts over every input");
+    // Not vacuous: the samples alone give 26 alerts, the shared data 15 more.
+    let least = if inputs.len() > 3 { 41 } else { 26 };
+    assert!(alerts >= least, "only {alerts} alerts over every input");
 
     // `test` blocks over the same files: one test per input, expecting what `test-rule` counted
     // for every rule and sequence.

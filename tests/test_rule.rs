@@ -248,3 +248,100 @@ fn the_index_template_maps_every_alert_field() {
         check(alert, mappings, "");
     }
 }
+
+/// Issue 7: an Elastic Agent (ECS) line shipped twice gave `run` one alert and one duplicate, but
+/// `test-rule` no event at all and `verb` "absent". Both now read through the same decoder.
+#[test]
+fn an_elastic_agent_line_shipped_twice_is_one_event_and_one_duplicate() {
+    let dir = rules_dir(&[("exec.rules", EXEC_RULES)]);
+    let ecs = r#"{"@timestamp":"2024-05-01T12:00:09Z","kubernetes":{"audit":{"auditID":"e1","stage":"ResponseComplete","verb":"create","user":{"username":"alice"},"objectRef":{"resource":"pods","subresource":"exec","namespace":"web","name":"api-0"},"requestURI":"/api/v1/namespaces/web/pods/api-0/exec","requestReceivedTimestamp":"2024-05-01T12:00:00.000001Z","stageTimestamp":"2024-05-01T12:00:00.000002Z"}},"user":{"name":"alice"}}"#;
+    let file = dir.join("ecs.jsonl");
+    std::fs::write(&file, format!("{ecs}\n{ecs}\n")).unwrap();
+    let doc = k8scop(&[
+        "test-rule",
+        arg(&dir),
+        "--events",
+        arg(&file),
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(
+        doc["events"],
+        serde_json::json!({"evaluated": 1, "malformed": 0, "skipped": 0, "duplicates": 1})
+    );
+    assert_eq!(
+        doc["duplicate_events"],
+        serde_json::json!(["e1/ResponseComplete"])
+    );
+    assert_eq!(doc["rules"]["pod_exec"]["alerts"], 1);
+    assert_eq!(doc["never_matched"], serde_json::json!([]));
+    let absent = doc["fields_never_present"].to_string();
+    assert!(!absent.contains("verb"), "{absent}");
+
+    let human = k8scop(&["test-rule", arg(&dir), "--events", arg(&file)]);
+    assert!(
+        human.stdout.starts_with("1 event evaluated in ")
+            && human
+                .stdout
+                .contains("; 0 malformed, 0 skipped, 1 duplicate\n"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human
+            .stdout
+            .contains("duplicates dropped (1):\n  e1/ResponseComplete\n"),
+        "{}",
+        human.stdout
+    );
+
+    let run = k8scop(&[
+        "run",
+        "--rules",
+        arg(&dir),
+        "--source",
+        arg(&file),
+        "--output",
+        "json",
+        "--quiet",
+    ]);
+    assert!(
+        run.stderr.contains("summary: 1 event in ")
+            && run
+                .stderr
+                .contains("; 0 malformed, 0 skipped, 1 duplicate, "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+}
+
+/// A test block drops duplicates as `run` does, and a failing test says which events it dropped;
+/// a shipper's shape in a test block is unwrapped as `run` unwraps it.
+#[test]
+fn test_blocks_see_shapes_and_drop_duplicates_as_run_does() {
+    let event = r#"{"verb": "create", "auditID": "d1", "stage": "ResponseComplete", "user": {"username": "alice"}, "requestReceivedTimestamp": "2024-05-01T12:00:00Z", "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "web", "name": "api-0"}}"#;
+    let fluent_bit = r#"{"@timestamp": "2024-05-01T12:01:00Z", "log": "{\"verb\": \"create\", \"auditID\": \"f1\", \"user\": {\"username\": \"bob\"}, \"requestReceivedTimestamp\": \"2024-05-01T12:00:30Z\", \"objectRef\": {\"resource\": \"pods\", \"subresource\": \"exec\", \"namespace\": \"web\", \"name\": \"api-0\"}}"}"#;
+    let rules = format!(
+        "{EXEC_RULES}\ntest \"the same event three times is one match\" {{\n    events [\n        {event},\n        {event},\n        {event},\n        {fluent_bit}\n    ]\n    expect pod_exec matches 3\n}}\n"
+    );
+    let dir = rules_dir(&[("exec.rules", &rules)]);
+    let run = k8scop(&["test-rule", arg(&dir)]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("+ actual   2")
+            && run.stdout.contains(
+                "2 duplicate events dropped, as `run` drops them: d1/ResponseComplete, d1/ResponseComplete"
+            ),
+        "{}",
+        run.stdout
+    );
+    let doc = k8scop(&["test-rule", arg(&dir), "--format", "json"]).json();
+    let test = &doc["tests"][1];
+    assert_eq!(
+        test["duplicates"],
+        serde_json::json!(["d1/ResponseComplete", "d1/ResponseComplete"])
+    );
+    assert_eq!(test["checks"][0]["actual"], 2, "{test}");
+}

@@ -51,11 +51,7 @@ pub fn for_each_event(
         // INVARIANT: `_trigger` lives until the source has ended: a dropped trigger reads as a
         // shutdown request, which would stop the source early.
         let (_trigger, shutdown) = shutdown::channel();
-        let source = tokio::spawn(file::run(
-            FileSourceConfig::new(specs, false),
-            tx,
-            shutdown,
-        ));
+        let source = tokio::spawn(file::run(FileSourceConfig::new(specs, false), tx, shutdown));
         while let Some(chunk) = rx.recv().await {
             let decoded = decoder.decode(&chunk);
             tally.problems.extend(decoded.problems);

@@ -60,6 +60,10 @@ impl Event {
 
     /// Recognises what `value` is. `position` (e.g. `events.json:12`) names the event when it has
     /// no id of its own.
+    ///
+    /// This is the last step of decoding, on a document already unwrapped from its shipper's
+    /// shape: commands read events through [`crate::decode::Decoder`], which unwraps, classifies
+    /// and reports what is not an event, so that `run`, `test-rule` and `test` blocks agree.
     pub fn classify(value: Value, position: &str) -> Result<Event, NotAnEvent> {
         Event::classify_doc(Doc::from_value(&value), position)
     }

@@ -1,5 +1,9 @@
-//! Reading events from text: JSON lines, concatenated or pretty-printed JSON documents, a JSON
+//! Reading JSON documents from a whole text: concatenated or pretty-printed JSON documents, a JSON
 //! array of events, or an `EventList` (`{"kind": "EventList", "items": [...]}`).
+//!
+//! The [`Decoder`](crate::decode::Decoder) reads whole documents (the chunks a source sends for an
+//! input that is not JSON lines) with it; commands read events through the decoder, never through
+//! this module directly.
 //!
 //! A malformed document never aborts the read: it becomes a [`Record::Malformed`] with its line,
 //! the reader skips to the next line and goes on.

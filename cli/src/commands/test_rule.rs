@@ -291,7 +291,8 @@ impl<'r> FieldPresence<'r> {
 
     fn observe(&mut self, event: &Event) {
         if !self.absent.is_empty() {
-            self.absent.retain(|_, path| path.first(event.root()).is_none());
+            self.absent
+                .retain(|_, path| path.first(event.root()).is_none());
         }
     }
 

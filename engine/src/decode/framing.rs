@@ -34,7 +34,104 @@ pub fn first_line_opens_a_document(line: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use k8scop_grammar::SourceFile;
+    use serde_json::json;
+
     use super::*;
+    // Through `decode`'s import, wherever the chunk type lives.
+    use crate::decode::{Chunk, Decoded, Decoder, ProblemKind};
+
+    fn decoder() -> Decoder {
+        let compiled = crate::loader::load_sources(
+            vec![SourceFile::new(
+                "t.rules",
+                "rule r { when verb == \"get\" }",
+            )],
+            &crate::CompileOptions::default(),
+        );
+        Decoder::new(&compiled.ruleset.expect("the ruleset compiles"))
+    }
+
+    fn summary(d: &Decoded) -> (Vec<String>, Vec<(u64, ProblemKind)>) {
+        (
+            d.events.iter().map(|e| e.id.to_string()).collect(),
+            d.problems.iter().map(|p| (p.line, p.kind)).collect(),
+        )
+    }
+
+    /// `decode_text` gives what decoding the chunk `run`'s file source sends for the same
+    /// complete input gives.
+    #[test]
+    fn decode_text_decodes_as_the_file_source_frames() {
+        let decoder = decoder();
+        let origin: Arc<str> = "in".into();
+        let event = |id: &str| {
+            json!({"verb": "get", "auditID": id, "requestReceivedTimestamp": "2024-05-01T12:00:00Z"})
+                .to_string()
+        };
+        let lines = format!("{}\n{{oops\n{}\n", event("a"), event("b"));
+        let pretty = format!(
+            "{{\n  \"kind\": \"EventList\", \"items\": [{}]\n}}\n",
+            event("c")
+        );
+        let array = format!("[{}, {}]", event("d"), event("e"));
+        for (text, whole, ids) in [
+            (&lines, false, vec!["a", "b"]),
+            (&pretty, true, vec!["c"]),
+            (&array, true, vec!["d", "e"]),
+        ] {
+            assert_eq!(is_document(text), whole, "{text}");
+            let chunk = if whole {
+                Chunk::Whole {
+                    origin: Arc::clone(&origin),
+                    text: text.clone(),
+                }
+            } else {
+                Chunk::Lines {
+                    origin: Arc::clone(&origin),
+                    first_line: 1,
+                    text: text.clone(),
+                }
+            };
+            let decoded = decoder.decode_text(&origin, text);
+            assert_eq!(summary(&decoded), summary(&decoder.decode(&chunk)));
+            assert_eq!(summary(&decoded).0, ids, "{text}");
+        }
+        assert_eq!(
+            summary(&decoder.decode_text(&origin, &lines)).1,
+            vec![(2, ProblemKind::Malformed)]
+        );
+    }
+
+    /// An inline value is unwrapped, expanded and classified as a line holding it would be.
+    #[test]
+    fn decode_value_decodes_as_a_line() {
+        let decoder = decoder();
+        let origin: Arc<str> = "t.rules test \"x\" event".into();
+        let ecs = json!({"@timestamp": "2024-05-01T12:00:09Z", "kubernetes": {"audit": {
+            "verb": "get", "auditID": "e1", "stage": "ResponseComplete",
+            "stageTimestamp": "2024-05-01T12:00:01Z"}}});
+        let list = json!({"kind": "EventList", "items": [ecs.clone(), {"kind": 0}]});
+        for value in [ecs, list] {
+            let line = Chunk::Lines {
+                origin: Arc::clone(&origin),
+                first_line: 3,
+                text: value.to_string(),
+            };
+            let decoded = decoder.decode_value(value, &origin, 3);
+            assert_eq!(summary(&decoded), summary(&decoder.decode(&line)));
+            assert_eq!(summary(&decoded).0, vec!["e1/ResponseComplete"]);
+        }
+        let decoded = decoder.decode_value(json!({"kind": 0}), &origin, 2);
+        assert_eq!(summary(&decoded).1, vec![(2, ProblemKind::Skipped)]);
+        assert!(
+            decoded.problems[0].message.contains("no string `verb`"),
+            "{:?}",
+            decoded.problems
+        );
+    }
 
     #[test]
     fn documents_and_json_lines() {

@@ -11,6 +11,12 @@
 //! - [`Dedup`] drops an audit event seen before (same `auditID` and `stage`) within a bounded
 //!   window; it is stateful, so it runs in the ordered engine stage, not in the decoders.
 //!
+//! It is the one decoder every command uses: `run` decodes its sources' chunks
+//! ([`Decoder::decode`]), `test-rule --events` the chunks of the same file source, and `test`
+//! blocks their events files ([`Decoder::decode_text`], framed by [`framing`] as the file source
+//! frames them) and inline events ([`Decoder::decode_value`]); all drop duplicates with a
+//! [`Dedup`] of [`Dedup::DEFAULT_CAPACITY`].
+//!
 //! A decoder is pure (no I/O, no shared mutable state), so several chunks decode at once on
 //! different threads; each chunk's events come out in the chunk's order.
 

@@ -30,7 +30,10 @@ fn root() -> PathBuf {
 pub(crate) fn shared_data() -> Option<PathBuf> {
     let (dir, named_by) = match std::env::var_os("K8SCOP_SHARED_DATA") {
         Some(dir) => (PathBuf::from(dir), "K8SCOP_SHARED_DATA"),
-        None => (root().join("../shared/data"), "the default, next to the checkout"),
+        None => (
+            root().join("../shared/data"),
+            "the default, next to the checkout",
+        ),
     };
     if dir.is_dir() {
         return Some(dir);
