@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use k8scop_engine::decode::{Decoder, Dedup, Problem};
-use k8scop_engine::pipeline::SourceSpec;
-use k8scop_engine::shutdown;
-use k8scop_engine::sources::file::{self, FileSourceConfig};
 use k8scop_engine::Event;
+use k8scop_runtime::pipeline::SourceSpec;
+use k8scop_runtime::shutdown;
+use k8scop_runtime::sources::file::{self, FileSourceConfig};
 use tokio::sync::mpsc;
 
 /// Chunks read ahead of decoding.
