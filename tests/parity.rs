@@ -41,8 +41,7 @@ struct Seen {
     alerts: BTreeMap<String, Value>,
     /// (evaluated, malformed, skipped, duplicates).
     counts: (u64, u64, u64, u64),
-    /// Script errors: the shipped ruleset's one script function has a wall-clock deadline, which
-    /// a loaded machine can miss; such a run is not a decoding difference, and is tried again.
+    /// Script errors, shown when the two disagree.
     script_errors: u64,
 }
 
@@ -137,22 +136,6 @@ fn brief(seen: &Seen) -> Vec<(&str, &Value, &Value)> {
         .collect()
 }
 
-/// `run` and `test-rule` over `input`, and the latter's report; tried again (up to three times
-/// in all) while a script missed its deadline in either.
-fn both(rules: &[&Path], input: &Input) -> (Seen, Seen, Value) {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let by_run = run(rules, input);
-        let report = test_rule(rules, input);
-        let by_test_rule = seen_by_test_rule(&report);
-        let timed_out = by_run.script_errors + by_test_rule.script_errors > 0;
-        if !timed_out || attempts == 3 {
-            return (by_run, by_test_rule, report);
-        }
-    }
-}
-
 /// The files of `dir` that hold events, sorted.
 fn event_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -242,7 +225,9 @@ fn run_test_rule_and_test_blocks_see_the_same_events() {
     let mut reports = Vec::new();
     let mut alerts = 0;
     for input in &inputs {
-        let (by_run, by_test_rule, report) = both(&rules, input);
+        let by_run = run(&rules, input);
+        let report = test_rule(&rules, input);
+        let by_test_rule = seen_by_test_rule(&report);
         let context = format!(
             "`run` (left) and `test-rule` (right) disagree over {} ({} and {} script errors)",
             input.name, by_run.script_errors, by_test_rule.script_errors
@@ -285,15 +270,9 @@ fn run_test_rule_and_test_blocks_see_the_same_events() {
         text.push_str("}\n\n");
     }
     let tests = rules_dir(&[("parity.rules", &text)]);
-    // Tried again (three times in all) while some test disagrees, for the script deadline.
-    let mut differences = Vec::new();
-    for _ in 0..3 {
-        differences = test_block_differences(&[&shipped, &extra, &tests], &inputs, &reports);
-        if differences.is_empty() {
-            return;
-        }
-    }
-    panic!(
+    let differences = test_block_differences(&[&shipped, &extra, &tests], &inputs, &reports);
+    assert!(
+        differences.is_empty(),
         "test blocks disagree with `test-rule --events`:\n{}",
         differences.join("\n")
     );
