@@ -89,19 +89,21 @@ pub fn load_sources(
     let mut parsed = Vec::new();
     let mut diagnostics = Vec::new();
     for source in &sources {
-        match k8scop_grammar::parse(source) {
-            Ok(file) => parsed.push(file),
-            Err(errors) => diagnostics.extend(errors),
-        }
+        // A file with errors still gives its valid definitions, so that their errors are
+        // reported too.
+        let (file, errors) = k8scop_grammar::parse_partial(source);
+        diagnostics.extend(errors);
+        parsed.push(file);
     }
     let parse_failed = !diagnostics.is_empty();
     let compiled = compile(&parsed, options);
     diagnostics.extend(compiled.diagnostics.into_iter().filter(|d| {
-        // A file that did not parse defines nothing: names it would define are not "unknown".
+        // A definition that did not parse defines nothing: names it would define are not
+        // "unknown".
         !(parse_failed
             && matches!(
                 d.code,
-                Code::UnknownName | Code::UnknownStep | Code::InvalidTest
+                Code::UnknownName | Code::UnknownStep | Code::InvalidTest | Code::UnknownFunction
             ))
     }));
     let ruleset = if diagnostics.iter().any(Diagnostic::is_error) {

@@ -47,33 +47,51 @@ const MAX_NESTING: usize = 64;
 /// for the per-file errors, such as duplicate properties and invalid values. What needs the whole
 /// ruleset (names, a missing `when`, types) is checked later, by the compiler.
 pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
-    let mut pairs = match RulesParser::parse(Rule::file, &file.text) {
-        Ok(pairs) => pairs,
-        Err(error) => return Err(recover(file, &error)),
-    };
-    // INVARIANT: a successful parse of `file` yields exactly one `file` pair.
-    let root = pairs.next().expect("a parse of `file` yields one pair");
-    let mut builder = Builder::new(file);
-    let items = builder.file(root);
-    if builder.diagnostics.is_empty() {
-        Ok(File {
-            source: Arc::clone(file),
-            items,
-        })
+    let (parsed, diagnostics) = parse_partial(file);
+    if diagnostics.is_empty() {
+        Ok(parsed)
     } else {
-        Err(builder.diagnostics)
+        Err(diagnostics)
     }
 }
 
-/// The diagnostics of a file that pest cannot parse as a whole: one per definition that does not
-/// parse on its own, and those of the definitions that do, in the order of the file.
-fn recover(file: &Arc<SourceFile>, error: &pest::error::Error<Rule>) -> Vec<Diagnostic> {
+/// Parses what can be parsed of one `.rules` file: returns the definitions that have no error
+/// and every diagnostic of the file, as [`parse`] reports them.
+///
+/// With no diagnostic, the tree is the one [`parse`] returns. Otherwise it lacks every definition
+/// that does not parse or has an invalid value, so that the compiler can still check the others
+/// (a ruleset with a diagnostic never loads; this only serves to report all of its errors).
+pub fn parse_partial(file: &Arc<SourceFile>) -> (File, Vec<Diagnostic>) {
+    let mut builder = Builder::new(file);
+    let items = match RulesParser::parse(Rule::file, &file.text) {
+        Ok(mut pairs) => {
+            // INVARIANT: a successful parse of `file` yields exactly one `file` pair.
+            let root = pairs.next().expect("a parse of `file` yields one pair");
+            builder.file(root)
+        }
+        Err(error) => recover(&mut builder, &error),
+    };
+    let parsed = File {
+        source: Arc::clone(file),
+        items,
+    };
+    (parsed, builder.diagnostics)
+}
+
+/// Parses a file that pest cannot parse as a whole, definition by definition: returns the
+/// definitions without error. Each definition that does not parse on its own gets a diagnostic;
+/// all diagnostics are in the order of the file.
+fn recover(builder: &mut Builder, error: &pest::error::Error<Rule>) -> Vec<Item> {
+    let file = builder.file;
     let text = &*file.text;
     let segments = recover::segments(text);
     if segments.len() < 2 {
-        return vec![syntax_error::from_pest(file, error, 0)];
+        builder
+            .diagnostics
+            .push(syntax_error::from_pest(file, error, 0));
+        return Vec::new();
     }
-    let mut builder = Builder::new(file);
+    let mut items = Vec::new();
     let mut broken = 0;
     for segment in segments {
         match RulesParser::parse(Rule::file, &text[segment.clone()]) {
@@ -81,7 +99,7 @@ fn recover(file: &Arc<SourceFile>, error: &pest::error::Error<Rule>) -> Vec<Diag
                 builder.base = segment.start;
                 // INVARIANT: a successful parse of `file` yields exactly one `file` pair.
                 let root = pairs.next().expect("a parse of `file` yields one pair");
-                builder.file(root);
+                items.extend(builder.file(root));
             }
             Err(error) => {
                 broken += 1;
@@ -93,16 +111,21 @@ fn recover(file: &Arc<SourceFile>, error: &pest::error::Error<Rule>) -> Vec<Diag
     }
     if broken == 0 {
         // Each part parses on its own but the whole does not: the cut hid the error, so report
-        // what pest said of the whole file rather than nothing.
-        return vec![syntax_error::from_pest(file, error, 0)];
+        // what pest said of the whole file rather than nothing, and keep no definition, since
+        // which one is broken is not known.
+        builder
+            .diagnostics
+            .push(syntax_error::from_pest(file, error, 0));
+        return Vec::new();
     }
-    builder.diagnostics
+    items
 }
 
 /// Builds AST nodes from pairs, collecting the diagnostics of the file.
 ///
 /// Where a value is invalid, its method reports it and returns `None` (or a placeholder where
-/// the tree needs a node); since any diagnostic makes [`parse`] fail, no placeholder escapes.
+/// the tree needs a node); a definition with a diagnostic or a placeholder is left out of the
+/// tree, so no placeholder escapes.
 struct Builder<'f> {
     file: &'f Arc<SourceFile>,
     diagnostics: Vec<Diagnostic>,
@@ -112,6 +135,8 @@ struct Builder<'f> {
     /// Current depth of parentheses and call arguments.
     nesting: usize,
     reported_too_deep: bool,
+    /// Placeholders put in the tree so far, reported or not.
+    placeholders: usize,
 }
 
 impl<'f> Builder<'f> {
@@ -122,6 +147,7 @@ impl<'f> Builder<'f> {
             base: 0,
             nesting: 0,
             reported_too_deep: false,
+            placeholders: 0,
         }
     }
 
@@ -133,8 +159,15 @@ impl<'f> Builder<'f> {
     // -----------------------------------------------------------------------------------------
     // Files and definitions
 
+    /// The definitions without a diagnostic.
     fn file(&mut self, pair: Node) -> Vec<Item> {
-        children(pair).map(|item| self.item(item)).collect()
+        children(pair)
+            .filter_map(|pair| {
+                let before = (self.diagnostics.len(), self.placeholders);
+                let item = self.item(pair);
+                (before == (self.diagnostics.len(), self.placeholders)).then_some(item)
+            })
+            .collect()
     }
 
     fn item(&mut self, pair: Node) -> Item {
@@ -716,6 +749,7 @@ impl<'f> Builder<'f> {
 
     /// Reports (once per file) a condition too deep to compile, and returns a placeholder.
     fn too_deep(&mut self, span: Span) -> (Expr, usize) {
+        self.placeholders += 1;
         if !self.reported_too_deep {
             self.reported_too_deep = true;
             self.diagnostics.push(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{parse_err, render_all};
+use common::{parse_err, render_all, LANGUAGE_EXAMPLE};
 use k8scop_grammar::Code;
 
 /// Renders the diagnostics of `text` (which must fail to parse) and checks their codes.
@@ -373,4 +373,25 @@ fn a_valid_file_is_not_cut() {
     let text =
         "rule r {\n    when verb == \"get\" and\n    rule == 1\n    or\n    script { true }\n}\n";
     assert!(k8scop_grammar::parse(&common::source(text)).is_ok());
+}
+
+#[test]
+fn parse_partial_keeps_the_definitions_without_errors() {
+    let (file, diagnostics) = k8scop_grammar::parse_partial(&common::source(THREE_BROKEN_RULES));
+    assert_eq!(diagnostics.len(), 4);
+    // `rule fine` has an invalid severity: left out too.
+    let kept: Vec<String> = file
+        .items
+        .iter()
+        .map(|item| match item {
+            k8scop_grammar::ast::Item::Macro(m) => m.name.name.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kept, ["also_fine"]);
+
+    let (file, diagnostics) = k8scop_grammar::parse_partial(&common::source(LANGUAGE_EXAMPLE));
+    assert!(diagnostics.is_empty());
+    let whole = common::parse_ok(LANGUAGE_EXAMPLE);
+    assert_eq!(file.items, whole.items);
 }
