@@ -14,9 +14,11 @@
 //! [`Node::Shadowed`] when the later one is added).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 
 use serde_json::{Map, Number, Value};
+
+use crate::hash::KeyedHash;
 
 /// One event document.
 #[derive(Debug, Clone, PartialEq)]
@@ -361,7 +363,7 @@ pub struct DocBuilder {
 pub struct SeenKeys {
     filter: u64,
     members: usize,
-    index: Option<(RandomState, HashMap<u64, usize>)>,
+    index: Option<(KeyedHash, HashMap<u64, usize>)>,
 }
 
 /// Members of an object that are scanned for a repeated key before it gets an index.
@@ -544,8 +546,8 @@ impl DocBuilder {
     }
 
     /// The index of the live members of the open object at `object`.
-    fn index_members(&self, object: usize) -> (RandomState, HashMap<u64, usize>) {
-        let state = RandomState::new();
+    fn index_members(&self, object: usize) -> (KeyedHash, HashMap<u64, usize>) {
+        let state = KeyedHash::new();
         let mut index = HashMap::new();
         let mut at = object + 1;
         while at < self.nodes.len() {

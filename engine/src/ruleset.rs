@@ -224,21 +224,6 @@ impl Ruleset {
                     .any(|st| matches!(st, Step::Inline(c) if cond(c)))
             })
     }
-
-    /// The field paths the ruleset reads, for reports of fields that never occur.
-    pub fn used_fields(&self) -> Vec<(Arc<str>, String)> {
-        let mut out = Vec::new();
-        for rule in &self.rules {
-            let mut paths = Vec::new();
-            rule.when.paths(&mut paths);
-            for p in paths {
-                out.push((rule.detection.name.clone(), p.text().to_owned()));
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
-    }
 }
 
 impl Cond {

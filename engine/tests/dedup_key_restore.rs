@@ -8,9 +8,9 @@ use std::hash::Hasher;
 use std::sync::Arc;
 
 use k8scop_engine::chunk::Chunk;
-use k8scop_engine::decode::siphash::SipKey;
 use k8scop_engine::decode::{Decoder, Dedup, DedupState, DEDUP_FIELDS};
 use k8scop_engine::event::Event;
+use k8scop_engine::hash::SipKey;
 use k8scop_engine::{CompileOptions, StateError};
 use k8scop_grammar::SourceFile;
 use serde_json::{json, Value};

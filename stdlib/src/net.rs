@@ -116,11 +116,6 @@ impl Cidr {
             IpAddr::V4(Ipv4Addr::from(self.bits as u32))
         }
     }
-
-    /// The prefix length, 0-32 for IPv4 and 0-128 for IPv6.
-    pub fn prefix_len(&self) -> u8 {
-        self.prefix
-    }
 }
 
 impl fmt::Display for Cidr {

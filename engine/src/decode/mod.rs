@@ -40,7 +40,6 @@ pub mod framing;
 pub mod json;
 pub mod projection;
 pub mod shapes;
-pub mod siphash;
 
 /// The fields of an audit event that its deduplication key covers: the id and stage the issue
 /// names, and what the API server sets itself. `auditID` alone cannot be trusted: the API server
@@ -92,9 +91,9 @@ fn dedup_hash_key() -> &'static SipKey {
 #[cfg(test)]
 pub(crate) mod tests;
 
+use crate::hash::SipKey;
 use json::JsonError;
 use projection::{NodeId, Trie};
-use siphash::SipKey;
 
 /// Keys read outside the rules: [`Event::classify`] (the time fields, `auditID`, `stage`, and
 /// what recognises Falco, sysdig and KubeArmor documents), the alert context

@@ -131,20 +131,6 @@ pub fn lookup(source: SourceKind, path: &Path, resources: Option<&[&str]>) -> Lo
     describe(&states, free)
 }
 
-/// The Kubernetes kinds that the audit schema describes for `requestObject` and
-/// `responseObject`, each with the `objectRef.resource` values it is the object of (empty for
-/// bodies any request may carry: `DeleteOptions`, `Status`, `Table`, a JSON patch). For docs and
-/// messages.
-pub fn described_kinds() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
-    kube::KINDS.iter().map(|kind| {
-        let resources = match kind.resources {
-            kube::Resources::Primary(resources) | kube::Resources::Sub(resources) => resources,
-            kube::Resources::Every => &[],
-        };
-        (kind.name, resources)
-    })
-}
-
 /// The [`Lookup::Field`] for the nodes a whole path reached.
 fn describe(states: &[State], free: bool) -> Lookup {
     let mut ty: Option<ValueType> = None;

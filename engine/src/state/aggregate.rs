@@ -13,7 +13,7 @@
 //!
 //! An alert's id is stable: the same input gives the same id on every run, so re-running over the
 //! same data updates alerts in Elasticsearch instead of duplicating them. It is the FNV-1a 128-bit
-//! hash (implemented here, since std's `DefaultHasher` may change between Rust releases) of:
+//! hash ([`Fnv1a128`], since std's `DefaultHasher` may change between Rust releases) of:
 //!
 //! - a version tag, so that a future change of the scheme cannot collide with today's ids;
 //! - the seed, the rule's name: two rules alerting on the same events get different ids;
@@ -30,6 +30,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{key_text, loaded_time, saved_time, Invalid, Key, Keyed, KeyedState, Limits, Overflow};
+use crate::hash::Fnv1a128;
 
 /// One matching event kept as a sample of an alert.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -370,36 +371,6 @@ pub fn alert_id(seed: &str, key: &Key, first_time: i64, first_event_id: &str) ->
     format!("{:032x}", hash.finish())
 }
 
-/// FNV-1a, 128 bits (<http://www.isthe.com/chongo/tech/comp/fnv/>): fixed, simple and
-/// well spread; not cryptographic, which ids do not need.
-struct Fnv1a128(u128);
-
-impl Fnv1a128 {
-    const OFFSET_BASIS: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
-
-    fn new() -> Self {
-        Fnv1a128(Self::OFFSET_BASIS)
-    }
-
-    fn bytes(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= u128::from(byte);
-            self.0 = self.0.wrapping_mul(Self::PRIME);
-        }
-    }
-
-    /// A length-prefixed field, so that consecutive fields cannot run into each other.
-    fn field(&mut self, bytes: &[u8]) {
-        self.bytes(&(bytes.len() as u64).to_le_bytes());
-        self.bytes(bytes);
-    }
-
-    fn finish(&self) -> u128 {
-        self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,18 +391,6 @@ mod tests {
     fn observe(agg: &mut Aggregation, k: &str, t: i64) -> (Update, OpenAlert) {
         let (update, alert) = agg.observe("rule", &key(k), t, sample(&format!("ev-{t}"), t));
         (update, alert.clone())
-    }
-
-    #[test]
-    fn fnv1a_128_matches_the_reference_vectors() {
-        let hash = |s: &str| {
-            let mut h = Fnv1a128::new();
-            h.bytes(s.as_bytes());
-            format!("{:032x}", h.finish())
-        };
-        assert_eq!(hash(""), "6c62272e07bb014262b821756295c58d");
-        assert_eq!(hash("a"), "d228cb696f1a8caf78912b704e4a8964");
-        assert_eq!(hash("foobar"), "343e1662793c64bf6f0d3597ba446f18");
     }
 
     #[test]

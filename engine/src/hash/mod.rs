@@ -10,10 +10,15 @@
 //!   (std's `DefaultHasher` may change between Rust releases): rule fingerprints, which decide
 //!   whether a reload keeps a rule's state, and alert ids, which are stored in Elasticsearch.
 //!
-//! The deduplication key of audit events (`crate::decode`) is a keyed SipHash of its own, with a
-//! key kept for the run, so that a forged `Audit-ID` cannot make another request look like a copy.
+//! - [`SipKey`] ([`siphash`]) for the deduplication keys of audit events ([`crate::decode`]): a
+//!   SipHash-1-3 under a random key that is kept for the run and saved with the engine's state,
+//!   so that a forged `Audit-ID` cannot make another request look like a copy.
+
+pub mod siphash;
 
 use std::hash::{BuildHasherDefault, Hasher};
+
+pub use siphash::{SipHasher13, SipKey};
 
 /// `HashMap<K, V, FastHash>` / `HashSet<K, FastHash>`.
 pub type FastHash = BuildHasherDefault<FxHasher>;
