@@ -660,6 +660,13 @@ fn write_faults_are_retried_split_or_dead_lettered() {
         &[],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // Retries of the alerts index are reported under the sink's name.
+    assert!(
+        out.stderr
+            .contains("warning: sink elasticsearch (alerts index alerts): "),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("retrying"), "{}", out.stderr);
     let bulks: Vec<u16> = es
         .requests()
@@ -709,7 +716,63 @@ fn write_faults_are_retried_split_or_dead_lettered() {
     assert!(rejected
         .iter()
         .all(|r| r["error"]["type"] == "mapper_parsing_exception" && r["document"].is_object()));
+    assert!(
+        out.stderr
+            .contains("error: sink elasticsearch (alerts index alerts): the server rejected"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("written to"), "{}", out.stderr);
+}
+
+/// An alerts index k8scop may not write to: the error names the sink, what it was doing and the
+/// server's answer, at setup (the index template: exit 2) and while running (`_bulk`: the alerts
+/// are counted as undelivered, exit 1).
+#[test]
+fn a_failing_alerts_index_is_named_in_the_error() {
+    let cases = [
+        (
+            "_index_template",
+            2,
+            "error: sink elasticsearch (alerts index alerts): cannot install the alerts index \
+             template: PUT /_index_template/k8scop-alerts: 403 security_exception: ",
+        ),
+        (
+            "_bulk",
+            1,
+            "error: sink elasticsearch (alerts index alerts): cannot write alerts: POST /_bulk: \
+             403 security_exception: ",
+        ),
+    ];
+    for (path, code, expected) in cases {
+        let es = EsServer::start(EsOptions::default());
+        es.index_docs("k8s-audit-t", &sample_events());
+        es.faults().push(Fault::Status {
+            path: path.into(),
+            status: 403,
+            times: 1000,
+        });
+        let (url, dl) = (es.url(), dead_letter_path(path));
+        let out = run(
+            &[
+                "-E",
+                &url,
+                "-I",
+                "k8s-audit-*",
+                "-i",
+                "alerts",
+                "-s",
+                "2000-01-01",
+                "--instance",
+                path,
+                "--dead-letter",
+                &dl,
+            ],
+            &[],
+        );
+        assert_eq!(out.code, code, "{path}: {}", out.stderr);
+        assert!(out.stderr.contains(expected), "{path}: {}", out.stderr);
+    }
 }
 
 /// Basic, API key and bearer credentials from the environment; a wrong password is a clear 401

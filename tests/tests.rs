@@ -16,6 +16,8 @@ mod docs;
 mod run_args;
 // `k8scop run` end to end: static alerts and ids, streaming, hot reload, rotation, shutdown.
 mod run;
+// A failing sink (an alerts file, a webhook) is named in the error, with what it lost.
+mod sink_errors;
 // An Elasticsearch-compatible HTTP server with fault injection, for the Elasticsearch source and sink.
 mod es_server;
 // The test server against its contract: endpoints, faults, PIT snapshots, paging, auth.

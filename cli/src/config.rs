@@ -22,7 +22,7 @@ use k8scop_runtime::sources::file::FileSourceConfig;
 use serde::Deserialize;
 
 use crate::run_args::{AnalysisArg, OutputArg, RunArgs, WebhookFormatArg};
-use crate::time::parse_time;
+use crate::time::{parse_time, TimeError};
 
 /// The default aggregation window, in seconds (as `check` and `test-rule`).
 const DEFAULT_MAX_ALERT_DELTA: f64 = 600.0;
@@ -32,20 +32,297 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 /// Two cores is the target machine: one decoding while the engine runs on the other.
 const DECODE_PARALLELISM: usize = 2;
 
-/// A configuration that cannot be used; the message is one line, ready for `error: `.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
+/// A configuration that cannot be used. Each message is one line, ready for `error: `, and
+/// says what is wrong and where: the flag or config key, or the file with its line and column.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file (`--config`) cannot be read.
+    #[error("cannot read the configuration file `{}`: {error}", path.display())]
+    UnreadableFile {
+        /// The path given to `--config`.
+        path: PathBuf,
+        /// Why the operating system refused it.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The configuration file is not YAML, or a value in it has the wrong type.
+    #[error("{}{}{message}", located(file, location), key_prefix(key))]
+    InvalidFile {
+        /// The file as named in messages.
+        file: String,
+        /// Where in the file, when the YAML parser knows.
+        location: Option<FileLocation>,
+        /// The dotted key the value belongs to (`elastic.page_size`), when known.
+        key: Option<String>,
+        /// The YAML parser's description of the problem.
+        message: String,
+    },
+    /// A key the configuration file does not have (a typo, or a flag that has no key).
+    #[error("{}unknown key `{key}`{expected}", located(file, location))]
+    UnknownKey {
+        /// The file as named in messages.
+        file: String,
+        /// Where in the file, when the YAML parser knows.
+        location: Option<FileLocation>,
+        /// The dotted key as written (`elastic.uri`).
+        key: String,
+        /// The keys allowed there, as `, expected one of ...` (empty when unknown).
+        expected: String,
+    },
+    /// A `${NAME}` in a config value names a variable that is not set.
+    #[error("config key `{key}`: environment variable `{name}` is not set")]
+    UnsetVariable {
+        /// The dotted key whose value holds the reference.
+        key: String,
+        /// The variable's name.
+        name: String,
+    },
+    /// A `${...}` in a config value that is not a variable name (`${1X}`).
+    #[error("config key `{key}`: `${{{name}}}` is not an environment variable name")]
+    InvalidVariableName {
+        /// The dotted key whose value holds the reference.
+        key: String,
+        /// What stands between the braces.
+        name: String,
+    },
+    /// A `${` in a config value without its closing `}`.
+    #[error("config key `{key}`: `${{` without a closing `}}` (write `$${{` for a literal `${{`)")]
+    UnclosedVariable {
+        /// The dotted key whose value holds the reference.
+        key: String,
+    },
+    /// A number out of the option's range (`--fetch-delay 0`, `--page-size 20000`).
+    #[error("`{option} {value}`: expected {expected}")]
+    InvalidValue {
+        /// The flag, which also names the config key (`--fetch-delay` is `fetch_delay`).
+        option: &'static str,
+        /// The value as given.
+        value: String,
+        /// What the option takes.
+        expected: &'static str,
+    },
+    /// An option given an empty string.
+    #[error("`{option}` is empty; give {expected}")]
+    EmptyValue {
+        /// The flag.
+        option: &'static str,
+        /// What the option takes.
+        expected: &'static str,
+    },
+    /// `--start` or `--end` is not a time k8scop reads.
+    #[error("`{option}`: {error}")]
+    InvalidTime {
+        /// `--start` or `--end`.
+        option: &'static str,
+        /// The time and what is wrong with it.
+        #[source]
+        error: TimeError,
+    },
+    /// `--end` is not after `--start`.
+    #[error(
+        "`--end` ({}) is not after `--start` ({})",
+        seconds(end),
+        seconds(start)
+    )]
+    EmptyTimeRange {
+        /// The start of the range.
+        start: DateTime<Utc>,
+        /// The end of the range, at or before its start.
+        end: DateTime<Utc>,
+    },
+    /// A webhook URL that is not `http://` or `https://` with a host.
+    #[error("webhook URL `{shown}` is not an http(s) URL (expected `https://host/path`)")]
+    InvalidWebhookUrl {
+        /// The URL up to its host: its path may hold a secret.
+        shown: String,
+    },
+    /// A `webhook.headers` key that HTTP does not allow as a header name.
+    #[error("config key `{key}`: not a valid HTTP header name")]
+    InvalidHeaderName {
+        /// `webhook.headers.<name>`.
+        key: String,
+    },
+    /// A `webhook.headers` value with a line break, which would end the header early.
+    #[error("config key `{key}`: a header value cannot span lines")]
+    MultilineHeaderValue {
+        /// `webhook.headers.<name>`.
+        key: String,
+    },
+    /// Half of the Elasticsearch basic authentication is given, the other half is not.
+    #[error(
+        "basic authentication needs both a username and a password: the {missing} is missing \
+         (`elastic.{missing}` or K8SCOP_ES_{})",
+        missing.as_str().to_uppercase()
+    )]
+    MissingCredential {
+        /// The half that is not set anywhere.
+        missing: BasicAuthPart,
+    },
+    /// Two options that cannot be used together.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    /// Something the run, or another option, needs and does not have.
+    #[error(transparent)]
+    Missing(#[from] Missing),
+}
 
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+/// A line and column of the configuration file, both counted from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLocation {
+    /// The line, from 1.
+    pub line: usize,
+    /// The column, from 1.
+    pub column: usize,
+}
+
+/// The two halves of basic authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BasicAuthPart {
+    /// `elastic.username`, `K8SCOP_ES_USERNAME`.
+    Username,
+    /// `elastic.password`, `K8SCOP_ES_PASSWORD`.
+    Password,
+}
+
+impl BasicAuthPart {
+    /// `username` or `password`, as in the config key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BasicAuthPart::Username => "username",
+            BasicAuthPart::Password => "password",
+        }
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::fmt::Display for BasicAuthPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
-fn err<T>(message: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError(message.into()))
+/// Two options that cannot be used together; the message says which to keep or why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// `--elastic` and `--source`: a run reads one source.
+    #[error("`--elastic` and `--source` are both given: k8scop reads one source per run")]
+    ElasticAndSource,
+    /// `--source -` twice: stdin can be read once.
+    #[error("`--source -` (stdin) is given more than once")]
+    StdinTwice,
+    /// `--end` in a streaming run, which has no end.
+    #[error("`--end` ends a static run; a streaming run follows the index until it is stopped")]
+    EndWhileStreaming,
+    /// Basic, API-key and bearer credentials: more than one kind is set.
+    #[error(
+        "more than one kind of Elasticsearch credentials is set (basic, API key, bearer): keep one"
+    )]
+    SeveralCredentials,
+    /// `--es-insecure` with `--es-ca-file`: a CA file means nothing without verification.
+    #[error(
+        "`--es-insecure` skips certificate verification; it makes `--es-ca-file` pointless: give one"
+    )]
+    InsecureWithCaFile,
+}
+
+/// An option the run, or another option, needs and that is not given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Missing {
+    /// Neither `--source` nor `--elastic`.
+    #[error(
+        "{} needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)",
+        run_kind(*analysis)
+    )]
+    Source {
+        /// The run's analysis, named in the message.
+        analysis: Analysis,
+    },
+    /// `--elastic` without the index pattern to read (`--pages`).
+    #[error(
+        "`--elastic {url}` needs the index pattern of the audit logs: `-I logs-*` (`--pages`)"
+    )]
+    Pages {
+        /// The server's URL, without credentials.
+        url: String,
+    },
+    /// A static run over Elasticsearch without `--start`: it would read the whole index.
+    #[error(
+        "a static run over Elasticsearch needs `--start` (`-s`), e.g. `-s now-1h` or `-s 2024-01-01`"
+    )]
+    Start,
+    /// `--pages` without `--elastic`.
+    #[error("`--pages {pages}` names the Elasticsearch index to read; it needs `--elastic`")]
+    ElasticForPages {
+        /// The index pattern given.
+        pages: String,
+    },
+    /// `--alerts` (the alerts index) without `--elastic`.
+    #[error(
+        "`--alerts {index}` names the Elasticsearch index alerts go to; it needs `--elastic` \
+         (use `--alerts-file` for a file)"
+    )]
+    ElasticForAlerts {
+        /// The index given.
+        index: String,
+    },
+    /// `--start`/`--end` with file sources, which are not selected by time.
+    #[error(
+        "`--start` and `--end` select the events read from Elasticsearch (`--elastic`); \
+         selecting file sources by time is not supported"
+    )]
+    ElasticForTimeRange,
+    /// Elasticsearch credentials in the file without a server to use them on.
+    #[error(
+        "config keys `elastic.username`, `elastic.password`, `elastic.api_key` and \
+         `elastic.bearer` need `elastic.url` (`--elastic`)"
+    )]
+    ElasticForCredentials,
+    /// `--webhook-format` without a webhook.
+    #[error("`--webhook-format` needs a webhook URL (`--webhook URL`)")]
+    WebhookUrlForFormat,
+    /// `webhook.headers` without a webhook.
+    #[error("config key `webhook.headers` needs a webhook URL (`webhook.url`)")]
+    WebhookUrlForHeaders,
+}
+
+/// `file:line:column: ` (or `file: `) before a message about the configuration file.
+fn located(file: &str, location: &Option<FileLocation>) -> String {
+    match location {
+        Some(l) => format!("{file}:{}:{}: ", l.line, l.column),
+        None => format!("{file}: "),
+    }
+}
+
+/// `a static run` or `a streaming run`.
+fn run_kind(analysis: Analysis) -> &'static str {
+    match analysis {
+        Analysis::Static => "a static run",
+        Analysis::Streaming => "a streaming run",
+    }
+}
+
+/// `` key `elastic.url`: `` before a message about a key's value, when the key is known.
+fn key_prefix(key: &Option<String>) -> String {
+    key.as_ref()
+        .map(|k| format!("key `{k}`: "))
+        .unwrap_or_default()
+}
+
+/// A time as `2024-01-01T00:00:00Z`.
+fn seconds(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `--option value: expected ...`.
+fn invalid_value<T>(
+    option: &'static str,
+    value: impl std::fmt::Display,
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    Err(ConfigError::InvalidValue {
+        option,
+        value: value.to_string(),
+        expected,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -104,11 +381,9 @@ pub struct WebhookFile {
 impl FileConfig {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(format!(
-                "cannot read the configuration file `{}`: {e}",
-                path.display()
-            ))
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::UnreadableFile {
+            path: path.to_owned(),
+            error,
         })?;
         FileConfig::parse(&text, &path.display().to_string())
     }
@@ -118,45 +393,46 @@ impl FileConfig {
         // An empty file (or one with only comments) is an empty configuration.
         match serde_yaml_ng::from_str::<Option<FileConfig>>(text) {
             Ok(c) => Ok(c.unwrap_or_default()),
-            Err(e) => err(yaml_error(&e, name)),
+            Err(e) => Err(yaml_error(&e, name)),
         }
     }
 }
 
-/// `k8scop.yaml:3:5: unknown key `elastic.uri`, expected one of ...`.
-fn yaml_error(e: &serde_yaml_ng::Error, name: &str) -> String {
+/// `k8scop.yaml:3:5: unknown key `elastic.uri`, expected one of ...`: serde's message taken
+/// apart into the key, the problem and the location, which is put first.
+fn yaml_error(e: &serde_yaml_ng::Error, name: &str) -> ConfigError {
     let mut message = e.to_string();
-    // The location is put first, as `file:line:column`, rather than at the end.
     if let Some(at) = message.rfind(" at line ") {
         message.truncate(at);
     }
+    let file = name.to_owned();
+    let location = e.location().map(|l| FileLocation {
+        line: l.line(),
+        column: l.column(),
+    });
     // serde prefixes the path of the key in error, as in `elastic: invalid type: ...`.
     let (path, rest) = match message.split_once(": ") {
         Some((p, r)) if !p.contains([' ', '`']) => (Some(p.to_owned()), r.to_owned()),
         _ => (None, message.clone()),
     };
-    let rest = match rest.strip_prefix("unknown field `") {
-        Some(tail) => {
-            let (key, expected) = tail.split_once('`').unwrap_or((tail, ""));
-            let key = match &path {
-                Some(p) => format!("{p}.{key}"),
-                None => key.to_owned(),
-            };
-            return with_location(e, name, &format!("unknown key `{key}`{expected}"));
-        }
-        None => rest,
-    };
-    let text = match path {
-        Some(p) => format!("key `{p}`: {rest}"),
-        None => rest,
-    };
-    with_location(e, name, &text)
-}
-
-fn with_location(e: &serde_yaml_ng::Error, name: &str, text: &str) -> String {
-    match e.location() {
-        Some(l) => format!("{name}:{}:{}: {text}", l.line(), l.column()),
-        None => format!("{name}: {text}"),
+    if let Some(tail) = rest.strip_prefix("unknown field `") {
+        let (key, expected) = tail.split_once('`').unwrap_or((tail, ""));
+        let key = match &path {
+            Some(p) => format!("{p}.{key}"),
+            None => key.to_owned(),
+        };
+        return ConfigError::UnknownKey {
+            file,
+            location,
+            key,
+            expected: expected.to_owned(),
+        };
+    }
+    ConfigError::InvalidFile {
+        file,
+        location,
+        key: path,
+        message: rest,
     }
 }
 
@@ -179,9 +455,9 @@ fn substitute(value: &str, key: &str, env: Env<'_>) -> Result<String, ConfigErro
             rest = after;
         } else if let Some(after) = tail.strip_prefix("${") {
             let Some(end) = after.find('}') else {
-                return err(format!(
-                    "config key `{key}`: `${{` without a closing `}}` (write `$${{` for a literal `${{`)"
-                ));
+                return Err(ConfigError::UnclosedVariable {
+                    key: key.to_owned(),
+                });
             };
             let name = &after[..end];
             let valid = name
@@ -190,16 +466,18 @@ fn substitute(value: &str, key: &str, env: Env<'_>) -> Result<String, ConfigErro
                 .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             if !valid {
-                return err(format!(
-                    "config key `{key}`: `${{{name}}}` is not an environment variable name"
-                ));
+                return Err(ConfigError::InvalidVariableName {
+                    key: key.to_owned(),
+                    name: name.to_owned(),
+                });
             }
             match env(name) {
                 Some(v) => out.push_str(&v),
                 None => {
-                    return err(format!(
-                        "config key `{key}`: environment variable `{name}` is not set"
-                    ))
+                    return Err(ConfigError::UnsetVariable {
+                        key: key.to_owned(),
+                        name: name.to_owned(),
+                    })
                 }
             }
             rest = &after[end + 1..];
@@ -397,9 +675,7 @@ impl RunConfig {
         let source = match elastic_url {
             Some(url) => {
                 if !sources.is_empty() {
-                    return err(
-                        "`--elastic` and `--source` are both given: k8scop reads one source per run",
-                    );
+                    return Err(Conflict::ElasticAndSource.into());
                 }
                 let setup = elastic_setup(ElasticInputs {
                     args,
@@ -420,27 +696,16 @@ impl RunConfig {
                     || elastic_file.api_key.is_some()
                     || elastic_file.bearer.is_some()
                 {
-                    return err(
-                        "config keys `elastic.username`, `elastic.password`, `elastic.api_key` and \
-                         `elastic.bearer` need `elastic.url` (`--elastic`)",
-                    );
+                    return Err(Missing::ElasticForCredentials.into());
                 }
-                if let Some(p) = pages {
-                    return err(format!(
-                        "`--pages {p}` names the Elasticsearch index to read; it needs `--elastic`"
-                    ));
+                if let Some(pages) = pages {
+                    return Err(Missing::ElasticForPages { pages }.into());
                 }
-                if let Some(a) = alerts_index {
-                    return err(format!(
-                        "`--alerts {a}` names the Elasticsearch index alerts go to; it needs `--elastic` \
-                         (use `--alerts-file` for a file)"
-                    ));
+                if let Some(index) = alerts_index {
+                    return Err(Missing::ElasticForAlerts { index }.into());
                 }
                 if range.start.is_some() || range.end.is_some() {
-                    return err(
-                        "`--start` and `--end` select the events read from Elasticsearch (`--elastic`); \
-                         selecting file sources by time is not supported",
-                    );
+                    return Err(Missing::ElasticForTimeRange.into());
                 }
                 SourceSetup::Files(file_source(&sources, analysis, fetch_delay)?)
             }
@@ -472,7 +737,10 @@ impl RunConfig {
         };
         if let Some(path) = alerts_file {
             if path.as_os_str().is_empty() {
-                return err("`--alerts-file` is empty; give a path");
+                return Err(ConfigError::EmptyValue {
+                    option: "--alerts-file",
+                    expected: "a path",
+                });
             }
             sinks.push(SinkSpec::File(path));
         }
@@ -526,18 +794,15 @@ fn file_source(
     fetch_delay: f64,
 ) -> Result<FileSourceConfig, ConfigError> {
     if sources.is_empty() {
-        let what = match analysis {
-            Analysis::Static => "a static run",
-            Analysis::Streaming => "a streaming run",
-        };
-        return err(format!(
-            "{what} needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)"
-        ));
+        return Err(Missing::Source { analysis }.into());
     }
     let mut specs = Vec::with_capacity(sources.len());
     for s in sources {
         if s.is_empty() {
-            return err("`--source` is empty; give a path, a glob or `-` for stdin");
+            return Err(ConfigError::EmptyValue {
+                option: "--source",
+                expected: "a path, a glob or `-` for stdin",
+            });
         }
         let spec = if s == "-" {
             SourceSpec::Stdin
@@ -545,7 +810,7 @@ fn file_source(
             SourceSpec::Path(s.clone())
         };
         if spec == SourceSpec::Stdin && specs.contains(&SourceSpec::Stdin) {
-            return err("`--source -` (stdin) is given more than once");
+            return Err(Conflict::StdinTwice.into());
         }
         specs.push(spec);
     }
@@ -582,24 +847,23 @@ fn elastic_setup(i: ElasticInputs<'_>) -> Result<ElasticSetup, ConfigError> {
         env,
     } = i;
     if url.trim().is_empty() {
-        return err("`--elastic` is empty; give the server's URL, e.g. `http://localhost:9200`");
+        return Err(ConfigError::EmptyValue {
+            option: "--elastic",
+            expected: "the server's URL, e.g. `http://localhost:9200`",
+        });
     }
     let Some(pages) = pages.filter(|p| !p.is_empty()) else {
-        return err(format!(
-            "`--elastic {}` needs the index pattern of the audit logs: `-I logs-*` (`--pages`)",
-            without_userinfo(&url)
-        ));
+        return Err(Missing::Pages {
+            url: without_userinfo(&url),
+        }
+        .into());
     };
     let streaming = analysis == Analysis::Streaming;
     if streaming && range.end.is_some() {
-        return err(
-            "`--end` ends a static run; a streaming run follows the index until it is stopped",
-        );
+        return Err(Conflict::EndWhileStreaming.into());
     }
     if !streaming && range.start.is_none() {
-        return err(
-            "a static run over Elasticsearch needs `--start` (`-s`), e.g. `-s now-1h` or `-s 2024-01-01`",
-        );
+        return Err(Missing::Start.into());
     }
     // Credentials: the config file (with ${VAR}), else the environment; never a flag.
     let file_or_env =
@@ -616,19 +880,19 @@ fn elastic_setup(i: ElasticInputs<'_>) -> Result<ElasticSetup, ConfigError> {
     let auth = match (username, password, api_key, bearer) {
         (None, None, None, None) => Auth::None,
         (Some(username), Some(password), None, None) => Auth::Basic { username, password },
-        (Some(_), None, None, None) | (None, Some(_), None, None) => {
-            return err(
-                "basic authentication needs both a username and a password \
-                 (`elastic.username`/`elastic.password` or K8SCOP_ES_USERNAME/K8SCOP_ES_PASSWORD)",
-            )
+        (Some(_), None, None, None) => {
+            return Err(ConfigError::MissingCredential {
+                missing: BasicAuthPart::Password,
+            })
+        }
+        (None, Some(_), None, None) => {
+            return Err(ConfigError::MissingCredential {
+                missing: BasicAuthPart::Username,
+            })
         }
         (None, None, Some(key), None) => Auth::ApiKey(key),
         (None, None, None, Some(token)) => Auth::Bearer(token),
-        _ => {
-            return err(
-                "more than one kind of Elasticsearch credentials is set (basic, API key, bearer): keep one",
-            )
-        }
+        _ => return Err(Conflict::SeveralCredentials.into()),
     };
     let ca_file = match &args.es_ca_file {
         Some(p) => Some(p.clone()),
@@ -636,7 +900,7 @@ fn elastic_setup(i: ElasticInputs<'_>) -> Result<ElasticSetup, ConfigError> {
     };
     let insecure = args.es_insecure || file.insecure == Some(true);
     if insecure && ca_file.is_some() {
-        return err("`--es-insecure` skips certificate verification; it makes `--es-ca-file` pointless: give one");
+        return Err(Conflict::InsecureWithCaFile.into());
     }
     let mut server = EsConfig::new(url.clone());
     server.auth = auth;
@@ -659,9 +923,11 @@ fn elastic_setup(i: ElasticInputs<'_>) -> Result<ElasticSetup, ConfigError> {
         .or(file.page_size)
         .unwrap_or(EsSourceConfig::DEFAULT_PAGE_SIZE);
     if page_size == 0 || page_size > 10_000 {
-        return err(format!(
-            "`--page-size {page_size}`: expected 1 to 10000 (the servers' default result window)"
-        ));
+        return invalid_value(
+            "--page-size",
+            page_size,
+            "1 to 10000 (the servers' default result window)",
+        );
     }
     let mut source = EsSourceConfig::new(pages.clone());
     source.time_field = time_field.clone();
@@ -728,23 +994,29 @@ fn elastic_setup(i: ElasticInputs<'_>) -> Result<ElasticSetup, ConfigError> {
 }
 
 /// A number of seconds that must be zero or more, and finite.
-fn positive_or_zero(v: f64, flag: &str) -> Result<f64, ConfigError> {
+fn positive_or_zero(v: f64, flag: &'static str) -> Result<f64, ConfigError> {
     if v.is_finite() && (0.0..=86_400.0).contains(&v) {
         Ok(v)
     } else {
-        err(format!("`{flag} {v}`: expected 0 to 86400 seconds"))
+        invalid_value(flag, v, "0 to 86400 seconds")
     }
 }
 
 /// A number of seconds that must be positive and finite.
-fn positive_seconds(value: Option<f64>, default: f64, flag: &str) -> Result<f64, ConfigError> {
+fn positive_seconds(
+    value: Option<f64>,
+    default: f64,
+    flag: &'static str,
+) -> Result<f64, ConfigError> {
     match value {
         None => Ok(default),
         // Duration::from_secs_f64 panics above u64::MAX seconds; a year is plenty.
         Some(v) if v.is_finite() && v > 0.0 && v <= 365.0 * 86_400.0 => Ok(v),
-        Some(v) => err(format!(
-            "`{flag} {v}`: expected a positive number of seconds (fractions allowed), at most a year"
-        )),
+        Some(v) => invalid_value(
+            flag,
+            v,
+            "a positive number of seconds (fractions allowed), at most a year",
+        ),
     }
 }
 
@@ -752,7 +1024,11 @@ fn positive_seconds(value: Option<f64>, default: f64, flag: &str) -> Result<f64,
 fn script_deadline(ms: Option<u32>) -> Result<Duration, ConfigError> {
     match ms {
         None => Ok(ScriptLimits::DEFAULT_DEADLINE),
-        Some(0) => err("`--script-deadline 0`: expected a number of milliseconds, at least 1"),
+        Some(0) => invalid_value(
+            "--script-deadline",
+            0,
+            "a number of milliseconds, at least 1",
+        ),
         Some(ms) => Ok(Duration::from_millis(u64::from(ms))),
     }
 }
@@ -762,9 +1038,14 @@ fn time_range(
     end: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<TimeRange, ConfigError> {
-    let parse = |flag: &str, s: Option<&str>| {
-        s.map(|s| parse_time(s, now).map_err(|e| ConfigError(format!("`{flag}`: {e}"))))
-            .transpose()
+    let parse = |flag: &'static str, s: Option<&str>| {
+        s.map(|s| {
+            parse_time(s, now).map_err(|error: TimeError| ConfigError::InvalidTime {
+                option: flag,
+                error,
+            })
+        })
+        .transpose()
     };
     let range = TimeRange {
         start: parse("--start", start)?,
@@ -772,11 +1053,7 @@ fn time_range(
     };
     if let (Some(s), Some(e)) = (range.start, range.end) {
         if e <= s {
-            return err(format!(
-                "`--end` ({}) is not after `--start` ({})",
-                e.to_rfc3339_opts(SecondsFormat::Secs, true),
-                s.to_rfc3339_opts(SecondsFormat::Secs, true)
-            ));
+            return Err(ConfigError::EmptyTimeRange { start: s, end: e });
         }
     }
     Ok(range)
@@ -794,10 +1071,10 @@ fn webhook(
     let format = args.webhook_format.or(file.format);
     let Some(url) = url else {
         if format.is_some() {
-            return err("`--webhook-format` needs a webhook URL (`--webhook URL`)");
+            return Err(Missing::WebhookUrlForFormat.into());
         }
         if file.headers.is_some() {
-            return err("config key `webhook.headers` needs a webhook URL (`webhook.url`)");
+            return Err(Missing::WebhookUrlForHeaders.into());
         }
         return Ok(None);
     };
@@ -806,22 +1083,19 @@ fn webhook(
         .strip_prefix("http://")
         .or_else(|| lower.strip_prefix("https://"));
     if !host.is_some_and(|h| !h.is_empty() && !h.starts_with('/')) {
-        return err(format!(
-            "webhook URL `{}` is not an http(s) URL (expected `https://host/path`)",
-            redact_url(&url)
-        ));
+        return Err(ConfigError::InvalidWebhookUrl {
+            shown: redact_url(&url),
+        });
     }
     let mut headers = Vec::new();
     for (name, value) in file.headers.unwrap_or_default() {
         let key = format!("webhook.headers.{name}");
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
-            return err(format!("config key `{key}`: not a valid HTTP header name"));
+            return Err(ConfigError::InvalidHeaderName { key });
         }
         let value = substitute(&value, &key, env)?;
         if value.contains(['\r', '\n']) {
-            return err(format!(
-                "config key `{key}`: a header value cannot span lines"
-            ));
+            return Err(ConfigError::MultilineHeaderValue { key });
         }
         headers.push((name, value));
     }
@@ -856,6 +1130,7 @@ fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::TimeProblem;
     use chrono::TimeZone;
     use clap::Parser;
     use std::collections::HashMap;
@@ -904,7 +1179,9 @@ mod tests {
     }
 
     fn error(argv: &[&str], yaml: &str) -> String {
-        build(argv, yaml).expect_err("an invalid configuration").0
+        build(argv, yaml)
+            .expect_err("an invalid configuration")
+            .to_string()
     }
 
     fn webhook_of(c: &RunConfig) -> Option<&WebhookSpec> {
@@ -1432,10 +1709,12 @@ webhook:
         .unwrap();
         assert_eq!(elastic(&c).server.auth, Auth::Bearer("t0k".into()));
         let both = [("K8SCOP_ES_API_KEY", "a2V5"), ("K8SCOP_ES_BEARER", "t")];
-        let e = build_env(&base, "", &both, Terminal::default())
-            .unwrap_err()
-            .0;
-        assert!(e.contains("more than one kind"), "{e}");
+        let e = build_env(&base, "", &both, Terminal::default()).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::Conflict(Conflict::SeveralCredentials)),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("more than one kind"), "{e}");
         let c = build(&[&base[..], &["--es-ca-file", "/ca.pem"]].concat(), "").unwrap();
         assert_eq!(
             elastic(&c).server.ca_file.as_deref(),
@@ -1485,8 +1764,8 @@ webhook:
                 &["-s", "now-1h"],
                 "elastic: {url: \"http://es:9200\", pages: \"k8s-*\", username: u}"
             ),
-            "basic authentication needs both a username and a password \
-             (`elastic.username`/`elastic.password` or K8SCOP_ES_USERNAME/K8SCOP_ES_PASSWORD)"
+            "basic authentication needs both a username and a password: the password is missing \
+             (`elastic.password` or K8SCOP_ES_PASSWORD)"
         );
         assert_eq!(
             error(&["--source", "x"], "webhook: {url: \"hooks.example/x\"}"),
@@ -1510,5 +1789,90 @@ webhook:
             ),
             "`--end` (2024-01-01T00:00:00Z) is not after `--start` (2024-01-02T00:00:00Z)"
         );
+    }
+
+    #[test]
+    fn errors_are_typed_by_what_went_wrong() {
+        let e = build(&["--source", "x"], "fetch_delay: soon\n").unwrap_err();
+        match e {
+            ConfigError::InvalidFile {
+                file,
+                location,
+                key,
+                ..
+            } => {
+                assert_eq!(file, "k8scop.yaml");
+                assert_eq!(
+                    location,
+                    Some(FileLocation {
+                        line: 1,
+                        column: 14
+                    })
+                );
+                assert_eq!(key.as_deref(), Some("fetch_delay"));
+            }
+            other => panic!("expected an invalid file, got {other:?}"),
+        }
+        assert!(matches!(
+            build(&[], "elastic:\n  uri: x\n").unwrap_err(),
+            ConfigError::UnknownKey { key, location: Some(FileLocation { line: 2, column: 3 }), .. }
+                if key == "elastic.uri"
+        ));
+        assert!(matches!(
+            build(&["--source", "x"], "alerts_file: \"${ALERTS}\"").unwrap_err(),
+            ConfigError::UnsetVariable { key, name } if key == "alerts_file" && name == "ALERTS"
+        ));
+        assert!(matches!(
+            build(&["--source", "x", "-d", "0"], "").unwrap_err(),
+            ConfigError::InvalidValue { option: "--fetch-delay", value, .. } if value == "0"
+        ));
+        match build(&["--source", "x", "-s", "now-1y"], "").unwrap_err() {
+            ConfigError::InvalidTime { option, error } => {
+                assert_eq!(option, "--start");
+                assert_eq!(error.problem, TimeProblem::UnknownUnit("y".into()));
+            }
+            other => panic!("expected an invalid time, got {other:?}"),
+        }
+        let base = ["-E", "https://es:9200", "-I", "k8s-*", "-s", "now-1h"];
+        assert!(matches!(
+            build_env(
+                &base,
+                "",
+                &[("K8SCOP_ES_PASSWORD", "pw")],
+                Terminal::default()
+            )
+            .unwrap_err(),
+            ConfigError::MissingCredential {
+                missing: BasicAuthPart::Username
+            }
+        ));
+        assert_eq!(
+            build_env(
+                &base,
+                "",
+                &[("K8SCOP_ES_PASSWORD", "pw")],
+                Terminal::default()
+            )
+            .unwrap_err()
+            .to_string(),
+            "basic authentication needs both a username and a password: the username is missing \
+             (`elastic.username` or K8SCOP_ES_USERNAME)"
+        );
+        assert!(matches!(
+            build(&["--source", "x", "-E", "http://es:9200", "-I", "k"], "").unwrap_err(),
+            ConfigError::Conflict(Conflict::ElasticAndSource)
+        ));
+        assert!(matches!(
+            build(&["-E", "http://es:9200"], "").unwrap_err(),
+            ConfigError::Missing(Missing::Pages { url }) if url == "http://es:9200"
+        ));
+        let missing = std::env::temp_dir().join("k8scop-no-such-dir/k8scop.yaml");
+        match FileConfig::load(&missing).unwrap_err() {
+            ConfigError::UnreadableFile { path, error } => {
+                assert_eq!(path, missing);
+                assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("expected an unreadable file, got {other:?}"),
+        }
     }
 }

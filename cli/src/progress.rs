@@ -515,17 +515,13 @@ impl NoticePrinter {
                     plural(errors, "error", "errors")
                 ))
             }
-            Notice::SinkFailed {
-                sink,
-                message,
-                undelivered,
-            } => Some(if undelivered > 0 {
+            Notice::SinkFailed(e) => Some(if e.undelivered > 0 {
                 format!(
-                    "error: {sink}: {message} ({} undelivered)",
-                    plural(undelivered as usize, "alert", "alerts")
+                    "error: {e} ({} undelivered)",
+                    plural(e.undelivered as usize, "alert", "alerts")
                 )
             } else {
-                format!("error: {sink}: {message}")
+                format!("error: {e}")
             }),
             Notice::ShuttingDown => Some(
                 "shutting down: draining events in flight and flushing alerts (a second signal \
@@ -574,7 +570,7 @@ impl NoticePrinter {
                 message,
                 retry_in,
             } => Some(format!(
-                "warning: {sink}: {message}; retrying in {:.1} s",
+                "warning: sink {sink}: {message}; retrying in {:.1} s",
                 retry_in.as_secs_f64()
             )),
             Notice::DeadLettered {
@@ -583,7 +579,7 @@ impl NoticePrinter {
                 file,
                 reason,
             } => Some(format!(
-                "error: {sink}: the server rejected {} ({reason}); written to `{file}`",
+                "error: sink {sink}: the server rejected {} ({reason}); written to `{file}`",
                 plural(count as usize, "alert document", "alert documents")
             )),
         }
@@ -645,6 +641,7 @@ fn duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8scop_runtime::sinks::SinkFailure;
 
     fn snapshot() -> Snapshot {
         Snapshot {
@@ -774,14 +771,22 @@ mod tests {
             printer.render(skipped).as_deref(),
             Some("note: -:3: skipped: not an audit event")
         );
-        let failed = Notice::SinkFailed {
-            sink: "webhook".into(),
-            message: "HTTP 500 after 5 attempts".into(),
-            undelivered: 2,
-        };
+        let failed = Notice::from(SinkError::new(
+            "webhook https://hooks.example.com",
+            SinkFailure::Delivery {
+                attempts: 5,
+                final_answer: false,
+                reason: "the server answered 500 Internal Server Error".into(),
+                rest_not_sent: false,
+            },
+            2,
+        ));
         assert_eq!(
             printer.render(failed).as_deref(),
-            Some("error: webhook: HTTP 500 after 5 attempts (2 alerts undelivered)")
+            Some(
+                "error: sink webhook https://hooks.example.com: gave up after 5 attempts: the \
+                 server answered 500 Internal Server Error (2 alerts undelivered)"
+            )
         );
     }
 }

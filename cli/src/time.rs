@@ -16,38 +16,66 @@ const FORMS: &str = "expected `now`, `now-1h` (s, m, h, d or w), RFC 3339 such a
                      `2019-02-12T19:30:00Z`, `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS` (UTC) or the \
                      old `2019-2-12-19-30-0`";
 
-/// Why a time could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TimeError(String);
-
-impl std::fmt::Display for TimeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why a time could not be read: the text as given and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid time `{text}`: {problem}")]
+pub struct TimeError {
+    /// The time as the user wrote it.
+    pub text: String,
+    /// What is wrong with it.
+    pub problem: TimeProblem,
 }
 
-impl std::error::Error for TimeError {}
+/// What is wrong with a time; each message says what would be accepted instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeProblem {
+    /// The text is none of the accepted forms.
+    #[error("{}", FORMS)]
+    UnknownForm,
+    /// `now+1h`: relative times only go back.
+    #[error("a relative time goes back from now, as in `now-1h`")]
+    NotBackwards,
+    /// `now-h`: the offset has no number.
+    #[error("expected a number and a unit after `now-`, as in `now-1h`")]
+    MissingNumber,
+    /// `now-5`: the offset has no unit.
+    #[error("the offset needs a unit: s, m, h, d or w")]
+    MissingUnit,
+    /// `now-1y`: a unit other than s, m, h, d or w.
+    #[error("unknown unit `{0}`; use s, m, h, d or w")]
+    UnknownUnit(String),
+    /// The offset, or the time it leads to, does not fit the calendar's range.
+    #[error("the offset is too large")]
+    TooLarge,
+    /// `2019-2-30`: a day that the month does not have.
+    #[error("no such date")]
+    NoSuchDate,
+    /// `2019-2-12-25-0-0`: an hour, minute or second out of range.
+    #[error("no such time of day")]
+    NoSuchTime,
+}
 
 /// Parses one of the accepted forms (see the module docs); `now` is the clock's reading.
 pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
     let s = text.trim();
-    let invalid = |why: &str| TimeError(format!("invalid time `{text}`: {why}"));
+    let invalid = |problem: TimeProblem| TimeError {
+        text: text.to_owned(),
+        problem,
+    };
     if s.is_empty() {
-        return Err(invalid(FORMS));
+        return Err(invalid(TimeProblem::UnknownForm));
     }
     if let Some(rest) = s.strip_prefix("now") {
         if rest.is_empty() {
             return Ok(now);
         }
         let Some(offset) = rest.strip_prefix('-') else {
-            return Err(invalid(
-                "a relative time goes back from now, as in `now-1h`",
-            ));
+            return Err(invalid(TimeProblem::NotBackwards));
         };
-        let delta = parse_offset(offset).map_err(|why| invalid(&why))?;
+        let delta = parse_offset(offset).map_err(invalid)?;
         return now
             .checked_sub_signed(delta)
-            .ok_or_else(|| invalid("out of range"));
+            .ok_or_else(|| invalid(TimeProblem::TooLarge));
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
@@ -57,14 +85,14 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeE
         let fixed = s.replace(['t', ' '], "T");
         return NaiveDateTime::parse_from_str(&fixed, "%Y-%m-%dT%H:%M:%S%.f")
             .map(|t| t.and_utc())
-            .map_err(|_| invalid(FORMS));
+            .map_err(|_| invalid(TimeProblem::UnknownForm));
     }
     let parts: Vec<&str> = s.split('-').collect();
     if !parts
         .iter()
         .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(invalid(FORMS));
+        return Err(invalid(TimeProblem::UnknownForm));
     }
     // INVARIANT: every part is 1 to 4 ASCII digits, so it fits in a u32.
     let n: Vec<u32> = parts.iter().map(|p| p.parse().unwrap_or(0)).collect();
@@ -77,35 +105,33 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeE
             NaiveDate::from_ymd_opt(*y as i32, *mo, *d),
             NaiveTime::from_hms_opt(*h, *mi, *sec),
         ),
-        _ => return Err(invalid(FORMS)),
+        _ => return Err(invalid(TimeProblem::UnknownForm)),
     };
-    let date = date.ok_or_else(|| invalid("no such date"))?;
-    let time = time.ok_or_else(|| invalid("no such time of day"))?;
+    let date = date.ok_or_else(|| invalid(TimeProblem::NoSuchDate))?;
+    let time = time.ok_or_else(|| invalid(TimeProblem::NoSuchTime))?;
     Ok(date.and_time(time).and_utc())
 }
 
 /// `90s`, `30m`, `1h`, `2d`, `1w`.
-fn parse_offset(offset: &str) -> Result<TimeDelta, String> {
+fn parse_offset(offset: &str) -> Result<TimeDelta, TimeProblem> {
     let digits = offset.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = offset.split_at(digits);
     if number.is_empty() {
-        return Err("expected a number and a unit after `now-`, as in `now-1h`".to_owned());
+        return Err(TimeProblem::MissingNumber);
     }
-    let n: i64 = number
-        .parse()
-        .map_err(|_| "the offset is too large".to_owned())?;
+    let n: i64 = number.parse().map_err(|_| TimeProblem::TooLarge)?;
     let seconds_per = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        "" => return Err("the offset needs a unit: s, m, h, d or w".to_owned()),
-        other => return Err(format!("unknown unit `{other}`; use s, m, h, d or w")),
+        "" => return Err(TimeProblem::MissingUnit),
+        other => return Err(TimeProblem::UnknownUnit(other.to_owned())),
     };
     n.checked_mul(seconds_per)
         .and_then(TimeDelta::try_seconds)
-        .ok_or_else(|| "the offset is too large".to_owned())
+        .ok_or(TimeProblem::TooLarge)
 }
 
 #[cfg(test)]
@@ -210,5 +236,18 @@ mod tests {
         ] {
             assert_eq!(err(bad), format!("invalid time `{bad}`: {FORMS}"), "{bad}");
         }
+    }
+
+    #[test]
+    fn errors_say_which_part_is_wrong() {
+        let problem = |s: &str| parse_time(s, clock()).unwrap_err().problem;
+        assert_eq!(problem("now-1y"), TimeProblem::UnknownUnit("y".into()));
+        assert_eq!(problem("now-5"), TimeProblem::MissingUnit);
+        assert_eq!(problem("2019-2-30"), TimeProblem::NoSuchDate);
+        assert_eq!(problem("yesterday"), TimeProblem::UnknownForm);
+        assert_eq!(
+            parse_time(" tomorrow", clock()).unwrap_err().text,
+            " tomorrow"
+        );
     }
 }

@@ -11,11 +11,14 @@ use crate::SourceFile;
 /// A byte range `start..end` in one source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Span {
+    /// The offset of the first byte.
     pub start: usize,
+    /// The offset just past the last byte.
     pub end: usize,
 }
 
 impl Span {
+    /// The bytes from `start` up to, not including, `end`.
     pub fn new(start: usize, end: usize) -> Self {
         Span { start, end }
     }
@@ -28,10 +31,12 @@ impl Span {
         }
     }
 
+    /// The number of bytes covered.
     pub fn len(&self) -> usize {
         self.end - self.start
     }
 
+    /// Whether the span covers no byte (a position between two bytes, as at the end of a file).
     pub fn is_empty(&self) -> bool {
         self.start == self.end
     }
@@ -46,11 +51,14 @@ impl From<Span> for miette::SourceSpan {
 /// A value together with the span it was parsed from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spanned<T> {
+    /// The value.
     pub node: T,
+    /// Where its text is in the file.
     pub span: Span,
 }
 
 impl<T> Spanned<T> {
+    /// Wraps `node` with the span of its text.
     pub fn new(node: T, span: Span) -> Self {
         Spanned { node, span }
     }
@@ -59,53 +67,71 @@ impl<T> Spanned<T> {
 /// A name: `[A-Za-z_][A-Za-z0-9_]*`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ident {
+    /// The name as written.
     pub name: String,
+    /// Where the name is in the file.
     pub span: Span,
 }
 
 /// A string literal with its escapes (`\"`, `\\`, `\n`, `\t`) already processed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StrLit {
+    /// The string's value, unescaped and without its quotes.
     pub value: String,
+    /// Where the literal is in the file, quotes included.
     pub span: Span,
 }
 
 /// A duration such as `500ms`, `30s`, `10m`, `2h` or `1d`, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Duration {
+    /// The duration in milliseconds (`10m` is 600000).
     pub millis: u64,
+    /// Where the duration is in the file.
     pub span: Span,
 }
 
 /// One parsed `.rules` file.
 #[derive(Debug, Clone)]
 pub struct File {
+    /// The file's name and text, which every [`Span`] of the tree points into.
     pub source: Arc<SourceFile>,
+    /// The definitions in the order written.
     pub items: Vec<Item>,
 }
 
 /// A top-level definition.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
+    /// `list NAME = [...]`: a constant set of values for `in` and `intersects`.
     List(ListDef),
+    /// `macro NAME = CONDITION`: a named condition, expanded where it is used.
     Macro(MacroDef),
+    /// `rule NAME { ... }`: a detection that raises alerts on matching events.
     Rule(RuleDef),
+    /// `sequence NAME { ... }`: a detection that raises alerts when steps happen in order.
     Sequence(SequenceDef),
+    /// `script { ... }`: Rhai functions that conditions may call.
     Script(ScriptBlock),
+    /// `test "..." { ... }`: events and the alerts they must raise, run by `k8scop test-rule`.
     Test(TestDef),
 }
 
 /// `list NAME = [ITEM, ...]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListDef {
+    /// The list's name, by which conditions and other lists refer to it.
     pub name: Ident,
+    /// The values, and the names of lists spliced in, in the order written.
     pub items: Vec<ListItem>,
+    /// The whole definition.
     pub span: Span,
 }
 
 /// An element of a list definition or of a list literal in a condition.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListItem {
+    /// A constant value.
     Literal(Literal),
     /// The name of another list, whose items are spliced in (Falco-style list composition).
     Name(Ident),
@@ -114,22 +140,31 @@ pub enum ListItem {
 /// `macro NAME = CONDITION`
 #[derive(Debug, Clone, PartialEq)]
 pub struct MacroDef {
+    /// The macro's name, which stands for its condition wherever it is used.
     pub name: Ident,
+    /// The condition it stands for.
     pub condition: Expr,
+    /// The whole definition.
     pub span: Span,
 }
 
 /// The five severities, in increasing order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
+    /// Worth recording, not worth a look on its own.
     Info,
+    /// Unusual, most likely harmless.
     Low,
+    /// Worth a look; the default of a rule without `severity`.
     Medium,
+    /// Likely an attack or a serious misconfiguration.
     High,
+    /// An attack in progress or a compromise: act now.
     Critical,
 }
 
 impl Severity {
+    /// Every severity, from the lowest to the highest.
     pub const ALL: [Severity; 5] = [
         Severity::Info,
         Severity::Low,
@@ -138,6 +173,7 @@ impl Severity {
         Severity::Critical,
     ];
 
+    /// The keyword as written in a rule: `info`, `low`, `medium`, `high`, `critical`.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
@@ -148,6 +184,7 @@ impl Severity {
         }
     }
 
+    /// The severity a keyword names, if any (the keywords are lower case).
     pub fn parse(s: &str) -> Option<Severity> {
         Severity::ALL.into_iter().find(|sev| sev.as_str() == s)
     }
@@ -156,14 +193,20 @@ impl Severity {
 /// The kind of event a rule applies to (`source NAME`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SourceKind {
+    /// Kubernetes API server audit events (`k8s_audit`), the default.
     K8sAudit,
+    /// KubeArmor's alerts and logs (`kubearmor`).
     KubeArmor,
+    /// Falco's alert output (`falco`).
     Falco,
+    /// Sysdig Secure's events (`sysdig`).
     Sysdig,
+    /// Every kind of event (`any`): the rule may only use fields that all kinds share.
     Any,
 }
 
 impl SourceKind {
+    /// Every kind, in the order the documentation lists them.
     pub const ALL: [SourceKind; 5] = [
         SourceKind::K8sAudit,
         SourceKind::KubeArmor,
@@ -172,6 +215,7 @@ impl SourceKind {
         SourceKind::Any,
     ];
 
+    /// The name as written after `source`.
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::K8sAudit => "k8s_audit",
@@ -182,6 +226,7 @@ impl SourceKind {
         }
     }
 
+    /// The kind a name written after `source` stands for, if any.
     pub fn parse(s: &str) -> Option<SourceKind> {
         SourceKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
@@ -190,14 +235,24 @@ impl SourceKind {
 /// Properties shared by rules and sequences: what an alert carries besides its events.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AlertProps {
+    /// `title "..."`: a template whose `{path}` and `{count}` are filled in per alert; the
+    /// detection's name when absent.
     pub title: Option<StrLit>,
+    /// `severity ...`; `medium` when absent.
     pub severity: Option<Spanned<Severity>>,
+    /// `description "..."`, copied into every alert.
     pub description: Option<StrLit>,
+    /// `author "..."`, copied into every alert.
     pub author: Option<StrLit>,
+    /// `tags [...]`, copied into every alert (MITRE technique ids, say).
     pub tags: Option<Spanned<Vec<StrLit>>>,
+    /// `references [...]`: links for the reader of an alert.
     pub references: Option<Spanned<Vec<StrLit>>>,
+    /// `fields [path, ...]`: event values copied into the alert.
     pub fields: Option<Spanned<Vec<Path>>>,
+    /// `group by path, ...`: matches with equal values of these paths belong to one alert.
     pub group_by: Option<Spanned<Vec<Path>>>,
+    /// `enabled false` silences the detection's own alerts; it still works as a sequence step.
     pub enabled: Option<Spanned<bool>>,
 }
 
@@ -207,42 +262,61 @@ pub struct AlertProps {
 /// it can be collected with the other errors of the ruleset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleDef {
+    /// The rule's name, unique in the ruleset; alerts and sequence steps refer to it.
     pub name: Ident,
+    /// `when CONDITION`: which events match. Required, but checked by the compiler.
     pub when: Option<Expr>,
+    /// What its alerts carry and how matches group into alerts.
     pub props: AlertProps,
+    /// `source NAME`: the kind of event the rule applies to; `k8s_audit` when absent.
     pub source: Option<Spanned<SourceKind>>,
     /// Aggregation window `within D`.
     pub within: Option<Duration>,
+    /// `threshold ...`: only matches that reach the threshold raise alerts.
     pub threshold: Option<Threshold>,
+    /// The whole definition.
     pub span: Span,
 }
 
 /// `threshold count >= N within D [by path, ...]` or `threshold distinct PATH >= N within D [by ...]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
+    /// What is counted: matches, or distinct values of a path among them.
     pub kind: ThresholdKind,
     /// The `N` of `>= N`. A `> N` in the source is normalised to `>= N + 1`.
     pub at_least: Spanned<u64>,
+    /// The sliding window the matches are counted over, ending at each match.
     pub within: Duration,
+    /// `by path, ...`: matches are counted separately for each combination of these values.
     pub by: Vec<Path>,
+    /// The whole `threshold ...` property.
     pub span: Span,
 }
 
+/// What a [`Threshold`] counts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ThresholdKind {
+    /// `threshold count`: the matches themselves.
     Count,
+    /// `threshold distinct PATH`: the distinct values of the path among the matches.
     Distinct(Path),
 }
 
 /// `sequence NAME { by ...  within D  steps A -> B ... }`
 #[derive(Debug, Clone, PartialEq)]
 pub struct SequenceDef {
+    /// The sequence's name, unique in the ruleset among rules and sequences.
     pub name: Ident,
+    /// What its alerts carry and how matches group into alerts.
     pub props: AlertProps,
+    /// `by path, ...`: steps only follow one another for equal values of these paths. Required,
+    /// but checked by the compiler.
     pub by: Option<Spanned<Vec<Path>>>,
     /// The step window.
     pub within: Option<Duration>,
+    /// `steps A -> B ...`, in order. Required, but checked by the compiler.
     pub steps: Option<Spanned<Vec<Step>>>,
+    /// The whole definition.
     pub span: Span,
 }
 
@@ -262,19 +336,24 @@ pub struct ScriptBlock {
     pub body: String,
     /// Where `body` starts and ends in the file, for mapping Rhai positions.
     pub body_span: Span,
+    /// The whole block, `script` keyword included.
     pub span: Span,
 }
 
 /// `test "DESCRIPTION" { events ... expect ... }`
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestDef {
+    /// The test's description, which names it in reports.
     pub name: StrLit,
     /// Event sources in the order written; their events are processed in that order.
     pub events: Vec<TestEvents>,
+    /// What must hold once every event is processed.
     pub expects: Vec<Expect>,
+    /// The whole definition.
     pub span: Span,
 }
 
+/// Where a test's events come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TestEvents {
     /// `events [ {JSON}, ... ]`: each event with the span of its JSON text.
@@ -283,35 +362,52 @@ pub enum TestEvents {
     File(StrLit),
 }
 
+/// What a test expects of its events.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expect {
-    /// `expect NAME alerts N`
+    /// `expect NAME alerts N`: the detection raised exactly N distinct alerts.
     Alerts {
+        /// The rule or sequence.
         name: Ident,
+        /// How many alerts.
         count: Spanned<u64>,
+        /// The whole expectation.
         span: Span,
     },
-    /// `expect NAME matches N`
+    /// `expect NAME matches N`: the detection matched exactly N events (or threshold hits, or
+    /// completed sequences), whether or not they raised alerts.
     Matches {
+        /// The rule or sequence.
         name: Ident,
+        /// How many matches.
         count: Spanned<u64>,
+        /// The whole expectation.
         span: Span,
     },
-    /// `expect no alerts`
-    NoAlerts { span: Span },
+    /// `expect no alerts`: no detection raised any alert.
+    NoAlerts {
+        /// The whole expectation.
+        span: Span,
+    },
 }
 
 /// A condition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
+    /// What the condition is.
     pub kind: ExprKind,
+    /// Where its text is, parentheses included.
     pub span: Span,
 }
 
+/// The forms of a condition.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExprKind {
+    /// `LEFT and RIGHT`.
     And(Box<Expr>, Box<Expr>),
+    /// `LEFT or RIGHT`.
     Or(Box<Expr>, Box<Expr>),
+    /// `not CONDITION`: also true where the condition is false for a missing field.
     Not(Box<Expr>),
     /// `[all] LEFT OP RIGHT`
     Compare(Box<Comparison>),
@@ -330,38 +426,60 @@ pub enum ExprKind {
     Bool(bool),
 }
 
+/// `[all] LEFT OP RIGHT`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     /// `all PATH OP RIGHT`: every value of the left path must satisfy the comparison.
     pub all: bool,
+    /// The operand before the operator, usually a field path.
     pub left: Operand,
+    /// The operator, with its span for diagnostics about it.
     pub op: Spanned<CmpOp>,
+    /// The operand after the operator, usually a literal, a list or a regular expression.
     pub right: Operand,
 }
 
-/// Comparison operators.
+/// Comparison operators. On a path with several values, each holds when it holds for any value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CmpOp {
+    /// `==`: strings with strings, numbers with numbers, booleans with booleans.
     Eq,
+    /// `!=`: false, like every operator, when a side is missing.
     Ne,
+    /// `<`, on numbers, or on strings by byte order.
     Lt,
+    /// `<=`, on numbers, or on strings by byte order.
     Le,
+    /// `>`, on numbers, or on strings by byte order.
     Gt,
+    /// `>=`, on numbers, or on strings by byte order.
     Ge,
+    /// `in LIST`: a value is one of the list's.
     In,
+    /// `intersects LIST`: the same as `in`, read for array fields.
     Intersects,
+    /// `contains "text"`: a substring.
     Contains,
+    /// `icontains "text"`: a substring, ignoring case.
     IContains,
+    /// `startswith "text"`.
     StartsWith,
+    /// `istartswith "text"`, ignoring case.
     IStartsWith,
+    /// `endswith "text"`.
     EndsWith,
+    /// `iendswith "text"`, ignoring case.
     IEndsWith,
+    /// `matches "regex"`: the expression matches anywhere in the value.
     Matches,
+    /// `glob "pattern"`: the whole value matches `*`, `?` and `[...]`.
     Glob,
+    /// `cidr "10.0.0.0/8"`: an IP address inside the range.
     Cidr,
 }
 
 impl CmpOp {
+    /// The operator as written in a condition: `==`, `in`, `startswith`, ...
     pub fn as_str(self) -> &'static str {
         match self {
             CmpOp::Eq => "==",
@@ -390,14 +508,18 @@ impl CmpOp {
 pub enum Operand {
     /// A field path. A single plain segment may instead name a list (resolved by the compiler).
     Path(Path),
+    /// A constant.
     Literal(Literal),
     /// `[ITEM, ...]`
     List(Spanned<Vec<ListItem>>),
+    /// A stdlib or script function's result.
     Call(Call),
+    /// The value of a Rhai expression.
     Script(ScriptExpr),
 }
 
 impl Operand {
+    /// Where the operand's text is in the file.
     pub fn span(&self) -> Span {
         match self {
             Operand::Path(p) => p.span,
@@ -409,26 +531,38 @@ impl Operand {
     }
 }
 
+/// A constant in a condition or a list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Literal {
+    /// The constant's value.
     pub value: LiteralValue,
+    /// Where it is written.
     pub span: Span,
 }
 
+/// The value of a [`Literal`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum LiteralValue {
+    /// `"text"`, unescaped.
     Str(String),
+    /// A whole number.
     Int(i64),
+    /// A number with a fraction or an exponent.
     Float(f64),
+    /// `true` or `false`.
     Bool(bool),
+    /// `null`: a comparison with it is false, as with a missing field.
     Null,
 }
 
 /// `name(arg, ...)`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
+    /// The function: a stdlib function or one of the ruleset's script functions.
     pub name: Ident,
+    /// The arguments in order.
     pub args: Vec<Operand>,
+    /// The whole call, parentheses included.
     pub span: Span,
 }
 
@@ -437,7 +571,9 @@ pub struct Call {
 pub struct ScriptExpr {
     /// The text between the braces, exactly as written.
     pub body: String,
+    /// Where `body` is in the file, for mapping Rhai positions.
     pub body_span: Span,
+    /// The whole expression, `script` keyword included.
     pub span: Span,
 }
 
@@ -445,7 +581,9 @@ pub struct ScriptExpr {
 /// `spec.containers[*].name`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Path {
+    /// The segments from the event's root, at least one.
     pub segments: Vec<Segment>,
+    /// Where the whole path is.
     pub span: Span,
 }
 
@@ -477,12 +615,16 @@ impl std::fmt::Display for Path {
     }
 }
 
+/// One step of a [`Path`] into the event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
+    /// How the step is written, which decides what it selects.
     pub kind: SegmentKind,
+    /// Where the segment is, for diagnostics about an unknown field.
     pub span: Span,
 }
 
+/// How a path [`Segment`] selects its values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SegmentKind {
     /// `.name` (or the leading `name`)

@@ -15,11 +15,15 @@ use crate::ast::Span;
 /// One source file of a ruleset: its display name (the path as the user gave it) and its text.
 #[derive(Debug, PartialEq, Eq)]
 pub struct SourceFile {
+    /// The path as the user gave it, shown in diagnostics as `name:line:column`.
     pub name: String,
+    /// The whole text; spans are byte offsets into it.
     pub text: Arc<str>,
 }
 
 impl SourceFile {
+    /// A file named `name` holding `text`, shared by the tree and the diagnostics that point
+    /// into it.
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Arc<SourceFile> {
         Arc::new(SourceFile {
             name: name.into(),
@@ -80,11 +84,14 @@ impl SourceCode for SourceFile {
 /// Whether a diagnostic stops the ruleset from loading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Level {
+    /// The ruleset does not load; `check` exits with status 1.
     Error,
+    /// The ruleset loads, but something in it is likely a mistake.
     Warning,
 }
 
 impl Level {
+    /// `error` or `warning`, as in the JSON output.
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Error => "error",
@@ -99,10 +106,11 @@ macro_rules! codes {
         /// page `docs/diagnostics/<slug>.md`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Code {
-            $($variant,)*
+            $(#[doc = $summary] $variant,)*
         }
 
         impl Code {
+            /// Every code, in the registry's order.
             pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
 
             /// The code's short name, e.g. `unknown_field`; the docs page is `<slug>.md`.
@@ -158,8 +166,11 @@ impl Code {
 /// A place in a source file, with what to say about it.
 #[derive(Debug, Clone)]
 pub struct Label {
+    /// The file the span is in.
     pub file: Arc<SourceFile>,
+    /// The text the label points at.
     pub span: Span,
+    /// What is said about that text; empty for a bare underline.
     pub message: String,
 }
 
@@ -169,10 +180,15 @@ pub struct Label {
 /// other files (a duplicate definition in another file, say) are shown as related notes.
 #[derive(Debug, Clone)]
 pub struct Diagnostic {
+    /// What kind of problem it is; its page in `docs/diagnostics/` explains it.
     pub code: Code,
+    /// Whether it stops the ruleset from loading.
     pub level: Level,
+    /// One line, lower case, with user input in backticks.
     pub message: String,
+    /// The places in the primary file it is about; the first one is the main one.
     pub labels: Vec<Label>,
+    /// What to do about it, when there is something to suggest.
     pub help: Option<String>,
     related: Vec<Diagnostic>,
 }
@@ -213,11 +229,13 @@ impl Diagnostic {
         self
     }
 
+    /// Adds the help text: what the user can do about it.
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
     }
 
+    /// Whether this diagnostic stops the ruleset from loading.
     pub fn is_error(&self) -> bool {
         self.level == Level::Error
     }

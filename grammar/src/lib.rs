@@ -8,6 +8,8 @@
 //! `rules.pest`; `parser.rs` has one function per grammar rule. Name resolution, type checks and
 //! everything else that needs the whole ruleset happen in `k8scop-engine`.
 
+#![warn(missing_docs)]
+
 pub mod ast;
 pub mod diagnostic;
 mod parser;

@@ -12,6 +12,8 @@
 //! The matchers behind `regex_match`, `glob_match` and `cidr_match` are public ([`re`], [`glob`],
 //! [`net`]) so that the engine's `matches`, `glob` and `cidr` operators share their semantics.
 
+#![warn(missing_docs)]
+
 use serde_json::Value;
 
 mod args;
@@ -31,6 +33,7 @@ mod tests;
 /// What a function's parameter accepts, for docs and arity checks.
 #[derive(Debug, Clone, Copy)]
 pub struct Param {
+    /// The parameter's name in the docs and in arity errors, e.g. `pattern`.
     pub name: &'static str,
     /// A short type description, e.g. `string`, `string | list`, `timestamp`.
     pub ty: &'static str,
@@ -67,7 +70,10 @@ pub struct ArgError {
 
 /// Why a call failed on one event. The engine counts and reports it; the call's result is missing.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CallError(pub String);
+pub struct CallError(
+    /// Lowercase, one line: what was wrong with the value, e.g. `` `abc` is not a number ``.
+    pub String,
+);
 
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,38 +94,47 @@ pub trait Compiled: Send + Sync {
 /// What a stdlib function is, as data: each function declares one as a constant.
 #[derive(Debug)]
 pub struct Spec {
+    /// The name a condition or a script calls it by, e.g. `image_tag`.
     pub name: &'static str,
+    /// The parameters in order; a call must give exactly these.
     pub params: &'static [Param],
     /// The type of the result, e.g. `string`, `bool`, `list of strings`.
     pub returns: &'static str,
     /// Markdown: what it does, what it returns for edge cases.
     pub docs: &'static str,
+    /// Calls and their results, shown in the docs and run as tests.
     pub examples: &'static [Example],
 }
 
 /// A stdlib function: its [`Spec`] and how a call site is prepared.
 pub trait Function: Send + Sync {
+    /// The function's name, parameters, docs and examples.
     fn spec(&self) -> &'static Spec;
 
     /// Prepares a call site. `args.len()` has already been checked against `params()`.
     fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError>;
 
+    /// The name it is called by ([`Spec::name`]).
     fn name(&self) -> &'static str {
         self.spec().name
     }
 
+    /// Its parameters in order ([`Spec::params`]).
     fn params(&self) -> &'static [Param] {
         self.spec().params
     }
 
+    /// The type of its result ([`Spec::returns`]).
     fn returns(&self) -> &'static str {
         self.spec().returns
     }
 
+    /// Its documentation in Markdown ([`Spec::docs`]).
     fn docs(&self) -> &'static str {
         self.spec().docs
     }
 
+    /// Its examples, which run as tests ([`Spec::examples`]).
     fn examples(&self) -> &'static [Example] {
         self.spec().examples
     }

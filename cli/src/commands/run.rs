@@ -21,13 +21,15 @@ use k8scop_runtime::sinks::elasticsearch::{EsSink, EsSinkConfig};
 use k8scop_runtime::sinks::file::FileSink;
 use k8scop_runtime::sinks::stdout::{OutputFormat, StdoutSink};
 use k8scop_runtime::sinks::webhook::{WebhookConfig, WebhookFormat, WebhookSink};
-use k8scop_runtime::sinks::Sink;
+use k8scop_runtime::sinks::{Sink, SinkError};
 use k8scop_runtime::sources::elasticsearch::EsSource;
 use k8scop_runtime::sources::{FileSource, Source};
 use tokio::sync::mpsc;
 
 use crate::commands::{EXIT_FAILED, EXIT_UNLOADABLE};
-use crate::config::{ElasticSetup, FileConfig, RunConfig, SinkSpec, SourceSetup, Terminal};
+use crate::config::{
+    ConfigError, ElasticSetup, FileConfig, RunConfig, SinkSpec, SourceSetup, Terminal,
+};
 use crate::diagnostics::{self, plural};
 use crate::progress::Display;
 use crate::run_args::{OutputArg, RunArgs, WebhookFormatArg};
@@ -40,8 +42,8 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 pub fn run(args: &RunArgs) -> u8 {
     let config = match configure(args) {
         Ok(c) => c,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            eprintln!("error: {e}");
             return EXIT_UNLOADABLE;
         }
     };
@@ -104,8 +106,12 @@ pub fn run(args: &RunArgs) -> u8 {
                 0
             }
         }
-        Err(Failure::Sink(message)) => {
-            display.print(&format!("error: {message}"));
+        Err(Failure::Sink(e)) => {
+            display.print(&format!("error: {e}"));
+            EXIT_UNLOADABLE
+        }
+        Err(Failure::Elastic(e)) => {
+            display.print(&format!("error: cannot use Elasticsearch: {e}"));
             EXIT_UNLOADABLE
         }
         Err(Failure::Pipeline(PipelineError::Ruleset { diagnostics: list })) => {
@@ -149,7 +155,7 @@ async fn connect_elastic(
     };
     let client = EsClient::connect(&setup.server, &on_retry)
         .await
-        .map_err(|e| Failure::Sink(format!("cannot use Elasticsearch: {e}")))?;
+        .map_err(Failure::Elastic)?;
     notices(Notice::Connected {
         server: format!("{} at {}", client.flavor(), client.url()),
     });
@@ -164,7 +170,7 @@ async fn connect_elastic(
                 Arc::clone(notices),
             )
             .await
-            .map_err(|e| Failure::Sink(format!("cannot set up the alerts index `{index}`: {e}")))?;
+            .map_err(Failure::Sink)?;
             Some(Box::new(sink))
         }
         None => None,
@@ -231,20 +237,24 @@ async fn handle_signals(
 
 /// Why the run did not produce a summary.
 enum Failure {
-    /// A sink could not be set up (an alerts file that cannot be opened, ...).
-    Sink(String),
+    /// A sink could not be set up (an alerts file that cannot be opened, ...); the error names
+    /// the sink.
+    Sink(SinkError),
+    /// The Elasticsearch server, which the source, the alerts index and the checkpoints share,
+    /// cannot be used.
+    Elastic(EsError),
+    /// The pipeline could not start or had to stop.
     Pipeline(PipelineError),
 }
 
 /// Reads `--config` (if any) and validates everything against the real environment and clock.
-fn configure(args: &RunArgs) -> Result<RunConfig, String> {
+fn configure(args: &RunArgs) -> Result<RunConfig, ConfigError> {
     let file = match &args.config {
-        Some(path) => FileConfig::load(path).map_err(|e| e.to_string())?,
+        Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
     let env = |name: &str| std::env::var(name).ok();
     RunConfig::build(args, file, &env, chrono::Utc::now(), Terminal::detect())
-        .map_err(|e| e.to_string())
 }
 
 fn build_sinks(specs: &[SinkSpec], display: &Display) -> Result<Vec<Box<dyn Sink>>, Failure> {
@@ -258,13 +268,7 @@ fn build_sinks(specs: &[SinkSpec], display: &Display) -> Result<Vec<Box<dyn Sink
                 };
                 display.wrap_stdout(Box::new(StdoutSink::new(format, *colour)))
             }
-            SinkSpec::File(path) => Box::new(FileSink::open(path).map_err(|e| {
-                Failure::Sink(format!(
-                    "cannot open the alerts file `{}`: {}",
-                    path.display(),
-                    e.message
-                ))
-            })?),
+            SinkSpec::File(path) => Box::new(FileSink::open(path).map_err(Failure::Sink)?),
             SinkSpec::Webhook(w) => {
                 let mut config = WebhookConfig::new(w.url.clone());
                 config.format = match w.format {
@@ -273,7 +277,7 @@ fn build_sinks(specs: &[SinkSpec], display: &Display) -> Result<Vec<Box<dyn Sink
                 };
                 config.headers = w.headers.clone();
                 // The sink's message never quotes the URL: it may hold a secret.
-                Box::new(WebhookSink::new(config).map_err(|e| Failure::Sink(e.to_string()))?)
+                Box::new(WebhookSink::new(config).map_err(Failure::Sink)?)
             }
         };
         sinks.push(sink);

@@ -31,6 +31,7 @@ use serde_json::Value;
 pub struct EsConfig {
     /// `http://host:9200` or `https://...`; a bare `host:port` means `http://host:port`.
     pub url: String,
+    /// The credentials sent with every request.
     pub auth: Auth,
     /// A PEM file with the CA that signed the server's certificate, trusted besides the built-in
     /// Mozilla roots.
@@ -39,6 +40,7 @@ pub struct EsConfig {
     pub insecure: bool,
     /// How long one request may take.
     pub timeout: Duration,
+    /// How failed requests are tried again.
     pub retry: RetryPolicy,
 }
 
@@ -72,13 +74,18 @@ impl fmt::Debug for EsConfig {
 /// Credentials. `Debug` names the kind only.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
+    /// No `Authorization` header (a server without security, or a proxy that adds it).
     None,
+    /// HTTP basic authentication.
     Basic {
+        /// The user.
         username: String,
+        /// The user's password.
         password: String,
     },
     /// An API key as Elasticsearch prints it: base64 of `id:key` (or `id:key` itself).
     ApiKey(String),
+    /// A bearer token (an OAuth2 or service-account token).
     Bearer(String),
 }
 
@@ -98,6 +105,7 @@ impl fmt::Debug for Auth {
 pub struct RetryPolicy {
     /// The first wait; each later one doubles, up to `max_backoff`, with full jitter.
     pub initial_backoff: Duration,
+    /// The longest wait between two attempts.
     pub max_backoff: Duration,
     /// Attempts in all (the first included); `None` tries until it works (streaming).
     pub max_attempts: Option<u32>,
@@ -139,8 +147,20 @@ fn jitter() -> u64 {
 /// Which server answers, from `GET /`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Flavor {
-    Elasticsearch { major: u32, version: String },
-    OpenSearch { major: u32, version: String },
+    /// Elasticsearch 7.10 or later.
+    Elasticsearch {
+        /// The major version, which decides the point-in-time API and the sort tiebreaker.
+        major: u32,
+        /// The full version, as the server gives it.
+        version: String,
+    },
+    /// OpenSearch 2 or later: its own point-in-time API and `flat_object` for `flattened`.
+    OpenSearch {
+        /// The major version.
+        major: u32,
+        /// The full version, as the server gives it.
+        version: String,
+    },
 }
 
 impl Flavor {
@@ -188,6 +208,7 @@ impl Flavor {
         }
     }
 
+    /// Whether the server is OpenSearch, whose APIs differ from Elasticsearch's here and there.
     pub fn is_opensearch(&self) -> bool {
         matches!(self, Flavor::OpenSearch { .. })
     }
@@ -221,36 +242,59 @@ impl fmt::Display for Flavor {
 /// What went wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
 pub enum EsError {
+    /// The client's settings cannot be used; nothing was sent.
     #[error("invalid Elasticsearch settings: {0}")]
-    Config(String),
+    Config(#[from] EsConfigError),
     /// No answer: refused, reset, DNS, TLS, timeout.
     #[error("{method} {path}: {message}")]
     Transport {
+        /// The request's method.
         method: String,
+        /// The request's path.
         path: String,
+        /// The client's message with its causes.
         message: String,
-        timeout: bool,
+        /// What kind of failure, which decides whether to try again.
+        kind: TransportFailure,
     },
     /// An answer with an error status.
     #[error("{method} {path}: {status} {error_type}: {reason}")]
     Status {
+        /// The request's method.
         method: String,
+        /// The request's path.
         path: String,
+        /// The HTTP status.
         status: u16,
+        /// The server's `error.type`, e.g. `security_exception`.
         error_type: String,
+        /// The server's `error.reason`, or the start of whatever else it answered.
         reason: String,
     },
+    /// A 2xx answer whose body is not the JSON expected.
     #[error("{method} {path}: unreadable answer: {message}")]
     Body {
+        /// The request's method.
         method: String,
+        /// The request's path.
         path: String,
+        /// The JSON parser's message.
         message: String,
     },
+    /// The server is not a version k8scop works with (Elasticsearch before 7.10, OpenSearch 1).
     #[error("{what}")]
-    Unsupported { what: String },
+    Unsupported {
+        /// Which server it is and what k8scop needs.
+        what: String,
+    },
     /// Retries ran out; the last failure is inside.
     #[error("{last} (gave up after {attempts} attempts)")]
-    GaveUp { attempts: u32, last: Box<EsError> },
+    GaveUp {
+        /// Attempts made, the first included.
+        attempts: u32,
+        /// The last attempt's failure.
+        last: Box<EsError>,
+    },
 }
 
 impl EsError {
@@ -258,7 +302,7 @@ impl EsError {
     pub fn is_retryable(&self) -> bool {
         match self {
             // A certificate the client refuses is a configuration error, not an outage.
-            EsError::Transport { message, .. } => !message.to_lowercase().contains("certificate"),
+            EsError::Transport { kind, .. } => *kind != TransportFailure::Certificate,
             EsError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
             _ => false,
         }
@@ -274,10 +318,83 @@ impl EsError {
     }
 }
 
+/// Elasticsearch settings that cannot be used, found before anything is sent.
+#[derive(Debug, thiserror::Error)]
+pub enum EsConfigError {
+    /// `--elastic` is not a URL.
+    #[error("`{url}` is not a URL: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// The URL parser's message.
+        reason: String,
+    },
+    /// `--elastic` carries `user:password@`, which would show in messages and process listings.
+    #[error(
+        "credentials in the Elasticsearch URL are not accepted: use the config file or \
+         K8SCOP_ES_USERNAME/K8SCOP_ES_PASSWORD, K8SCOP_ES_API_KEY or K8SCOP_ES_BEARER"
+    )]
+    CredentialsInUrl,
+    /// A scheme other than `http://` and `https://`.
+    #[error("`{url}`: the Elasticsearch URL must be http:// or https://")]
+    NotHttp {
+        /// The URL as given.
+        url: String,
+    },
+    /// `--es-ca-file` cannot be read.
+    #[error("cannot read the CA file `{}`: {error}", path.display())]
+    UnreadableCaFile {
+        /// The CA file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// `--es-ca-file` is not a PEM certificate.
+    #[error("`{}` is not a PEM certificate: {reason}", path.display())]
+    InvalidCaFile {
+        /// The CA file.
+        path: PathBuf,
+        /// The certificate parser's message.
+        reason: String,
+    },
+    /// The HTTP client cannot be built with these settings.
+    #[error("{0}")]
+    Client(String),
+}
+
+/// Why a request got no answer. Only a certificate failure is final: the rest may be an outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportFailure {
+    /// No answer within the timeout.
+    Timeout,
+    /// The server's certificate was refused: a configuration error (`--es-ca-file`).
+    Certificate,
+    /// Refused, reset, a DNS failure: the server is down or out of reach.
+    Connection,
+}
+
+impl TransportFailure {
+    /// Sorts a client error; `message` is its text with its causes.
+    fn of(e: &elasticsearch::Error, message: &str) -> TransportFailure {
+        if e.is_timeout() {
+            TransportFailure::Timeout
+        } else if message.to_lowercase().contains("certificate") {
+            // rustls's certificate errors are not exposed as types through the client: the text
+            // is what there is.
+            TransportFailure::Certificate
+        } else {
+            TransportFailure::Connection
+        }
+    }
+}
+
 /// A request body.
 #[derive(Debug, Clone)]
 pub enum Body {
+    /// No body (`GET`, `DELETE`).
     None,
+    /// A JSON document.
     Json(Value),
     /// Newline-delimited JSON (`_bulk`).
     NdJson(Vec<u8>),
@@ -307,10 +424,12 @@ impl EsClient {
     /// start before the server does).
     pub async fn connect(config: &EsConfig, on_retry: OnRetry<'_>) -> Result<EsClient, EsError> {
         let url = normalize_url(&config.url)?;
-        let pool = SingleNodeConnectionPool::new(
-            url.parse()
-                .map_err(|e| EsError::Config(format!("`{}` is not a URL: {e}", config.url)))?,
-        );
+        let pool = SingleNodeConnectionPool::new(url.parse::<elasticsearch::http::Url>().map_err(
+            |e| EsConfigError::InvalidUrl {
+                url: config.url.clone(),
+                reason: e.to_string(),
+            },
+        )?);
         let mut builder = TransportBuilder::new(pool)
             .timeout(config.timeout)
             .disable_proxy();
@@ -328,20 +447,19 @@ impl EsClient {
         if config.insecure {
             builder = builder.cert_validation(CertificateValidation::None);
         } else if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                EsError::Config(format!("cannot read the CA file `{}`: {e}", path.display()))
+            let pem = std::fs::read(path).map_err(|error| EsConfigError::UnreadableCaFile {
+                path: path.clone(),
+                error,
             })?;
-            let cert = Certificate::from_pem(&pem).map_err(|e| {
-                EsError::Config(format!(
-                    "`{}` is not a PEM certificate: {e}",
-                    path.display()
-                ))
+            let cert = Certificate::from_pem(&pem).map_err(|e| EsConfigError::InvalidCaFile {
+                path: path.clone(),
+                reason: e.to_string(),
             })?;
             builder = builder.cert_validation(CertificateValidation::Full(cert));
         }
         let transport = builder
             .build()
-            .map_err(|e| EsError::Config(e.to_string()))?;
+            .map_err(|e| EsConfigError::Client(e.to_string()))?;
         let mut client = EsClient {
             client: Elasticsearch::new(transport),
             // Replaced below by what the server says.
@@ -442,11 +560,14 @@ impl EsClient {
     ) -> Result<Vec<u8>, EsError> {
         let method_name = format!("{method:?}").to_uppercase();
         let mut headers = HeaderMap::new();
-        let transport = |e: elasticsearch::Error| EsError::Transport {
-            method: method_name.clone(),
-            path: path.to_owned(),
-            timeout: e.is_timeout(),
-            message: transport_message(&e),
+        let transport = |e: elasticsearch::Error| {
+            let message = transport_message(&e);
+            EsError::Transport {
+                method: method_name.clone(),
+                path: path.to_owned(),
+                kind: TransportFailure::of(&e, &message),
+                message,
+            }
         };
         let query = (!query.is_empty()).then_some(query);
         let response = match body {
@@ -491,12 +612,7 @@ impl EsClient {
         }
         .map_err(transport)?;
         let status = response.status_code().as_u16();
-        let bytes = response.bytes().await.map_err(|e| EsError::Transport {
-            method: method_name.clone(),
-            path: path.to_owned(),
-            timeout: e.is_timeout(),
-            message: transport_message(&e),
-        })?;
+        let bytes = response.bytes().await.map_err(transport)?;
         if (200..300).contains(&status) {
             return Ok(bytes.to_vec());
         }
@@ -523,17 +639,14 @@ fn normalize_url(url: &str) -> Result<String, EsError> {
     if let Some(rest) = full.split("://").nth(1) {
         let authority = rest.split('/').next().unwrap_or("");
         if authority.contains('@') {
-            return Err(EsError::Config(
-                "credentials in the Elasticsearch URL are not accepted: use the config file or \
-                 K8SCOP_ES_USERNAME/K8SCOP_ES_PASSWORD, K8SCOP_ES_API_KEY or K8SCOP_ES_BEARER"
-                    .into(),
-            ));
+            return Err(EsConfigError::CredentialsInUrl.into());
         }
     }
     if !(full.starts_with("http://") || full.starts_with("https://")) {
-        return Err(EsError::Config(format!(
-            "`{url}`: the Elasticsearch URL must be http:// or https://"
-        )));
+        return Err(EsConfigError::NotHttp {
+            url: url.to_owned(),
+        }
+        .into());
     }
     Ok(full)
 }
@@ -668,7 +781,14 @@ mod tests {
         );
         let e = normalize_url("http://elastic:secret@es:9200").unwrap_err();
         assert!(!e.to_string().contains("secret"));
-        assert!(normalize_url("ftp://es").is_err());
+        assert!(matches!(
+            e,
+            EsError::Config(EsConfigError::CredentialsInUrl)
+        ));
+        assert!(matches!(
+            normalize_url("ftp://es").unwrap_err(),
+            EsError::Config(EsConfigError::NotHttp { url }) if url == "ftp://es"
+        ));
     }
 
     #[test]

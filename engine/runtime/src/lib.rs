@@ -13,6 +13,8 @@
 //!
 //! Signals and the process's exit code belong to the CLI, not here.
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod elastic;
 pub mod pipeline;

@@ -27,7 +27,9 @@ const DEBOUNCE: Duration = Duration::from_millis(250);
 /// A compiled ruleset and the decoder built for it, published together: events decoded for one
 /// ruleset are evaluated by that ruleset.
 pub struct Generation {
+    /// The compiled rules.
     pub ruleset: Arc<Ruleset>,
+    /// The decoder that projects events onto the fields these rules use.
     pub decoder: Arc<Decoder>,
     /// The ruleset's compile warnings, shown when it takes over.
     pub warnings: Vec<k8scop_grammar::Diagnostic>,

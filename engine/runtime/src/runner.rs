@@ -18,7 +18,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError, Committer, Pending, CHECKPO
 use crate::pipeline::{Notice, Pipeline, PipelineError, Stats, Summary};
 use crate::reload::{self, Generation};
 use crate::shutdown;
-use crate::sinks::Sink;
+use crate::sinks::{Sink, SinkError, SinkFailure};
 use crate::sources::{Batch, Position, SourceContext};
 
 /// Checkpoints waiting for acknowledgements (the engine offers one every few seconds).
@@ -50,14 +50,13 @@ fn resume(
     ruleset: &Arc<Ruleset>,
     checkpoint: &Checkpoint,
 ) -> Result<(Engine, Dedup, Vec<Arc<str>>), PipelineError> {
-    let invalid = |e: String| PipelineError::Checkpoint(CheckpointError::Invalid(e));
-    let state = k8scop_engine::EngineState::from_value(checkpoint.engine.clone())
-        .map_err(|e| invalid(e.to_string()))?;
-    let (engine, report) =
-        Engine::restore(Arc::clone(ruleset), state).map_err(|e| invalid(e.to_string()))?;
-    let dedup_state = k8scop_engine::decode::DedupState::from_value(checkpoint.dedup.clone())
-        .map_err(|e| invalid(e.to_string()))?;
-    let dedup = Dedup::restore(DEDUP_CAPACITY, dedup_state).map_err(|e| invalid(e.to_string()))?;
+    let invalid = |e| PipelineError::Checkpoint(CheckpointError::State(e));
+    let state =
+        k8scop_engine::EngineState::from_value(checkpoint.engine.clone()).map_err(invalid)?;
+    let (engine, report) = Engine::restore(Arc::clone(ruleset), state).map_err(invalid)?;
+    let dedup_state =
+        k8scop_engine::decode::DedupState::from_value(checkpoint.dedup.clone()).map_err(invalid)?;
+    let dedup = Dedup::restore(DEDUP_CAPACITY, dedup_state).map_err(invalid)?;
     let dropped = report
         .changed
         .iter()
@@ -121,14 +120,11 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
                 });
                 source.resume_from(checkpoint.position);
             } else {
-                return Err(PipelineError::Checkpoint(CheckpointError::Invalid(
-                    format!(
-                        "the checkpoint in {} was made by `{}`, not by `{}`; use another state id",
-                        store.name(),
-                        checkpoint.source,
-                        source.identity()
-                    ),
-                )));
+                return Err(PipelineError::Checkpoint(CheckpointError::OtherSource {
+                    store: store.name(),
+                    made_by: checkpoint.source,
+                    source_identity: source.identity(),
+                }));
             }
         }
     }
@@ -332,11 +328,7 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
                 stats
                     .undelivered
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                notices(Notice::SinkFailed {
-                    sink: name.clone(),
-                    message: "the sink stopped; its alerts are not delivered".into(),
-                    undelivered: batch.len() as u64,
-                });
+                notices(SinkError::new(name.clone(), SinkFailure::Stopped, batch.len()).into());
             }
         }
         if let Some(position) = in_flight.position {
@@ -382,11 +374,7 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
     // Drain: the sinks write what they were given, then flush.
     for (name, task) in sink_queues.into_iter().map(|(n, _)| n).zip(sink_tasks) {
         if let Err(e) = task.await {
-            notices(Notice::SinkFailed {
-                sink: name,
-                message: format!("the sink's task failed: {e}"),
-                undelivered: 0,
-            });
+            notices(SinkError::new(name, SinkFailure::panicked("the sink's task", &e), 0).into());
         }
     }
     let committed = match committer {

@@ -21,10 +21,12 @@ pub fn channel() -> (ShutdownTrigger, Shutdown) {
 }
 
 impl ShutdownTrigger {
+    /// Requests the shutdown: every listener sees it, now and later. Firing twice is harmless.
     pub fn trigger(&self) {
         let _ = self.0.send(true);
     }
 
+    /// Another listener, for a task started after the first.
     pub fn subscribe(&self) -> Shutdown {
         Shutdown(self.0.subscribe())
     }

@@ -53,6 +53,8 @@ pub struct EsStateStore {
 }
 
 impl EsStateStore {
+    /// A store in `config.index`, on the document `config.id`; nothing is read or written
+    /// before [`CheckpointStore::load`].
     pub fn new(client: EsClient, config: EsStateConfig) -> EsStateStore {
         EsStateStore {
             client,
@@ -77,7 +79,7 @@ impl EsStateStore {
     }
 
     fn unavailable(e: EsError) -> CheckpointError {
-        CheckpointError::Store(e.to_string())
+        CheckpointError::Store(e)
     }
 
     /// Creates the state index unless it exists. The checkpoint's engine state carries event
@@ -226,16 +228,18 @@ impl CheckpointStore for EsStateStore {
                         _ if self.fresh => None,
                         Some(Value::Null) | None => None,
                         Some(c) => Some(serde_json::from_value::<Checkpoint>(c.clone()).map_err(
-                            |e| CheckpointError::Invalid(format!("{}: {e}", self.name())),
+                            |error| CheckpointError::Unreadable {
+                                store: self.name(),
+                                error,
+                            },
                         )?),
                     };
                     if let Some(c) = &checkpoint {
                         if c.version != CHECKPOINT_VERSION {
-                            return Err(CheckpointError::Invalid(format!(
-                                "{} has format version {}, this k8scop reads version {CHECKPOINT_VERSION}",
-                                self.name(),
-                                c.version
-                            )));
+                            return Err(CheckpointError::Version {
+                                store: self.name(),
+                                found: c.version,
+                            });
                         }
                     }
                     (checkpoint, Some(version))

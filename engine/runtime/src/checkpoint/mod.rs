@@ -35,6 +35,7 @@ pub const CHECKPOINT_VERSION: u32 = 1;
 /// A resumable point of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// The format it was written in, [`CHECKPOINT_VERSION`] when this k8scop wrote it.
     pub version: u32,
     /// The identity of the source that made it ([`crate::sources::Source::identity`]).
     pub source: String,
@@ -48,17 +49,57 @@ pub struct Checkpoint {
     pub events: u64,
 }
 
-/// Why a checkpoint could not be read or written.
+/// Why a checkpoint could not be read or written. The kind says what to do: wait for the store,
+/// stop the other instance, or start afresh (`--fresh`, another state id).
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// The store's server failed (after its retries); the committer keeps trying.
     #[error("the checkpoint store is unavailable: {0}")]
-    Store(String),
+    Store(#[from] crate::elastic::EsError),
+    /// Another instance holds the lease on this cursor.
     #[error("another k8scop instance holds the lease on `{id}` (until {until}); stop it or wait for the lease to expire")]
-    Leased { id: String, until: String },
+    Leased {
+        /// The cursor's id, with the instance that holds it.
+        id: String,
+        /// When the lease expires.
+        until: String,
+    },
+    /// Another instance wrote the cursor since this one read it.
     #[error("the checkpoint `{id}` was written by another instance since this one read it; this instance lost its lease and stops")]
-    LostLease { id: String },
+    LostLease {
+        /// The cursor's id.
+        id: String,
+    },
+    /// The stored checkpoint is not a checkpoint document (cut short, edited).
+    #[error("the checkpoint cannot be used: {store}: {error}")]
+    Unreadable {
+        /// Where it is stored.
+        store: String,
+        /// Why it does not parse.
+        #[source]
+        error: serde_json::Error,
+    },
+    /// The stored checkpoint is in a format version this k8scop does not read.
+    #[error("the checkpoint cannot be used: {store} has format version {found}, this k8scop reads version {}", CHECKPOINT_VERSION)]
+    Version {
+        /// Where it is stored.
+        store: String,
+        /// The version it was written in.
+        found: u32,
+    },
+    /// The engine state or the deduplication window inside the checkpoint cannot be restored.
     #[error("the checkpoint cannot be used: {0}")]
-    Invalid(String),
+    State(#[from] k8scop_engine::StateError),
+    /// The checkpoint was made by another source (another index pattern, server or time field).
+    #[error("the checkpoint cannot be used: the checkpoint in {store} was made by `{made_by}`, not by `{source_identity}`; use another state id")]
+    OtherSource {
+        /// Where it is stored.
+        store: String,
+        /// The identity of the source that made it.
+        made_by: String,
+        /// The identity of this run's source.
+        source_identity: String,
+    },
 }
 
 /// Where checkpoints are kept (the Elasticsearch state index).
@@ -84,6 +125,7 @@ pub trait CheckpointStore: Send {
 /// How often the engine offers a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointPolicy {
+    /// The least time between two checkpoints; a quiet source makes them rarer.
     pub interval: Duration,
 }
 
@@ -98,7 +140,9 @@ impl Default for CheckpointPolicy {
 /// A checkpoint waiting for its alerts to be acknowledged.
 #[derive(Debug)]
 pub struct Pending {
+    /// The number of the engine batch it follows; every sink must acknowledge it first.
     pub seq: u64,
+    /// What is written once they have.
     pub checkpoint: Checkpoint,
 }
 
@@ -107,10 +151,15 @@ pub type AckReceiver = watch::Receiver<u64>;
 
 /// Writes checkpoints once every sink has acknowledged them; runs as its own task.
 pub struct Committer {
+    /// Where checkpoints are written.
     pub store: Box<dyn CheckpointStore>,
+    /// Checkpoints from the engine, in batch order.
     pub pending: mpsc::Receiver<Pending>,
+    /// One acknowledgement watch per sink.
     pub acks: Vec<AckReceiver>,
+    /// Where committed checkpoints are counted.
     pub stats: Arc<Stats>,
+    /// Where retries are reported.
     pub notices: Arc<dyn Fn(Notice) + Send + Sync>,
 }
 

@@ -21,7 +21,7 @@ use elasticsearch::http::Method;
 use k8scop_engine::alert::AlertUpdate;
 use serde_json::{json, Value};
 
-use super::{BoxFuture, Sink, SinkError};
+use super::{BoxFuture, Sink, SinkError, SinkFailure};
 use crate::elastic::{segment, Body, EsClient, EsError};
 use crate::pipeline::Notice;
 
@@ -42,6 +42,8 @@ pub struct EsSinkConfig {
 }
 
 impl EsSinkConfig {
+    /// Alerts into `index`, with the template installed, rejected documents into
+    /// `k8scop-dead-letter.jsonl` and 500 documents per `_bulk` request.
     pub fn new(index: impl Into<String>) -> EsSinkConfig {
         EsSinkConfig {
             index: index.into(),
@@ -68,13 +70,14 @@ struct Doc {
 }
 
 impl EsSink {
-    /// Connects the sink; installs the template when asked to.
+    /// Connects the sink; installs the template when asked to. A failure is reported under the
+    /// sink's name, as `sink elasticsearch (alerts index k8scop-alerts): ...`.
     pub async fn new(
         client: EsClient,
         config: EsSinkConfig,
         stats: Arc<crate::pipeline::Stats>,
         notices: Arc<dyn Fn(Notice) + Send + Sync>,
-    ) -> Result<EsSink, EsError> {
+    ) -> Result<EsSink, SinkError> {
         let sink = EsSink {
             client,
             config,
@@ -82,9 +85,31 @@ impl EsSink {
             stats,
         };
         if sink.config.install_template {
-            sink.install_template().await?;
+            sink.install_template().await.map_err(|error| {
+                SinkError::new(
+                    sink.name(),
+                    SinkFailure::Elasticsearch {
+                        action: "cannot install the alerts index template",
+                        error: Box::new(error),
+                    },
+                    0,
+                )
+            })?;
         }
         Ok(sink)
+    }
+
+    /// Tells the user of each retry, under the sink's name, while the server is unavailable.
+    fn on_retry(&self) -> impl Fn(&EsError, Duration) + Send + Sync {
+        let notices = Arc::clone(&self.notices);
+        let sink = self.name();
+        move |e: &EsError, wait: Duration| {
+            notices(Notice::SinkRetry {
+                sink: sink.clone(),
+                message: e.to_string(),
+                retry_in: wait,
+            })
+        }
     }
 
     /// The index template for this server and index.
@@ -102,21 +127,13 @@ impl EsSink {
     async fn install_template(&self) -> Result<(), EsError> {
         let name = format!("k8scop-{}", self.config.index.trim_end_matches('*'));
         let body = Self::template(&self.config.index, self.client.flavor().is_opensearch());
-        let notices = Arc::clone(&self.notices);
-        let on_retry = move |e: &EsError, wait: Duration| {
-            notices(Notice::SinkRetry {
-                sink: "elasticsearch".into(),
-                message: e.to_string(),
-                retry_in: wait,
-            })
-        };
         self.client
             .request(
                 Method::Put,
                 &format!("/_index_template/{}", segment(&name)),
                 &[],
                 Body::Json(body),
-                &on_retry,
+                &self.on_retry(),
             )
             .await?;
         Ok(())
@@ -153,17 +170,15 @@ impl EsSink {
             for d in &batch {
                 body.extend_from_slice(&d.lines);
             }
-            let notices = Arc::clone(&self.notices);
-            let on_retry = move |e: &EsError, wait: Duration| {
-                notices(Notice::SinkRetry {
-                    sink: "elasticsearch".into(),
-                    message: e.to_string(),
-                    retry_in: wait,
-                })
-            };
             let answer = self
                 .client
-                .request(Method::Post, "/_bulk", &[], Body::NdJson(body), &on_retry)
+                .request(
+                    Method::Post,
+                    "/_bulk",
+                    &[],
+                    Body::NdJson(body),
+                    &self.on_retry(),
+                )
                 .await;
             let answer = match answer {
                 Ok(a) => a,
@@ -174,13 +189,16 @@ impl EsSink {
                     queue.push(a.to_vec());
                     continue;
                 }
-                Err(e) => {
+                Err(error) => {
                     let undelivered = batch.len() + queue.iter().map(Vec::len).sum::<usize>();
-                    return Err(SinkError {
-                        sink: self.name(),
-                        message: format!("cannot write alerts: {e}"),
-                        undelivered: undelivered as u64,
-                    });
+                    return Err(SinkError::new(
+                        self.name(),
+                        SinkFailure::Elasticsearch {
+                            action: "cannot write alerts",
+                            error: Box::new(error),
+                        },
+                        undelivered,
+                    ));
                 }
             };
             let (retry, rejected) = walk_items(&answer, &batch);
@@ -192,14 +210,14 @@ impl EsSink {
                 let policy = self.client.retry();
                 if policy.max_attempts.is_some_and(|max| item_attempts >= max) {
                     let undelivered = retry.len() + queue.iter().map(Vec::len).sum::<usize>();
-                    return Err(SinkError {
-                        sink: self.name(),
-                        message: format!(
-                            "the server kept refusing {} alert documents (busy): gave up after {item_attempts} attempts",
-                            retry.len()
-                        ),
-                        undelivered: undelivered as u64,
-                    });
+                    return Err(SinkError::new(
+                        self.name(),
+                        SinkFailure::Busy {
+                            documents: retry.len(),
+                            attempts: item_attempts,
+                        },
+                        undelivered,
+                    ));
                 }
                 let wait = policy.backoff(item_attempts);
                 (self.notices)(Notice::SinkRetry {
@@ -262,15 +280,16 @@ impl EsSink {
                 });
                 Ok(())
             }
-            Err(e) => Err(SinkError {
-                sink: self.name(),
-                message: format!(
-                    "the server rejected {} alert documents ({reason}) and the dead-letter file `{}` cannot be written: {e}",
-                    rejected.len(),
-                    path.display()
-                ),
-                undelivered: rejected.len() as u64,
-            }),
+            Err(error) => Err(SinkError::new(
+                self.name(),
+                SinkFailure::DeadLetter {
+                    documents: rejected.len(),
+                    reason,
+                    path: path.clone(),
+                    error,
+                },
+                rejected.len(),
+            )),
         }
     }
 }
@@ -317,7 +336,7 @@ fn walk_items(answer: &Value, batch: &[Doc]) -> (Vec<Doc>, Vec<(Doc, Value)>) {
 
 impl Sink for EsSink {
     fn name(&self) -> String {
-        format!("elasticsearch {}", self.config.index)
+        format!("elasticsearch (alerts index {})", self.config.index)
     }
 
     fn send<'a>(&'a mut self, updates: &'a [AlertUpdate]) -> BoxFuture<'a, Result<(), SinkError>> {

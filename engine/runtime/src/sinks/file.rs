@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::{BoxFuture, Sink, SinkError};
+use super::{BoxFuture, Sink, SinkError, SinkFailure};
 use k8scop_engine::alert::AlertUpdate;
 
 /// Appends alert documents to a file, one per line.
@@ -42,10 +42,15 @@ impl FileSink {
             .append(true)
             .create(true)
             .open(&path)
-            .map_err(|e| SinkError {
-                sink: sink_name(&path),
-                message: format!("cannot open for appending: {e}"),
-                undelivered: 0,
+            .map_err(|error| {
+                SinkError::new(
+                    sink_name(&path),
+                    SinkFailure::Io {
+                        action: "cannot open for appending",
+                        error,
+                    },
+                    0,
+                )
             })?;
         Ok(FileSink {
             path,
@@ -60,17 +65,14 @@ impl FileSink {
         &self.path
     }
 
-    fn error(&self, message: String, undelivered: usize) -> SinkError {
-        SinkError {
-            sink: sink_name(&self.path),
-            message,
-            undelivered: undelivered as u64,
-        }
+    fn error(&self, failure: SinkFailure, undelivered: usize) -> SinkError {
+        SinkError::new(sink_name(&self.path), failure, undelivered)
     }
 }
 
+/// `file /var/log/k8scop/alerts.jsonl`.
 fn sink_name(path: &Path) -> String {
-    format!("file:{}", path.display())
+    format!("file {}", path.display())
 }
 
 /// Writes all of `buf`, or as much as the writer takes before an error. Returns the number of
@@ -106,7 +108,10 @@ impl Sink for FileSink {
                 return Ok(());
             }
             let Some(mut file) = self.file.take() else {
-                return Err(self.error("the file is no longer open".into(), updates.len()));
+                return Err(self.error(
+                    SinkFailure::Closed("the file is no longer open"),
+                    updates.len(),
+                ));
             };
             let mut buf = std::mem::take(&mut self.buf);
             buf.clear();
@@ -127,7 +132,9 @@ impl Sink for FileSink {
             let (file, buf, written, result) = match joined {
                 Ok(done) => done,
                 Err(e) => {
-                    return Err(self.error(format!("the write thread failed: {e}"), updates.len()))
+                    return Err(
+                        self.error(SinkFailure::panicked("the write thread", &e), updates.len())
+                    )
                 }
             };
             self.file = Some(file);
@@ -136,7 +143,15 @@ impl Sink for FileSink {
             }
             let done = complete_lines(&buf, written, repair);
             self.buf = buf;
-            result.map_err(|e| self.error(format!("cannot write: {e}"), updates.len() - done))
+            result.map_err(|error| {
+                self.error(
+                    SinkFailure::Io {
+                        action: "cannot write",
+                        error,
+                    },
+                    updates.len() - done,
+                )
+            })
         })
     }
 
@@ -154,9 +169,17 @@ impl Sink for FileSink {
             match joined {
                 Ok((file, result)) => {
                     self.file = Some(file);
-                    result.map_err(|e| self.error(format!("cannot sync to disk: {e}"), 0))
+                    result.map_err(|error| {
+                        self.error(
+                            SinkFailure::Io {
+                                action: "cannot sync to disk",
+                                error,
+                            },
+                            0,
+                        )
+                    })
                 }
-                Err(e) => Err(self.error(format!("the sync thread failed: {e}"), 0)),
+                Err(e) => Err(self.error(SinkFailure::panicked("the sync thread", &e), 0)),
             }
         })
     }
@@ -197,7 +220,7 @@ mod tests {
         ]);
 
         let mut sink = FileSink::open(&tmp.0).unwrap();
-        assert_eq!(sink.name(), format!("file:{}", tmp.0.display()));
+        assert_eq!(sink.name(), format!("file {}", tmp.0.display()));
         sink.send(&events[..2]).await.unwrap();
         // On disk at the end of the batch, before any flush() and while the sink is open.
         let text = std::fs::read_to_string(&tmp.0).unwrap();
@@ -226,8 +249,17 @@ mod tests {
             .join("alerts.jsonl");
         let err = FileSink::open(&path).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains(&path.display().to_string()), "{text}");
-        assert!(text.contains("cannot open for appending"), "{text}");
+        assert!(
+            text.starts_with(&format!(
+                "sink file {}: cannot open for appending: ",
+                path.display()
+            )),
+            "{text}"
+        );
+        match err.failure {
+            SinkFailure::Io { error, .. } => assert_eq!(error.kind(), io::ErrorKind::NotFound),
+            other => panic!("expected an I/O failure, got {other:?}"),
+        }
     }
 
     #[cfg(target_os = "linux")]
@@ -242,8 +274,13 @@ mod tests {
         let err = sink.send(&events).await.unwrap_err();
         assert_eq!(err.undelivered, 2);
         assert!(
-            err.to_string().starts_with("file:/dev/full: cannot write"),
+            err.to_string()
+                .starts_with("sink file /dev/full: cannot write: No space left on device"),
             "{err}"
+        );
+        assert!(
+            matches!(&err.failure, SinkFailure::Io { error, .. } if error.raw_os_error() == Some(28)),
+            "{err:?}"
         );
     }
 

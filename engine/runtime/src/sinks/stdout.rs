@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use chrono::DateTime;
 use k8scop_grammar::ast::Severity;
 
-use super::{BoxFuture, Sink, SinkError};
+use super::{BoxFuture, Sink, SinkError, SinkFailure};
 use k8scop_engine::alert::{AlertKind, AlertUpdate};
 
 /// What the stdout sink prints.
@@ -69,12 +69,8 @@ impl StdoutSink {
         }
     }
 
-    fn error(message: String, undelivered: usize) -> SinkError {
-        SinkError {
-            sink: "stdout".into(),
-            message,
-            undelivered: undelivered as u64,
-        }
+    fn error(failure: SinkFailure, undelivered: usize) -> SinkError {
+        SinkError::new("stdout", failure, undelivered)
     }
 
     /// Writes `self.buf` and flushes, on the blocking pool. `count` is the number of alerts in
@@ -82,7 +78,10 @@ impl StdoutSink {
     async fn write_buffer(&mut self, count: usize) -> Result<(), SinkError> {
         let Some(mut out) = self.out.take() else {
             self.buf.clear();
-            return Err(StdoutSink::error("stdout is closed".into(), count));
+            return Err(StdoutSink::error(
+                SinkFailure::Closed("stdout is closed"),
+                count,
+            ));
         };
         let buf = std::mem::take(&mut self.buf);
         let joined = tokio::task::spawn_blocking(move || {
@@ -104,17 +103,23 @@ impl StdoutSink {
                     }
                     // The reader is gone (`k8scop run | head`): nothing written later can arrive.
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(StdoutSink::error(
-                        "stdout was closed by its reader (broken pipe)".into(),
+                        SinkFailure::Closed("stdout was closed by its reader (broken pipe)"),
                         count,
                     )),
-                    Err(e) => {
+                    Err(error) => {
                         self.out = Some(out);
-                        Err(StdoutSink::error(format!("cannot write: {e}"), count))
+                        Err(StdoutSink::error(
+                            SinkFailure::Io {
+                                action: "cannot write",
+                                error,
+                            },
+                            count,
+                        ))
                     }
                 }
             }
             Err(e) => Err(StdoutSink::error(
-                format!("the write thread failed: {e}"),
+                SinkFailure::panicked("the write thread", &e),
                 count,
             )),
         }

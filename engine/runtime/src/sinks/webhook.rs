@@ -31,7 +31,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGE
 use reqwest::{StatusCode, Url};
 use serde_json::{json, Value};
 
-use super::{BoxFuture, Sink, SinkError};
+use super::{BoxFuture, Sink, SinkError, SinkFailure};
 use k8scop_engine::alert::AlertUpdate;
 
 /// The most alerts one request carries; a larger batch is sent in several requests.
@@ -54,6 +54,7 @@ pub enum WebhookFormat {
 pub struct WebhookConfig {
     /// `http://` or `https://`. It may carry a secret (Slack's do): it is never printed.
     pub url: String,
+    /// The shape of the request body.
     pub format: WebhookFormat,
     /// Extra request headers, e.g. `("Authorization", "Bearer ...")`. Values are never printed.
     pub headers: Vec<(String, String)>,
@@ -158,11 +159,8 @@ enum Outcome {
 impl WebhookSink {
     /// Checks the configuration (URL, headers, timeout) and builds the HTTP client.
     pub fn new(config: WebhookConfig) -> Result<WebhookSink, SinkError> {
-        let invalid = |sink: &str, message: String| SinkError {
-            sink: sink.to_owned(),
-            message,
-            undelivered: 0,
-        };
+        let invalid =
+            |sink: &str, message: String| SinkError::new(sink, SinkFailure::Settings(message), 0);
         // Not the parser's message: it may quote the URL, which may hold a secret.
         let url = Url::parse(config.url.trim())
             .map_err(|_| invalid("webhook", "the webhook URL is not a valid URL".into()))?;
@@ -172,7 +170,7 @@ impl WebhookSink {
                 "the webhook URL must start with `http://` or `https://` and name a host".into(),
             ));
         }
-        let name = format!("webhook:{}", &origin(&url)[url.scheme().len() + 3..]);
+        let name = format!("webhook {}", origin(&url));
         if config.timeout.is_zero() {
             return Err(invalid(
                 &name,
@@ -257,24 +255,26 @@ impl WebhookSink {
 
     /// Sends one body, retrying up to `retries` times. Returns the number of attempts, or why it
     /// gave up.
-    async fn deliver(&mut self, body: &[u8], retries: u32) -> Result<u32, String> {
+    async fn deliver(&mut self, body: &[u8], retries: u32) -> Result<u32, SinkFailure> {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
+            let failed = |reason: String, final_answer: bool| SinkFailure::Delivery {
+                attempts,
+                final_answer,
+                reason,
+                rest_not_sent: false,
+            };
             let (reason, retry_after) = match self.attempt(body).await {
                 Outcome::Delivered => return Ok(attempts),
-                Outcome::Fatal(reason) => return Err(format!("{reason} (not retried)")),
+                Outcome::Fatal(reason) => return Err(failed(reason, true)),
                 Outcome::Retry {
                     reason,
                     retry_after,
                 } => (reason, retry_after),
             };
             if attempts > retries {
-                return Err(if attempts == 1 {
-                    reason
-                } else {
-                    format!("gave up after {attempts} attempts: {reason}")
-                });
+                return Err(failed(reason, false));
             }
             let delay = match retry_after {
                 Some(asked) => asked.min(self.config.max_backoff),
@@ -464,19 +464,15 @@ impl Sink for WebhookSink {
                 let body = self.body(chunk);
                 match self.deliver(&body, retries).await {
                     Ok(_) => self.failing = false,
-                    Err(mut message) => {
+                    Err(mut failure) => {
                         self.failing = true;
                         let undelivered = selected.len() - i * MAX_ALERTS_PER_REQUEST;
-                        if undelivered > chunk.len() {
+                        if let SinkFailure::Delivery { rest_not_sent, .. } = &mut failure {
                             // The endpoint is failing: the rest of the batch would most likely
                             // fail too, after as long a wait.
-                            message.push_str("; the rest of the batch was not sent");
+                            *rest_not_sent = undelivered > chunk.len();
                         }
-                        return Err(SinkError {
-                            sink: self.name.clone(),
-                            message,
-                            undelivered: undelivered as u64,
-                        });
+                        return Err(SinkError::new(self.name.clone(), failure, undelivered));
                     }
                 }
             }
@@ -645,7 +641,7 @@ mod tests {
     async fn delivers_a_batch_in_one_post() {
         let server = Server::start(vec![OK]).await;
         let mut sink = WebhookSink::new(config(server.url())).unwrap();
-        assert_eq!(sink.name(), format!("webhook:{}", server.addr));
+        assert_eq!(sink.name(), format!("webhook http://{}", server.addr));
         let alerts = two_alerts();
         sink.send(&alerts).await.unwrap();
 
@@ -697,6 +693,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("not retried"), "{text}");
+        assert!(
+            matches!(
+                err.failure,
+                SinkFailure::Delivery {
+                    attempts: 1,
+                    final_answer: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
@@ -773,9 +780,24 @@ mod tests {
         let err = sink.send(&two_alerts()).await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2));
         assert_eq!(err.undelivered, 2);
+        // Reported under the sink's name, which shows the URL's origin and nothing more.
         assert!(
-            err.to_string().contains("gave up after 3 attempts"),
+            err.to_string().starts_with(&format!(
+                "sink webhook http://{addr}: gave up after 3 attempts: "
+            )),
             "{err}"
+        );
+        assert!(
+            matches!(
+                err.failure,
+                SinkFailure::Delivery {
+                    attempts: 3,
+                    final_answer: false,
+                    rest_not_sent: false,
+                    ..
+                }
+            ),
+            "{err:?}"
         );
     }
 
@@ -857,7 +879,11 @@ mod tests {
         assert_eq!(server.count(), 3);
         let err = sink.send(&alerts).await.unwrap_err();
         assert_eq!(server.count(), 4);
-        assert!(!err.message.contains("gave up after"), "{err}");
+        assert!(
+            matches!(err.failure, SinkFailure::Delivery { attempts: 1, .. }),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("gave up after"), "{err}");
         sink.send(&alerts).await.unwrap();
         assert_eq!(server.count(), 5);
         sink.send(&alerts).await.unwrap();
@@ -916,7 +942,12 @@ mod tests {
             .unwrap_err();
         assert_eq!(server.count(), 1);
         assert_eq!(err.undelivered, 2);
-        assert!(err.message.contains("redirects are not followed"), "{err}");
+        assert!(
+            err.failure
+                .to_string()
+                .contains("redirects are not followed"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -930,6 +961,8 @@ mod tests {
         ] {
             let err = WebhookSink::new(WebhookConfig::new(url)).unwrap_err();
             assert!(err.to_string().contains(expected), "{err}");
+            assert!(err.to_string().starts_with("sink webhook: "), "{err}");
+            assert!(matches!(err.failure, SinkFailure::Settings(_)), "{err:?}");
         }
         let mut cfg = WebhookConfig::new("https://example.com/hook");
         cfg.headers = vec![("X-Token".into(), "bad\nvalue s3cret".into())];

@@ -44,7 +44,9 @@ pub struct EsSourceConfig {
     /// Static: read `[start, end)` (epoch ms) and stop. Streaming: `start` is where a fresh run
     /// begins (default: now minus the overlap), `end` is not allowed.
     pub start: Option<i64>,
+    /// Static: the end of the range (epoch ms, excluded); none reads to the newest document.
     pub end: Option<i64>,
+    /// Poll for new documents until shutdown instead of stopping at the end of the range.
     pub streaming: bool,
     /// Hits per page.
     pub page_size: usize,
@@ -62,6 +64,8 @@ pub struct EsSourceConfig {
 }
 
 impl EsSourceConfig {
+    /// Hits per page by default: well under the servers' result window of 10000, and few
+    /// enough round trips.
     pub const DEFAULT_PAGE_SIZE: usize = 1000;
 
     /// A static read of `index` over `[start, end)` with the defaults.
@@ -86,7 +90,10 @@ impl EsSourceConfig {
 /// or after `time - overlap`, by `index/id`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
+    /// The newest time-field value read (epoch ms); none before the first document.
     pub time: Option<i64>,
+    /// The documents read near the cursor (`index/id` to their time), so that the overlap
+    /// read again does not evaluate them twice.
     pub seen: BTreeMap<String, i64>,
 }
 
@@ -105,6 +112,8 @@ pub struct EsSource {
 }
 
 impl EsSource {
+    /// A source that reads with `client` as `config` says, from the start of its range (or
+    /// from where [`Source::resume_from`] puts it).
     pub fn new(client: EsClient, config: EsSourceConfig) -> EsSource {
         EsSource {
             client,
@@ -224,6 +233,19 @@ struct Reader {
 }
 
 impl Reader {
+    /// Tells the user of each retry while the server is unavailable (reading is paused).
+    fn on_retry(&self) -> impl Fn(&EsError, Duration) + Send + Sync {
+        let notices = Arc::clone(&self.ctx.notices);
+        let source = format!("elasticsearch {}", self.config.index);
+        move |e: &EsError, wait: Duration| {
+            notices(Notice::SourceRetry {
+                source: source.clone(),
+                message: e.to_string(),
+                retry_in: wait,
+            })
+        }
+    }
+
     /// Static: one window over `[start, end)`, resumed after the cursor when there is one.
     async fn read_range(&mut self) -> Result<(), Stop> {
         let from = match self.cursor.time {
@@ -338,15 +360,7 @@ impl Reader {
                 Some(_) => "/_search".to_owned(),
                 None => format!("/{}/_search", segment(&self.config.index)),
             };
-            let notices = Arc::clone(&self.ctx.notices);
-            let name = format!("elasticsearch {}", self.config.index);
-            let on_retry = move |e: &EsError, wait: Duration| {
-                notices(Notice::SourceRetry {
-                    source: name.clone(),
-                    message: e.to_string(),
-                    retry_in: wait,
-                })
-            };
+            let on_retry = self.on_retry();
             let bytes = self
                 .request_bytes_retrying(&path, Body::Json(body), &on_retry)
                 .await?;
@@ -489,15 +503,7 @@ impl Reader {
             format!("/{index}/_pit")
         };
         let query = [("keep_alive", keep_alive(self.config.keep_alive))];
-        let notices = Arc::clone(&self.ctx.notices);
-        let name = format!("elasticsearch {}", self.config.index);
-        let on_retry = move |e: &EsError, wait: Duration| {
-            notices(Notice::SourceRetry {
-                source: name.clone(),
-                message: e.to_string(),
-                retry_in: wait,
-            })
-        };
+        let on_retry = self.on_retry();
         match self
             .client
             .request(Method::Post, &path, &query, Body::None, &on_retry)

@@ -56,6 +56,7 @@ use read::Block;
 /// What to read and how.
 #[derive(Debug, Clone)]
 pub struct FileSourceConfig {
+    /// The inputs in the order they are read: paths, globs (expanded in sorted order) and stdin.
     pub specs: Vec<SourceSpec>,
     /// Follow the files like `tail -F` once their end is reached, until shutdown.
     pub follow: bool,
@@ -69,8 +70,12 @@ pub struct FileSourceConfig {
 }
 
 impl FileSourceConfig {
+    /// 256 KiB: large enough that decoding a chunk outweighs handing it over, small enough
+    /// that several chunks decode at once.
     pub const DEFAULT_CHUNK_SIZE: usize = 256 * 1024;
+    /// 64 MiB: far above any real audit event, low enough to bound memory on a runaway line.
     pub const DEFAULT_MAX_LINE: usize = 64 * 1024 * 1024;
+    /// One second, as `--fetch-delay`'s default.
     pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
     /// `specs` with the default chunk size, line limit and poll interval.
@@ -99,12 +104,29 @@ pub struct FileSourceReport {
 /// Why the source could not read.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// A file (or stdin) cannot be opened or read.
     #[error("cannot read `{path}`: {}", os_message(.error))]
-    Read { path: String, error: io::Error },
+    Read {
+        /// The file as given or matched, `<stdin>` for standard input.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        error: io::Error,
+    },
+    /// A glob that matches no file: most likely a typo in the pattern.
     #[error("no file matches `{pattern}`")]
-    NoMatch { pattern: String },
+    NoMatch {
+        /// The pattern as given.
+        pattern: String,
+    },
+    /// A `--source` pattern that is not a valid glob.
     #[error("invalid glob pattern `{pattern}`: {reason}")]
-    InvalidPattern { pattern: String, reason: String },
+    InvalidPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl SourceError {

@@ -27,7 +27,10 @@ pub type Position = serde_json::Value;
 /// Raw text and, when the source can resume, the position right after it.
 #[derive(Debug)]
 pub struct Batch {
+    /// The text, framed into whole lines or documents.
     pub chunk: Chunk,
+    /// Where the source stands once this text is processed; none for sources that cannot
+    /// resume.
     pub position: Option<Position>,
 }
 
@@ -57,8 +60,10 @@ pub struct SourceContext {
 /// Why a source stopped before its input ended.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// A file cannot be read, or a pattern matches nothing.
     #[error(transparent)]
     File(#[from] file::SourceError),
+    /// The server failed after the retries.
     #[error(transparent)]
     Elasticsearch(#[from] crate::elastic::EsError),
 }
@@ -96,6 +101,7 @@ pub struct FileSource {
 }
 
 impl FileSource {
+    /// A source over the files, globs and stdin of `config`.
     pub fn new(config: file::FileSourceConfig) -> FileSource {
         FileSource { config }
     }

@@ -18,6 +18,7 @@ use crate::pipeline::SourceSpec;
 /// One input to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
+    /// Standard input, read once: it cannot be reopened or rotated.
     Stdin,
     /// A file, named as given or as matched by a glob.
     File(PathBuf),
