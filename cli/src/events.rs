@@ -28,6 +28,21 @@ pub struct Tally {
     pub duplicates: Vec<Arc<str>>,
 }
 
+/// Why the events could not be read. What is inside an input (malformed lines, documents that
+/// are not events) is never an error: it is tallied.
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    /// An input cannot be read, or a pattern matches no file; the message names it.
+    #[error(transparent)]
+    Source(#[from] file::SourceError),
+    /// The I/O runtime the file source runs on cannot start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The reading task failed (a panic): a bug, reported rather than hidden.
+    #[error("reading the events failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
 /// Reads every input in order and hands each event that `run` would evaluate to `each`, in
 /// order. An input that cannot be read is an error (its message names it); what is inside an
 /// input never is.
@@ -35,7 +50,7 @@ pub fn for_each_event(
     paths: &[PathBuf],
     decoder: &Decoder,
     mut each: impl FnMut(&Event),
-) -> Result<Tally, String> {
+) -> Result<Tally, EventsError> {
     let specs = paths
         .iter()
         .map(|p| SourceSpec::Path(p.to_string_lossy().into_owned()))
@@ -43,7 +58,7 @@ pub fn for_each_event(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        .map_err(EventsError::Runtime)?;
     let mut tally = Tally::default();
     let mut dedup = Dedup::new(Dedup::DEFAULT_CAPACITY);
     let read = runtime.block_on(async {
@@ -71,7 +86,7 @@ pub fn for_each_event(
     runtime.shutdown_background();
     match read {
         Ok(Ok(_report)) => Ok(tally),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(format!("reading the events failed: {e}")),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(EventsError::Task(e)),
     }
 }

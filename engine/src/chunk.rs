@@ -11,17 +11,31 @@ pub enum Chunk {
     /// Complete lines of JSON-lines text (each ending with `\n`, the last one possibly not),
     /// the first of which is line `first_line` (1-based) of `origin`.
     Lines {
+        /// The file (`<stdin>` for standard input) or the source's name, for messages.
         origin: Arc<str>,
+        /// The number of the chunk's first line in `origin`, from 1.
         first_line: u64,
+        /// The lines, newlines included.
         text: String,
     },
     /// A whole document read at once: a JSON array, an `EventList`, pretty-printed JSON.
-    Whole { origin: Arc<str>, text: String },
+    Whole {
+        /// The file or the source's name, for messages.
+        origin: Arc<str>,
+        /// The document's text.
+        text: String,
+    },
     /// `origin` was rotated or truncated and is read again from its start.
-    Restarted { origin: Arc<str>, reason: String },
+    Restarted {
+        /// The file.
+        origin: Arc<str>,
+        /// `rotated` or `truncated`.
+        reason: String,
+    },
 }
 
 impl Chunk {
+    /// Where the chunk's text comes from.
     pub fn origin(&self) -> &Arc<str> {
         match self {
             Chunk::Lines { origin, .. }
@@ -38,6 +52,7 @@ impl Chunk {
         }
     }
 
+    /// Whether the chunk carries no text (a restart notice, or an empty read).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

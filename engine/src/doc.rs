@@ -81,6 +81,7 @@ impl Doc {
         builder.finish()
     }
 
+    /// The document as a `serde_json::Value` (a copy: for output and tests, not per event).
     pub fn to_value(&self) -> Value {
         self.root().to_value()
     }
@@ -134,26 +135,31 @@ impl<'d> Ref<'d> {
         }
     }
 
+    /// Whether the value is JSON `null`.
     #[inline]
     pub fn is_null(self) -> bool {
         matches!(self.node(), Node::Null)
     }
 
+    /// Whether the value is an array.
     #[inline]
     pub fn is_array(self) -> bool {
         matches!(self.node(), Node::Array { .. })
     }
 
+    /// Whether the value is an object.
     #[inline]
     pub fn is_object(self) -> bool {
         matches!(self.node(), Node::Object { .. })
     }
 
+    /// Whether the value is a string.
     #[inline]
     pub fn is_string(self) -> bool {
         matches!(self.node(), Node::Str { .. })
     }
 
+    /// The string, borrowed from the document, if the value is one.
     #[inline]
     pub fn as_str(self) -> Option<&'d str> {
         match self.node() {
@@ -162,6 +168,7 @@ impl<'d> Ref<'d> {
         }
     }
 
+    /// The boolean, if the value is one.
     #[inline]
     pub fn as_bool(self) -> Option<bool> {
         match self.node() {
@@ -386,15 +393,18 @@ pub struct Mark {
 }
 
 impl DocBuilder {
+    /// Forgets what was built, keeping the buffers for the next document.
     pub fn clear(&mut self) {
         self.nodes.clear();
         self.text.clear();
     }
 
+    /// Whether nothing has been built since the last [`DocBuilder::clear`].
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
 
+    /// Where the builder is now, for [`DocBuilder::rollback`].
     pub fn mark(&self) -> Mark {
         Mark {
             nodes: self.nodes.len(),
@@ -414,18 +424,22 @@ impl DocBuilder {
         (offset(start), offset(s.len()))
     }
 
+    /// Appends `null`.
     pub fn null(&mut self) {
         self.nodes.push(Node::Null);
     }
 
+    /// Appends a boolean.
     pub fn bool(&mut self, b: bool) {
         self.nodes.push(Node::Bool(b));
     }
 
+    /// Appends a non-negative integer (one above `i64::MAX` keeps its exact value).
     pub fn uint(&mut self, u: u64) {
         self.nodes.push(Node::UInt(u));
     }
 
+    /// Appends an integer.
     pub fn int(&mut self, i: i64) {
         self.nodes.push(Node::Int(i));
     }
@@ -439,6 +453,7 @@ impl DocBuilder {
         });
     }
 
+    /// Appends a string, copied into the document's text.
     pub fn string(&mut self, s: &str) {
         let (start, len) = self.push_text(s);
         self.nodes.push(Node::Str { start, len });

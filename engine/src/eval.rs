@@ -29,24 +29,36 @@ use crate::script::{ScriptErrorKind, ScriptEvent, ScriptHost, ScriptId};
 
 /// A compiled condition.
 pub enum Cond {
+    /// Always holds (`true`, or a condition the compiler proved always true).
     True,
+    /// Never holds (`false`, or a comparison the compiler proved never true).
     False,
+    /// Every condition holds; evaluation stops at the first that does not.
     And(Box<[Cond]>),
+    /// Some condition holds; evaluation stops at the first that does.
     Or(Box<[Cond]>),
+    /// The condition does not hold (a comparison on a missing field included).
     Not(Box<Cond>),
     /// `exists PATH`
     Exists(FieldPath),
     /// A comparison of a value source against a constant.
     Test {
+        /// Where the values compared come from.
         left: Source,
+        /// `all`: every value must pass (and there must be one), not just any.
         all: bool,
+        /// The comparison, specialised for its constant.
         test: Test,
     },
     /// A comparison whose right side is known only per event.
     Dynamic {
+        /// Where the values compared come from.
         left: Source,
+        /// `all`: every left value must pass (and there must be one), not just any.
         all: bool,
+        /// The operator, applied value by value.
         op: CmpOp,
+        /// Where the values compared against come from.
         right: Source,
     },
     /// A function call or script standing alone: true when it yields `true`.
@@ -55,24 +67,34 @@ pub enum Cond {
 
 /// Where the values of an operand come from.
 pub enum Source {
+    /// The values of a field path of the event.
     Path(FieldPath),
+    /// A constant the compiler could not fold into a [`Test`].
     Const(Value),
+    /// The result of a function call, computed per event.
     Call(Box<CallSite>),
+    /// The value of a `script { ... }` expression, computed per event.
     Script(ScriptId),
 }
 
 /// A function call prepared at load.
 pub struct CallSite {
+    /// The function's name, for error reports.
     pub name: Arc<str>,
+    /// What runs: a stdlib function prepared for this call site, or a script function.
     pub callee: Callee,
+    /// Where each argument's values come from.
     pub args: Box<[Source]>,
     /// Per argument: whether a path ending at an array passes its elements one by one (a
     /// parameter that takes one value) or the array whole (a parameter that takes a list).
     pub flatten: Box<[bool]>,
 }
 
+/// The function a [`CallSite`] calls.
 pub enum Callee {
+    /// A stdlib function, compiled with the call site's constant arguments.
     Stdlib(Box<dyn Compiled>),
+    /// A function of the ruleset's `script` blocks, called by name.
     Script,
 }
 
@@ -86,6 +108,7 @@ pub struct ValueSet {
 }
 
 impl ValueSet {
+    /// Adds a constant; nulls, arrays and objects are never equal to anything and are left out.
     pub fn insert(&mut self, value: &Value) {
         match value {
             Value::String(s) => {
@@ -101,6 +124,8 @@ impl ValueSet {
         }
     }
 
+    /// Whether `value` equals a member: strings to strings, numbers to numbers (`1` equals
+    /// `1.0`), booleans to booleans.
     #[inline]
     pub fn contains<'a>(&self, value: impl Scalar<'a>) -> bool {
         if let Some(s) = value.str() {
@@ -120,10 +145,12 @@ impl ValueSet {
             .then(|| self.strings.iter().map(|s| &**s))
     }
 
+    /// The number of distinct members.
     pub fn len(&self) -> usize {
         self.strings.len() + self.numbers.len() + self.bools.iter().filter(|b| **b).count()
     }
 
+    /// Whether the set has no member, so that `in` it never holds.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -140,11 +167,14 @@ fn number_bits(f: f64) -> u64 {
 /// A number literal: exact integer comparison when both sides are integers.
 #[derive(Debug, Clone, Copy)]
 pub struct Num {
+    /// The value as an integer, when it is one that fits in an `i64`.
     pub int: Option<i64>,
+    /// The value as a float, always set.
     pub float: f64,
 }
 
 impl Num {
+    /// The number a JSON value holds, if it is a number.
     pub fn of(value: &Value) -> Option<Num> {
         match value {
             Value::Number(n) => Num::from_number(n),
@@ -152,6 +182,7 @@ impl Num {
         }
     }
 
+    /// A JSON number as a `Num`; `None` only for a number `f64` cannot hold.
     pub fn from_number(n: &serde_json::Number) -> Option<Num> {
         Some(Num {
             int: n.as_i64(),
@@ -169,23 +200,35 @@ impl Num {
 
 /// A comparison against a constant, specialised at load.
 pub enum Test {
+    /// `== "text"`.
     EqStr(Box<str>),
+    /// `== 3`, exact for integers.
     EqNum(Num),
+    /// `== true`.
     EqBool(bool),
+    /// `!= "text"`: false for a missing value or one of another type.
     NeStr(Box<str>),
+    /// `!= 3`: false for a missing value or one of another type.
     NeNum(Num),
+    /// `!= true`: false for a missing value or one of another type.
     NeBool(bool),
     /// `<`, `<=`, `>`, `>=` against a number.
     OrdNum(CmpOp, Num),
     /// `<`, `<=`, `>`, `>=` against a string (byte-wise, which orders RFC 3339 times correctly).
     OrdStr(CmpOp, Box<str>),
+    /// `in` and `intersects` a list: a hash-set lookup.
     In(Arc<ValueSet>),
+    /// `contains "text"`, with a substring finder built once.
     Contains(Box<memmem::Finder<'static>>),
+    /// `startswith "text"`.
     StartsWith(Box<str>),
+    /// `endswith "text"`.
     EndsWith(Box<str>),
     /// `matches`, and the case-insensitive operators compiled to `(?i)` regexes.
     Regex(Regex),
+    /// `glob "pattern"`, matching the whole value.
     Glob(Box<Glob>),
+    /// `cidr` a range or a list of ranges: the value is an IP address inside one of them.
     Cidr(Box<[Cidr]>),
     /// A list on the right of a string operator: any element.
     Any(Box<[Test]>),
@@ -195,8 +238,11 @@ pub enum Test {
 
 /// What a comparison reads of one value: an event's [`Ref`] or a computed `Value`.
 pub trait Scalar<'a>: Copy {
+    /// The value if it is a string.
     fn str(self) -> Option<&'a str>;
+    /// The value if it is a boolean.
     fn bool(self) -> Option<bool>;
+    /// The value if it is a number.
     fn num(self) -> Option<Num>;
 }
 
@@ -235,6 +281,7 @@ impl<'a> Scalar<'a> for &'a Value {
 }
 
 impl Test {
+    /// Whether one value passes; a value of the wrong type never does.
     #[inline]
     pub fn holds<'a>(&self, value: impl Scalar<'a>) -> bool {
         match self {
@@ -289,16 +336,20 @@ pub struct EvalError {
     pub origin: String,
     /// Whether the failure depends on the machine (a script's wall-clock deadline).
     pub kind: ScriptErrorKind,
+    /// What went wrong, as the script engine or the function says it.
     pub message: String,
 }
 
 /// What one event's evaluation needs besides the conditions.
 pub struct EvalCtx<'e> {
+    /// The event.
     pub event: Ref<'e>,
+    /// The ruleset's compiled scripts, for `script` expressions and script functions.
     pub scripts: &'e ScriptHost,
     slots: &'e Slots,
     cache: SlotCache<'e>,
     script_event: ScriptEvent<'e>,
+    /// The failures of this event's evaluation so far; each made its condition false.
     pub errors: Vec<EvalError>,
 }
 
@@ -359,6 +410,8 @@ impl<'e> EvalCtx<'e> {
 const MAX_CALL_COMBINATIONS: usize = 1024;
 
 impl Cond {
+    /// Whether the event of `ctx` satisfies the condition. A failing script or call makes its
+    /// part false and is recorded in `ctx.errors`; evaluation itself never fails.
     pub fn eval(&self, ctx: &mut EvalCtx<'_>) -> bool {
         match self {
             Cond::True => true,

@@ -14,9 +14,19 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     /// A JSON document; `line` is the 1-based line it starts on.
-    Document { line: usize, value: Value },
+    Document {
+        /// The line it starts on, from 1.
+        line: usize,
+        /// The document.
+        value: Value,
+    },
     /// Text that is not JSON; the reader resumed on the next line.
-    Malformed { line: usize, message: String },
+    Malformed {
+        /// The line of the error, from 1.
+        line: usize,
+        /// The JSON parser's message.
+        message: String,
+    },
 }
 
 /// Reads every document of `text`, expanding JSON arrays and `EventList`s into their items.

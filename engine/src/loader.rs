@@ -10,7 +10,9 @@ use crate::compile::{compile, CompileOptions, Compiled};
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read `{path}`: {source}")]
 pub struct LoadError {
+    /// The file or directory as given, or found while searching a directory.
     pub path: PathBuf,
+    /// Why the operating system refused it.
     #[source]
     pub source: std::io::Error,
 }

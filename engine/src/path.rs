@@ -52,6 +52,7 @@ impl Slots {
         path.slot = parent;
     }
 
+    /// The number of slots, which is the size of an event's slot cache.
     pub fn len(&self) -> usize {
         self.defs.len()
     }
@@ -63,6 +64,7 @@ impl Slots {
         path.slot.expect("a path of keys always gets a slot")
     }
 
+    /// Whether no path has a slot (a ruleset that reads no plain-key path).
     pub fn is_empty(&self) -> bool {
         self.defs.is_empty()
     }
@@ -92,6 +94,8 @@ pub struct SlotCache<'v> {
 }
 
 impl<'v> SlotCache<'v> {
+    /// A cache for the event `root` with every slot unresolved, in `entries` (a buffer reused
+    /// from one event to the next).
     pub fn new(root: Ref<'v>, slots: &Slots, entries: &'v mut Vec<u32>) -> Self {
         entries.clear();
         entries.resize(slots.len(), UNRESOLVED);
@@ -136,6 +140,7 @@ impl<'v> SlotCache<'v> {
 }
 
 impl FieldPath {
+    /// The compiled form of a path as parsed; it gets its slot from [`Slots::intern`].
     pub fn new(path: &Path) -> FieldPath {
         let steps = path
             .segments
@@ -162,6 +167,7 @@ impl FieldPath {
         }
     }
 
+    /// The path as written, e.g. `objectRef.resource`.
     pub fn text(&self) -> &str {
         &self.text
     }

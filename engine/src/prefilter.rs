@@ -69,6 +69,8 @@ pub struct Prefilter {
 }
 
 impl Prefilter {
+    /// Indexes `rules` by the `verb` and `objectRef.resource` values their conditions require,
+    /// interning those two paths in `slots`.
     pub fn build(rules: &[Rule], slots: &mut Slots) -> Prefilter {
         let words = rules.len().div_ceil(64).max(1);
         Prefilter {

@@ -23,16 +23,22 @@ enum Part {
 /// A `{path}` placeholder found while parsing, with its byte range inside the template text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placeholder {
+    /// What is between the braces, trimmed: a field path.
     pub text: String,
+    /// The offset of its `{` in the template.
     pub start: usize,
+    /// The offset just past its `}`.
     pub end: usize,
 }
 
 /// A malformed template, with the byte range of the offending text inside the template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateError {
+    /// One line, lowercase: what is wrong (an unclosed `{`, an unknown field).
     pub message: String,
+    /// The offset of the offending text in the template.
     pub start: usize,
+    /// The offset just past it.
     pub end: usize,
 }
 
@@ -175,6 +181,7 @@ enum TitlePart {
 }
 
 impl Title {
+    /// The title as shown, with `{count}` replaced by the alert's current count.
     pub fn with_count(&self, count: u64) -> String {
         let mut out = String::new();
         for part in &self.parts {

@@ -22,18 +22,24 @@ use crate::ruleset::{Expectation, Ruleset, TestCase, TestEvents};
 pub struct Check {
     /// The expectation as written, e.g. `expect pod_exec alerts 1`.
     pub expect: String,
+    /// The count the expectation asks for (0 for `expect no alerts`).
     pub expected: u64,
+    /// The count the test's events gave.
     pub actual: u64,
+    /// Whether they are equal.
     pub passed: bool,
 }
 
 /// One test's outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestResult {
+    /// The test's description, as written after `test`.
     pub name: String,
     /// `file:line:col` of the test block.
     pub location: String,
+    /// Whether the test ran and every check passed.
     pub passed: bool,
+    /// Each expectation's outcome, in the order written.
     pub checks: Vec<Check>,
     /// Why the test could not run: an unreadable events file, or (one per line) each malformed
     /// line and each document that is not an event the ruleset evaluates.

@@ -77,7 +77,7 @@ fn run_events(args: &TestRuleArgs, ruleset: &Arc<Ruleset>) -> u8 {
             if args.format == Format::Json {
                 outln!(
                     "{}",
-                    json!({"rules": {}, "alerts": [], "tests": [], "errors": [{"kind": "events", "message": e}]})
+                    json!({"rules": {}, "alerts": [], "tests": [], "errors": [{"kind": "events", "message": e.to_string()}]})
                 );
             }
             return EXIT_UNLOADABLE;

@@ -91,10 +91,12 @@ impl JsonError {
         self.code.message()
     }
 
+    /// The line of the error in the text parsed, from 1.
     pub fn line(&self) -> usize {
         self.line
     }
 
+    /// The column of the error in its line, in bytes, from 1.
     pub fn column(&self) -> usize {
         self.column
     }

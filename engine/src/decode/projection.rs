@@ -99,6 +99,8 @@ impl Trie {
         NodeId(self.nodes.len() as u32 - 1)
     }
 
+    /// Makes `node` keep the scalars found at it, for a value that is parsed again (the `log`
+    /// string of Fluent Bit's records).
     pub fn set_keep_scalars(&mut self, node: NodeId) {
         self.nodes[node.0 as usize].keep_scalars = true;
     }

@@ -122,6 +122,7 @@ pub struct RestoreReport {
 /// A rule or sequence whose saved state was dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DroppedState {
+    /// The rule's or sequence's name.
     pub name: String,
     /// Its alerts that were open: they stay as last written, and later matches open new alerts
     /// (with new ids).
@@ -131,14 +132,26 @@ pub struct DroppedState {
 /// Why a saved state cannot be restored.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// The state was written in a format version this k8scop does not read.
     #[error("the saved {what} has version {found}, and this k8scop reads version {supported}")]
     UnsupportedVersion {
+        /// `engine state` or `deduplication state`.
         what: &'static str,
+        /// The version it was written in.
         found: u64,
+        /// The version this k8scop reads.
         supported: u32,
     },
+    /// The state is not what k8scop writes (cut short, edited, corrupted).
     #[error("the saved {what} is corrupt: {message}")]
-    Corrupt { what: &'static str, message: String },
+    Corrupt {
+        /// `engine state` or `deduplication state`.
+        what: &'static str,
+        /// What does not parse, as the JSON reader says it.
+        message: String,
+    },
+    /// The saved deduplication window was keyed with another secret than the one this process
+    /// already uses, so its keys cannot be compared.
     #[error(
         "the saved deduplication key cannot be used: this process already deduplicates events \
          with another one"

@@ -23,6 +23,8 @@ impl std::fmt::Debug for SipKey {
 }
 
 impl SipKey {
+    /// A key from its two halves, as [`SipKey::parts`] gave them (a key restored from a
+    /// checkpoint).
     pub fn new(k0: u64, k1: u64) -> SipKey {
         SipKey { k0, k1 }
     }
@@ -62,6 +64,7 @@ pub struct Sip<const C: usize, const D: usize> {
 }
 
 impl<const C: usize, const D: usize> Sip<C, D> {
+    /// A hasher keyed with the two halves of a 128-bit key.
     pub fn new(k0: u64, k1: u64) -> Self {
         Sip {
             v: [

@@ -124,6 +124,7 @@ pub struct ScriptId(u32);
 /// for that event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptError {
+    /// Whether the failure is the script's own or the machine's (the wall-clock backstop).
     pub kind: ScriptErrorKind,
     /// One line, lowercase: `operation limit exceeded`, ``script returned `i64`, expected a
     /// boolean``, `script deadline exceeded (1000 ms)`, or Rhai's error text with the file, line
@@ -180,6 +181,7 @@ pub struct ScriptEvent<'a> {
 }
 
 impl<'a> ScriptEvent<'a> {
+    /// The event as scripts see it; it is converted to a Rhai map only if a script runs.
     pub fn new(event: Ref<'a>) -> Self {
         ScriptEvent {
             event,
@@ -224,8 +226,11 @@ impl fmt::Debug for ScriptEvent<'_> {
 /// A function defined in a top-level `script` block.
 #[derive(Debug, Clone)]
 pub struct ScriptFunction {
+    /// The name conditions call it by.
     pub name: String,
+    /// How many parameters it takes.
     pub arity: usize,
+    /// The `.rules` file of its `script` block.
     pub file: Arc<SourceFile>,
     /// Where the function's name is in its definition.
     pub span: Span,
