@@ -8,6 +8,12 @@ mod check;
 mod test_rule;
 // The Falco audit traces in ../shared/data all load through `test-rule` without crashing.
 mod falco_traces;
+// docs/rules/coverage.md: every Falco, Sigma and Elastic rule mapped; Falco's traces fire what it says.
+mod coverage;
+// docs/rules/noise.md: the measured alerts of the shipped rules on real benign traffic.
+mod noise;
+// `k8scop docs rules`: the generated rule reference is current; --check catches stale pages.
+mod docs_rules;
 // `run`, `test-rule --events` and test blocks see the same events: every shape, the samples.
 mod parity;
 // Every rule example in docs/ compiles; every diagnostic code has its page.

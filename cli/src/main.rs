@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         args::Command::Check(a) => commands::check::run(&a),
         args::Command::TestRule(a) => commands::test_rule::run(&a),
         args::Command::Run(a) => commands::run::run(&a),
+        args::Command::Docs(args::DocsCommand::Rules(a)) => commands::docs::run(&a),
     };
     ExitCode::from(code)
 }
