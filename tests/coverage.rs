@@ -27,7 +27,10 @@ fn table(page: &str, heading: &str) -> Vec<Vec<String>> {
             split_cells(inner)
         })
         .collect();
-    assert!(!rows.is_empty(), "the `{heading}` table of coverage.md is empty");
+    assert!(
+        !rows.is_empty(),
+        "the `{heading}` table of coverage.md is empty"
+    );
     rows
 }
 
@@ -102,7 +105,10 @@ fn sigma_rules(data: &Path) -> BTreeMap<String, String> {
         }
         let doc: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let id = doc["id"].as_str().expect("a Sigma rule has an id").to_owned();
+        let id = doc["id"]
+            .as_str()
+            .expect("a Sigma rule has an id")
+            .to_owned();
         let title = doc["title"].as_str().expect("a Sigma rule has a title");
         rules.insert(id, title.to_owned());
     }
@@ -158,7 +164,11 @@ fn every_falco_sigma_and_elastic_rule_has_a_row_naming_shipped_rules() {
         .iter()
         .map(|r| (r[1].trim_matches('`').to_owned(), r[0].clone()))
         .collect();
-    assert_eq!(rows, sigma_rules(&data), "Sigma rules (id -> title) and table rows");
+    assert_eq!(
+        rows,
+        sigma_rules(&data),
+        "Sigma rules (id -> title) and table rows"
+    );
     for row in &sigma {
         let rules = linked_rules(&row[2]);
         assert!(!rules.is_empty(), "no k8scop rule for Sigma's {:?}", row[0]);
@@ -167,15 +177,26 @@ fn every_falco_sigma_and_elastic_rule_has_a_row_naming_shipped_rules() {
 
     let elastic = table(&page, "## Elastic Kubernetes detection rules (45)");
     let rows: BTreeSet<String> = elastic.iter().map(|r| r[0].clone()).collect();
-    assert_eq!(rows, elastic_rule_names(&data), "Elastic rules and table rows");
+    assert_eq!(
+        rows,
+        elastic_rule_names(&data),
+        "Elastic rules and table rows"
+    );
     for row in &elastic {
         let rules = linked_rules(&row[1]);
-        assert!(!rules.is_empty(), "no k8scop rule for Elastic's {:?}", row[0]);
+        assert!(
+            !rules.is_empty(),
+            "no k8scop rule for Elastic's {:?}",
+            row[0]
+        );
         named.extend(rules);
     }
 
     let unknown: Vec<&String> = named.iter().filter(|n| !shipped.contains(*n)).collect();
-    assert!(unknown.is_empty(), "coverage.md names rules that are not shipped: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "coverage.md names rules that are not shipped: {unknown:?}"
+    );
     // Every linked name has its generated page next to coverage.md.
     for name in &named {
         let page = root().join(format!("docs/rules/{name}.md"));
@@ -193,8 +214,15 @@ fn each_falco_trace_fires_the_rules_the_coverage_table_names() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         files.insert(entry.unwrap().file_name().to_string_lossy().into_owned());
     }
-    assert_eq!(files.len(), 47, "the traces folder is not what this test knows");
-    let listed: BTreeSet<String> = rows.iter().map(|r| r[0].trim_matches('`').to_owned()).collect();
+    assert_eq!(
+        files.len(),
+        47,
+        "the traces folder is not what this test knows"
+    );
+    let listed: BTreeSet<String> = rows
+        .iter()
+        .map(|r| r[0].trim_matches('`').to_owned())
+        .collect();
     assert_eq!(listed, files, "coverage.md lists exactly the trace files");
 
     let mut classes: BTreeMap<&str, usize> = BTreeMap::new();
@@ -206,7 +234,14 @@ fn each_falco_trace_fires_the_rules_the_coverage_table_names() {
         let must_fire = linked_rules(&row[3]);
         let must_not = linked_rules(&row[4]);
         let path = dir.join(file);
-        let run = k8scop(&["test-rule", "rules", "--events", arg(&path), "--format", "json"]);
+        let run = k8scop(&[
+            "test-rule",
+            "rules",
+            "--events",
+            arg(&path),
+            "--format",
+            "json",
+        ]);
         assert_eq!(run.code, 0, "{file}: {}", run.stderr);
         let doc = run.json();
         if class == "malformed" {
@@ -223,7 +258,10 @@ fn each_falco_trace_fires_the_rules_the_coverage_table_names() {
             "{file}: unknown class {class:?}"
         );
         if class != "benign" {
-            assert!(!must_fire.is_empty(), "{file}: an {class} trace names no rule to fire");
+            assert!(
+                !must_fire.is_empty(),
+                "{file}: an {class} trace names no rule to fire"
+            );
         }
         assert!(
             class != "benign" || must_fire.is_empty(),
@@ -237,7 +275,9 @@ fn each_falco_trace_fires_the_rules_the_coverage_table_names() {
             .collect();
         for rule in &must_fire {
             if !fired.contains(rule) {
-                failures.push(format!("{file} ({class}): `{rule}` did not fire; fired: {fired:?}"));
+                failures.push(format!(
+                    "{file} ({class}): `{rule}` did not fire; fired: {fired:?}"
+                ));
             }
         }
         for rule in &must_not {
@@ -250,6 +290,11 @@ fn each_falco_trace_fires_the_rules_the_coverage_table_names() {
     // Not vacuous: the table's classes are Falco's test suite's.
     assert_eq!(
         classes,
-        BTreeMap::from([("activity", 15), ("attack", 23), ("benign", 8), ("malformed", 1)]),
+        BTreeMap::from([
+            ("activity", 15),
+            ("attack", 23),
+            ("benign", 8),
+            ("malformed", 1)
+        ]),
     );
 }

@@ -12,7 +12,9 @@ use crate::util::{arg, root, shared_data};
 fn documented_table() -> String {
     let path = root().join("docs/rules/noise.md");
     let page = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = page.lines().skip_while(|l| l.trim() != "<!-- scripts/rule-noise -->");
+    let mut lines = page
+        .lines()
+        .skip_while(|l| l.trim() != "<!-- scripts/rule-noise -->");
     assert!(
         lines.next().is_some(),
         "noise.md has no `<!-- scripts/rule-noise -->` line before its table"
@@ -30,7 +32,12 @@ fn the_documented_noise_is_what_the_shipped_rules_raise_on_real_benign_traffic()
     let Some(data) = shared_data() else { return };
     let out = Command::new("python3")
         .arg(root().join("scripts/rule-noise"))
-        .args(["--k8scop", env!("CARGO_BIN_EXE_k8scop"), "--data", arg(&data)])
+        .args([
+            "--k8scop",
+            env!("CARGO_BIN_EXE_k8scop"),
+            "--data",
+            arg(&data),
+        ])
         .current_dir(root())
         .output()
         .unwrap_or_else(|e| {

@@ -354,13 +354,19 @@ pub fn pages(files: &[File]) -> Vec<(String, String)> {
     let detections = detections(&set);
     let mut pages = vec![("README.md".to_owned(), index_page(&set, &detections))];
     for d in &detections {
-        pages.push((format!("{}.md", d.name), detection_page(&set, &detections, d)));
+        pages.push((
+            format!("{}.md", d.name),
+            detection_page(&set, &detections, d),
+        ));
     }
     pages
 }
 
 fn severity(props: &AlertProps) -> &'static str {
-    props.severity.as_ref().map_or("medium", |s| s.node.as_str())
+    props
+        .severity
+        .as_ref()
+        .map_or("medium", |s| s.node.as_str())
 }
 
 fn tags(props: &AlertProps) -> impl Iterator<Item = &str> {
@@ -710,7 +716,9 @@ fn check(pages: &[(String, String)], dir: &Path) -> u8 {
     }
     for (name, text) in &on_disk {
         if text.starts_with(MARKER) && !expected.contains(name.as_str()) {
-            problems.push(format!("{name}: generated for a rule that no longer exists"));
+            problems.push(format!(
+                "{name}: generated for a rule that no longer exists"
+            ));
         }
     }
     if problems.is_empty() {
@@ -851,7 +859,9 @@ test "exec" {
         }
         let index = &pages[0].1;
         assert!(
-            index.contains("| [`pod_exec`](pod_exec.md) | rule | high | T1609 | A user ran a command. |"),
+            index.contains(
+                "| [`pod_exec`](pod_exec.md) | rule | high | T1609 | A user ran a command. |"
+            ),
             "{index}"
         );
         assert!(pages[2].1.contains("- [`pod_exec`](pod_exec.md)"));
