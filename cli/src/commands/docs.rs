@@ -852,7 +852,7 @@ test "exec" {
             "- lists: `exec_subresources`",
             "- functions: `lower`",
             "- [`twice`](twice.md)",
-            "- exec (`rules/exec.rules:19`)",
+            "- exec (`rules/exec.rules:20`)",
             "| aggregation window | 10m |",
         ] {
             assert!(page.contains(expected), "no `{expected}` in:\n{page}");
