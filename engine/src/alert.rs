@@ -20,19 +20,28 @@ use crate::state::Sample;
 /// Whether an alert is new or an update of an alert already emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertKind {
+    /// The first update of an alert: a new alert document.
     New,
+    /// A later event counted into an alert already emitted (its count and last time changed).
     Updated,
 }
 
 /// One alert, as of its latest update.
 #[derive(Debug, Clone)]
 pub struct Alert {
+    /// Stable id (see [`crate::state::aggregate::alert_id`]): the alerts index's document id.
     pub id: String,
+    /// The rule or sequence that raised it.
     pub detection: Arc<Detection>,
+    /// The title rendered from the first event.
     pub title: String,
+    /// Events aggregated into this alert so far.
     pub count: u64,
+    /// Event time of the first event, milliseconds since the Unix epoch.
     pub first_seen: i64,
+    /// Event time of the latest event, milliseconds since the Unix epoch.
     pub last_seen: i64,
+    /// The first events counted (ids and times), as many as the alert keeps.
     pub samples: Vec<Sample>,
     /// The group key: each `group by` path (or `title`) with its value in the first event.
     pub group: Arc<[(String, Option<String>)]>,
@@ -45,24 +54,35 @@ pub struct Alert {
 /// An alert as it changed on one event.
 #[derive(Debug, Clone)]
 pub struct AlertUpdate {
+    /// Whether the alert is new or an update.
     pub kind: AlertKind,
+    /// The alert as of this event.
     pub alert: Alert,
 }
 
 /// The audit fields every alert document carries, from the alert's first event.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Context {
+    /// `user.username`.
     pub user: Option<String>,
+    /// The first of `sourceIPs`.
     pub source_ip: Option<String>,
+    /// `userAgent`.
     pub user_agent: Option<String>,
+    /// `verb`.
     pub verb: Option<String>,
+    /// `objectRef.namespace`.
     pub namespace: Option<String>,
+    /// `objectRef.resource`.
     pub resource: Option<String>,
+    /// `objectRef.subresource`.
     pub subresource: Option<String>,
+    /// `objectRef.name`.
     pub name: Option<String>,
 }
 
 impl Context {
+    /// Reads the context from an audit event (every field `None` for other event kinds).
     pub fn of(event: Ref<'_>) -> Context {
         let s = |path: &[&str]| -> Option<String> {
             let mut v = event;

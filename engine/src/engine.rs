@@ -39,20 +39,25 @@ const EVICT_EVERY_EVENTS: u32 = 50_000;
 /// A script or function error on one event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeError {
+    /// The rule or sequence whose script or function failed.
     pub rule: Arc<str>,
+    /// The id of the event it failed on.
     pub event_id: Arc<str>,
     /// `script` or the function's name.
     pub origin: String,
     /// [`ScriptErrorKind::DeadlineExceeded`] when a script's wall-clock deadline stopped it: a
     /// result that depends on the machine, to be counted apart from the other errors.
     pub kind: ScriptErrorKind,
+    /// The error's message.
     pub message: String,
 }
 
 /// What processing events produced.
 #[derive(Debug, Default)]
 pub struct Output {
+    /// New and updated alerts, in event order.
     pub alerts: Vec<AlertUpdate>,
+    /// Script and function errors; the events they happened on count as not matching.
     pub errors: Vec<RuntimeError>,
     /// Which rules and sequences each event matched, when [`Engine::record_matches`] is on.
     pub matches: Vec<Match>,
@@ -61,7 +66,9 @@ pub struct Output {
 /// An event that satisfied a rule's `when` (or completed a sequence).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
+    /// The name of the rule or sequence.
     pub detection: Arc<str>,
+    /// The id of the event.
     pub event_id: Arc<str>,
 }
 
@@ -72,7 +79,9 @@ pub struct DetectionStats {
     pub matches: u64,
     /// Threshold hits (rules with a threshold only).
     pub hits: u64,
+    /// Alerts raised.
     pub alerts_new: u64,
+    /// Updates of alerts already raised (repeats aggregated within the window).
     pub alerts_updated: u64,
     /// Script and function failures, the operation limit included: the same events give the
     /// same count on any machine.
@@ -81,6 +90,7 @@ pub struct DetectionStats {
     /// load (see [`crate::script::ScriptLimits::deadline`]).
     #[serde(default)]
     pub script_deadlines: u64,
+    /// Keys dropped because a state table reached its limit.
     pub overflow: Overflow,
 }
 
@@ -139,10 +149,12 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine for `ruleset` with the default state limits.
     pub fn new(ruleset: Arc<Ruleset>) -> Engine {
         Engine::with_limits(ruleset, Limits::default())
     }
 
+    /// An engine for `ruleset` whose state tables hold at most what `limits` says.
     pub fn with_limits(ruleset: Arc<Ruleset>, limits: Limits) -> Engine {
         let states = fresh_states(&ruleset, limits);
         Engine {
@@ -165,6 +177,7 @@ impl Engine {
         self.record_matches = on;
     }
 
+    /// The ruleset it runs.
     pub fn ruleset(&self) -> &Arc<Ruleset> {
         &self.ruleset
     }

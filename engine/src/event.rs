@@ -27,6 +27,7 @@ pub struct Event {
     /// `auditID` (with the stage when it has one) or another id the source gives, else the event's
     /// position in its input (`file:line`); stable for the same input either way.
     pub id: Arc<str>,
+    /// Which source kind the event is (audit, KubeArmor, Falco, sysdig).
     pub kind: SourceKind,
     /// For an audit event with an `auditID`: its deduplication key (see [`crate::decode::Dedup`]),
     /// computed here, where the id and stage are at hand, rather than on the engine's thread.
@@ -36,6 +37,7 @@ pub struct Event {
 /// Why a JSON document is not an event k8scop can evaluate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAnEvent {
+    /// Why, as the user sees it (`no verb or time`, ...).
     pub reason: String,
 }
 

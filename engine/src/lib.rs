@@ -13,6 +13,8 @@
 //! The crate is pure: no tokio, no clock, no files, no network. The runtime that reads sources,
 //! reloads rules and writes to sinks is the `k8scop-runtime` crate (`engine/runtime/`).
 
+#![warn(missing_docs)]
+
 pub mod alert;
 pub mod chunk;
 pub mod compile;

@@ -16,11 +16,14 @@ use crate::template::Template;
 /// Whether an alert comes from a rule or a sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DetectionKind {
+    /// A `rule`.
     Rule,
+    /// A `sequence`.
     Sequence,
 }
 
 impl DetectionKind {
+    /// `rule` or `sequence`, as alert documents write it.
     pub fn as_str(self) -> &'static str {
         match self {
             DetectionKind::Rule => "rule",
@@ -32,16 +35,25 @@ impl DetectionKind {
 /// Everything an alert of a rule or sequence carries besides its events.
 #[derive(Debug)]
 pub struct Detection {
+    /// The rule's or sequence's name.
     pub name: Arc<str>,
+    /// Rule or sequence.
     pub kind: DetectionKind,
+    /// The `title` template.
     pub title: Template,
+    /// The `severity`.
     pub severity: Severity,
+    /// The `description`.
     pub description: String,
+    /// The `author` (kept in every alert, as Sigma's DRL asks).
     pub author: String,
+    /// The `tags` (MITRE ATT&CK ids among them).
     pub tags: Vec<String>,
+    /// The `references`.
     pub references: Vec<String>,
     /// The `.rules` file that defines it, as the user named it.
     pub file: String,
+    /// The `fields` copied from the first event into the alert.
     pub fields: Vec<FieldPath>,
     /// The aggregation key; `None` means the rendered title (a rule without threshold `by`).
     pub group_by: Option<Vec<FieldPath>>,
@@ -56,62 +68,92 @@ pub struct Detection {
 
 /// A compiled rule.
 pub struct Rule {
+    /// What every alert of the rule carries.
     pub detection: Arc<Detection>,
+    /// The `source` kind of events the rule reads.
     pub source: SourceKind,
+    /// The compiled `when` condition.
     pub when: Cond,
+    /// The `threshold`, if any.
     pub threshold: Option<ThresholdSpec>,
 }
 
 /// A rule's `threshold`.
 pub struct ThresholdSpec {
+    /// `count` or `distinct`.
     pub counting: Counting,
     /// The path counted by `distinct`.
     pub distinct: Option<FieldPath>,
+    /// How many (events or distinct values) raise the alert.
     pub at_least: u64,
+    /// The sliding window, in milliseconds.
     pub within_ms: i64,
+    /// The group paths: each group counts on its own.
     pub by: Vec<FieldPath>,
 }
 
 /// A compiled sequence.
 pub struct Sequence {
+    /// What every alert of the sequence carries.
     pub detection: Arc<Detection>,
+    /// The paths every step's event must agree on.
     pub by: Vec<FieldPath>,
+    /// The window from the first step to the last, in milliseconds.
     pub within_ms: i64,
+    /// The steps, in the order they must happen.
     pub steps: Vec<Step>,
 }
 
+/// One step of a sequence.
 pub enum Step {
     /// The index of a rule in [`Ruleset::rules`].
     Rule(usize),
+    /// A condition written in the sequence itself.
     Inline(Box<Cond>),
 }
 
 /// A `test` block, resolved.
 pub struct TestCase {
+    /// The test's name.
     pub name: String,
+    /// The `.rules` file that defines it.
     pub file: Arc<SourceFile>,
+    /// Where in that file.
     pub span: Span,
+    /// The events it runs, in order.
     pub events: Vec<TestEvents>,
+    /// What must happen.
     pub expects: Vec<Expectation>,
 }
 
+/// The events of a test block.
 pub enum TestEvents {
+    /// Events written in the block.
     Inline(Vec<Value>),
     /// A JSON lines file, already resolved relative to the `.rules` file.
     File {
+        /// The file, resolved.
         path: std::path::PathBuf,
+        /// Where the block names it.
         span: Span,
     },
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// What a test block expects.
 pub enum Expectation {
+    /// `expect NAME alerts COUNT`: the detection raises that many alerts.
     Alerts {
+        /// The rule or sequence.
         name: String,
+        /// How many.
         count: u64,
     },
+    /// `expect NAME matches COUNT`: that many events satisfy the rule's `when`.
     Matches {
+        /// The rule or sequence.
         name: String,
+        /// How many.
         count: u64,
     },
     /// No rule or sequence defined in the test's own file alerts.
@@ -120,14 +162,19 @@ pub enum Expectation {
 
 /// A compiled, runnable ruleset.
 pub struct Ruleset {
+    /// The rules, in file order.
     pub rules: Vec<Rule>,
+    /// The sequences, in file order.
     pub sequences: Vec<Sequence>,
+    /// The compiled scripts and script functions.
     pub scripts: ScriptHost,
     /// The plain-key field paths of every condition, for per-event lookup caching.
     pub slots: Slots,
     /// Which rules can match an event, from its `verb` and `objectRef.resource`.
     pub prefilter: Prefilter,
+    /// The test blocks of every file.
     pub tests: Vec<TestCase>,
+    /// The `.rules` files it was compiled from.
     pub files: Vec<Arc<SourceFile>>,
     /// Warnings found while compiling (errors prevent a ruleset from existing).
     pub warnings: Vec<Diagnostic>,

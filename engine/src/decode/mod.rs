@@ -142,7 +142,9 @@ pub struct Decoder {
 /// What one chunk decoded to.
 #[derive(Debug, Default)]
 pub struct Decoded {
+    /// The events decoded, in input order, wrappers unwrapped and `EventList`s expanded.
     pub events: Vec<Event>,
+    /// The lines that did not become events, with why.
     pub problems: Vec<Problem>,
     /// Bytes of input the chunk carried (for progress).
     pub bytes: u64,
@@ -151,14 +153,18 @@ pub struct Decoded {
 /// A stretch of input that did not become an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The input the problem is in: a file name, `-` for stdin, or a source's own name.
     pub origin: Arc<str>,
     /// 1-based line of `origin` the document starts on.
     pub line: u64,
+    /// Malformed or skipped.
     pub kind: ProblemKind,
+    /// What is wrong, as the user sees it.
     pub message: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a stretch of input did not become an event.
 pub enum ProblemKind {
     /// Text that is not JSON (or a wrapper whose nested JSON string is not JSON).
     Malformed,
@@ -540,6 +546,7 @@ impl Dedup {
     /// `run` drops) remember.
     pub const DEFAULT_CAPACITY: usize = 100_000;
 
+    /// A deduplicator remembering the last `capacity` keys (0 turns deduplication off).
     pub fn new(capacity: usize) -> Dedup {
         Dedup {
             capacity,
@@ -575,6 +582,7 @@ impl Dedup {
         self.order.len()
     }
 
+    /// True when it remembers no key.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
@@ -706,6 +714,7 @@ impl DedupState {
         self.keys.len() / 16
     }
 
+    /// True when it holds no key.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

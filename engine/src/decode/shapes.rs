@@ -57,6 +57,7 @@ pub enum Shape {
 /// Why a wrapper could not be unwrapped: its nested JSON string is not JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadNested {
+    /// serde_json's message for the nested string.
     pub message: String,
 }
 

@@ -33,14 +33,19 @@ use walk::{Objects, State};
 /// The type of a value in an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ValueType {
+    /// A JSON string.
     String,
+    /// A JSON number without a fraction.
     Integer,
     /// A JSON number that may have a fraction.
     Number,
+    /// `true` or `false`.
     Bool,
     /// An RFC 3339 string.
     Timestamp,
+    /// A JSON object.
     Object,
+    /// A JSON array.
     Array,
     /// Any JSON value: the schema does not say which.
     Any,
@@ -69,6 +74,7 @@ pub enum Lookup {
     /// through `containers` gives one value per container, and a path ending at an array of
     /// strings has `ty` String and `multi` = true).
     Field {
+        /// The type of each value.
         ty: ValueType,
         /// The closed set of values of an enum-like field (`stage`, `level`, `verb`, a Service's
         /// `spec.type`); `None` when any value is possible.
@@ -83,7 +89,9 @@ pub enum Lookup {
     /// Not in the schema: `segment` is the index of the first unknown segment; `suggestion` the
     /// nearest schema path, written as a user would (`user.username`), when one is close enough.
     Unknown {
+        /// Index of the first path segment the schema does not know.
         segment: usize,
+        /// The nearest schema path, when one is close enough.
         suggestion: Option<String>,
     },
 }
