@@ -12,6 +12,8 @@ mod falco_traces;
 mod coverage;
 // docs/rules/noise.md: the measured alerts of the shipped rules on real benign traffic.
 mod noise;
+// `k8scop import sigma`: SigmaHQ's Kubernetes rules imported, checked and run.
+mod import_sigma;
 // `k8scop docs rules`: the generated rule reference is current; --check catches stale pages.
 mod docs_rules;
 // `run`, `test-rule --events` and test blocks see the same events: every shape, the samples.

@@ -38,6 +38,36 @@ pub enum Command {
     /// Generate reference documentation from the ruleset.
     #[command(subcommand)]
     Docs(DocsCommand),
+    /// Translate other tools' detection rules into k8scop `.rules` files.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Sigma rules for the Kubernetes audit log (detection and correlation rules) into one
+    /// `.rules` file per Sigma file.
+    ///
+    /// Every rule is reported: imported under which name, or skipped and why. `k8scop check
+    /// DIR` then warns about the imported rules that can never match a real audit event.
+    /// Exit status: 0 when every rule was imported, 1 when some were skipped or a file is not
+    /// valid Sigma (the others are still written), 2 when an input cannot be read or the
+    /// output cannot be written.
+    Sigma(ImportSigmaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportSigmaArgs {
+    /// Sigma YAML files, or directories searched recursively for `*.yml` and `*.yaml`.
+    #[arg(value_name = "FILE", required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The directory the `.rules` files are written to (created when missing; files of the
+    /// same names are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         args::Command::TestRule(a) => commands::test_rule::run(&a),
         args::Command::Run(a) => commands::run::run(&a),
         args::Command::Docs(args::DocsCommand::Rules(a)) => commands::docs::run(&a),
+        args::Command::Import(args::ImportCommand::Sigma(a)) => commands::import::sigma(&a),
     };
     ExitCode::from(code)
 }

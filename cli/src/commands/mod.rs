@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod docs;
+pub mod import;
 pub mod run;
 pub mod test_rule;
 

@@ -1,0 +1,15 @@
+//! Importers: other tools' detection rules translated into k8scop `.rules` files.
+//!
+//! - [`sigma`] reads Sigma rules (detection and correlation rules, Sigma specification v2) for the
+//!   Kubernetes audit log source and writes one `.rules` file per Sigma file; what cannot be
+//!   translated is reported per rule, with the reason.
+//! - [`write`] holds what every importer needs to write rule files: quoting strings, naming rules,
+//!   spelling field paths, and condition expressions that render with the fewest parentheses.
+//!
+//! The crate is pure: it turns texts into texts. Reading the input files and writing the output
+//! directory is the command line's job (`k8scop import`).
+
+#![warn(missing_docs)]
+
+pub mod sigma;
+pub mod write;

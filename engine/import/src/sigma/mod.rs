@@ -1,0 +1,950 @@
+//! Sigma rules (specification v2) for the Kubernetes audit log, translated into k8scop rules.
+//!
+//! [`import`] takes the texts of Sigma YAML files (several documents per file for correlation
+//! rules) and gives one `.rules` file per input ([`RulesFile`]), a [`RuleReport`] per Sigma
+//! rule (imported under which name, or skipped and why, with notes on what changed) and the
+//! [`SigmaError`]s of files that are not valid Sigma.
+//!
+//! - Detection rules ([`detection`], [`condition`]): selections (a map is every item, a list of
+//!   maps any of them), every modifier of the specification, conditions with `and`, `or`,
+//!   `not`, parentheses, `1 of` / `all of` patterns and `them`.
+//! - Correlation rules: `event_count` and `value_count` become rules with a `threshold`,
+//!   `temporal_ordered` a `sequence`, `temporal` one sequence per order of its rules; `group-by`
+//!   and `timespan` give the key and the window.
+//! - Metadata: `level` gives the severity, `tags` become k8scop tags (`attack.t1609` is
+//!   `mitre:T1609`, `attack.execution` is `attack:execution`), the Sigma `id` the tag
+//!   `sigma:ID`; `author`, `description` and `references` are kept, so that every alert names the
+//!   rule's author as the Detection Rule License (DRL 1.1) of SigmaHQ's rules asks.
+
+pub mod condition;
+pub mod detection;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use serde_yaml_ng::{Mapping, Value};
+
+use crate::write::{ident, quote, quote_list, Expr};
+use condition::Cond;
+use detection::{Mods, Val};
+
+/// One Sigma file to import.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// Where it comes from, as the user named it (used in messages and the output's header).
+    pub path: &'a str,
+    /// Its text.
+    pub text: &'a str,
+}
+
+/// What an import produced.
+#[derive(Debug, Default)]
+pub struct Import {
+    /// The rule files, one per input file that has at least one imported rule.
+    pub files: Vec<RulesFile>,
+    /// One report per Sigma rule, in input order.
+    pub rules: Vec<RuleReport>,
+    /// Input files, or documents of them, that are not valid Sigma.
+    pub errors: Vec<SigmaError>,
+}
+
+/// A generated `.rules` file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RulesFile {
+    /// The file name, `<input file stem>.rules`.
+    pub name: String,
+    /// The input file it comes from.
+    pub source: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// What became of one Sigma rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleReport {
+    /// The input file.
+    pub file: String,
+    /// The line its YAML document starts on.
+    pub line: usize,
+    /// Its `title`.
+    pub title: String,
+    /// Its `id`, when it has one.
+    pub id: Option<String>,
+    /// Imported or skipped.
+    pub outcome: Outcome,
+    /// What the reader of the imported rule should know: what Sigma and k8scop do differently
+    /// there.
+    pub notes: Vec<String>,
+}
+
+/// Whether a Sigma rule was imported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Imported as these rules or sequences (several for a `temporal` correlation).
+    Imported(Vec<String>),
+    /// Not imported, for this reason.
+    Skipped(String),
+}
+
+/// A file or document that is not valid Sigma.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigmaError {
+    /// The input file.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong, naming the key involved.
+    pub message: String,
+}
+
+impl std::fmt::Display for SigmaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for SigmaError {}
+
+/// The metadata every Sigma rule may have.
+#[derive(Debug, Clone, Default)]
+struct Meta {
+    title: String,
+    id: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    author: Option<String>,
+    references: Vec<String>,
+    tags: Vec<String>,
+    level: Option<String>,
+    status: Option<String>,
+    date: Option<String>,
+    license: Option<String>,
+    falsepositives: Vec<String>,
+}
+
+/// One document of an input file.
+struct Doc {
+    file: usize,
+    line: usize,
+    meta: Meta,
+    body: Body,
+    /// The k8scop name it is imported under.
+    name: String,
+}
+
+enum Body {
+    Detection(Mapping, Result<(), String>),
+    Correlation(Mapping),
+    Skip(String),
+}
+
+/// Imports `inputs`; see the module documentation.
+pub fn import(inputs: &[Input<'_>]) -> Import {
+    let mut out = Import::default();
+    let mut docs: Vec<Doc> = Vec::new();
+    let mut used_names: HashSet<String> = HashSet::new();
+    for (file_index, input) in inputs.iter().enumerate() {
+        let stem = stem(input.path);
+        match read_documents(input) {
+            Ok(values) => {
+                for (n, (line, value)) in values.into_iter().enumerate() {
+                    match document(input, line, value) {
+                        Ok((meta, body)) => {
+                            let base = match &meta.name {
+                                Some(name) => ident(name),
+                                None if n == 0 => ident(&stem),
+                                None => format!("{}_{}", ident(&stem), n + 1),
+                            };
+                            let name = unique(&mut used_names, base);
+                            docs.push(Doc {
+                                file: file_index,
+                                line,
+                                meta,
+                                body,
+                                name,
+                            });
+                        }
+                        Err(e) => out.errors.push(e),
+                    }
+                }
+            }
+            Err(e) => out.errors.push(e),
+        }
+    }
+
+    // Detection conditions first: correlations refer to them by name or id.
+    let mut conditions: HashMap<usize, Result<Expr, String>> = HashMap::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if let Body::Detection(detection, logsource) = &doc.body {
+            conditions.insert(
+                i,
+                logsource
+                    .clone()
+                    .and_then(|()| translate_detection(detection)),
+            );
+        }
+    }
+    let by_ref: HashMap<&str, usize> = docs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| {
+            [d.meta.id.as_deref(), d.meta.name.as_deref()]
+                .into_iter()
+                .flatten()
+                .map(move |r| (r, i))
+        })
+        .collect();
+
+    // Correlations: what they generate, and which detection rules raise no alerts of their own
+    // (`generate: false`, the default, in every correlation that refers to them).
+    let mut generated: Vec<Option<Result<Generated, String>>> = Vec::new();
+    let mut referenced: HashMap<usize, bool> = HashMap::new();
+    for doc in &docs {
+        let Body::Correlation(c) = &doc.body else {
+            generated.push(None);
+            continue;
+        };
+        let result = translate_correlation(c, &doc.name, &docs, &by_ref, &conditions);
+        if let Ok(g) = &result {
+            for &r in &g.refs {
+                let entry = referenced.entry(r).or_insert(false);
+                *entry |= g.generate;
+            }
+        }
+        generated.push(Some(result));
+    }
+
+    let mut texts: BTreeMap<usize, String> = BTreeMap::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let input = &inputs[doc.file];
+        let mut notes = Vec::new();
+        let outcome = match &doc.body {
+            Body::Skip(reason) => Outcome::Skipped(reason.clone()),
+            Body::Detection(..) => match &conditions[&i] {
+                Ok(when) => {
+                    let enabled = referenced.get(&i).copied().unwrap_or(true);
+                    if !enabled {
+                        notes.push("raises no alerts of its own (`enabled false`): the correlation rules that use it have `generate: false`".into());
+                    }
+                    let text = texts.entry(doc.file).or_default();
+                    write_header(text, &doc.meta);
+                    write_rule(text, &doc.name, &doc.meta, when, enabled);
+                    Outcome::Imported(vec![doc.name.clone()])
+                }
+                Err(reason) => Outcome::Skipped(reason.clone()),
+            },
+            Body::Correlation(_) => match generated[i].as_ref().expect("a correlation") {
+                Ok(g) => {
+                    let text = texts.entry(doc.file).or_default();
+                    write_header(text, &doc.meta);
+                    text.push_str(&g.text(&doc.meta));
+                    notes.extend(g.notes.iter().cloned());
+                    Outcome::Imported(g.names.clone())
+                }
+                Err(reason) => Outcome::Skipped(reason.clone()),
+            },
+        };
+        out.rules.push(RuleReport {
+            file: input.path.to_owned(),
+            line: doc.line,
+            title: doc.meta.title.clone(),
+            id: doc.meta.id.clone(),
+            outcome,
+            notes,
+        });
+    }
+    let mut file_names = HashSet::new();
+    for (file, body) in texts {
+        let input = &inputs[file];
+        let name = unique(&mut file_names, ident(&stem(input.path)));
+        out.files.push(RulesFile {
+            name: format!("{name}.rules"),
+            source: input.path.to_owned(),
+            text: format!(
+                "# Generated by `k8scop import sigma` from {}.\n\n{}",
+                file_name(input.path),
+                body.trim_end_matches('\n').to_owned() + "\n"
+            ),
+        });
+    }
+    out
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+fn stem(path: &str) -> String {
+    let name = file_name(path);
+    name.strip_suffix(".yml")
+        .or_else(|| name.strip_suffix(".yaml"))
+        .unwrap_or(name)
+        .to_owned()
+}
+
+fn unique(used: &mut HashSet<String>, base: String) -> String {
+    let mut name = base.clone();
+    let mut n = 2;
+    while !used.insert(name.clone()) {
+        name = format!("{base}_{n}");
+        n += 1;
+    }
+    name
+}
+
+/// The YAML documents of a file with the line each starts on.
+fn read_documents(input: &Input<'_>) -> Result<Vec<(usize, Value)>, SigmaError> {
+    use serde::Deserialize as _;
+    // Where each document starts: line 1, and the line after each `---` separator.
+    let mut starts = vec![1];
+    for (i, line) in input.text.lines().enumerate() {
+        if line.trim_end() == "---" || line.starts_with("--- ") {
+            if i == 0 {
+                starts[0] = 2;
+            } else {
+                starts.push(i + 2);
+            }
+        }
+    }
+    let mut docs = Vec::new();
+    for (n, de) in serde_yaml_ng::Deserializer::from_str(input.text).enumerate() {
+        let value = Value::deserialize(de).map_err(|e| SigmaError {
+            file: input.path.to_owned(),
+            line: e.location().map(|l| l.line()),
+            column: e.location().map(|l| l.column()),
+            message: format!("not valid YAML: {}", strip_location(&e.to_string())),
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        docs.push((starts.get(n).copied().unwrap_or(1), value));
+    }
+    if docs.is_empty() {
+        return Err(SigmaError {
+            file: input.path.to_owned(),
+            line: None,
+            column: None,
+            message: "the file holds no Sigma rule".into(),
+        });
+    }
+    Ok(docs)
+}
+
+fn strip_location(message: &str) -> &str {
+    message.split(" at line ").next().unwrap_or(message)
+}
+
+fn doc_error(input: &Input<'_>, line: usize, message: String) -> SigmaError {
+    SigmaError {
+        file: input.path.to_owned(),
+        line: Some(line),
+        column: None,
+        message,
+    }
+}
+
+fn string_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn strings_of(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Sequence(items)) => items.iter().filter_map(string_of).collect(),
+        Some(v) => string_of(v).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The metadata and body of one document.
+fn document(input: &Input<'_>, line: usize, value: Value) -> Result<(Meta, Body), SigmaError> {
+    let Value::Mapping(map) = value else {
+        return Err(doc_error(
+            input,
+            line,
+            "a Sigma rule is a YAML mapping (`title:`, `detection:` ...)".into(),
+        ));
+    };
+    let get = |k: &str| map.get(k);
+    let Some(title) = get("title").and_then(string_of) else {
+        if get("action").is_some() {
+            return Err(doc_error(input, line, "Sigma v1 rule collections (`action: global`) are not supported: write each rule in full".into()));
+        }
+        return Err(doc_error(input, line, "the rule has no `title`".into()));
+    };
+    let meta = Meta {
+        title,
+        id: get("id").and_then(string_of),
+        name: get("name").and_then(string_of),
+        description: get("description").and_then(string_of),
+        author: get("author").and_then(string_of),
+        references: strings_of(get("references")),
+        tags: strings_of(get("tags")),
+        level: get("level").and_then(string_of),
+        status: get("status").and_then(string_of),
+        date: get("date").and_then(string_of),
+        license: get("license").and_then(string_of),
+        falsepositives: strings_of(get("falsepositives")),
+    };
+    if let Some(level) = &meta.level {
+        if severity(level).is_none() {
+            return Err(doc_error(
+                input,
+                line,
+                format!("rule `{}`: unknown `level: {level}` (informational, low, medium, high or critical)", meta.title),
+            ));
+        }
+    }
+    if let Some(c) = get("correlation") {
+        let Value::Mapping(c) = c else {
+            return Err(doc_error(
+                input,
+                line,
+                format!("rule `{}`: `correlation` is not a mapping", meta.title),
+            ));
+        };
+        return Ok((meta, Body::Correlation(c.clone())));
+    }
+    if get("filter").is_some() {
+        return Ok((
+            meta,
+            Body::Skip("a Sigma filter (meta rule) changes other rules in a Sigma engine's configuration; add its condition to the imported rules with `and not`".into()),
+        ));
+    }
+    let Some(detection) = get("detection") else {
+        return Err(doc_error(
+            input,
+            line,
+            format!(
+                "rule `{}` has neither `detection` nor `correlation`",
+                meta.title
+            ),
+        ));
+    };
+    let Value::Mapping(detection) = detection else {
+        return Err(doc_error(
+            input,
+            line,
+            format!("rule `{}`: `detection` is not a mapping", meta.title),
+        ));
+    };
+    let logsource = logsource(get("logsource"));
+    Ok((meta, Body::Detection(detection.clone(), logsource)))
+}
+
+/// Whether the log source is the Kubernetes audit log.
+fn logsource(v: Option<&Value>) -> Result<(), String> {
+    let field = |k: &str| {
+        v.and_then(|v| v.get(k))
+            .and_then(string_of)
+            .map(|s| s.to_ascii_lowercase())
+    };
+    let (product, service) = (field("product"), field("service"));
+    if product.as_deref() == Some("kubernetes") && service.as_deref() == Some("audit") {
+        return Ok(());
+    }
+    Err(format!(
+        "the log source (product: {}, service: {}) is not the Kubernetes audit log (product: kubernetes, service: audit)",
+        product.as_deref().unwrap_or("none"),
+        service.as_deref().unwrap_or("none")
+    ))
+}
+
+/// A detection's condition as a k8scop condition.
+fn translate_detection(detection: &Mapping) -> Result<Expr, String> {
+    let mut selections: Vec<(String, Expr)> = Vec::new();
+    let mut failed: HashMap<String, String> = HashMap::new();
+    let mut conditions = Vec::new();
+    for (key, value) in detection {
+        let Some(key) = key.as_str() else {
+            return Err("a detection key is not a string".into());
+        };
+        match key {
+            "condition" => conditions = strings_of(Some(value)),
+            "timeframe" => {
+                return Err(
+                    "`timeframe` with a `|` aggregation is Sigma v1: write a correlation rule"
+                        .into(),
+                )
+            }
+            name => match selection(name, value) {
+                Ok(e) => selections.push((name.to_owned(), e)),
+                Err(reason) => {
+                    failed.insert(name.to_owned(), reason);
+                    // Keep the name known, so that a condition that does not use it still works.
+                    selections.push((name.to_owned(), Expr::Atom(String::new())));
+                }
+            },
+        }
+    }
+    if conditions.is_empty() {
+        return Err("the detection has no `condition`".into());
+    }
+    let mut exprs = Vec::new();
+    for text in &conditions {
+        let cond = condition::parse(text)?;
+        exprs.push(resolve(&cond, &selections, &failed)?);
+    }
+    Ok(Expr::or(exprs))
+}
+
+fn resolve(
+    cond: &Cond,
+    selections: &[(String, Expr)],
+    failed: &HashMap<String, String>,
+) -> Result<Expr, String> {
+    let named = |name: &str| -> Result<Expr, String> {
+        if let Some(reason) = failed.get(name) {
+            return Err(format!("selection `{name}`: {reason}"));
+        }
+        selections
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e.clone())
+            .ok_or_else(|| format!("the condition names `{name}`, which is not a selection"))
+    };
+    let matching = |pattern: &str| -> Result<Vec<Expr>, String> {
+        let names: Vec<&String> = selections
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| condition::pattern_matches(pattern, n))
+            .collect();
+        if names.is_empty() {
+            return Err(format!(
+                "`of {pattern}` in the condition matches no selection"
+            ));
+        }
+        names.into_iter().map(|n| named(n)).collect()
+    };
+    Ok(match cond {
+        Cond::Name(n) => named(n)?,
+        Cond::OneOf(p) => Expr::or(matching(p)?),
+        Cond::AllOf(p) => Expr::and(matching(p)?),
+        Cond::And(a, b) => Expr::and(vec![
+            resolve(a, selections, failed)?,
+            resolve(b, selections, failed)?,
+        ]),
+        Cond::Or(a, b) => Expr::or(vec![
+            resolve(a, selections, failed)?,
+            resolve(b, selections, failed)?,
+        ]),
+        Cond::Not(a) => Expr::negate(resolve(a, selections, failed)?),
+    })
+}
+
+/// A selection: a map is every item; a list of maps any of them; a list of plain values (or
+/// one value) keywords.
+fn selection(name: &str, value: &Value) -> Result<Expr, String> {
+    match value {
+        Value::Mapping(items) => {
+            let mut parts = Vec::new();
+            for (key, v) in items {
+                let Some(key) = key.as_str() else {
+                    return Err(format!("a key of `{name}` is not a string"));
+                };
+                let mut split = key.split('|');
+                let field = split.next().filter(|f| !f.is_empty());
+                let mods: Vec<&str> = split.collect();
+                let mods = Mods::parse(&mods).map_err(|e| format!("`{key}`: {e}"))?;
+                let values = match v {
+                    Value::Sequence(list) => list
+                        .iter()
+                        .map(|x| {
+                            Val::of(x).ok_or_else(|| {
+                                format!("`{key}`: a list of values holds a list or a mapping")
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                    v => {
+                        vec![Val::of(v).ok_or_else(|| format!("`{key}`: the value is a mapping"))?]
+                    }
+                };
+                parts.push(detection::item(field, &mods, &values)?);
+            }
+            if parts.is_empty() {
+                return Err(format!("`{name}` is empty"));
+            }
+            Ok(Expr::and(parts))
+        }
+        Value::Sequence(list) if list.iter().all(|v| matches!(v, Value::Mapping(_))) => {
+            let parts = list
+                .iter()
+                .map(|v| selection(name, v))
+                .collect::<Result<Vec<_>, _>>()?;
+            if parts.is_empty() {
+                return Err(format!("`{name}` is empty"));
+            }
+            Ok(Expr::or(parts))
+        }
+        _ => detection::item(None, &Mods::default(), &[]),
+    }
+}
+
+fn severity(level: &str) -> Option<&'static str> {
+    Some(match level.to_ascii_lowercase().as_str() {
+        "informational" => "info",
+        "low" => "low",
+        "medium" => "medium",
+        "high" => "high",
+        "critical" => "critical",
+        _ => return None,
+    })
+}
+
+/// Sigma tags as k8scop tags: `attack.t1552.007` is `mitre:T1552.007`, `attack.execution` is
+/// `attack:execution`, any other `namespace.value` is `namespace:value`; the rule id is
+/// `sigma:ID`.
+fn tags(meta: &Meta) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(id) = &meta.id {
+        out.push(format!("sigma:{id}"));
+    }
+    for tag in &meta.tags {
+        let t = match tag.split_once('.') {
+            Some(("attack", rest))
+                if rest.len() > 1
+                    && rest.starts_with(['t', 'T'])
+                    && rest[1..].starts_with(|c: char| c.is_ascii_digit()) =>
+            {
+                format!("mitre:{}", rest.to_ascii_uppercase())
+            }
+            Some((ns, rest)) => format!("{ns}:{rest}"),
+            None => tag.clone(),
+        };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn write_header(text: &mut String, meta: &Meta) {
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    let mut line = format!("# Sigma rule \"{}\"", one_line(&meta.title));
+    if let Some(id) = &meta.id {
+        let _ = write!(line, " ({id})");
+    }
+    let extra: Vec<String> = [
+        meta.status.as_ref().map(|s| format!("status {s}")),
+        meta.date.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !extra.is_empty() {
+        let _ = write!(line, ", {}", extra.join(", "));
+    }
+    text.push_str(&line);
+    text.push('\n');
+    if let Some(author) = &meta.author {
+        let _ = writeln!(
+            text,
+            "# Author: {}. Every alert keeps the author (`author` below), as the Detection Rule License (DRL 1.1) of SigmaHQ's rules asks.",
+            one_line(author)
+        );
+    }
+    if let Some(license) = &meta.license {
+        let _ = writeln!(text, "# License: {}", one_line(license));
+    }
+    for fp in &meta.falsepositives {
+        let _ = writeln!(text, "# False positive: {}", one_line(fp));
+    }
+}
+
+/// The properties every imported rule or sequence has.
+fn write_meta(text: &mut String, meta: &Meta) {
+    let _ = writeln!(
+        text,
+        "    title       {}",
+        quote(&escape_template(&meta.title))
+    );
+    let _ = writeln!(
+        text,
+        "    severity    {}",
+        meta.level.as_deref().and_then(severity).unwrap_or("medium")
+    );
+    if let Some(d) = &meta.description {
+        let _ = writeln!(text, "    description {}", quote(&one_line(d)));
+    }
+    if let Some(a) = &meta.author {
+        let _ = writeln!(text, "    author      {}", quote(&one_line(a)));
+    }
+    let tags = tags(meta);
+    if !tags.is_empty() {
+        let _ = writeln!(text, "    tags        {}", quote_list(&tags));
+    }
+    if !meta.references.is_empty() {
+        let _ = writeln!(text, "    references  {}", quote_list(&meta.references));
+    }
+}
+
+fn escape_template(title: &str) -> String {
+    one_line(title).replace('{', "{{").replace('}', "}}")
+}
+
+fn write_rule(text: &mut String, name: &str, meta: &Meta, when: &Expr, enabled: bool) {
+    let _ = writeln!(text, "rule {name} {{");
+    write_meta(text, meta);
+    if !enabled {
+        text.push_str("    enabled     false\n");
+    }
+    let _ = writeln!(text, "    when        {}", when.render_wrapped(16, 100));
+    text.push_str("}\n");
+}
+
+/// What a correlation rule becomes.
+struct Generated {
+    /// The names of the rules or sequences written.
+    names: Vec<String>,
+    /// The detection documents it refers to.
+    refs: Vec<usize>,
+    /// `generate: true`: the referred rules keep their own alerts.
+    generate: bool,
+    kind: Generation,
+    notes: Vec<String>,
+}
+
+enum Generation {
+    /// A rule with a threshold.
+    Threshold { when: Expr, threshold: String },
+    /// Sequences, each with its steps.
+    Sequences {
+        by: String,
+        within: String,
+        steps: Vec<Vec<String>>,
+    },
+}
+
+impl Generated {
+    fn text(&self, meta: &Meta) -> String {
+        let mut text = String::new();
+        match &self.kind {
+            Generation::Threshold { when, threshold } => {
+                let _ = writeln!(text, "rule {} {{", self.names[0]);
+                write_meta(&mut text, meta);
+                let _ = writeln!(text, "    when        {}", when.render_wrapped(16, 100));
+                let _ = writeln!(text, "    threshold   {threshold}");
+                text.push_str("}\n");
+            }
+            Generation::Sequences { by, within, steps } => {
+                for (i, (name, steps)) in self.names.iter().zip(steps).enumerate() {
+                    if i > 0 {
+                        text.push('\n');
+                    }
+                    let _ = writeln!(text, "sequence {name} {{");
+                    write_meta(&mut text, meta);
+                    let _ = writeln!(text, "    by          {by}");
+                    let _ = writeln!(text, "    within      {within}");
+                    let _ = writeln!(text, "    steps       {}", steps.join(" -> "));
+                    text.push_str("}\n");
+                }
+            }
+        }
+        text
+    }
+}
+
+/// A Sigma timespan as a k8scop duration: `30s`, `5m`, `1h`, `2d`, `1w` (as `7d`).
+fn duration(timespan: &str) -> Result<String, String> {
+    let t = timespan.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("the timespan `{timespan}` is not a number and a unit"))?;
+    Ok(match unit {
+        "s" | "m" | "h" | "d" => format!("{n}{unit}"),
+        "w" => format!("{}d", n * 7),
+        "M" | "y" => {
+            return Err(format!(
+                "the timespan `{timespan}` is in months or years: k8scop windows are at most days (`d`)"
+            ))
+        }
+        _ => return Err(format!("the timespan `{timespan}` has no unit s, m, h, d or w")),
+    })
+}
+
+fn translate_correlation(
+    c: &Mapping,
+    name: &str,
+    docs: &[Doc],
+    by_ref: &HashMap<&str, usize>,
+    conditions: &HashMap<usize, Result<Expr, String>>,
+) -> Result<Generated, String> {
+    let get = |k: &str| c.get(k);
+    let kind = get("type")
+        .and_then(string_of)
+        .ok_or("the correlation has no `type`")?;
+    let rule_refs = strings_of(get("rules"));
+    if rule_refs.is_empty() {
+        return Err("the correlation names no `rules`".into());
+    }
+    if get("aliases").is_some() {
+        return Err("`aliases` (one field under other names in each rule) is not translated: k8scop groups by the same path in every rule".into());
+    }
+    let mut refs = Vec::new();
+    for r in &rule_refs {
+        let Some(&i) = by_ref.get(r.as_str()) else {
+            return Err(format!(
+                "it refers to `{r}`, which is no rule `id` or `name` among the imported files"
+            ));
+        };
+        match conditions.get(&i) {
+            Some(Ok(_)) => refs.push(i),
+            Some(Err(reason)) => {
+                return Err(format!("the rule `{r}` it refers to is not imported: {reason}"))
+            }
+            None => {
+                return Err(format!(
+                    "it refers to `{r}`, a correlation rule: correlations of correlations are not translated"
+                ))
+            }
+        }
+    }
+    let group_by: Vec<String> = strings_of(get("group-by"))
+        .iter()
+        .map(|f| crate::write::path(&f.split('.').collect::<Vec<_>>()))
+        .collect();
+    let timespan = get("timespan")
+        .and_then(string_of)
+        .ok_or("the correlation has no `timespan`")?;
+    let within = duration(&timespan)?;
+    let generate = get("generate").and_then(Value::as_bool).unwrap_or(false);
+    let by = if group_by.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", group_by.join(", "))
+    };
+    let mut notes = Vec::new();
+    match kind.as_str() {
+        "event_count" | "value_count" => {
+            let cond = get("condition").ok_or("the correlation has no `condition`")?;
+            let (op, n) = count_condition(cond)?;
+            let what = if kind == "value_count" {
+                let field = cond
+                    .get("field")
+                    .and_then(string_of)
+                    .ok_or("a `value_count` condition needs `field`")?;
+                format!(
+                    "distinct {}",
+                    crate::write::path(&field.split('.').collect::<Vec<_>>())
+                )
+            } else {
+                "count".to_owned()
+            };
+            let when = Expr::or(
+                refs.iter()
+                    .map(|i| conditions[i].clone().expect("checked above"))
+                    .collect(),
+            );
+            notes.push("a k8scop threshold raises an alert at every match that has enough in the window before it (a sliding window); a Sigma engine counts in windows that start at the first match".into());
+            Ok(Generated {
+                names: vec![name.to_owned()],
+                refs,
+                generate,
+                kind: Generation::Threshold {
+                    when,
+                    threshold: format!("{what} {op} {n} within {within}{by}"),
+                },
+                notes,
+            })
+        }
+        "temporal" | "temporal_ordered" => {
+            if group_by.is_empty() {
+                return Err("a temporal correlation without `group-by`: k8scop sequences need a key (`by`)".into());
+            }
+            let step_names: Vec<String> = refs.iter().map(|&i| docs[i].name.clone()).collect();
+            let orders = if kind == "temporal_ordered" {
+                vec![step_names]
+            } else {
+                if step_names.len() > 3 {
+                    return Err("a `temporal` correlation of more than 3 rules would need more than 6 sequences (one per order)".into());
+                }
+                notes.push("k8scop sequences are ordered: the `temporal` correlation is one sequence per order of its rules".into());
+                permutations(&step_names)
+            };
+            let names = if orders.len() == 1 {
+                vec![name.to_owned()]
+            } else {
+                (1..=orders.len()).map(|i| format!("{name}_{i}")).collect()
+            };
+            Ok(Generated {
+                names,
+                refs,
+                generate,
+                kind: Generation::Sequences {
+                    by: group_by.join(", "),
+                    within,
+                    steps: orders,
+                },
+                notes,
+            })
+        }
+        other => Err(format!(
+            "the correlation type `{other}` is not translated (event_count, value_count, temporal and temporal_ordered are)"
+        )),
+    }
+}
+
+/// `gte: N` / `gt: N` as a k8scop threshold comparison.
+fn count_condition(cond: &Value) -> Result<(&'static str, u64), String> {
+    let Value::Mapping(m) = cond else {
+        return Err("the correlation `condition` is not a mapping".into());
+    };
+    let mut found = None;
+    for (k, v) in m {
+        let Some(k) = k.as_str() else { continue };
+        let op = match k {
+            "gte" => ">=",
+            "gt" => ">",
+            "field" => continue,
+            "lt" | "lte" | "eq" | "neq" => {
+                return Err(format!("the condition `{k}` is not translated: a k8scop threshold fires when a count reaches a minimum (`gte`, `gt`), not when the window closes"))
+            }
+            other => return Err(format!("unknown correlation condition `{other}`")),
+        };
+        let n = v
+            .as_u64()
+            .ok_or_else(|| format!("the condition `{k}` needs a whole number"))?;
+        found = Some((op, n));
+    }
+    found.ok_or_else(|| "the correlation `condition` has no `gte` or `gt`".into())
+}
+
+fn permutations(items: &[String]) -> Vec<Vec<String>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first.clone());
+            out.push(tail);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

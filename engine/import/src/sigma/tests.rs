@@ -1,0 +1,193 @@
+use super::*;
+
+fn one(text: &str) -> Import {
+    import(&[Input {
+        path: "rules/k8s_test.yml",
+        text,
+    }])
+}
+
+const DETECTION: &str = r#"
+title: Pod Exec {weird}
+id: 1234
+status: test
+author: Ann Author
+description: |
+    Two
+    lines.
+references:
+    - https://example.com/a
+tags:
+    - attack.execution
+    - attack.t1609
+    - cve.2024-1
+logsource:
+    product: kubernetes
+    service: audit
+detection:
+    selection:
+        verb: create
+        objectRef.subresource: exec
+    filter:
+        user.username|startswith: 'system:'
+    condition: selection and not filter
+falsepositives:
+    - Debugging
+level: high
+"#;
+
+#[test]
+fn a_detection_rule_keeps_its_metadata_and_author() {
+    let out = one(DETECTION);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(out.files.len(), 1);
+    assert_eq!(out.files[0].name, "k8s_test.rules");
+    let text = &out.files[0].text;
+    for expected in [
+        "rule k8s_test {",
+        r#"title       "Pod Exec {{weird}}""#,
+        "severity    high",
+        r#"description "Two lines.""#,
+        r#"author      "Ann Author""#,
+        r#"tags        ["sigma:1234", "attack:execution", "mitre:T1609", "cve:2024-1"]"#,
+        r#"references  ["https://example.com/a"]"#,
+        "when        verb matches \"(?i)^create$\"\n                and objectRef.subresource matches \"(?i)^exec$\"\n                and not user.username istartswith \"system:\"\n}",
+        "# False positive: Debugging",
+        "# Author: Ann Author.",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    assert_eq!(
+        out.rules[0].outcome,
+        Outcome::Imported(vec!["k8s_test".into()])
+    );
+}
+
+#[test]
+fn other_log_sources_and_bad_parts_are_skipped_with_the_reason() {
+    let out = one(&DETECTION.replace("service: audit", "service: apiserver"));
+    let Outcome::Skipped(reason) = &out.rules[0].outcome else {
+        panic!("imported: {:?}", out.rules[0]);
+    };
+    assert!(reason.contains("not the Kubernetes audit log"), "{reason}");
+    assert!(out.files.is_empty());
+
+    let out = one(&DETECTION.replace("verb: create", "verb|expand: '%x%'"));
+    let Outcome::Skipped(reason) = &out.rules[0].outcome else {
+        panic!("imported: {:?}", out.rules[0]);
+    };
+    assert!(
+        reason.starts_with("selection `selection`: ") && reason.contains("pipeline"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn invalid_yaml_names_file_and_line() {
+    let out = one("title: x\ndetection: [\n");
+    assert_eq!(out.errors.len(), 1);
+    let e = out.errors[0].to_string();
+    assert!(
+        e.starts_with("rules/k8s_test.yml:") && e.contains("not valid YAML"),
+        "{e}"
+    );
+    let out = one("title: x\nlogsource: {}\n");
+    assert!(out.errors[0]
+        .to_string()
+        .contains("neither `detection` nor `correlation`"));
+}
+
+const CORRELATED: &str = r#"
+title: Secret read
+name: secret_read
+logsource: {product: kubernetes, service: audit}
+detection:
+    sel:
+        verb: [get, list]
+        objectRef.resource: secrets
+    condition: sel
+---
+title: Exec
+name: exec
+logsource: {product: kubernetes, service: audit}
+detection:
+    sel: {objectRef.subresource: exec}
+    condition: sel
+---
+title: Many secret reads
+correlation:
+    type: event_count
+    rules: secret_read
+    group-by: [user.username]
+    timespan: 10m
+    condition: {gte: 5}
+level: high
+---
+title: Secrets in many namespaces
+correlation:
+    type: value_count
+    rules: [secret_read]
+    group-by: [user.username]
+    timespan: 1h
+    condition: {field: objectRef.namespace, gt: 2}
+    generate: true
+---
+title: Read then exec
+name: read_then_exec
+correlation:
+    type: temporal_ordered
+    rules: [secret_read, exec]
+    group-by: [user.username]
+    timespan: 1w
+---
+title: Both
+correlation:
+    type: temporal
+    rules: [secret_read, exec]
+    group-by: [user.username]
+    timespan: 5m
+"#;
+
+#[test]
+fn correlations_become_thresholds_and_sequences() {
+    let out = one(CORRELATED);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let text = &out.files[0].text;
+    for expected in [
+        "rule secret_read {",
+        "threshold   count >= 5 within 10m by user.username",
+        "threshold   distinct objectRef.namespace > 2 within 1h by user.username",
+        "sequence read_then_exec {",
+        "within      7d",
+        "steps       secret_read -> exec",
+        "sequence k8s_test_6_1 {",
+        "steps       exec -> secret_read",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    // generate: true in one of the correlations using secret_read: it keeps its alerts; exec
+    // is only used with the default generate: false.
+    let exec = text.split("rule exec {").nth(1).unwrap();
+    assert!(exec
+        .split('}')
+        .next()
+        .unwrap()
+        .contains("enabled     false"));
+    let read = text.split("rule secret_read {").nth(1).unwrap();
+    assert!(!read.split('}').next().unwrap().contains("enabled"));
+}
+
+#[test]
+fn unknown_references_are_reported() {
+    let out = one(&CORRELATED.replace("rules: secret_read", "rules: nope"));
+    let skipped: Vec<_> = out
+        .rules
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            Outcome::Skipped(reason) => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].contains("`nope`"));
+}

@@ -1,0 +1,267 @@
+//! Writing k8scop rule files: string literals, names, field paths and conditions.
+//!
+//! Every importer goes through these helpers, so that what they write always parses: a string
+//! literal escapes exactly what the rule language's strings need, a name is a valid identifier,
+//! a path segment that is not an identifier (or is a keyword of the language) is quoted.
+
+use std::fmt::Write as _;
+
+/// `s` as a rule-language string literal, quotes included.
+///
+/// The language's strings take the escapes `\"`, `\\`, `\n` and `\t`; every backslash is
+/// doubled, so that a regular expression's `\.` is written `"\\."` and reads back unchanged.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A list of string literals: `["a", "b"]`.
+pub fn quote_list<S: AsRef<str>>(items: &[S]) -> String {
+    let inner: Vec<String> = items.iter().map(|s| quote(s.as_ref())).collect();
+    format!("[{}]", inner.join(", "))
+}
+
+/// A rule name made of `text`: lowercase ASCII letters, digits and `_`, never empty, never
+/// starting with a digit (`"Kubernetes Events Deleted"` gives `kubernetes_events_deleted`).
+pub fn ident(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert_str(0, "r_");
+    }
+    out
+}
+
+/// Words of the rule language that cannot be a bare path segment.
+const KEYWORDS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "in",
+    "intersects",
+    "contains",
+    "icontains",
+    "startswith",
+    "istartswith",
+    "endswith",
+    "iendswith",
+    "matches",
+    "glob",
+    "cidr",
+    "exists",
+    "all",
+    "true",
+    "false",
+    "null",
+    "script",
+];
+
+fn plain_segment(seg: &str) -> bool {
+    let body = seg.strip_prefix('@').unwrap_or(seg);
+    let mut chars = body.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !KEYWORDS.contains(&seg)
+}
+
+/// The rule-language spelling of a field path given as its segments: `["objectRef",
+/// "resource"]` gives `objectRef.resource`; a segment that is not an identifier, or is a keyword,
+/// is quoted (`annotations["authorization.k8s.io/decision"]`); the first segment is always quoted
+/// when it is not plain, so that it is never taken for a list or macro name either.
+pub fn path(segments: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, seg) in segments.iter().enumerate() {
+        if plain_segment(seg) {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(seg);
+        } else {
+            let _ = write!(out, "[{}]", quote(seg));
+        }
+    }
+    out
+}
+
+/// A condition being built: comparisons joined by `and`, `or` and `not`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A comparison or another condition that binds tighter than `not` (`exists x`, `a == 1`).
+    Atom(String),
+    /// Every part holds; empty means true.
+    And(Vec<Expr>),
+    /// Some part holds; empty means false.
+    Or(Vec<Expr>),
+    /// The part does not hold.
+    Not(Box<Expr>),
+}
+
+impl Expr {
+    /// `a and b and ...`, flattening nested conjunctions and dropping a lone wrapper.
+    pub fn and(parts: Vec<Expr>) -> Expr {
+        let mut flat = Vec::new();
+        for p in parts {
+            match p {
+                Expr::And(inner) => flat.extend(inner),
+                p => flat.push(p),
+            }
+        }
+        if flat.len() == 1 {
+            flat.pop().expect("one part")
+        } else {
+            Expr::And(flat)
+        }
+    }
+
+    /// `a or b or ...`, flattening nested disjunctions and dropping a lone wrapper.
+    pub fn or(parts: Vec<Expr>) -> Expr {
+        let mut flat = Vec::new();
+        for p in parts {
+            match p {
+                Expr::Or(inner) => flat.extend(inner),
+                p => flat.push(p),
+            }
+        }
+        if flat.len() == 1 {
+            flat.pop().expect("one part")
+        } else {
+            Expr::Or(flat)
+        }
+    }
+
+    /// `not e`; `not not e` is `e`.
+    pub fn negate(e: Expr) -> Expr {
+        match e {
+            Expr::Not(inner) => *inner,
+            e => Expr::Not(Box::new(e)),
+        }
+    }
+
+    /// The condition as rule-language text, with the parentheses precedence needs and no more
+    /// (comparisons bind tightest, then `not`, then `and`, then `or`).
+    pub fn render(&self) -> String {
+        match self {
+            Expr::Atom(s) => s.clone(),
+            Expr::And(parts) if parts.is_empty() => "true".into(),
+            Expr::Or(parts) if parts.is_empty() => "false".into(),
+            Expr::And(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    Expr::Or(_) => format!("({})", p.render()),
+                    p => p.render(),
+                })
+                .collect::<Vec<_>>()
+                .join(" and "),
+            Expr::Or(parts) => parts
+                .iter()
+                .map(Expr::render)
+                .collect::<Vec<_>>()
+                .join(" or "),
+            Expr::Not(inner) => match &**inner {
+                Expr::Atom(_) | Expr::Not(_) => format!("not {}", inner.render()),
+                Expr::And(p) | Expr::Or(p) if p.is_empty() => format!("not {}", inner.render()),
+                _ => format!("not ({})", inner.render()),
+            },
+        }
+    }
+
+    /// [`Expr::render`], with a top-level `and` or `or` broken over lines indented by `indent`
+    /// spaces when one line would be longer than `width`.
+    pub fn render_wrapped(&self, indent: usize, width: usize) -> String {
+        let flat = self.render();
+        if flat.len() + indent <= width {
+            return flat;
+        }
+        let (parts, joiner) = match self {
+            Expr::And(parts) if !parts.is_empty() => (parts, "and"),
+            Expr::Or(parts) if !parts.is_empty() => (parts, "or"),
+            _ => return flat,
+        };
+        let pad = " ".repeat(indent);
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let text = match (self, p) {
+                    (Expr::And(_), Expr::Or(_)) => format!("({})", p.render()),
+                    _ => p.render(),
+                };
+                if i == 0 {
+                    text
+                } else {
+                    format!("\n{pad}{joiner} {text}")
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_escapes_what_the_language_needs() {
+        assert_eq!(quote(r"^a\.b$"), r#""^a\\.b$""#);
+        assert_eq!(quote("say \"hi\"\n"), r#""say \"hi\"\n""#);
+    }
+
+    #[test]
+    fn names_are_identifiers() {
+        assert_eq!(
+            ident("Kubernetes Events Deleted"),
+            "kubernetes_events_deleted"
+        );
+        assert_eq!(
+            ident("CronJob/Job -- Modification!"),
+            "cronjob_job_modification"
+        );
+        assert_eq!(ident("4 things"), "r_4_things");
+        assert_eq!(ident("***"), "r_");
+    }
+
+    #[test]
+    fn paths_quote_what_is_not_an_identifier() {
+        assert_eq!(path(&["objectRef", "resource"]), "objectRef.resource");
+        assert_eq!(
+            path(&["annotations", "authorization.k8s.io/decision"]),
+            r#"annotations["authorization.k8s.io/decision"]"#
+        );
+        assert_eq!(path(&["in"]), r#"["in"]"#);
+        assert_eq!(path(&["@timestamp"]), "@timestamp");
+    }
+
+    #[test]
+    fn rendering_uses_the_parentheses_precedence_needs() {
+        let a = || Expr::Atom("a == 1".into());
+        let b = || Expr::Atom("b == 2".into());
+        let e = Expr::and(vec![a(), Expr::or(vec![a(), b()]), Expr::negate(b())]);
+        assert_eq!(e.render(), "a == 1 and (a == 1 or b == 2) and not b == 2");
+        let e = Expr::or(vec![
+            Expr::and(vec![a(), b()]),
+            Expr::negate(Expr::or(vec![a(), b()])),
+        ]);
+        assert_eq!(e.render(), "a == 1 and b == 2 or not (a == 1 or b == 2)");
+        assert_eq!(Expr::negate(Expr::negate(a())), a());
+    }
+}
