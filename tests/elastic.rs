@@ -1107,3 +1107,65 @@ fn https_verifies_the_server_against_the_ca_file() {
     assert_eq!(insecure.code, 0, "{}", insecure.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--events-url`: each alert document carries a link back to its events, the template filled
+/// in from the alert; a bad template or one without an alerts index is refused before reading.
+#[test]
+fn alert_documents_link_back_to_their_events() {
+    let es = EsServer::start(EsOptions::default());
+    es.index_docs("k8s-audit-link", &sample_events());
+    let (url, dl) = (es.url(), dead_letter_path("events-url"));
+    let template = "http://kibana:5601/app/discover#/?_g=(time:(from:'{start}',to:'{end}'))\
+                    &_a=(query:(language:kuery,query:'auditID:({ids})'))";
+    let with = |extra: &[&str]| {
+        let mut args = vec![
+            "-E",
+            url.as_str(),
+            "-I",
+            "k8s-audit-*",
+            "-s",
+            "2000-01-01",
+            "--instance",
+            "link",
+            "--dead-letter",
+            dl.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args, &[])
+    };
+
+    let bad = with(&["-i", "alerts", "--events-url", "http://k/{from}"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("`--events-url`: unknown placeholder `{from}`"),
+        "{}",
+        bad.stderr
+    );
+    let no_index = with(&["--events-url", "http://k/{ids}"]);
+    assert_eq!(no_index.code, 2, "{}", no_index.stderr);
+    assert!(
+        no_index
+            .stderr
+            .contains("it needs `--elastic` and `--alerts` (`-i`)"),
+        "{}",
+        no_index.stderr
+    );
+
+    let out = with(&["-i", "alerts", "--events-url", template]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let docs = index_docs(&url, "alerts");
+    assert!(!docs.is_empty());
+    for (id, doc) in &docs {
+        let link = doc["k8scop"]["events_url"]
+            .as_str()
+            .expect("every alert has a link");
+        let first_sample = doc["k8scop"]["samples"][0]["id"].as_str().unwrap();
+        let audit_id = first_sample.split('/').next().unwrap();
+        assert!(
+            link.starts_with("http://kibana:5601/app/discover#/?_g=(time:(from:'")
+                && link.contains(&format!("auditID:(%22{audit_id}%22")),
+            "{id}: {link}"
+        );
+    }
+}

@@ -36,3 +36,5 @@ mod osmem;
 mod es_crosscheck;
 // `run -E`: the Elasticsearch source, alerts sink and checkpoints against osmem-server and the test server.
 mod elastic;
+// docs/kibana: the saved objects read only fields the alerts index template maps.
+mod kibana;

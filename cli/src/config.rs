@@ -17,6 +17,7 @@ use k8scop_engine::CompileOptions;
 use k8scop_runtime::checkpoint::CheckpointPolicy;
 use k8scop_runtime::elastic::{Auth, EsConfig, RetryPolicy};
 use k8scop_runtime::pipeline::{Analysis, PipelineConfig, SourceSpec};
+use k8scop_runtime::sinks::discover::{DiscoverLink, DiscoverLinkError};
 use k8scop_runtime::sources::elasticsearch::EsSourceConfig;
 use k8scop_runtime::sources::file::FileSourceConfig;
 use serde::Deserialize;
@@ -130,6 +131,9 @@ pub enum ConfigError {
         /// The end of the range, at or before its start.
         end: DateTime<Utc>,
     },
+    /// `--events-url` (`elastic.events_url`) is not a usable URL template.
+    #[error("`--events-url`: {0}")]
+    InvalidEventsUrl(#[source] DiscoverLinkError),
     /// A webhook URL that is not `http://` or `https://` with a host.
     #[error("webhook URL `{shown}` is not an http(s) URL (expected `https://host/path`)")]
     InvalidWebhookUrl {
@@ -279,6 +283,12 @@ pub enum Missing {
     /// `--webhook-format` without a webhook.
     #[error("`--webhook-format` needs a webhook URL (`--webhook URL`)")]
     WebhookUrlForFormat,
+    /// `--events-url` without the alerts index whose documents it goes into.
+    #[error(
+        "`--events-url` is written into the documents of the Elasticsearch alerts index; it \
+         needs `--elastic` and `--alerts` (`-i`)"
+    )]
+    AlertsIndexForEventsUrl,
     /// `webhook.headers` without a webhook.
     #[error("config key `webhook.headers` needs a webhook URL (`webhook.url`)")]
     WebhookUrlForHeaders,
@@ -368,6 +378,7 @@ pub struct ElasticFile {
     pub state_id: Option<String>,
     pub instance: Option<String>,
     pub dead_letter: Option<String>,
+    pub events_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -587,6 +598,8 @@ pub struct ElasticSetup {
     /// The alerts index (`-i`), when alerts go to Elasticsearch.
     pub alerts: Option<String>,
     pub dead_letter: PathBuf,
+    /// The link to the events written into each alert document (`--events-url`).
+    pub events_url: Option<DiscoverLink>,
     /// Checkpoints: the state index, the cursor's id and this instance's name.
     pub state_index: String,
     pub state_id: String,
@@ -706,6 +719,9 @@ impl RunConfig {
                 }
                 if range.start.is_some() || range.end.is_some() {
                     return Err(Missing::ElasticForTimeRange.into());
+                }
+                if args.events_url.is_some() || elastic_file.events_url.is_some() {
+                    return Err(Missing::AlertsIndexForEventsUrl.into());
                 }
                 SourceSetup::Files(file_source(&sources, analysis, fetch_delay)?)
             }
@@ -958,6 +974,15 @@ fn elastic_setup(i: ElasticInputs<'_>) -> Result<ElasticSetup, ConfigError> {
         .trim_end()
         .to_owned()
     };
+    let events_url = match args.events_url.clone().or(file.events_url) {
+        Some(template) => {
+            Some(DiscoverLink::parse(&template).map_err(ConfigError::InvalidEventsUrl)?)
+        }
+        None => None,
+    };
+    if events_url.is_some() && alerts_index.as_deref().is_none_or(str::is_empty) {
+        return Err(Missing::AlertsIndexForEventsUrl.into());
+    }
     let instance = match args.instance.clone().or(file.instance) {
         Some(i) => i,
         None => env("HOSTNAME")
@@ -978,6 +1003,7 @@ fn elastic_setup(i: ElasticInputs<'_>) -> Result<ElasticSetup, ConfigError> {
             .clone()
             .or(file.dead_letter.map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("k8scop-dead-letter.jsonl")),
+        events_url,
         state_index: args
             .state_index
             .clone()
@@ -1514,7 +1540,8 @@ webhook:
             error(&[], "elastic:\n  url: http://es:9200\n  uri: x\n"),
             "k8scop.yaml:3:3: unknown key `elastic.uri`, expected one of `url`, `pages`, \
              `alerts`, `username`, `password`, `api_key`, `bearer`, `ca_file`, `insecure`, \
-             `time_field`, `page_size`, `state_index`, `state_id`, `instance`, `dead_letter`"
+             `time_field`, `page_size`, `state_index`, `state_id`, `instance`, `dead_letter`, \
+             `events_url`"
         );
         assert_eq!(
             error(&[], "analysis: batch\n"),

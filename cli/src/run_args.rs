@@ -144,6 +144,10 @@ pub struct RunArgs {
     /// Where alert documents Elasticsearch rejects are written [default: k8scop-dead-letter.jsonl].
     #[arg(long = "dead-letter", value_name = "PATH")]
     pub dead_letter: Option<PathBuf>,
+    /// A URL template (Kibana Discover) written as `k8scop.events_url` in each alert document:
+    /// `{start}`, `{end}`, `{ids}`, `{rule}` and `{id}` are filled in (docs/kibana.md).
+    #[arg(long = "events-url", value_name = "TEMPLATE")]
+    pub events_url: Option<String>,
     /// No progress bar and no stats line (notices and the summary are still printed).
     #[arg(long = "quiet", short = 'q')]
     pub quiet: bool,

@@ -163,6 +163,7 @@ async fn connect_elastic(
         Some(index) => {
             let mut sink_config = EsSinkConfig::new(index.clone());
             sink_config.dead_letter = setup.dead_letter.clone();
+            sink_config.events_url = setup.events_url.clone();
             let sink = EsSink::new(
                 client.clone(),
                 sink_config,

@@ -21,6 +21,7 @@ use elasticsearch::http::Method;
 use k8scop_engine::alert::AlertUpdate;
 use serde_json::{json, Value};
 
+use super::discover::DiscoverLink;
 use super::{BoxFuture, Sink, SinkError, SinkFailure};
 use crate::elastic::{segment, Body, EsClient, EsError};
 use crate::pipeline::Notice;
@@ -39,6 +40,8 @@ pub struct EsSinkConfig {
     pub dead_letter: PathBuf,
     /// Documents per `_bulk` request at most.
     pub max_batch: usize,
+    /// The link written as `k8scop.events_url` in each document, when configured.
+    pub events_url: Option<DiscoverLink>,
 }
 
 impl EsSinkConfig {
@@ -50,6 +53,7 @@ impl EsSinkConfig {
             install_template: true,
             dead_letter: PathBuf::from("k8scop-dead-letter.jsonl"),
             max_batch: 500,
+            events_url: None,
         }
     }
 }
@@ -146,7 +150,11 @@ impl EsSink {
                 let action = json!({"index": {"_index": self.config.index, "_id": u.alert.id}});
                 let mut lines = serde_json::to_vec(&action).unwrap_or_default();
                 lines.push(b'\n');
-                serde_json::to_writer(&mut lines, &u.alert.to_json()).unwrap_or_default();
+                let mut doc = u.alert.to_json();
+                if let Some(link) = &self.config.events_url {
+                    doc["k8scop"]["events_url"] = Value::String(link.render(&u.alert));
+                }
+                serde_json::to_writer(&mut lines, &doc).unwrap_or_default();
                 lines.push(b'\n');
                 Doc {
                     id: u.alert.id.clone(),

@@ -10,6 +10,7 @@ use std::pin::Pin;
 
 use k8scop_engine::alert::AlertUpdate;
 
+pub mod discover;
 pub mod elasticsearch;
 pub mod file;
 pub mod stdout;
