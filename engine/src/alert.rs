@@ -60,7 +60,9 @@ pub struct AlertUpdate {
     pub alert: Alert,
 }
 
-/// The audit fields every alert document carries, from the alert's first event.
+/// Who did what, where: the fields every alert document carries (ECS `user.name`, `source.ip`,
+/// `kubernetes.*`...), from the alert's first event, as its kind reads them
+/// ([`crate::kinds::EventKind::context`]).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Context {
     /// `user.username`.
@@ -79,32 +81,6 @@ pub struct Context {
     pub subresource: Option<String>,
     /// `objectRef.name`.
     pub name: Option<String>,
-}
-
-impl Context {
-    /// Reads the context from an audit event (every field `None` for other event kinds).
-    pub fn of(event: Ref<'_>) -> Context {
-        let s = |path: &[&str]| -> Option<String> {
-            let mut v = event;
-            for key in path {
-                v = v.get(key)?;
-            }
-            match v.as_str() {
-                Some(s) => Some(s.to_owned()),
-                None => v.items().next().and_then(Ref::as_str).map(str::to_owned),
-            }
-        };
-        Context {
-            user: s(&["user", "username"]),
-            source_ip: s(&["sourceIPs"]),
-            user_agent: s(&["userAgent"]),
-            verb: s(&["verb"]),
-            namespace: s(&["objectRef", "namespace"]),
-            resource: s(&["objectRef", "resource"]),
-            subresource: s(&["objectRef", "subresource"]),
-            name: s(&["objectRef", "name"]),
-        }
-    }
 }
 
 /// Renders a key value: strings as they are, other values as JSON, several values as a JSON list.

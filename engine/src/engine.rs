@@ -12,7 +12,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use k8scop_grammar::ast::SourceKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -245,7 +244,7 @@ impl Engine {
             if self.candidates[i / 64] & (1 << (i % 64)) == 0 {
                 continue;
             }
-            if rule.source != event.kind && rule.source != SourceKind::Any {
+            if !rule.source.contains(event.kind) {
                 continue;
             }
             let mut matched = rule.when.eval(&mut ctx);
@@ -294,9 +293,9 @@ impl Engine {
             for step in &seq.steps {
                 steps.push(match step {
                     Step::Rule(i) => self.happened[*i],
-                    Step::Inline(cond) => {
+                    Step::Inline { kinds, cond } => {
                         let errors = ctx.errors.len();
-                        event.kind == SourceKind::K8sAudit
+                        kinds.contains(event.kind)
                             && cond.eval(&mut ctx)
                             && ctx.errors.len() == errors
                     }
@@ -487,7 +486,7 @@ fn aggregate(state: &mut DetectionState, event: &Event, out: &mut Output) {
                     title: detection.title.prerender(event.root()),
                     group,
                     fields: Arc::new(field_values(&detection.fields, event.root())),
-                    context: Arc::new(Context::of(event.root())),
+                    context: Arc::new(event.context()),
                 },
             );
             AlertKind::New

@@ -1,21 +1,19 @@
-//! The event model: a JSON document, its event time, its id and the kind of source it came from.
+//! The event model: a JSON document, its event time, its id and its kind.
 //!
-//! [`Event::classify`] decides what a document is. A Kubernetes audit event is an object with a
-//! string `verb` and a time; its time is the first present of `requestReceivedTimestamp`,
-//! `stageTimestamp`, `timestamp` (old `audit.k8s.io/v1beta1`) and `@timestamp` (which shippers
-//! usually set to the time they read the line, hence last). Falco alerts, KubeArmor alerts and
-//! sysdig events are recognised by their own fields and times.
+//! [`Event::classify`] decides what a document is by asking the kinds of the registry
+//! ([`crate::kinds`]): the first kind that recognises the document gives its time, id and
+//! deduplication key. A document no kind recognises is reported as not a Kubernetes audit event
+//! (the kind most input is), with the reason.
 
 use std::sync::Arc;
 
 use chrono::DateTime;
-use k8scop_grammar::ast::SourceKind;
 use serde_json::Value;
 
 use crate::doc::{Doc, Ref};
+use crate::kinds::{self, KindId};
 
-/// What [`Event::recognise`] finds: time, id, kind and deduplication key.
-type Recognised = (i64, Arc<str>, SourceKind, Option<u64>);
+pub use crate::kinds::NotAnEvent;
 
 /// One event, ready for evaluation.
 #[derive(Debug, Clone)]
@@ -27,27 +25,12 @@ pub struct Event {
     /// `auditID` (with the stage when it has one) or another id the source gives, else the event's
     /// position in its input (`file:line`); stable for the same input either way.
     pub id: Arc<str>,
-    /// Which source kind the event is (audit, KubeArmor, Falco, sysdig).
-    pub kind: SourceKind,
+    /// The kind of event, from the registry ([`crate::kinds::REGISTRY`]).
+    pub kind: KindId,
     /// For an audit event with an `auditID`: its deduplication key (see [`crate::decode::Dedup`]),
     /// computed here, where the id and stage are at hand, rather than on the engine's thread.
     pub dedup_key: Option<u64>,
 }
-
-/// Why a JSON document is not an event k8scop can evaluate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotAnEvent {
-    /// Why, as the user sees it (`no verb or time`, ...).
-    pub reason: String,
-}
-
-/// The audit event time fields, in order of preference.
-pub const AUDIT_TIME_FIELDS: [&str; 4] = [
-    "requestReceivedTimestamp",
-    "stageTimestamp",
-    "timestamp",
-    "@timestamp",
-];
 
 impl Event {
     /// The event's document.
@@ -72,98 +55,38 @@ impl Event {
 
     /// [`Event::classify`] of a document.
     pub fn classify_doc(doc: Doc, position: &str) -> Result<Event, NotAnEvent> {
-        let (time, id, kind, dedup_key) = Event::recognise(doc.root(), position)?;
-        Ok(Event {
-            doc,
-            time,
-            id,
-            kind,
-            dedup_key,
-        })
-    }
-
-    /// The time, id, kind and deduplication key of a document, or why it is not an event.
-    fn recognise(object: Ref<'_>, position: &str) -> Result<Recognised, NotAnEvent> {
-        if !object.is_object() {
+        let root = doc.root();
+        if !root.is_object() {
             return Err(NotAnEvent {
                 reason: format!(
                     "not a Kubernetes audit event: a JSON {}, not an object",
-                    type_name(object)
+                    type_name(root)
                 ),
             });
         }
-        let str_of = |key: &str| object.get(key).and_then(Ref::as_str);
-        let has = |key: &str| object.get(key).is_some();
-        if object.get("verb").is_some_and(Ref::is_string) {
-            let time = AUDIT_TIME_FIELDS
-                .iter()
-                .find_map(|f| str_of(f))
-                .ok_or_else(|| NotAnEvent {
-                    reason: "not a Kubernetes audit event: it has a `verb` but no `requestReceivedTimestamp`, `stageTimestamp`, `timestamp` or `@timestamp`".into(),
-                })?;
-            let time = parse_rfc3339_millis(time).ok_or_else(|| NotAnEvent {
-                reason: format!(
-                    "not a Kubernetes audit event: its time `{time}` is not an RFC 3339 timestamp"
-                ),
-            })?;
-            let (audit_id, stage) = (str_of("auditID"), str_of("stage"));
-            let dedup_key = crate::decode::dedup_key(object);
-            let id: Arc<str> = match (audit_id, stage) {
-                (Some(audit_id), Some(stage)) => {
-                    let mut id = String::with_capacity(audit_id.len() + 1 + stage.len());
-                    id.push_str(audit_id);
-                    id.push('/');
-                    id.push_str(stage);
-                    id.into()
-                }
-                (Some(audit_id), None) => audit_id.into(),
-                _ => position.into(),
-            };
-            return Ok((time, id, SourceKind::K8sAudit, dedup_key));
-        }
-        if has("rule") && has("priority") && has("output") {
-            let time = str_of("time")
-                .and_then(parse_rfc3339_millis)
-                .ok_or_else(|| NotAnEvent {
-                    reason: "falco alert without an RFC 3339 `time`".into(),
-                })?;
-            let id = str_of("uuid").unwrap_or(position);
-            return Ok((time, id.into(), SourceKind::Falco, None));
-        }
-        if has("evt.num") || has("evt.type") {
-            let time = object
-                .get("evt.rawtime")
-                .or_else(|| object.get("evt.time"))
-                .and_then(Ref::as_i64)
-                .map(|ns| ns.div_euclid(1_000_000))
-                .ok_or_else(|| NotAnEvent {
-                    reason:
-                        "sysdig event without an integer `evt.time` or `evt.rawtime` in nanoseconds"
-                            .into(),
-                })?;
-            let id = match object.get("evt.num").and_then(Ref::as_i64) {
-                Some(n) => format!("{position}#{n}"),
-                None => position.to_owned(),
-            };
-            return Ok((time, id.into(), SourceKind::Sysdig, None));
-        }
-        if has("UpdatedTime") && (has("Operation") || has("HostName")) {
-            let time = str_of("UpdatedTime")
-                .and_then(parse_rfc3339_millis)
-                .or_else(|| {
-                    object
-                        .get("Timestamp")
-                        .and_then(Ref::as_i64)
-                        .and_then(|s| s.checked_mul(1000))
-                })
-                .ok_or_else(|| NotAnEvent {
-                    reason: "kubearmor event without a valid `UpdatedTime`".into(),
-                })?;
-            return Ok((time, position.into(), SourceKind::KubeArmor, None));
-        }
-        Err(NotAnEvent {
-            reason: "not a Kubernetes audit event: it has no string `verb`".into(),
+        let Some(kind) = kinds::recognise(root) else {
+            return Err(NotAnEvent {
+                reason: "not a Kubernetes audit event: it has no string `verb`".into(),
+            });
+        };
+        Event::of_kind(doc, kind, position)
+    }
+
+    /// An event of a kind already known to recognise `doc`.
+    pub(crate) fn of_kind(doc: Doc, kind: KindId, position: &str) -> Result<Event, NotAnEvent> {
+        let identity = kind.kind().identify(doc.root(), position)?;
+        Ok(Event {
+            doc,
+            time: identity.time,
+            id: identity.id,
+            kind,
+            dedup_key: identity.dedup_key,
         })
+    }
+
+    /// Who did what, where: the alert context of the event, as its kind reads it.
+    pub fn context(&self) -> crate::alert::Context {
+        self.kind.kind().context(self.root())
     }
 }
 

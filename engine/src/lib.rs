@@ -25,6 +25,7 @@ pub mod eval;
 pub mod event;
 pub mod hash;
 pub mod input;
+pub mod kinds;
 pub mod loader;
 pub mod path;
 pub mod prefilter;

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use k8scop_grammar::ast::{Severity, SourceKind, Span};
+use k8scop_grammar::ast::{Severity, Span};
 use k8scop_grammar::{Diagnostic, SourceFile};
 use serde_json::Value;
 
 use crate::eval::Cond;
+use crate::kinds::{KindId, KindSet};
 use crate::path::{FieldPath, Slots};
 use crate::prefilter::Prefilter;
 use crate::script::ScriptHost;
@@ -70,8 +71,8 @@ pub struct Detection {
 pub struct Rule {
     /// What every alert of the rule carries.
     pub detection: Arc<Detection>,
-    /// The `source` kind of events the rule reads.
-    pub source: SourceKind,
+    /// The kinds of event the rule evaluates (`source NAME`; every kind for `source any`).
+    pub source: KindSet,
     /// The compiled `when` condition.
     pub when: Cond,
     /// The `threshold`, if any.
@@ -104,12 +105,17 @@ pub struct Sequence {
     pub steps: Vec<Step>,
 }
 
-/// One step of a sequence.
+/// One step of a compiled sequence.
 pub enum Step {
     /// The index of a rule in [`Ruleset::rules`].
     Rule(usize),
-    /// A condition written in the sequence itself.
-    Inline(Box<Cond>),
+    /// `KIND { CONDITION }`: an event of one of `kinds` for which `cond` holds.
+    Inline {
+        /// The kinds of event the step happens on (audit events when the step names none).
+        kinds: KindSet,
+        /// The condition.
+        cond: Box<Cond>,
+    },
 }
 
 /// A `test` block, resolved.
@@ -198,12 +204,14 @@ impl Ruleset {
             .chain(self.sequences.iter().map(|s| &s.detection))
     }
 
-    /// Whether any rule evaluates events of `kind`.
-    pub fn accepts(&self, kind: SourceKind) -> bool {
-        self.rules
-            .iter()
-            .any(|r| r.source == kind || r.source == SourceKind::Any)
-            || (kind == SourceKind::K8sAudit && !self.sequences.is_empty())
+    /// Whether any rule or inline sequence step evaluates events of `kind`.
+    pub fn accepts(&self, kind: KindId) -> bool {
+        self.rules.iter().any(|r| r.source.contains(kind))
+            || self.sequences.iter().any(|s| {
+                s.steps
+                    .iter()
+                    .any(|st| matches!(st, Step::Inline { kinds, .. } if kinds.contains(kind)))
+            })
     }
 
     /// Every field path the ruleset reads: conditions, thresholds, sequence keys, titles, `fields`
@@ -222,7 +230,7 @@ impl Ruleset {
         for seq in &self.sequences {
             out.extend(seq.by.iter());
             for step in &seq.steps {
-                if let Step::Inline(cond) = step {
+                if let Step::Inline { cond, .. } = step {
                     cond.paths(&mut out);
                 }
             }
@@ -268,7 +276,7 @@ impl Ruleset {
             || self.sequences.iter().any(|s| {
                 s.steps
                     .iter()
-                    .any(|st| matches!(st, Step::Inline(c) if cond(c)))
+                    .any(|st| matches!(st, Step::Inline { cond: c, .. } if cond(c)))
             })
     }
 }

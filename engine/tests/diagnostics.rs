@@ -336,6 +336,21 @@ snapshot!(
     UnknownStep
 );
 snapshot!(
+    unknown_source,
+    "rule blocked {\n    source kubearmour\n    when Action == \"Block\"\n}\n",
+    UnknownSource
+);
+snapshot!(
+    unknown_source_far_from_any_kind,
+    "rule r {\n    source cloudtrail\n    when eventName == \"ConsoleLogin\"\n}\n",
+    UnknownSource
+);
+snapshot!(
+    unknown_source_of_a_step,
+    "rule exec {\n    when objectRef.subresource == \"exec\"\n}\n\nsequence s {\n    by user.username\n    within 5m\n    steps exec -> falko { priority == \"Critical\" }\n}\n",
+    UnknownSource
+);
+snapshot!(
     invalid_template,
     "rule r {\n    title \"exec by {user.username\"\n    when verb == \"create\"\n}\n",
     InvalidTemplate

@@ -190,48 +190,6 @@ impl Severity {
     }
 }
 
-/// The kind of event a rule applies to (`source NAME`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SourceKind {
-    /// Kubernetes API server audit events (`k8s_audit`), the default.
-    K8sAudit,
-    /// KubeArmor's alerts and logs (`kubearmor`).
-    KubeArmor,
-    /// Falco's alert output (`falco`).
-    Falco,
-    /// Sysdig Secure's events (`sysdig`).
-    Sysdig,
-    /// Every kind of event (`any`): the rule may only use fields that all kinds share.
-    Any,
-}
-
-impl SourceKind {
-    /// Every kind, in the order the documentation lists them.
-    pub const ALL: [SourceKind; 5] = [
-        SourceKind::K8sAudit,
-        SourceKind::KubeArmor,
-        SourceKind::Falco,
-        SourceKind::Sysdig,
-        SourceKind::Any,
-    ];
-
-    /// The name as written after `source`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::K8sAudit => "k8s_audit",
-            SourceKind::KubeArmor => "kubearmor",
-            SourceKind::Falco => "falco",
-            SourceKind::Sysdig => "sysdig",
-            SourceKind::Any => "any",
-        }
-    }
-
-    /// The kind a name written after `source` stands for, if any.
-    pub fn parse(s: &str) -> Option<SourceKind> {
-        SourceKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
 /// Properties shared by rules and sequences: what an alert carries besides its events.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AlertProps {
@@ -268,8 +226,9 @@ pub struct RuleDef {
     pub when: Option<Expr>,
     /// What its alerts carry and how matches group into alerts.
     pub props: AlertProps,
-    /// `source NAME`: the kind of event the rule applies to; `k8s_audit` when absent.
-    pub source: Option<Spanned<SourceKind>>,
+    /// `source NAME`: the kind of event the rule applies to; `k8s_audit` when absent. Any word
+    /// parses: the compiler checks it against the engine's registry of event kinds.
+    pub source: Option<Ident>,
     /// Aggregation window `within D`.
     pub within: Option<Duration>,
     /// `threshold ...`: only matches that reach the threshold raise alerts.
@@ -325,8 +284,14 @@ pub struct SequenceDef {
 pub enum Step {
     /// A rule name: the step happens when the rule matches (or at each threshold hit).
     Rule(Ident),
-    /// `{ CONDITION }`
-    Inline(Expr),
+    /// `{ CONDITION }`, or `KIND { CONDITION }`: the step happens on an event of that kind (a
+    /// Kubernetes audit event without `KIND`) for which the condition holds.
+    Inline {
+        /// The event kind named before the brace, checked by the compiler like `source`.
+        source: Option<Ident>,
+        /// The condition between the braces.
+        when: Expr,
+    },
 }
 
 /// A top-level `script { ... }` block of Rhai function definitions.

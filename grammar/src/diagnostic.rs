@@ -134,7 +134,7 @@ macro_rules! codes {
 codes! {
     Syntax => "syntax", Error, "the text is not valid rule language syntax";
     DuplicateProperty => "duplicate_property", Error, "a property is given twice in one rule, sequence or test";
-    InvalidValue => "invalid_value", Error, "a property has a value it cannot take (severity, source, duration, count)";
+    InvalidValue => "invalid_value", Error, "a property has a value it cannot take (severity, duration, count)";
     MissingProperty => "missing_property", Error, "a required property is missing (a rule's `when`, a sequence's `by`, `within` or `steps`)";
     DuplicateName => "duplicate_name", Error, "a name is defined twice in the ruleset";
     UnknownName => "unknown_name", Error, "a name used as a condition or list is defined nowhere in the ruleset";
@@ -151,6 +151,7 @@ codes! {
     InvalidTemplate => "invalid_template", Error, "a title template is malformed";
     InvalidTest => "invalid_test", Error, "a test block cannot run (bad events, unknown rule in `expect`)";
     UnreadableFile => "unreadable_file", Error, "a file of the ruleset cannot be read";
+    UnknownSource => "unknown_source", Error, "a rule's `source` or a sequence step names no event kind";
     UnknownField => "unknown_field", Warning, "a field path is not part of the event schema of the rule's source";
     NeverTrue => "never_true", Warning, "a comparison can never be true according to the event schema";
     NeverMatches => "never_matches", Warning, "a rule's condition can never match";

@@ -186,7 +186,6 @@ snapshot!(
     "rule r { severity urgent }",
     InvalidValue
 );
-snapshot!(invalid_source, "rule r { source k8s }", InvalidValue);
 snapshot!(
     invalid_duration_unit,
     "rule r { within 10min }",
@@ -231,7 +230,6 @@ snapshot!(
     every_error_of_the_file,
     "rule a {\n    severity hgh\n    source k8s\n    within 10x\n    severity low\n}\n\
      sequence b {\n    within 5m\n    steps a\n    within 1h\n}\n",
-    InvalidValue,
     InvalidValue,
     InvalidValue,
     DuplicateProperty,

@@ -6,8 +6,8 @@ use common::{
     condition, parse_ok, rule, sequence, sexp, show_expr, tests, text_of, LANGUAGE_EXAMPLE,
 };
 use k8scop_grammar::ast::{
-    CmpOp, Expect, ExprKind, Item, ListItem, LiteralValue, Operand, SegmentKind, Severity,
-    SourceKind, Step, TestEvents, ThresholdKind,
+    CmpOp, Expect, ExprKind, Item, ListItem, LiteralValue, Operand, SegmentKind, Severity, Step,
+    TestEvents, ThresholdKind,
 };
 use serde_json::json;
 
@@ -191,7 +191,7 @@ fn language_example_sequence_script_and_tests() {
         .iter()
         .map(|s| match s {
             Step::Rule(r) => r.name.as_str(),
-            Step::Inline(e) => panic!("unexpected inline step {}", show_expr(e)),
+            Step::Inline { when, .. } => panic!("unexpected inline step {}", show_expr(when)),
         })
         .collect();
     assert_eq!(names, ["secret_enumeration", "pod_exec"]);
@@ -743,7 +743,7 @@ rule r {
         p.references.as_ref().map(|t| t.node[0].value.as_str()),
         Some("https://example.com")
     );
-    assert_eq!(r.source.as_ref().map(|s| s.node), Some(SourceKind::Falco));
+    assert_eq!(r.source.as_ref().map(|s| s.name.as_str()), Some("falco"));
     assert_eq!(p.fields.as_ref().map(|f| f.node.len()), Some(2));
     assert_eq!(
         p.group_by.as_ref().map(|g| text_of(text, g.span)),
@@ -798,10 +798,18 @@ fn durations_and_sources() {
             "{text}"
         );
     }
-    for source in SourceKind::ALL {
-        let file = parse_ok(&format!("rule r {{ source {} }}", source.as_str()));
+    // Any word parses: the compiler checks it against the registry of event kinds.
+    for source in [
+        "k8s_audit",
+        "kubearmor",
+        "falco",
+        "sysdig",
+        "any",
+        "my_kind",
+    ] {
+        let file = parse_ok(&format!("rule r {{ source {source} }}"));
         assert_eq!(
-            rule(&file, "r").source.as_ref().map(|s| s.node),
+            rule(&file, "r").source.as_ref().map(|s| s.name.as_str()),
             Some(source)
         );
     }
@@ -830,6 +838,7 @@ fn sequence_with_inline_steps() {
         by user.username, objectRef.namespace
         within 5m
         steps first -> { verb == "delete" and objectRef.resource == "pods" } -> { exists x }
+              -> kubearmor { Operation == "Process" }
         title "t" severity low description "d" author "a" tags ["x"] references ["r"]
         fields [verb] group by verb enabled true
     }"#;
@@ -844,7 +853,11 @@ fn sequence_with_inline_steps() {
                 .iter()
                 .map(|step| match step {
                     Step::Rule(r) => r.name.clone(),
-                    Step::Inline(e) => format!("{{{}}}", show_expr(e)),
+                    Step::Inline { source, when } => format!(
+                        "{}{{{}}}",
+                        source.as_ref().map_or("", |s| s.name.as_str()),
+                        show_expr(when)
+                    ),
                 })
                 .collect()
         })
@@ -854,7 +867,8 @@ fn sequence_with_inline_steps() {
         [
             "first",
             r#"{(and (== verb "delete") (== objectRef.resource "pods"))}"#,
-            "{(exists x)}"
+            "{(exists x)}",
+            r#"kubearmor{(== Operation "Process")}"#
         ]
     );
     assert_eq!(s.props.enabled.as_ref().map(|e| e.node), Some(true));

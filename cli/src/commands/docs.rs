@@ -289,8 +289,8 @@ fn detections<'a>(set: &Ruleset<'a>) -> Vec<Detection<'a>> {
         let sequence = at.def;
         let mut uses = Uses::default();
         for step in sequence.steps.iter().flat_map(|s| &s.node) {
-            if let Step::Inline(expr) = step {
-                uses.expr(set, expr);
+            if let Step::Inline { when, .. } = step {
+                uses.expr(set, when);
             }
         }
         out.push(Detection {

@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use k8scop_grammar::ast::{self, Severity, SourceKind, Span};
+use k8scop_grammar::ast::{self, Severity, Span};
 use k8scop_grammar::suggest;
 use k8scop_grammar::{Code, Diagnostic, SourceFile};
 
 use super::{Compiler, Def, Scope};
 use crate::hash::Fnv1a64;
+use crate::kinds::{self, KindId, KindSet};
 use crate::path::FieldPath;
 use crate::ruleset::{Detection, DetectionKind, Rule, Sequence, Step, ThresholdSpec};
 use crate::state::Counting;
@@ -24,7 +25,7 @@ impl Compiler<'_> {
     /// Compiles a rule; `None` after an error.
     pub(super) fn rule(&mut self, file: &Arc<SourceFile>, def: &ast::RuleDef) -> Option<Rule> {
         self.uses = Default::default();
-        let source = def.source.as_ref().map_or(SourceKind::K8sAudit, |s| s.node);
+        let source = self.source(file, def.source.as_ref())?;
         let resources = def.when.as_ref().and_then(|w| self.resource_hint(w));
         let scope = Scope {
             file: Arc::clone(file),
@@ -101,7 +102,7 @@ impl Compiler<'_> {
         self.uses = Default::default();
         let scope = Scope {
             file: Arc::clone(file),
-            source: SourceKind::K8sAudit,
+            source: self.step_kinds(def),
             resources: None,
         };
         let mut missing = Vec::new();
@@ -145,12 +146,20 @@ impl Compiler<'_> {
                         ok = false;
                     }
                 },
-                ast::Step::Inline(expr) => {
+                ast::Step::Inline { source, when } => {
+                    let Some(kinds) = self.source(file, source.as_ref()) else {
+                        ok = false;
+                        continue;
+                    };
                     let scope = Scope {
-                        resources: self.resource_hint(expr),
+                        source: kinds,
+                        resources: self.resource_hint(when),
                         ..scope.clone()
                     };
-                    steps.push(Step::Inline(Box::new(self.condition(&scope, expr).cond)));
+                    steps.push(Step::Inline {
+                        kinds,
+                        cond: Box::new(self.condition(&scope, when).cond),
+                    });
                 }
             }
         }
@@ -169,6 +178,61 @@ impl Compiler<'_> {
             within_ms: within.millis as i64,
             steps,
         })
+    }
+
+    /// The kinds of event a sequence's steps happen on, which its `by`, title and `fields` paths
+    /// read: the kinds of its named rules and inline steps (audit events when it names none that
+    /// resolve). Names that do not resolve are reported where the steps are compiled.
+    fn step_kinds(&self, def: &ast::SequenceDef) -> KindSet {
+        let name_kinds = |name: Option<&ast::Ident>| match name {
+            Some(n) => kinds::lookup(&n.name).unwrap_or_default(),
+            None => KindSet::of(KindId::AUDIT),
+        };
+        let mut set = KindSet::EMPTY;
+        for step in def.steps.iter().flat_map(|s| &s.node) {
+            set = set.union(match step {
+                ast::Step::Rule(ident) => match self.defs.get(&ident.name) {
+                    Some(Def::Rule(_, rule)) => name_kinds(rule.source.as_ref()),
+                    _ => KindSet::EMPTY,
+                },
+                ast::Step::Inline { source, .. } => name_kinds(source.as_ref()),
+            });
+        }
+        if set == KindSet::EMPTY {
+            KindSet::of(KindId::AUDIT)
+        } else {
+            set
+        }
+    }
+
+    /// The kinds a `source NAME` (or a step's `NAME { ... }`) stands for: audit events when there
+    /// is no name; `None` after reporting a name the registry of event kinds does not have.
+    fn source(&mut self, file: &Arc<SourceFile>, name: Option<&ast::Ident>) -> Option<KindSet> {
+        let Some(name) = name else {
+            return Some(KindSet::of(KindId::AUDIT));
+        };
+        if let Some(set) = kinds::lookup(&name.name) {
+            return Some(set);
+        }
+        let names = kinds::names();
+        let mut help = match suggest::did_you_mean(&name.name, names.iter().copied()) {
+            Some(near) => format!("{} ", suggest::help(near)),
+            None => String::new(),
+        };
+        let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        let (last, init) = quoted.split_last()?;
+        help.push_str(&format!(
+            "the event kinds are {} and {last}",
+            init.join(", ")
+        ));
+        let d = Diagnostic::new(
+            Code::UnknownSource,
+            format!("`{}` is not an event kind", name.name),
+        )
+        .with_label(file, name.span, "no event kind of this name")
+        .with_help(help);
+        self.report(d);
+        None
     }
 
     fn unknown_step(&mut self, file: &Arc<SourceFile>, ident: &ast::Ident) {

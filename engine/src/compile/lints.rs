@@ -5,14 +5,13 @@
 
 use std::collections::HashSet;
 
-use k8scop_grammar::ast::{
-    self, CmpOp, ExprKind, ListItem, LiteralValue, SegmentKind, SourceKind, Span,
-};
+use k8scop_grammar::ast::{self, CmpOp, ExprKind, ListItem, LiteralValue, SegmentKind, Span};
 use k8scop_grammar::suggest;
 use k8scop_grammar::{Code, Diagnostic};
 use serde_json::Value;
 
 use super::{Compiler, Def, FieldType, Scope};
+use crate::kinds::KindSet;
 use crate::schema::{self, Lookup, ValueType};
 
 impl Compiler<'_> {
@@ -372,12 +371,9 @@ fn type_phrase(ty: ValueType) -> &'static str {
 }
 
 /// An event source as diagnostics name it.
-fn source_phrase(source: SourceKind) -> &'static str {
-    match source {
-        SourceKind::K8sAudit => "a Kubernetes audit event",
-        SourceKind::KubeArmor => "a KubeArmor event",
-        SourceKind::Falco => "a Falco alert",
-        SourceKind::Sysdig => "a sysdig event",
-        SourceKind::Any => "any known event",
+fn source_phrase(source: KindSet) -> &'static str {
+    match source.single() {
+        Some(kind) => kind.kind().phrase(),
+        None => "any known event",
     }
 }

@@ -31,11 +31,12 @@ mod test_blocks;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use k8scop_grammar::ast::{self, Item, SourceKind, Span};
+use k8scop_grammar::ast::{self, Item, Span};
 use k8scop_grammar::{Code, Diagnostic, SourceFile};
 use serde_json::Value;
 
 use crate::eval::{Cond, ValueSet};
+use crate::kinds::KindSet;
 use crate::path::{FieldPath, Slots};
 use crate::ruleset::{Rule, Ruleset};
 use crate::schema::ValueType;
@@ -222,7 +223,7 @@ impl Def<'_> {
 #[derive(Clone)]
 struct Scope {
     file: Arc<SourceFile>,
-    source: SourceKind,
+    source: KindSet,
     /// The `objectRef.resource` values the rule is restricted to, when known.
     resources: Option<Vec<String>>,
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use k8scop_grammar::ast::{self, Item, ListItem, SourceKind, Span};
+use k8scop_grammar::ast::{self, Item, ListItem, Span};
 use k8scop_grammar::suggest;
 use k8scop_grammar::{Code, Diagnostic, SourceFile};
 use serde_json::Value;
@@ -238,7 +238,7 @@ impl<'a> Compiler<'a> {
     pub(super) fn check_macro(&mut self, file: &Arc<SourceFile>, def: &ast::MacroDef) {
         let scope = Scope {
             file: Arc::clone(file),
-            source: SourceKind::K8sAudit,
+            source: crate::kinds::KindSet::of(crate::kinds::KindId::AUDIT),
             resources: None,
         };
         self.macro_stack.push(def.name.name.clone());

@@ -23,7 +23,6 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use k8scop_grammar::ast::SourceKind;
 use serde_json::Value;
 
 use crate::chunk::Chunk;
@@ -31,9 +30,10 @@ use crate::doc::{Doc, DocBuilder, Ref};
 use crate::engine::{
     check_version, corrupt, hex64, parse_hex64, version_in, version_of, StateError,
 };
-use crate::event::{Event, NotAnEvent, AUDIT_TIME_FIELDS};
+use crate::event::{Event, NotAnEvent};
 use crate::hash::FastHash;
 use crate::input::{read_documents, Record};
+use crate::kinds::{self, KindId, KindSet};
 use crate::ruleset::Ruleset;
 
 pub mod framing;
@@ -95,48 +95,17 @@ use crate::hash::SipKey;
 use json::JsonError;
 use projection::{NodeId, Trie};
 
-/// Keys read outside the rules: [`Event::classify`] (the time fields, `auditID`, `stage`, and
-/// what recognises Falco, sysdig and KubeArmor documents), the alert context
-/// ([`crate::alert::Context::of`]), the prefilter (`verb`, `objectRef.resource`) and `kind`
-/// (an `EventList` on one line).
-const ENGINE_KEYS: &[&[&str]] = &[
-    &["verb"],
-    &["auditID"],
-    &["stage"],
-    &["kind"],
-    &["user", "username"],
-    &["sourceIPs"],
-    &["userAgent"],
-    &["objectRef", "namespace"],
-    &["objectRef", "resource"],
-    &["objectRef", "subresource"],
-    &["objectRef", "name"],
-    // Deduplication (see `DEDUP_FIELDS`).
-    &["requestURI"],
-    // Falco alerts.
-    &["rule"],
-    &["priority"],
-    &["output"],
-    &["time"],
-    &["uuid"],
-    // sysdig events.
-    &["evt.num"],
-    &["evt.type"],
-    &["evt.rawtime"],
-    &["evt.time"],
-    // KubeArmor events.
-    &["UpdatedTime"],
-    &["Operation"],
-    &["HostName"],
-    &["Timestamp"],
-];
+/// Keys read outside the rules besides what the event kinds read ([`kinds::projection_keys`]):
+/// `kind` (an `EventList` on one line). The prefilter reads `verb` and `objectRef.resource`,
+/// which the audit kind keeps.
+const DECODER_KEYS: &[&[&str]] = &[&["kind"]];
 
 /// Turns chunks of raw text into events. Built once per ruleset; shared by decode tasks.
 #[derive(Debug, Clone)]
 pub struct Decoder {
     /// `None`: parse documents in full.
     projection: Option<Trie>,
-    accepted: Vec<SourceKind>,
+    accepted: KindSet,
 }
 
 /// What one chunk decoded to.
@@ -323,15 +292,12 @@ impl Decoder {
         position: &mut String,
         out: &mut Decoded,
     ) {
-        // The common case, a raw v1 audit event, goes straight to classification; anything else
-        // (lists, wrappers, v1beta1, other sources) through the `Value`-based shapes.
-        let root = doc.root();
-        if root.get("verb").is_some_and(Ref::is_string)
-            && root.get("requestReceivedTimestamp").is_some()
-            && root.get("kind").and_then(Ref::as_str) != Some("EventList")
-        {
+        // The common case, a document a kind takes as it is (a raw v1 audit event, a KubeArmor
+        // alert...), goes straight to classification; anything else (lists, wrappers, v1beta1)
+        // through the `Value`-based shapes.
+        if let Some(kind) = kinds::plain(doc.root()) {
             set_position(position, origin, line);
-            self.classified(Event::classify_doc(doc, position), origin, line, out);
+            self.classified(Event::of_kind(doc, kind, position), origin, line, out);
             return;
         }
         self.value(doc.to_value(), origin, line, position, out);
@@ -406,13 +372,13 @@ impl Decoder {
             message,
         };
         match classified {
-            Ok(event) if self.accepted.contains(&event.kind) => out.events.push(event),
+            Ok(event) if self.accepted.contains(event.kind) => out.events.push(event),
             Ok(event) => out.problems.push(problem(
                 ProblemKind::Skipped,
                 format!(
                     "a {} event, and no rule of the ruleset evaluates `source {}`",
-                    event.kind.as_str(),
-                    event.kind.as_str()
+                    event.kind.name(),
+                    event.kind.name()
                 ),
             )),
             Err(not) => out.problems.push(problem(ProblemKind::Skipped, not.reason)),
@@ -446,11 +412,10 @@ fn push_decimal(out: &mut String, mut n: u64) {
     }
 }
 
-fn accepted(ruleset: &Ruleset) -> Vec<SourceKind> {
-    SourceKind::ALL
-        .into_iter()
-        .filter(|k| *k != SourceKind::Any && ruleset.accepts(*k))
-        .collect()
+fn accepted(ruleset: &Ruleset) -> KindSet {
+    KindId::all()
+        .filter(|k| ruleset.accepts(*k))
+        .fold(KindSet::EMPTY, KindSet::with)
 }
 
 /// The projection of `ruleset`, or `None` when some path has no key to start from (it would
@@ -464,8 +429,8 @@ fn projection_for(ruleset: &Ruleset) -> Option<Trie> {
         }
         paths.push(keys);
     }
-    paths.extend(ENGINE_KEYS.iter().map(|k| k.to_vec()));
-    paths.extend(AUDIT_TIME_FIELDS.iter().map(|f| vec![*f]));
+    paths.extend(kinds::projection_keys());
+    paths.extend(DECODER_KEYS.iter().map(|k| k.to_vec()));
     Some(build_trie(&paths))
 }
 

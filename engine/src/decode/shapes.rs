@@ -14,7 +14,7 @@
 use serde_json::{Map, Value};
 
 use super::json::JsonError;
-use crate::event::AUDIT_TIME_FIELDS;
+use crate::kinds::audit::TIME_FIELDS as AUDIT_TIME_FIELDS;
 
 /// How deep wrappers may nest (a Fluent Bit `log` holding an AKS record holding an event).
 const MAX_DEPTH: u8 = 3;
@@ -183,7 +183,7 @@ fn with_shipper_time(inner: Value, wrapper: &Map<String, Value>) -> Value {
     let Value::Object(mut inner) = inner else {
         return inner;
     };
-    if !AUDIT_TIME_FIELDS.iter().any(|f| inner.contains_key(*f)) {
+    if !AUDIT_TIME_FIELDS.iter().any(|f| inner.contains_key(f.key)) {
         if let Some(t @ Value::String(_)) = wrapper.get("@timestamp") {
             inner.insert("@timestamp".into(), t.clone());
         }

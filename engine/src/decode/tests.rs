@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use k8scop_grammar::ast::SourceKind;
+use crate::kinds::KindId;
 use k8scop_grammar::SourceFile;
 use serde_json::{json, Value};
 
@@ -241,7 +241,7 @@ fn every_es_shape_decodes_to_the_raw_event() {
                     assert_eq!(out.events.len(), 1, "{name}");
                     let e = &out.events[0];
                     assert_eq!(&key(e), expected, "{name}");
-                    assert_eq!(e.kind, SourceKind::K8sAudit);
+                    assert_eq!(e.kind, KindId::AUDIT);
                     assert_eq!(
                         &*e.id,
                         format!("{}/ResponseComplete", expected.audit_id.as_deref().unwrap())
@@ -514,7 +514,7 @@ fn a_ruleset_for_falco_accepts_falco_alerts() {
     );
     let out = decode_both(&ruleset, &lines("falco.json", 1, &[FALCO, RAW].join("\n")));
     assert_eq!(out.events.len(), 1);
-    assert_eq!(out.events[0].kind, SourceKind::Falco);
+    assert_eq!(out.events[0].kind.name(), "falco");
     assert_eq!(out.problems.len(), 1);
     assert_eq!(out.problems[0].line, 2);
     assert!(out.problems[0].message.contains("`source k8s_audit`"));
@@ -636,15 +636,11 @@ fn run(ruleset: &Arc<Ruleset>, events: &[Event]) -> Vec<String> {
             .iter()
             .map(|(d, s)| format!("{} {s:?}", d.name)),
     );
-    results.extend(events.iter().map(|e| {
-        format!(
-            "{} {} {:?} {:?}",
-            e.id,
-            e.time,
-            e.kind,
-            crate::alert::Context::of(e.root())
-        )
-    }));
+    results.extend(
+        events
+            .iter()
+            .map(|e| format!("{} {} {:?} {:?}", e.id, e.time, e.kind.name(), e.context())),
+    );
     results
 }
 

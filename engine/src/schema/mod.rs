@@ -14,19 +14,22 @@
 //! `ty::Ty`), so building it costs nothing; the flattened paths used for suggestions are built
 //! once, on the first unknown path.
 //!
-//! Other sources (KubeArmor, Falco, sysdig, `any`) are not described yet: every path of theirs is
-//! free-form, so they get no schema warnings.
+//! Each event kind gives its [`Schema`] ([`crate::kinds::EventKind::schema`]); a kind whose
+//! events are not described has [`Schema::FREE_FORM`], where every path is free-form. `source any`
+//! is free-form too: its events may be of any kind.
 
-mod audit;
+pub(crate) mod audit;
 mod kube;
 mod suggest;
-mod ty;
+pub(crate) mod ty;
 mod walk;
 
 #[cfg(test)]
 mod tests;
 
-use k8scop_grammar::ast::{Path, SourceKind};
+use k8scop_grammar::ast::Path;
+
+use crate::kinds::KindSet;
 
 use walk::{Objects, State};
 
@@ -96,7 +99,29 @@ pub enum Lookup {
     },
 }
 
-/// Looks `path` up in the schema of `source`.
+/// The schema of an event kind: a tree of field types, or nothing (every path free-form).
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    root: Option<&'static ty::Ty>,
+}
+
+impl Schema {
+    /// A kind whose events the schema does not describe: every path is free-form.
+    pub const FREE_FORM: Schema = Schema { root: None };
+
+    /// The schema whose events are `root`.
+    pub(crate) const fn of(root: &'static ty::Ty) -> Schema {
+        Schema { root: Some(root) }
+    }
+
+    /// The Kubernetes audit event's schema.
+    pub(crate) const fn audit() -> Schema {
+        Schema::of(&audit::EVENT)
+    }
+}
+
+/// Looks `path` up in the schema of the events of `kinds` (a rule's `source`): the kind's schema
+/// when it is one kind, free-form for several (`source any`).
 ///
 /// `resources`: when the compiler knows which `objectRef.resource` values the rule is restricted
 /// to (e.g. `objectRef.resource == "pods"` in a top-level conjunction), the lowercase plural
@@ -105,12 +130,9 @@ pub enum Lookup {
 /// options, a JSON patch, a status, a table), and are free-form when one of the resources is not
 /// described (a custom resource). Without one, a path is defined when it is valid in any
 /// described kind.
-pub fn lookup(source: SourceKind, path: &Path, resources: Option<&[&str]>) -> Lookup {
-    let root = match source {
-        SourceKind::K8sAudit => &audit::EVENT,
-        SourceKind::KubeArmor | SourceKind::Falco | SourceKind::Sysdig | SourceKind::Any => {
-            return Lookup::FreeForm
-        }
+pub fn lookup(kinds: KindSet, path: &Path, resources: Option<&[&str]>) -> Lookup {
+    let Some(root) = kinds.single().and_then(|k| k.kind().schema().root) else {
+        return Lookup::FreeForm;
     };
     let objects = match resources {
         // An empty hint restricts nothing that is known: treat it as no hint rather than

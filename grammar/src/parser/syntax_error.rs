@@ -12,7 +12,7 @@ use pest::error::{ErrorVariant, InputLocation};
 
 use super::suggest::{self, did_you_mean, join_words, quoted_list};
 use super::Rule;
-use crate::ast::{Severity, SourceKind, Span};
+use crate::ast::{Severity, Span};
 use crate::diagnostic::{Code, Diagnostic, SourceFile};
 
 /// The diagnostic for the error pest stopped at, in a parse of the file's text from `start` on
@@ -266,11 +266,12 @@ impl Explainer<'_> {
                 quoted_list(&names, "or")
             ))
         } else if self.expected.has(Rule::source_value) {
-            let names: Vec<&str> = SourceKind::ALL.iter().map(|s| s.as_str()).collect();
-            Some(format!(
-                "an event source is one of {}",
-                quoted_list(&names, "or")
-            ))
+            // The kinds are the engine's registry, which the grammar does not know.
+            Some(
+                "an event source names an event kind, such as `k8s_audit`, or `any` \
+                 (docs/event-kinds.md lists them)"
+                    .to_owned(),
+            )
         } else if self.expected.has(Rule::duration) {
             Some(format!(
                 "a duration is a whole number followed by {}, such as `10m`",
@@ -469,7 +470,9 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         Rule::thr_count => (5, "`count`"),
         Rule::thr_distinct | Rule::kw_distinct => (5, "`distinct`"),
         Rule::thr_cmp => (5, "`>=` or `>`"),
-        Rule::step | Rule::inline_step => (5, "a step (a rule name or `{ CONDITION }`)"),
+        Rule::step | Rule::inline_step | Rule::step_kind => {
+            (5, "a step (a rule name or `{ CONDITION }`)")
+        }
         Rule::string_list => (5, "a list of strings such as `[\"a\", \"b\"]`"),
         Rule::path_list => (5, "a list of field paths such as `[user.username]`"),
         Rule::events_inline => (5, "a list of JSON events"),
