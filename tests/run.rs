@@ -147,7 +147,7 @@ fn expected_attack_alerts() -> Vec<Shape> {
 
 /// The latest document of each alert in JSON lines (`--output json`, `--alerts-file`), by
 /// `k8scop.id`. Only complete lines count; each must be one JSON object.
-fn alerts_in(text: &str) -> BTreeMap<String, Value> {
+pub(crate) fn alerts_in(text: &str) -> BTreeMap<String, Value> {
     let mut alerts = BTreeMap::new();
     let complete = match text.rfind('\n') {
         Some(i) => &text[..i],
@@ -184,7 +184,7 @@ fn shapes(alerts: &BTreeMap<String, Value>) -> Vec<Shape> {
 }
 
 /// (id, count) of every alert, sorted.
-fn ids_and_counts(alerts: &BTreeMap<String, Value>) -> Vec<(String, u64)> {
+pub(crate) fn ids_and_counts(alerts: &BTreeMap<String, Value>) -> Vec<(String, u64)> {
     alerts
         .iter()
         .map(|(id, a)| (id.clone(), a["k8scop"]["count"].as_u64().unwrap_or(0)))
@@ -226,7 +226,7 @@ fn static_run(rules: &Path, source: &Path) -> crate::util::Run {
 
 /// A `k8scop run` child with its stdout and stderr collected by threads. Dropping it kills the
 /// child, so that a failed test leaves nothing running.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
@@ -234,14 +234,14 @@ struct Running {
 }
 
 /// How a [`Running`] child ended.
-struct Ended {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ended {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Running {
-    fn start(args: &[&str]) -> Running {
+    pub(crate) fn start(args: &[&str]) -> Running {
         Running::spawn(args, Stdio::null()).0
     }
 
@@ -277,26 +277,26 @@ impl Running {
         (running, stdin)
     }
 
-    fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         self.stdout
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    fn alerts(&self) -> BTreeMap<String, Value> {
+    pub(crate) fn alerts(&self) -> BTreeMap<String, Value> {
         alerts_in(&self.stdout())
     }
 
     /// Polls until `done` holds, or fails the test (with what the child printed) at the deadline.
-    fn wait_for(&mut self, what: &str, done: impl Fn(&Running) -> bool) {
+    pub(crate) fn wait_for(&mut self, what: &str, done: impl Fn(&Running) -> bool) {
         let start = Instant::now();
         loop {
             if done(self) {
@@ -326,13 +326,13 @@ impl Running {
     }
 
     /// Waits until stderr holds `text` `times` times.
-    fn wait_for_stderr(&mut self, text: &str, times: usize) {
+    pub(crate) fn wait_for_stderr(&mut self, text: &str, times: usize) {
         self.wait_for(&format!("{times} × `{text}` on stderr"), |r| {
             r.stderr().matches(text).count() >= times
         });
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
@@ -341,7 +341,7 @@ impl Running {
     }
 
     /// Waits (at most `within`) for the child to exit, then for its output.
-    fn wait_exit(&mut self, within: Duration) -> Ended {
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> Ended {
         let start = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait for k8scop") {
@@ -367,7 +367,7 @@ impl Running {
     }
 
     /// SIGTERM, then the graceful shutdown (which must end well within its 10 s deadline).
-    fn terminate(&mut self) -> Ended {
+    pub(crate) fn terminate(&mut self) -> Ended {
         self.signal("TERM");
         self.wait_exit(Duration::from_secs(8))
     }

@@ -38,3 +38,5 @@ mod es_crosscheck;
 mod elastic;
 // docs/kibana: the saved objects read only fields the alerts index template maps.
 mod kibana;
+// `run --listen`: the audit webhook (EventList bodies, limits, 429, HTTPS, client certificates) and `--metrics`.
+mod webhook;

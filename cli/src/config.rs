@@ -17,9 +17,11 @@ use k8scop_engine::CompileOptions;
 use k8scop_runtime::checkpoint::CheckpointPolicy;
 use k8scop_runtime::elastic::{Auth, EsConfig, RetryPolicy};
 use k8scop_runtime::pipeline::{Analysis, PipelineConfig, SourceSpec};
+use k8scop_runtime::server::TlsFiles;
 use k8scop_runtime::sinks::discover::{DiscoverLink, DiscoverLinkError};
 use k8scop_runtime::sources::elasticsearch::EsSourceConfig;
 use k8scop_runtime::sources::file::FileSourceConfig;
+use k8scop_runtime::sources::webhook::WebhookConfig;
 use serde::Deserialize;
 
 use crate::run_args::{AnalysisArg, OutputArg, RunArgs, WebhookFormatArg};
@@ -210,6 +212,15 @@ pub enum Conflict {
     /// `--elastic` and `--source`: a run reads one source.
     #[error("`--elastic` and `--source` are both given: k8scop reads one source per run")]
     ElasticAndSource,
+    /// `--listen` with `--source` or `--elastic`: a run reads one source.
+    #[error("`--listen` and `{other}` are both given: k8scop reads one source per run")]
+    ListenAndSource {
+        /// `--source` or `--elastic`.
+        other: &'static str,
+    },
+    /// `--listen` in a static run: the webhook has no end to read to.
+    #[error("`--listen` receives events until k8scop is stopped: it is a streaming run, not `-A static`")]
+    ListenWhileStatic,
     /// `--source -` twice: stdin can be read once.
     #[error("`--source -` (stdin) is given more than once")]
     StdinTwice,
@@ -280,6 +291,24 @@ pub enum Missing {
          `elastic.bearer` need `elastic.url` (`--elastic`)"
     )]
     ElasticForCredentials,
+    /// `--tls-cert`, `--tls-key`, `--client-ca`, `--listen-path` or a size limit without
+    /// `--listen`.
+    #[error("`{option}` configures the audit webhook; it needs `--listen ADDR`")]
+    ListenFor {
+        /// The option given.
+        option: &'static str,
+    },
+    /// One of `--tls-cert` and `--tls-key` without the other.
+    #[error("`{given}` needs `{missing}`: HTTPS takes a certificate and its key")]
+    TlsPair {
+        /// The option given.
+        given: &'static str,
+        /// The option missing.
+        missing: &'static str,
+    },
+    /// `--client-ca` without HTTPS.
+    #[error("`--client-ca` checks client certificates, which needs HTTPS: give `--tls-cert` and `--tls-key`")]
+    TlsForClientCa,
     /// `--webhook-format` without a webhook.
     #[error("`--webhook-format` needs a webhook URL (`--webhook URL`)")]
     WebhookUrlForFormat,
@@ -588,6 +617,7 @@ pub struct DisplayOptions {
 pub enum SourceSetup {
     Files(FileSourceConfig),
     Elastic(Box<ElasticSetup>),
+    Webhook(WebhookConfig),
 }
 
 /// The Elasticsearch source, and the alerts index and checkpoints that go with it.
@@ -618,6 +648,8 @@ pub struct RunConfig {
     /// Stdout first, then the alerts file, then the webhook.
     pub sinks: Vec<SinkSpec>,
     pub display: DisplayOptions,
+    /// Where the metrics and health endpoints listen (`--metrics`).
+    pub metrics: Option<String>,
 }
 
 /// The (validated) time range of `--start`/`--end`.
@@ -676,16 +708,38 @@ impl RunConfig {
             "elastic.alerts",
             env,
         )?;
-        let analysis = match args.analysis.or(file.analysis) {
-            Some(AnalysisArg::Streaming) => Analysis::Streaming,
-            Some(AnalysisArg::Static) | None => Analysis::Static,
+        let analysis = match (args.analysis.or(file.analysis), &args.listen) {
+            (Some(AnalysisArg::Static), Some(_)) => return Err(Conflict::ListenWhileStatic.into()),
+            (Some(AnalysisArg::Streaming), _) | (None, Some(_)) => Analysis::Streaming,
+            (Some(AnalysisArg::Static) | None, None) => Analysis::Static,
         };
         let sources = if args.sources.is_empty() {
             subst_list(file.sources.clone(), "sources", env)?
         } else {
             args.sources.clone()
         };
+        let listen = listen_setup(args)?;
+        if listen.is_some() {
+            if !sources.is_empty() {
+                return Err(Conflict::ListenAndSource { other: "--source" }.into());
+            }
+            if elastic_url.is_some() {
+                return Err(Conflict::ListenAndSource { other: "--elastic" }.into());
+            }
+        }
         let source = match elastic_url {
+            _ if listen.is_some() => {
+                if let Some(pages) = pages {
+                    return Err(Missing::ElasticForPages { pages }.into());
+                }
+                if let Some(index) = alerts_index {
+                    return Err(Missing::ElasticForAlerts { index }.into());
+                }
+                if range.start.is_some() || range.end.is_some() {
+                    return Err(Missing::ElasticForTimeRange.into());
+                }
+                SourceSetup::Webhook(listen.expect("checked above"))
+            }
             Some(url) => {
                 if !sources.is_empty() {
                     return Err(Conflict::ElasticAndSource.into());
@@ -793,14 +847,96 @@ impl RunConfig {
                 None => CheckpointPolicy::default(),
             },
         };
+        let metrics = match &args.metrics {
+            Some(m) if m.is_empty() => {
+                return Err(ConfigError::EmptyValue {
+                    option: "--metrics",
+                    expected: "an address such as `0.0.0.0:9090`",
+                })
+            }
+            m => m.clone(),
+        };
         Ok(RunConfig {
             pipeline,
             source,
             shutdown_deadline: SHUTDOWN_DEADLINE,
             sinks,
             display,
+            metrics,
         })
     }
+}
+
+/// The audit webhook of `--listen` and its options; `None` without `--listen` (when its options
+/// are errors).
+fn listen_setup(args: &RunArgs) -> Result<Option<WebhookConfig>, ConfigError> {
+    let Some(address) = &args.listen else {
+        let given = [
+            ("--listen-path", args.listen_path.is_some()),
+            ("--tls-cert", args.tls_cert.is_some()),
+            ("--tls-key", args.tls_key.is_some()),
+            ("--client-ca", args.client_ca.is_some()),
+            ("--max-batch-bytes", args.max_batch_bytes.is_some()),
+            ("--max-event-bytes", args.max_event_bytes.is_some()),
+        ];
+        return match given.iter().find(|(_, g)| *g) {
+            Some((option, _)) => Err(Missing::ListenFor { option }.into()),
+            None => Ok(None),
+        };
+    };
+    if address.is_empty() {
+        return Err(ConfigError::EmptyValue {
+            option: "--listen",
+            expected: "an address such as `0.0.0.0:8443`",
+        });
+    }
+    let mut config = WebhookConfig::new(address.clone());
+    if let Some(path) = &args.listen_path {
+        if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
+            return invalid_value("--listen-path", path, "a URL path such as `/k8s-audit`");
+        }
+        config.path = path.clone();
+    }
+    config.tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: args.client_ca.clone(),
+        }),
+        (Some(_), None) => {
+            return Err(Missing::TlsPair {
+                given: "--tls-cert",
+                missing: "--tls-key",
+            }
+            .into())
+        }
+        (None, Some(_)) => {
+            return Err(Missing::TlsPair {
+                given: "--tls-key",
+                missing: "--tls-cert",
+            }
+            .into())
+        }
+        (None, None) if args.client_ca.is_some() => return Err(Missing::TlsForClientCa.into()),
+        (None, None) => None,
+    };
+    if let Some(n) = args.max_batch_bytes {
+        if n == 0 {
+            return invalid_value("--max-batch-bytes", n, "a number of bytes above 0");
+        }
+        config.max_batch = n;
+    }
+    if let Some(n) = args.max_event_bytes {
+        if n == 0 || n > config.max_batch {
+            return invalid_value(
+                "--max-event-bytes",
+                n,
+                "a number of bytes above 0 and at most the batch limit",
+            );
+        }
+        config.max_event = n;
+    }
+    Ok(Some(config))
 }
 
 /// The file source of `--source` (files, globs, `-`).
@@ -1196,7 +1332,7 @@ mod tests {
     fn files(c: &RunConfig) -> &FileSourceConfig {
         match &c.source {
             SourceSetup::Files(f) => f,
-            SourceSetup::Elastic(_) => panic!("expected a file source"),
+            _ => panic!("expected a file source"),
         }
     }
 
@@ -1649,7 +1785,92 @@ webhook:
     fn elastic(c: &RunConfig) -> &ElasticSetup {
         match &c.source {
             SourceSetup::Elastic(e) => e,
-            SourceSetup::Files(_) => panic!("expected the Elasticsearch source"),
+            _ => panic!("expected the Elasticsearch source"),
+        }
+    }
+
+    #[test]
+    fn the_audit_webhook_and_its_options() {
+        let c = build(
+            &[
+                "--listen",
+                "0.0.0.0:8443",
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem",
+                "--client-ca",
+                "ca.pem",
+                "--max-event-bytes",
+                "2048",
+                "--metrics",
+                ":9090",
+            ],
+            "",
+        )
+        .unwrap();
+        let SourceSetup::Webhook(w) = &c.source else {
+            panic!("expected the webhook")
+        };
+        assert_eq!(w.listen, "0.0.0.0:8443");
+        assert_eq!(w.path, "/k8s-audit");
+        assert_eq!(
+            w.tls,
+            Some(TlsFiles {
+                cert: "c.pem".into(),
+                key: "k.pem".into(),
+                client_ca: Some("ca.pem".into()),
+            })
+        );
+        assert_eq!((w.max_batch, w.max_event), (10 * 1024 * 1024, 2048));
+        assert_eq!(c.pipeline.analysis, Analysis::Streaming);
+        assert!(c.pipeline.watch_rules);
+        assert_eq!(c.metrics.as_deref(), Some(":9090"));
+
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--listen", ":1", "--source", "x"],
+                "`--listen` and `--source` are both given: k8scop reads one source per run",
+            ),
+            (
+                &["--listen", ":1", "-E", "http://es:9200"],
+                "`--listen` and `--elastic` are both given: k8scop reads one source per run",
+            ),
+            (
+                &["--listen", ":1", "-A", "static"],
+                "`--listen` receives events until k8scop is stopped: it is a streaming run, not `-A static`",
+            ),
+            (
+                &["--source", "x", "--tls-cert", "c"],
+                "`--tls-cert` configures the audit webhook; it needs `--listen ADDR`",
+            ),
+            (
+                &["--listen", ":1", "--tls-key", "k"],
+                "`--tls-key` needs `--tls-cert`: HTTPS takes a certificate and its key",
+            ),
+            (
+                &["--listen", ":1", "--client-ca", "ca"],
+                "`--client-ca` checks client certificates, which needs HTTPS: give `--tls-cert` and `--tls-key`",
+            ),
+            (
+                &["--listen", ":1", "--listen-path", "audit"],
+                "`--listen-path audit`: expected a URL path such as `/k8s-audit`",
+            ),
+            (
+                &["--listen", ":1", "--max-batch-bytes", "1000", "--max-event-bytes", "2000"],
+                "`--max-event-bytes 2000`: expected a number of bytes above 0 and at most the batch limit",
+            ),
+            (
+                &["--listen", ""],
+                "`--listen` is empty; give an address such as `0.0.0.0:8443`",
+            ),
+            (
+                &["--source", "x", "--metrics", ""],
+                "`--metrics` is empty; give an address such as `0.0.0.0:9090`",
+            ),
+        ];
+        for (argv, expected) in cases {
+            assert_eq!(&error(argv, ""), expected, "{argv:?}");
         }
     }
 

@@ -529,6 +529,14 @@ impl NoticePrinter {
                     .to_owned(),
             ),
             Notice::Connected { server } => Some(format!("connected to {server}")),
+            Notice::Listening { what, url } => Some(format!("{what}: listening on {url}")),
+            Notice::WebhookRefused {
+                origin,
+                status,
+                reason,
+            } => Some(format!(
+                "warning: {origin}: refused ({status}): {reason}; its events are not evaluated"
+            )),
             Notice::Resumed {
                 position,
                 events,

@@ -148,6 +148,33 @@ pub struct RunArgs {
     /// `{start}`, `{end}`, `{ids}`, `{rule}` and `{id}` are filled in (docs/kibana.md).
     #[arg(long = "events-url", value_name = "TEMPLATE")]
     pub events_url: Option<String>,
+    /// Receive audit events from the kube-apiserver's webhook backend on ADDR
+    /// (`0.0.0.0:8443`); a streaming run (docs/webhook.md).
+    #[arg(long = "listen", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The path the audit webhook is served on [default: /k8s-audit].
+    #[arg(long = "listen-path", value_name = "PATH")]
+    pub listen_path: Option<String>,
+    /// HTTPS for `--listen`: the server certificate (PEM, with its chain).
+    #[arg(long = "tls-cert", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// HTTPS for `--listen`: the certificate's private key (PEM).
+    #[arg(long = "tls-key", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// Require a client certificate signed by this CA (PEM) on `--listen`.
+    #[arg(long = "client-ca", value_name = "PEM")]
+    pub client_ca: Option<PathBuf>,
+    /// The largest audit batch accepted, in bytes; larger ones get 413 [default: 10485760].
+    #[arg(long = "max-batch-bytes", value_name = "BYTES")]
+    pub max_batch_bytes: Option<usize>,
+    /// The largest audit event accepted, in bytes; a batch holding a larger one gets 413
+    /// [default: 102400].
+    #[arg(long = "max-event-bytes", value_name = "BYTES")]
+    pub max_event_bytes: Option<usize>,
+    /// Serve Prometheus metrics (/metrics) and health probes (/healthz, /readyz) on ADDR
+    /// (`0.0.0.0:9090`).
+    #[arg(long = "metrics", value_name = "ADDR")]
+    pub metrics: Option<String>,
     /// No progress bar and no stats line (notices and the summary are still printed).
     #[arg(long = "quiet", short = 'q')]
     pub quiet: bool,

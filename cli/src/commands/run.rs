@@ -15,7 +15,9 @@ use std::time::Duration;
 use k8scop_runtime::checkpoint::elasticsearch::{EsStateConfig, EsStateStore};
 use k8scop_runtime::checkpoint::CheckpointStore;
 use k8scop_runtime::elastic::{EsClient, EsError};
+use k8scop_runtime::metrics::{self, MetricsServer};
 use k8scop_runtime::pipeline::{self, Notice, Pipeline, PipelineError, Stats};
+use k8scop_runtime::server::ServerError;
 use k8scop_runtime::shutdown::{self, ShutdownTrigger};
 use k8scop_runtime::sinks::elasticsearch::{EsSink, EsSinkConfig};
 use k8scop_runtime::sinks::file::FileSink;
@@ -23,6 +25,7 @@ use k8scop_runtime::sinks::stdout::{OutputFormat, StdoutSink};
 use k8scop_runtime::sinks::webhook::{WebhookConfig, WebhookFormat, WebhookSink};
 use k8scop_runtime::sinks::{Sink, SinkError};
 use k8scop_runtime::sources::elasticsearch::EsSource;
+use k8scop_runtime::sources::webhook::WebhookSource;
 use k8scop_runtime::sources::{FileSource, Source};
 use tokio::sync::mpsc;
 
@@ -59,11 +62,28 @@ pub fn run(args: &RunArgs) -> u8 {
             return EXIT_UNLOADABLE;
         }
     };
+    // The servers bind before the rules load: a busy port or a bad certificate stops the run
+    // at once, with exit status 2.
+    let metrics_server = match config.metrics.as_deref().map(MetricsServer::bind) {
+        Some(Err(e)) => {
+            eprintln!("error: metrics: {e}");
+            return EXIT_UNLOADABLE;
+        }
+        bound => bound.and_then(Result::ok),
+    };
     let stats = Arc::new(Stats::new());
     let mut display = Display::start(Arc::clone(&stats), config.display);
     let result = runtime.block_on(async {
-        let notices = display.notices();
+        let notices = metrics::observing(Arc::clone(&stats), display.notices());
         let (trigger, shutdown) = shutdown::channel();
+        let (metrics_stop, metrics_shutdown) = shutdown::channel();
+        let metrics_server = metrics_server.map(|server| {
+            notices(Notice::Listening {
+                what: "metrics",
+                url: server.url(),
+            });
+            tokio::spawn(server.run(Arc::clone(&stats), metrics_shutdown))
+        });
         let (reload_tx, forced_reloads) = mpsc::channel(1);
         let signals = tokio::spawn(handle_signals(
             trigger,
@@ -75,6 +95,10 @@ pub fn run(args: &RunArgs) -> u8 {
         let (source, checkpoints): (Box<dyn Source>, Option<Box<dyn CheckpointStore>>) =
             match &config.source {
                 SourceSetup::Files(files) => (Box::new(FileSource::new(files.clone())), None),
+                SourceSetup::Webhook(w) => {
+                    let source = WebhookSource::bind(w.clone()).map_err(Failure::Listen)?;
+                    (Box::new(source), None)
+                }
                 SourceSetup::Elastic(setup) => {
                     let (source, sink, store) = connect_elastic(setup, &stats, &notices).await?;
                     sinks.extend(sink);
@@ -94,6 +118,11 @@ pub fn run(args: &RunArgs) -> u8 {
         .await
         .map_err(Failure::Pipeline);
         signals.abort();
+        // The probes answer until the very end: /readyz says 503 while the run drains.
+        metrics_stop.trigger();
+        if let Some(task) = metrics_server {
+            let _ = task.await;
+        }
         result
     });
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
@@ -108,6 +137,10 @@ pub fn run(args: &RunArgs) -> u8 {
         }
         Err(Failure::Sink(e)) => {
             display.print(&format!("error: {e}"));
+            EXIT_UNLOADABLE
+        }
+        Err(Failure::Listen(e)) => {
+            display.print(&format!("error: audit webhook: {e}"));
             EXIT_UNLOADABLE
         }
         Err(Failure::Elastic(e)) => {
@@ -244,6 +277,8 @@ enum Failure {
     /// The Elasticsearch server, which the source, the alerts index and the checkpoints share,
     /// cannot be used.
     Elastic(EsError),
+    /// The audit webhook cannot listen (a busy port, unusable TLS files).
+    Listen(ServerError),
     /// The pipeline could not start or had to stop.
     Pipeline(PipelineError),
 }

@@ -8,6 +8,8 @@
 //!   sinks; [`checkpoint`] commits a source position once every sink acknowledged the alerts of
 //!   the events before it.
 //! - [`sinks`]: stdout, files, webhooks, Elasticsearch.
+//! - [`server`]: the HTTP/1.1 server (hyper, rustls) of the audit webhook source and of
+//!   [`metrics`], the Prometheus metrics and health endpoints.
 //! - [`reload`] watches the rules and swaps in a new ruleset only when it compiles;
 //!   [`shutdown`] is the graceful-shutdown signal every task listens to.
 //!
@@ -17,9 +19,11 @@
 
 pub mod checkpoint;
 pub mod elastic;
+pub mod metrics;
 pub mod pipeline;
 pub mod reload;
 mod runner;
+pub mod server;
 pub mod shutdown;
 pub mod sinks;
 pub mod sources;

@@ -9,7 +9,7 @@
 //!   nothing is dropped.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -164,6 +164,23 @@ pub enum Notice {
         /// The pause before the next try.
         retry_in: Duration,
     },
+    /// A server of the run is listening (the audit webhook, the metrics endpoint).
+    Listening {
+        /// What it serves: `audit webhook`, `metrics`.
+        what: &'static str,
+        /// Its URL, with the actual port when port 0 was asked for.
+        url: String,
+    },
+    /// The audit webhook refused a request for good (a body over the limits): the API server
+    /// does not send it again, so its events are lost and reported here.
+    WebhookRefused {
+        /// The request, as `webhook request N` (as in malformed-input notices).
+        origin: Arc<str>,
+        /// The HTTP status answered.
+        status: u16,
+        /// Why, as the response's body says it.
+        reason: String,
+    },
     /// A source's server failed; the source tries again (reading is paused meanwhile).
     SourceRetry {
         /// The source's name.
@@ -241,6 +258,33 @@ pub struct Stats {
     pub dead_lettered: AtomicU64,
     /// The newest event time seen (epoch ms), `i64::MIN` before the first event.
     pub newest_event: AtomicI64,
+    /// The audit webhook's answers (see [`crate::sources::webhook`]).
+    pub webhook: WebhookStats,
+    /// Set once the rules are loaded and the source has started; cleared when the run stops
+    /// (the `/readyz` endpoint of [`crate::metrics`]).
+    pub ready: AtomicBool,
+    /// The per-rule, per-sink and queue figures [`crate::metrics`] reports.
+    pub live: crate::metrics::Live,
+}
+
+/// What the audit webhook answered, by kind.
+#[derive(Debug, Default)]
+pub struct WebhookStats {
+    /// Requests whose events were queued (200).
+    pub accepted: AtomicU64,
+    /// Bodies that are not JSON (400); each also counts as malformed.
+    pub malformed: AtomicU64,
+    /// Bodies over the batch limit or holding an event over the event limit (413).
+    pub too_large: AtomicU64,
+    /// Requests refused because the queue stayed full (429): the API server sends them again.
+    pub throttled: AtomicU64,
+    /// Requests refused because the run is stopping (503).
+    pub unavailable: AtomicU64,
+    /// Other refusals: an unknown path (404), a method other than POST (405), a compressed
+    /// body (415), a body that came too slowly (408).
+    pub other: AtomicU64,
+    /// Bytes of accepted bodies.
+    pub bytes: AtomicU64,
 }
 
 impl Stats {

@@ -27,6 +27,8 @@ const CHECKPOINT_QUEUE: usize = 4;
 const CHUNK_QUEUE: usize = 8;
 /// Alert batches in flight to each sink.
 const SINK_QUEUE: usize = 8;
+/// How often the engine publishes its per-rule counters for the metrics.
+const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 /// Recently seen (auditID, stage) pairs remembered for deduplication.
 const DEDUP_CAPACITY: usize = 100_000;
 
@@ -129,17 +131,21 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
         }
     }
     let identity = source.identity();
+    stats.live.set_source(&source.name());
 
     // Internal shutdown: requested from outside (a signal), or when the run ends by itself.
     let (trigger, shutdown) = shutdown::channel();
     let trigger = Arc::new(trigger);
     let relay = tokio::spawn({
         let trigger = Arc::clone(&trigger);
+        let stats = Arc::clone(&stats);
         let mut external = external;
         let mut internal = trigger.subscribe();
         async move {
             tokio::select! {
                 () = external.requested() => {
+                    // Not ready any more: a load balancer stops sending audit batches here.
+                    stats.ready.store(false, Ordering::Relaxed);
                     trigger.trigger();
                     true
                 }
@@ -155,6 +161,7 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
     for sink in sinks {
         let (tx, rx) = mpsc::channel::<SinkBatch>(SINK_QUEUE);
         let (ack_tx, ack_rx) = watch::channel(0u64);
+        stats.live.queue("sink", Some(sink.name()), &tx);
         sink_queues.push((sink.name(), tx));
         acks.push(ack_rx);
         sink_tasks.push(tokio::spawn(run_sink(
@@ -184,6 +191,7 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
 
     // The source.
     let (batch_tx, mut batch_rx) = mpsc::channel::<Batch>(CHUNK_QUEUE);
+    stats.live.queue("source", None, &batch_tx);
     let source_task = tokio::spawn(source.run(SourceContext {
         out: batch_tx,
         shutdown: shutdown.clone(),
@@ -209,6 +217,9 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
     // Decoding: batches are decoded on the blocking pool, several at once, and handed on in
     // input order so that the engine sees events in order.
     let (decoded_tx, mut decoded_rx) = mpsc::channel::<InFlight>(config.decode_parallelism.max(1));
+    stats.live.queue("decode", None, &decoded_tx);
+    // The rules are loaded and the source runs: ready for traffic.
+    stats.ready.store(true, Ordering::Relaxed);
     let decode_stage = tokio::spawn({
         let first = Arc::clone(&first);
         let notices = Arc::clone(&notices);
@@ -267,7 +278,25 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
     let mut seq: u64 = 0;
     let mut last_checkpoint = Instant::now();
     let mut unsaved: Option<Position> = None;
-    while let Some(in_flight) = decoded_rx.recv().await {
+    let mut last_published: Option<Instant> = None;
+    // Whether the engine's counters changed since they were last published.
+    let mut unpublished = false;
+    loop {
+        let next = if unpublished {
+            // Publish the last figures once the input pauses, so that a scrape sees them.
+            match tokio::time::timeout(PUBLISH_INTERVAL, decoded_rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    stats.live.publish(engine.stats());
+                    last_published = Some(Instant::now());
+                    unpublished = false;
+                    continue;
+                }
+            }
+        } else {
+            decoded_rx.recv().await
+        };
+        let Some(in_flight) = next else { break };
         if !Arc::ptr_eq(&in_flight.generation, &current) {
             // The new ruleset takes over between two events; unchanged rules keep their state.
             current = in_flight.generation;
@@ -328,11 +357,24 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
                 stats
                     .undelivered
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                stats
+                    .live
+                    .sink(name)
+                    .undelivered
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 notices(SinkError::new(name.clone(), SinkFailure::Stopped, batch.len()).into());
             }
         }
         if let Some(position) = in_flight.position {
             unsaved = Some(position);
+        }
+        // The per-rule figures for the metrics, a few times a second at most.
+        if last_published.is_none_or(|t| t.elapsed() >= PUBLISH_INTERVAL) {
+            stats.live.publish(engine.stats());
+            last_published = Some(Instant::now());
+            unpublished = false;
+        } else {
+            unpublished = true;
         }
         if pending_tx.is_some() && last_checkpoint.elapsed() >= config.checkpoints.interval {
             if let Some(position) = unsaved.take() {
@@ -351,6 +393,8 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
             }
         }
     }
+    stats.live.publish(engine.stats());
+    stats.ready.store(false, Ordering::Relaxed);
     let interrupted = shutdown.is_requested();
     // The input ended (or the run stops): the last position is worth a checkpoint too.
     if let Some(position) = unsaved.take() {
@@ -519,14 +563,26 @@ async fn run_sink(
     notices: Arc<dyn Fn(Notice) + Send + Sync>,
 ) {
     let mut failed = false;
+    let counters = stats.live.sink(&sink.name());
     while let Some(batch) = queue.recv().await {
         if !batch.updates.is_empty() {
-            if let Err(e) = sink.send(&batch.updates).await {
-                failed = true;
-                stats
-                    .undelivered
-                    .fetch_add(e.undelivered, Ordering::Relaxed);
-                notices(e.into());
+            match sink.send(&batch.updates).await {
+                Ok(()) => {
+                    counters.batches.fetch_add(1, Ordering::Relaxed);
+                    counters
+                        .alerts
+                        .fetch_add(batch.updates.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    failed = true;
+                    stats
+                        .undelivered
+                        .fetch_add(e.undelivered, Ordering::Relaxed);
+                    counters
+                        .undelivered
+                        .fetch_add(e.undelivered, Ordering::Relaxed);
+                    notices(e.into());
+                }
             }
         }
         if !failed {
@@ -535,6 +591,9 @@ async fn run_sink(
     }
     if let Err(e) = sink.flush().await {
         stats
+            .undelivered
+            .fetch_add(e.undelivered, Ordering::Relaxed);
+        counters
             .undelivered
             .fetch_add(e.undelivered, Ordering::Relaxed);
         notices(e.into());

@@ -1,4 +1,5 @@
-//! Event sources: where raw audit text comes from (files and stdin, Elasticsearch).
+//! Event sources: where raw audit text comes from (files and stdin, Elasticsearch, the audit
+//! webhook).
 //!
 //! Every source implements [`Source`]: it runs as its own task and sends [`Batch`]es of raw text,
 //! in order, on a bounded channel: a full channel slows the source down, nothing is dropped.
@@ -16,6 +17,7 @@ use tokio::sync::mpsc;
 
 pub mod elasticsearch;
 pub mod file;
+pub mod webhook;
 
 pub use k8scop_engine::chunk::{buffers, Chunk};
 
@@ -66,6 +68,9 @@ pub enum SourceError {
     /// The server failed after the retries.
     #[error(transparent)]
     Elasticsearch(#[from] crate::elastic::EsError),
+    /// The audit webhook's listening socket failed.
+    #[error(transparent)]
+    Webhook(#[from] crate::server::ServerError),
 }
 
 /// A producer of raw input.
