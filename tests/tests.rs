@@ -8,6 +8,8 @@ mod check;
 mod test_rule;
 // The Falco audit traces in ../shared/data all load through `test-rule` without crashing.
 mod falco_traces;
+// `k8scop import falco`: Falco's rules import, pass check, and give Falco's results on its traces.
+mod import_falco;
 // docs/rules/coverage.md: every Falco, Sigma and Elastic rule mapped; Falco's traces fire what it says.
 mod coverage;
 // docs/rules/noise.md: the measured alerts of the shipped rules on real benign traffic.

@@ -54,6 +54,15 @@ pub enum ImportCommand {
     /// valid Sigma (the others are still written), 2 when an input cannot be read or the
     /// output cannot be written.
     Sigma(ImportSigmaArgs),
+    /// Falco's YAML rules for Kubernetes audit events (the k8saudit plugin's `ka.*` and the json
+    /// plugin's `jevt.*` fields) as readable, editable `.rules` files.
+    ///
+    /// Files are read in order, as Falco loads them: later ones append to, override or replace
+    /// what earlier ones define. What does not translate is listed on stderr (and as a comment in
+    /// the generated file); the rest is imported. Exit status: 0 when everything was imported, 1
+    /// when some items were not, 2 when a file cannot be read or parsed or `--out` cannot be
+    /// written.
+    Falco(ImportFalcoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +77,20 @@ pub struct ImportSigmaArgs {
     /// Output format of the report.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportFalcoArgs {
+    /// Falco rules files (YAML), in loading order.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The directory to write the `.rules` files to (created when missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Report only the first matching rule per event, in Falco's rule order (Falco's default);
+    /// without it, every rule reports every event it matches.
+    #[arg(long)]
+    pub first_match: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,6 +24,22 @@ pub fn render(diagnostic: &Diagnostic, colour: bool) -> String {
     out
 }
 
+/// Renders an error of another kind (an import error) the same way, with its source underlined.
+pub fn render_report(report: &dyn miette::Diagnostic) -> String {
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let theme = if colour {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
+    let mut out = String::new();
+    if handler.render_report(&mut out, report).is_err() {
+        out = format!("error: {report}");
+    }
+    out
+}
+
 /// Prints diagnostics to stderr and returns (errors, warnings).
 pub fn print_all(diagnostics: &[Diagnostic]) -> (usize, usize) {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();

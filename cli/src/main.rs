@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         args::Command::Run(a) => commands::run::run(&a),
         args::Command::Docs(args::DocsCommand::Rules(a)) => commands::docs::run(&a),
         args::Command::Import(args::ImportCommand::Sigma(a)) => commands::import::sigma(&a),
+        args::Command::Import(args::ImportCommand::Falco(a)) => commands::import::falco(&a),
     };
     ExitCode::from(code)
 }

@@ -313,6 +313,20 @@ snapshot!(
     NeverMatches
 );
 
+// A rule switched off on purpose is not dead weight: no `never_matches` (Falco ships rules
+// disabled through a macro that is `false`, and `k8scop import falco` writes them this way).
+#[test]
+fn a_disabled_rule_that_can_never_match_gets_no_warning() {
+    check(
+        "macro never = false\n\nrule r {\n    when verb == \"get\" and never\n    enabled false\n}\n",
+        &[],
+    );
+    check(
+        "macro never = false\n\nrule r {\n    when verb == \"get\" and never\n}\n",
+        &[Code::NeverMatches],
+    );
+}
+
 // ---- detections and tests ------------------------------------------------------------------
 
 snapshot!(

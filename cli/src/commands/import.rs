@@ -1,4 +1,4 @@
-//! `k8scop import`: other tools' detection rules translated into `.rules` files.
+//! `k8scop import`: other tools' detection rules (Sigma, Falco) translated into `.rules` files.
 //!
 //! The translation is the `k8scop-import` crate's (pure, text to text); this command finds the
 //! input files, writes the output directory and reports what became of every rule.
@@ -174,4 +174,74 @@ pub fn sigma(args: &ImportSigmaArgs) -> u8 {
     } else {
         0
     }
+}
+
+/// Imports Falco rules files; returns the exit code.
+pub fn falco(args: &crate::args::ImportFalcoArgs) -> u8 {
+    let mut inputs = Vec::new();
+    for path in &args.files {
+        match std::fs::read_to_string(path) {
+            Ok(text) => inputs.push(k8scop_import::falco::Input {
+                name: path.display().to_string(),
+                text,
+            }),
+            Err(e) => {
+                eprintln!("error: cannot read `{}`: {e}", path.display());
+                return EXIT_UNLOADABLE;
+            }
+        }
+    }
+    let options = k8scop_import::falco::Options {
+        first_match: args.first_match,
+    };
+    let import = match k8scop_import::falco::import(&inputs, &options) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{}", crate::diagnostics::render_report(&e));
+            return EXIT_UNLOADABLE;
+        }
+    };
+    if let Err(e) = k8scop_import::write::write_files(&args.out, &import.files) {
+        eprintln!("error: cannot write to `{}`: {e}", args.out.display());
+        return EXIT_UNLOADABLE;
+    }
+    let report = &import.report;
+    let mode = if args.first_match {
+        "first match"
+    } else {
+        "all matches"
+    };
+    let switched_off = if report.disabled.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} switched off, as Falco ships them)",
+            report.disabled.len()
+        )
+    };
+    eprintln!(
+        "imported {}{switched_off}, {} and {} from {} into `{}` ({mode})",
+        plural(report.rules, "rule", "rules"),
+        plural(report.macros, "macro", "macros"),
+        plural(report.lists, "list", "lists"),
+        plural(inputs.len(), "file", "files"),
+        args.out.display(),
+    );
+    for file in &import.files {
+        eprintln!("  wrote {}", args.out.join(&file.name).display());
+    }
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    if report.problems.is_empty() {
+        return 0;
+    }
+    eprintln!(
+        "not imported ({}):",
+        plural(report.problems.len(), "item", "items")
+    );
+    for p in &report.problems {
+        eprintln!("  {p}");
+    }
+    EXIT_FAILED
 }

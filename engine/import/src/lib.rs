@@ -3,6 +3,11 @@
 //! - [`sigma`] reads Sigma rules (detection and correlation rules, Sigma specification v2) for the
 //!   Kubernetes audit log source and writes one `.rules` file per Sigma file; what cannot be
 //!   translated is reported per rule, with the reason.
+//! - [`falco`] reads Falco's YAML rules (lists, macros, rules, `append`, `override`,
+//!   `exceptions`) for the `k8s_audit` source and writes lists, macros and rules whose conditions
+//!   read the audit event the way Falco's k8saudit and json plugins extract their `ka.*` and
+//!   `jevt.*` fields; files are read in Falco's loading order. [`falco::import`] gives the files
+//!   and a [`falco::Report`] of what did not translate, per item.
 //! - [`write`] holds what every importer needs to write rule files: quoting strings, naming rules,
 //!   spelling field paths, and condition expressions that render with the fewest parentheses.
 //!
@@ -11,5 +16,6 @@
 
 #![warn(missing_docs)]
 
+pub mod falco;
 pub mod sigma;
 pub mod write;

@@ -4,7 +4,9 @@
 //! literal escapes exactly what the rule language's strings need, a name is a valid identifier,
 //! a path segment that is not an identifier (or is a keyword of the language) is quoted.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::path::Path;
 
 /// `s` as a rule-language string literal, quotes included.
 ///
@@ -216,6 +218,166 @@ impl Expr {
     }
 }
 
+/// Words that cannot name a list or macro used in a condition: the condition would end at a
+/// property keyword, or read an operator or a constant instead of the name.
+const RESERVED: &[&str] = &[
+    "all",
+    "and",
+    "author",
+    "by",
+    "cidr",
+    "contains",
+    "description",
+    "distinct",
+    "enabled",
+    "endswith",
+    "events",
+    "exists",
+    "expect",
+    "false",
+    "fields",
+    "file",
+    "glob",
+    "group",
+    "icontains",
+    "iendswith",
+    "in",
+    "intersects",
+    "istartswith",
+    "list",
+    "macro",
+    "matches",
+    "no",
+    "not",
+    "null",
+    "or",
+    "references",
+    "rule",
+    "script",
+    "sequence",
+    "severity",
+    "source",
+    "startswith",
+    "steps",
+    "tags",
+    "test",
+    "threshold",
+    "title",
+    "true",
+    "when",
+    "within",
+];
+
+/// Whether `name` is a word the rule language gives a meaning of its own.
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED.contains(&name)
+}
+
+/// Whether `name` is a k8scop identifier: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// An identifier made from a free-text name: lowercase ASCII letters and digits, every other run
+/// of characters one `_` (`Create/Modify Configmap` gives `create_modify_configmap`). A name
+/// that would start with a digit, or is empty or reserved, gets a prefix.
+pub fn identifier(name: &str, prefix: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut gap = false;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push('_');
+            }
+            gap = false;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            gap = true;
+        }
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) || is_reserved(&out) {
+        out = format!("{prefix}_{out}");
+        if out.ends_with('_') {
+            out.pop();
+        }
+    }
+    out
+}
+
+/// Identifiers handed out so far, so that two names never map to the same one.
+#[derive(Debug, Default, Clone)]
+pub struct Names {
+    taken: BTreeSet<String>,
+}
+
+impl Names {
+    /// Reserves `wanted`, or `wanted_2`, `wanted_3`... when it is taken; returns what was
+    /// reserved.
+    pub fn claim(&mut self, wanted: &str) -> String {
+        let mut name = wanted.to_owned();
+        let mut n = 2;
+        while self.taken.contains(&name) {
+            name = format!("{wanted}_{n}");
+            n += 1;
+        }
+        self.taken.insert(name.clone());
+        name
+    }
+
+    /// Whether `name` was handed out.
+    pub fn contains(&self, name: &str) -> bool {
+        self.taken.contains(name)
+    }
+}
+
+/// `text` as `#` comment lines of at most `width` characters (longer words stay whole), each
+/// line prefixed with `indent`. Blank lines in `text` are kept as `#` lines.
+pub fn comment(text: &str, indent: &str, width: usize) -> String {
+    let mut out = String::new();
+    for paragraph in text.trim_end().split('\n') {
+        let mut line = String::new();
+        for word in paragraph.split_whitespace() {
+            if !line.is_empty() && indent.len() + 2 + line.len() + 1 + word.len() > width {
+                out.push_str(&format!("{indent}# {line}\n"));
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if line.is_empty() {
+            out.push_str(&format!("{indent}#\n"));
+        } else {
+            out.push_str(&format!("{indent}# {line}\n"));
+        }
+    }
+    out
+}
+
+/// One generated file: its name inside the output directory and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    /// The file name, e.g. `k8s_audit_rules.rules`.
+    pub name: String,
+    /// The whole text.
+    pub text: String,
+}
+
+/// Writes `files` into `dir`, creating it (and its parents) when missing. Existing files of the
+/// same names are replaced; other files in `dir` are left alone.
+pub fn write_files(dir: &Path, files: &[OutputFile]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for file in files {
+        std::fs::write(dir.join(&file.name), &file.text)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +425,35 @@ mod tests {
         ]);
         assert_eq!(e.render(), "a == 1 and b == 2 or not (a == 1 or b == 2)");
         assert_eq!(Expr::negate(Expr::negate(a())), a());
+    }
+
+    #[test]
+    fn identifiers_from_free_text() {
+        assert_eq!(
+            identifier("Create/Modify Configmap With Private Credentials", "falco"),
+            "create_modify_configmap_with_private_credentials"
+        );
+        assert_eq!(identifier("port-forward", "falco"), "port_forward");
+        assert_eq!(identifier("1st rule", "falco"), "falco_1st_rule");
+        assert_eq!(identifier("title", "falco"), "falco_title");
+        assert_eq!(identifier("???", "falco"), "falco");
+        assert!(is_identifier("k8s_audit_stages") && !is_identifier("a-b"));
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names = Names::default();
+        assert_eq!(names.claim("pod"), "pod");
+        assert_eq!(names.claim("pod"), "pod_2");
+        assert_eq!(names.claim("pod"), "pod_3");
+    }
+
+    #[test]
+    fn comments_wrap() {
+        assert_eq!(
+            comment("one two three four", "", 12),
+            "# one two\n# three four\n"
+        );
+        assert_eq!(comment("a\n\nb", "    ", 80), "    # a\n    #\n    # b\n");
     }
 }

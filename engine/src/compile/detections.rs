@@ -42,7 +42,10 @@ impl Compiler<'_> {
         let errors_before = self.error_count();
         let compiled = self.condition(&scope, when);
         // A condition with errors compiles to `false`: that is the error's doing, not the rule's.
-        if compiled.never && self.error_count() == errors_before {
+        // A rule switched off with `enabled false` raises nothing anyway: a condition that can
+        // never be true there is a rule kept for later (as Falco ships some), not a mistake.
+        let switched_off = def.props.enabled.as_ref().is_some_and(|e| !e.node);
+        if compiled.never && self.error_count() == errors_before && !switched_off {
             let d = Diagnostic::new(
                 Code::NeverMatches,
                 format!("rule `{}` can never match", def.name.name),

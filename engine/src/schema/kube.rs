@@ -786,6 +786,31 @@ const SERVICE: Ty = Ty::Object(&[
     ("status", ANY),
 ]);
 
+/// networking.k8s.io/v1 Ingress.
+const INGRESS: Ty = Ty::Object(&[
+    (INLINE, KIND_COMMON),
+    (
+        "spec",
+        Ty::Object(&[
+            ("ingressClassName", S),
+            ("defaultBackend", ANY),
+            (
+                "tls",
+                Ty::Array(&Ty::Object(&[("hosts", STRS), ("secretName", S)])),
+            ),
+            ("rules", ANY),
+        ]),
+    ),
+    ("status", ANY),
+]);
+
+/// The body of the `ephemeralcontainers` subresource before Kubernetes 1.22 (an
+/// `EphemeralContainers` object; later versions send the Pod).
+const EPHEMERAL_CONTAINERS: Ty = Ty::Object(&[
+    (INLINE, KIND_COMMON),
+    ("ephemeralContainers", Ty::Array(&EPHEMERAL_CONTAINER)),
+]);
+
 const SERVICE_ACCOUNT: Ty = Ty::Object(&[
     (INLINE, KIND_COMMON),
     ("secrets", Ty::Array(&OBJECT_REFERENCE)),
@@ -1108,6 +1133,7 @@ pub(crate) const KINDS: &[Kind] = &[
     kind("ConfigMap", &CONFIG_MAP, Primary(&["configmaps"])),
     kind("Secret", &SECRET, Primary(&["secrets"])),
     kind("Service", &SERVICE, Primary(&["services"])),
+    kind("Ingress", &INGRESS, Primary(&["ingresses"])),
     kind(
         "ServiceAccount",
         &SERVICE_ACCOUNT,
@@ -1162,6 +1188,7 @@ pub(crate) const KINDS: &[Kind] = &[
             "replicationcontrollers",
         ]),
     ),
+    kind("EphemeralContainers", &EPHEMERAL_CONTAINERS, Sub(&["pods"])),
     kind("Eviction", &EVICTION, Sub(&["pods"])),
     kind("Binding", &BINDING, Sub(&["pods"])),
     kind("PodExecOptions", &POD_EXEC_OPTIONS, Sub(&["pods"])),

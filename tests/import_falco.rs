@@ -1,0 +1,454 @@
+//! `k8scop import falco`: Falco's k8saudit rules (../shared/data) import and pass `check`; the
+//! imported rules give Falco's own results on its 47 trace files, with the override files of
+//! Falco's test suite, in first-match mode (exactly the rule Falco reports) and in all-matches
+//! mode (that rule among others); `append`, `override` and `exceptions` work end to end; what
+//! does not translate is reported per rule, and bad input fails saying where.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::util::{arg, k8scop, rules_dir, shared_data};
+
+fn falco_rules(data: &Path) -> PathBuf {
+    data.join("falco-k8saudit/rules-v0.18.0/k8s_audit_rules.yaml")
+}
+
+/// Falco rule name to k8scop rule name, read from the generated files (each imported rule
+/// carries `references ["Falco rule: NAME"]`).
+fn rule_names(dir: &Path) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let mut current = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("rule ") {
+                current = rest.split_whitespace().next().map(str::to_owned);
+            }
+            if let Some(rest) = line.trim().strip_prefix("references  [\"Falco rule: ") {
+                let name = rest.trim_end_matches("\"]").to_owned();
+                names.insert(name, current.clone().expect("a rule before its references"));
+            }
+        }
+    }
+    names
+}
+
+/// Imports `files` into a fresh directory; panics unless the import succeeds.
+fn import(files: &[&str], first_match: bool) -> PathBuf {
+    let out = rules_dir(&[]);
+    let mut args = vec!["import", "falco"];
+    args.extend_from_slice(files);
+    args.extend_from_slice(&["--out", arg(&out)]);
+    if first_match {
+        args.push("--first-match");
+    }
+    let run = k8scop(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    out
+}
+
+#[test]
+fn the_k8saudit_rules_import_and_pass_check() {
+    let Some(data) = shared_data() else { return };
+    let rules = falco_rules(&data);
+    for first_match in [false, true] {
+        let out = import(&[arg(&rules)], first_match);
+        let files: BTreeSet<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            files,
+            BTreeSet::from([
+                "k8s_audit_rules.rules".into(),
+                "falco_functions.rules".into()
+            ])
+        );
+        let names = rule_names(&out);
+        assert_eq!(names.len(), 48, "{names:?}");
+        assert_eq!(
+            names["Create/Modify Configmap With Private Credentials"],
+            "create_modify_configmap_with_private_credentials"
+        );
+        let check = k8scop(&["check", arg(&out)]);
+        assert_eq!(check.code, 0, "{}", check.stderr);
+        assert!(
+            check
+                .stderr
+                .contains("48 rules, 0 sequences, 0 tests; 0 errors"),
+            "{}",
+            check.stderr
+        );
+        if !first_match {
+            assert!(
+                check.stderr.contains("0 errors, 0 warnings"),
+                "{}",
+                check.stderr
+            );
+        }
+    }
+    let out = rules_dir(&[]);
+    let run = k8scop(&["import", "falco", arg(&rules), "--out", arg(&out)]);
+    assert!(
+        run.stderr.contains(
+            "imported 48 rules (5 switched off, as Falco ships them), 45 macros and 18 lists from 1 file"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("`required_engine_version` ignored"),
+        "{}",
+        run.stderr
+    );
+    let text = std::fs::read_to_string(out.join("k8s_audit_rules.rules")).unwrap();
+    // Readable: Falco's comments, lists by name, macros, the plugin's semantics.
+    assert!(
+        text.contains("# Generally only consider audit events once the response has completed\n")
+    );
+    assert!(text.contains("macro kevt = stage in k8s_audit_stages\n"));
+    assert!(text.contains(
+        "and not all falco_image_repository(requestObject.spec.containers.image) in k8s_audit_privileged_images"
+    ));
+    assert!(text.contains(
+        "macro response_successful = falco_text(responseStatus.code) startswith \"2\"\n"
+    ));
+    assert!(text.contains("    severity    medium\n"));
+}
+
+/// The override files of Falco's test suite (test/rules/k8s_audit/ in falcosecurity/falco),
+/// written for the list and macro names of the v0.18.0 rules.
+const OVERRIDES: &[(&str, &str)] = &[
+    ("allow_namespace_foo.yaml", "- list: allowed_namespaces\n  items: [foo]\n  append: true\n"),
+    ("allow_user_some-user.yaml", "- list: allowed_k8s_users\n  items: [some-user]\n  append: true\n"),
+    ("disallow_kactivity.yaml", "- macro: consider_activity_events\n  condition: (not jevt.rawtime exists)\n"),
+    (
+        "allow_only_apache_container.yaml",
+        "- macro: allowed_k8s_containers\n  condition: (ka.req.pod.containers.image.repository in (thisdoesnotwork))\n",
+    ),
+    (
+        "allow_nginx_container.yaml",
+        "- macro: allowed_k8s_containers\n  condition: (ka.req.pod.containers.image.repository in (nginx))\n",
+    ),
+    (
+        "trust_nginx_container.yaml",
+        "- list: k8s_audit_sensitive_mount_images\n  items: [nginx]\n  append: true\n\n\
+         - list: k8s_audit_privileged_images\n  items: [nginx]\n  append: true\n\n\
+         - list: k8s_audit_hostnetwork_images\n  items: [nginx]\n  append: true\n",
+    ),
+];
+
+/// Falco's test suite (test/falco_k8s_audit_tests.yaml in falcosecurity/falco): each case runs
+/// the rules plus override files over one trace, and expects one rule to fire N times, or
+/// nothing at all. The suite's `K8s Role/Clusterrole...` names are the v0.18.0 rules'
+/// `K8s ClusterRole...` ones.
+/// (trace, override files, the rule Falco reports and how often, or nothing).
+type Case = (
+    &'static str,
+    &'static [&'static str],
+    Option<(&'static str, usize)>,
+);
+
+#[rustfmt::skip]
+const SUITE: &[Case] = &[
+    ("some-user_creates_namespace_foo.json", &["allow_namespace_foo.yaml"], Some(("Disallowed K8s User", 1))),
+    ("some-user_creates_namespace_foo.json", &["allow_namespace_foo.yaml", "allow_user_some-user.yaml", "disallow_kactivity.yaml"], None),
+    ("create_nginx_pod_unprivileged.json", &["allow_only_apache_container.yaml"], Some(("Create Disallowed Pod", 1))),
+    ("create_nginx_pod_unprivileged.json", &["allow_nginx_container.yaml"], None),
+    ("create_nginx_pod_privileged.json", &[], Some(("Create Privileged Pod", 1))),
+    ("create_nginx_pod_no_secctx_1st_container_privileged_2nd_container.json", &[], Some(("Create Privileged Pod", 1))),
+    ("create_nginx_pod_privileged_2nd_container.json", &[], Some(("Create Privileged Pod", 1))),
+    ("create_nginx_pod_privileged.json", &["trust_nginx_container.yaml"], None),
+    ("create_nginx_pod_unprivileged.json", &[], None),
+    ("create_nginx_pod_unprivileged.json", &["trust_nginx_container.yaml"], None),
+    ("create_nginx_pod_sensitive_mount.json", &[], Some(("Create Sensitive Mount Pod", 1))),
+    ("create_nginx_pod_sensitive_mount_2nd_container.json", &[], Some(("Create Sensitive Mount Pod", 1))),
+    ("create_nginx_pod_sensitive_mount.json", &["trust_nginx_container.yaml"], None),
+    ("create_nginx_pod_unsensitive_mount.json", &[], None),
+    ("create_nginx_pod_unsensitive_mount.json", &["trust_nginx_container.yaml"], None),
+    ("create_nginx_pod_hostnetwork.json", &[], Some(("Create HostNetwork Pod", 1))),
+    ("create_nginx_pod_hostnetwork.json", &["trust_nginx_container.yaml"], None),
+    ("create_nginx_pod_nohostnetwork.json", &[], None),
+    ("create_nginx_pod_nohostnetwork.json", &["trust_nginx_container.yaml"], None),
+    ("create_nginx_service_nodeport.json", &["disallow_kactivity.yaml"], Some(("Create NodePort Service", 1))),
+    ("create_nginx_service_nonodeport.json", &["disallow_kactivity.yaml"], None),
+    ("create_configmap_sensitive_values.json", &["disallow_kactivity.yaml"], Some(("Create/Modify Configmap With Private Credentials", 6))),
+    ("create_configmap_no_sensitive_values.json", &["disallow_kactivity.yaml"], None),
+    ("anonymous_creates_namespace_foo.json", &[], Some(("Anonymous Request Allowed", 1))),
+    ("exec_pod.json", &[], Some(("Attach/Exec Pod", 1))),
+    ("attach_pod.json", &[], Some(("Attach/Exec Pod", 1))),
+    ("some-user_creates_namespace_foo.json", &["allow_user_some-user.yaml"], Some(("Create Disallowed Namespace", 1))),
+    ("minikube_creates_namespace_foo.json", &["allow_namespace_foo.yaml", "disallow_kactivity.yaml"], None),
+    ("create_pod_kube_system_namespace.json", &[], Some(("Pod Created in Kube Namespace", 1))),
+    ("create_pod_kube_public_namespace.json", &[], Some(("Pod Created in Kube Namespace", 1))),
+    ("create_serviceaccount_kube_system_namespace.json", &[], Some(("Service Account Created in Kube Namespace", 1))),
+    ("create_serviceaccount_kube_public_namespace.json", &[], Some(("Service Account Created in Kube Namespace", 1))),
+    ("delete_cluster_role_kube_aggregator.json", &[], Some(("System ClusterRole Modified/Deleted", 1))),
+    ("modify_cluster_role_node_problem_detector.json", &[], Some(("System ClusterRole Modified/Deleted", 1))),
+    ("attach_cluster_admin_role.json", &[], Some(("Attach to cluster-admin Role", 1))),
+    ("create_cluster_role_wildcard_resources.json", &[], Some(("ClusterRole With Wildcard Created", 1))),
+    ("create_cluster_role_wildcard_verbs.json", &[], Some(("ClusterRole With Wildcard Created", 1))),
+    ("create_cluster_role_write_privileges.json", &[], Some(("ClusterRole With Write Privileges Created", 1))),
+    ("create_cluster_role_pod_exec.json", &[], Some(("ClusterRole With Pod Exec Created", 1))),
+    ("create_deployment.json", &[], Some(("K8s Deployment Created", 1))),
+    ("delete_deployment.json", &[], Some(("K8s Deployment Deleted", 1))),
+    ("create_service.json", &[], Some(("K8s Service Created", 1))),
+    ("delete_service.json", &[], Some(("K8s Service Deleted", 1))),
+    ("create_configmap.json", &[], Some(("K8s ConfigMap Created", 1))),
+    ("delete_configmap.json", &[], Some(("K8s ConfigMap Deleted", 1))),
+    ("some-user_creates_namespace_foo.json", &["allow_namespace_foo.yaml", "allow_user_some-user.yaml"], Some(("K8s Namespace Created", 1))),
+    ("delete_namespace_foo.json", &[], Some(("K8s Namespace Deleted", 1))),
+    ("create_serviceaccount.json", &[], Some(("K8s Serviceaccount Created", 1))),
+    ("delete_serviceaccount.json", &[], Some(("K8s Serviceaccount Deleted", 1))),
+    ("create_clusterrole.json", &[], Some(("K8s ClusterRole Created", 1))),
+    ("delete_clusterrole.json", &[], Some(("K8s ClusterRole Deleted", 1))),
+    ("create_clusterrolebinding.json", &[], Some(("K8s ClusterRoleBinding Created", 1))),
+    ("delete_clusterrolebinding.json", &[], Some(("K8s ClusterRoleBinding Deleted", 1))),
+    ("create_secret.json", &[], Some(("K8s Secret Created", 1))),
+    ("create_service_account_token_secret.json", &[], None),
+    ("create_kube_system_secret.json", &[], None),
+    ("delete_secret.json", &[], Some(("K8s Secret Deleted", 1))),
+    ("fal_01_003.json", &[], None),
+];
+
+/// The rules (k8scop names) that matched the trace, with their match counts, and the errors.
+fn matches(rules: &Path, trace: &Path) -> (BTreeMap<String, u64>, String) {
+    let run = k8scop(&[
+        "test-rule",
+        arg(rules),
+        "--events",
+        arg(trace),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}: {}", trace.display(), run.stderr);
+    let doc = run.json();
+    let matched = doc["rules"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, v)| {
+            let n = v["matches"].as_u64().unwrap();
+            (n > 0).then(|| (k.clone(), n))
+        })
+        .collect();
+    (matched, doc["errors"].to_string())
+}
+
+#[test]
+fn imported_rules_give_falcos_results_on_its_47_traces() {
+    let Some(data) = shared_data() else { return };
+    let rules = falco_rules(&data);
+    let traces = data.join("falco-k8saudit/traces");
+    let overrides = rules_dir(OVERRIDES);
+    let all_traces: BTreeSet<String> = std::fs::read_dir(&traces)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(all_traces.len(), 47);
+    let covered: BTreeSet<String> = SUITE.iter().map(|(t, _, _)| (*t).to_owned()).collect();
+    assert_eq!(
+        covered, all_traces,
+        "every trace has a case of Falco's suite"
+    );
+
+    // One import per set of override files and mode.
+    let mut imported: BTreeMap<(Vec<&str>, bool), PathBuf> = BTreeMap::new();
+    let mut differences = Vec::new();
+    let mut checked = 0;
+    for first_match in [true, false] {
+        for (trace, extra, expected) in SUITE {
+            let key = (extra.to_vec(), first_match);
+            let dir = imported.entry(key).or_insert_with(|| {
+                let mut files = vec![arg(&rules).to_owned()];
+                files.extend(extra.iter().map(|f| arg(&overrides.join(f)).to_owned()));
+                let files: Vec<&str> = files.iter().map(String::as_str).collect();
+                import(&files, first_match)
+            });
+            let names = rule_names(dir);
+            let (got, errors) = matches(dir, &traces.join(trace));
+            checked += 1;
+            let expected_k8scop = expected.map(|(rule, n)| {
+                let name = names
+                    .get(rule)
+                    .unwrap_or_else(|| panic!("no imported rule for Falco's `{rule}`"));
+                (name.clone(), n as u64)
+            });
+            let ok = match (&expected_k8scop, first_match) {
+                (None, _) => got.is_empty(),
+                (Some((name, n)), true) => got.len() == 1 && got.get(name) == Some(n),
+                (Some((name, n)), false) => got.get(name) == Some(n),
+            };
+            if !ok {
+                differences.push(format!(
+                    "{trace} with {extra:?} ({}): Falco reports {expected:?}, the imported rules matched {got:?}",
+                    if first_match { "first match" } else { "all matches" }
+                ));
+            }
+            if *trace == "fal_01_003.json" {
+                assert!(errors.contains("not a Kubernetes audit event"), "{errors}");
+            }
+        }
+    }
+    assert_eq!(checked, 2 * SUITE.len());
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn append_override_enabled_and_exceptions_work_end_to_end() {
+    let dir = rules_dir(&[
+        (
+            "base.yaml",
+            "- list: admins\n  items: [alice]\n\
+             - macro: write\n  condition: ka.verb in (create, update)\n\
+             - rule: Secret Written\n  desc: a secret was written\n  condition: write and ka.target.resource=secrets\n  \
+               output: secret %ka.target.name written by %ka.user.name\n  priority: WARNING\n  source: k8s_audit\n  \
+               exceptions:\n    - name: trusted\n      fields: [ka.user.name, ka.target.namespace]\n      values:\n        - [bob, kube-system]\n\
+             - rule: Any Delete\n  desc: d\n  condition: ka.verb=delete\n  output: delete\n  priority: INFO\n  source: k8s_audit\n",
+        ),
+        (
+            "local.yaml",
+            "- list: admins\n  items: [carol]\n  append: true\n\
+             - macro: write\n  condition: or ka.verb=patch\n  append: true\n\
+             - rule: Secret Written\n  condition: and not ka.user.name in (admins)\n  override:\n    condition: append\n\
+             - rule: Secret Written\n  exceptions:\n    - name: trusted\n      values:\n        - [dave, web]\n  append: true\n\
+             - rule: Any Delete\n  enabled: false\n",
+        ),
+        (
+            "events.jsonl",
+            concat!(
+                r#"{"verb":"patch","user":{"username":"eve"},"objectRef":{"resource":"secrets","namespace":"web","name":"s1"},"requestReceivedTimestamp":"2024-05-01T12:00:00Z"}"#, "\n",
+                r#"{"verb":"create","user":{"username":"carol"},"objectRef":{"resource":"secrets","namespace":"web","name":"s2"},"requestReceivedTimestamp":"2024-05-01T12:00:01Z"}"#, "\n",
+                r#"{"verb":"update","user":{"username":"bob"},"objectRef":{"resource":"secrets","namespace":"kube-system","name":"s3"},"requestReceivedTimestamp":"2024-05-01T12:00:02Z"}"#, "\n",
+                r#"{"verb":"update","user":{"username":"dave"},"objectRef":{"resource":"secrets","namespace":"web","name":"s4"},"requestReceivedTimestamp":"2024-05-01T12:00:03Z"}"#, "\n",
+                r#"{"verb":"update","user":{"username":"dave"},"objectRef":{"resource":"secrets","namespace":"prod","name":"s5"},"requestReceivedTimestamp":"2024-05-01T12:00:04Z"}"#, "\n",
+                r#"{"verb":"delete","user":{"username":"eve"},"objectRef":{"resource":"secrets","namespace":"web","name":"s1"},"requestReceivedTimestamp":"2024-05-01T12:00:05Z"}"#, "\n",
+            ),
+        ),
+    ]);
+    let out = dir.join("out");
+    let run = k8scop(&[
+        "import",
+        "falco",
+        arg(&dir.join("base.yaml")),
+        arg(&dir.join("local.yaml")),
+        "--out",
+        arg(&out),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(out.join("base.rules")).unwrap();
+    assert!(
+        text.contains("list admins = [\"alice\", \"carol\"]\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("macro write = verb in [\"create\", \"update\"] or verb == \"patch\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("title       \"secret {objectRef.name} written by {user.username}\""),
+        "{text}"
+    );
+    let run = k8scop(&[
+        "test-rule",
+        arg(&out),
+        "--events",
+        arg(&dir.join("events.jsonl")),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    // eve's patch (appended macro) and dave's write outside `web`; carol is an admin now, bob
+    // and dave in `web` are exceptions.
+    assert_eq!(doc["rules"]["secret_written"]["matches"], 2, "{doc}");
+    // Disabled by the second file: it matches, but raises nothing.
+    assert_eq!(doc["rules"]["any_delete"]["alerts"], 0, "{doc}");
+}
+
+#[test]
+fn what_does_not_translate_is_reported_per_rule_and_the_rest_imported() {
+    let dir = rules_dir(&[(
+        "rules.yaml",
+        "- macro: kevt\n  condition: ka.verb=get\n\
+         - rule: Uses Unknown Macro\n  desc: d\n  condition: kevt and no_such_macro\n  output: o\n  priority: WARNING\n  source: k8s_audit\n\
+         - rule: Reads The Cluster Name\n  desc: d\n  condition: ka.cluster.name=prod\n  output: o\n  priority: WARNING\n  source: k8s_audit\n\
+         - rule: A Syscall Rule\n  desc: d\n  condition: proc.name=sh\n  output: o\n  priority: WARNING\n\
+         - rule: Fine\n  desc: d\n  condition: kevt\n  output: o\n  priority: NOTICE\n  source: k8s_audit\n",
+    )]);
+    let out = dir.join("out");
+    let run = k8scop(&[
+        "import",
+        "falco",
+        arg(&dir.join("rules.yaml")),
+        "--out",
+        arg(&out),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let file = arg(&dir.join("rules.yaml")).to_owned();
+    for line in [
+        format!("rule `Uses Unknown Macro` ({file}:3): unknown macro `no_such_macro`"),
+        format!("rule `Reads The Cluster Name` ({file}:9): `ka.cluster.name` comes from the plugin's configuration, not from the event"),
+        format!("rule `A Syscall Rule` ({file}:15): its source is `syscall`, not Kubernetes audit events (`k8s_audit`)"),
+        "imported 1 rule, 1 macro and 0 lists from 1 file".to_owned(),
+    ] {
+        assert!(run.stderr.contains(&line), "{line}\n{}", run.stderr);
+    }
+    let text = std::fs::read_to_string(out.join("rules.rules")).unwrap();
+    assert!(
+        text.contains("# NOT IMPORTED: rule `Uses Unknown Macro`: unknown macro `no_such_macro`\n"),
+        "{text}"
+    );
+    let check = k8scop(&["check", arg(&out)]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+}
+
+#[test]
+fn bad_input_fails_with_the_place() {
+    let dir = rules_dir(&[
+        ("bad.yaml", "- rule: x\n  condition: [oops\n"),
+        ("map.yaml", "rule: x\n"),
+    ]);
+    let out = dir.join("out");
+    let run = k8scop(&[
+        "import",
+        "falco",
+        arg(&dir.join("bad.yaml")),
+        "--out",
+        arg(&out),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is not valid YAML"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("bad.yaml:3:1]") || run.stderr.contains("bad.yaml:2:"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists(), "nothing is written when an input is broken");
+    let run = k8scop(&[
+        "import",
+        "falco",
+        arg(&dir.join("map.yaml")),
+        "--out",
+        arg(&out),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not a Falco rules file"),
+        "{}",
+        run.stderr
+    );
+    let run = k8scop(&[
+        "import",
+        "falco",
+        arg(&dir.join("missing.yaml")),
+        "--out",
+        arg(&out),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: cannot read `"),
+        "{}",
+        run.stderr
+    );
+}
