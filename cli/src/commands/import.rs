@@ -219,8 +219,21 @@ pub fn falco(args: &crate::args::ImportFalcoArgs) -> u8 {
             report.disabled.len()
         )
     };
+    let generated = if report.generated_macros == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {} added for exceptions{}",
+            plural(report.generated_macros, "macro", "macros"),
+            if args.first_match {
+                " and the rule order"
+            } else {
+                ""
+            }
+        )
+    };
     eprintln!(
-        "imported {}{switched_off}, {} and {} from {} into `{}` ({mode})",
+        "imported {}{switched_off}, {} and {} from {} into `{}` ({mode}{generated})",
         plural(report.rules, "rule", "rules"),
         plural(report.macros, "macro", "macros"),
         plural(report.lists, "list", "lists"),

@@ -804,13 +804,6 @@ const INGRESS: Ty = Ty::Object(&[
     ("status", ANY),
 ]);
 
-/// The body of the `ephemeralcontainers` subresource before Kubernetes 1.22 (an
-/// `EphemeralContainers` object; later versions send the Pod).
-const EPHEMERAL_CONTAINERS: Ty = Ty::Object(&[
-    (INLINE, KIND_COMMON),
-    ("ephemeralContainers", Ty::Array(&EPHEMERAL_CONTAINER)),
-]);
-
 const SERVICE_ACCOUNT: Ty = Ty::Object(&[
     (INLINE, KIND_COMMON),
     ("secrets", Ty::Array(&OBJECT_REFERENCE)),
@@ -1188,7 +1181,6 @@ pub(crate) const KINDS: &[Kind] = &[
             "replicationcontrollers",
         ]),
     ),
-    kind("EphemeralContainers", &EPHEMERAL_CONTAINERS, Sub(&["pods"])),
     kind("Eviction", &EVICTION, Sub(&["pods"])),
     kind("Binding", &BINDING, Sub(&["pods"])),
     kind("PodExecOptions", &POD_EXEC_OPTIONS, Sub(&["pods"])),

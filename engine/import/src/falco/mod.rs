@@ -86,8 +86,11 @@ impl fmt::Display for Problem {
 pub struct Report {
     /// Rules written (enabled or not).
     pub rules: usize,
-    /// Macros written.
+    /// Falco macros written.
     pub macros: usize,
+    /// Macros the importer added: one per exception, and with first-match each rule's condition
+    /// and the earlier rules it must not follow.
+    pub generated_macros: usize,
     /// Lists written.
     pub lists: usize,
     /// Rules written with `enabled false` because Falco ships them switched off.
@@ -201,6 +204,10 @@ pub fn import(inputs: &[Input], options: &Options) -> Result<Import, ImportError
     Ok(Generator::new(loaded, inputs, *options).run())
 }
 
+/// The first-match order so far: each earlier enabled rule's condition macro, and the
+/// `ka.target.resource` values it needs (`None`: any).
+type Chain = Vec<(String, Option<BTreeSet<String>>)>;
+
 /// One definition as it will be written.
 struct Written {
     /// Which output file (the input file of its first definition).
@@ -284,7 +291,7 @@ impl<'a> Generator<'a> {
         for n in &macro_names {
             self.resolve_macro(n, &mut visiting, &mut macro_conds);
         }
-        let mut first_match_chain: Option<Cond> = None;
+        let mut first_match_chain: Chain = Vec::new();
         for entry in &order {
             match entry {
                 Entry::List(n) => self.write_list(n),
@@ -433,7 +440,7 @@ impl<'a> Generator<'a> {
         self.write(def.loc.input, text);
     }
 
-    fn write_rule(&mut self, n: &str, chain: &mut Option<Cond>) {
+    fn write_rule(&mut self, n: &str, chain: &mut Chain) {
         let def = self.loaded.rules[n].clone();
         let mut text = Self::header(
             &def.comments,
@@ -456,7 +463,7 @@ impl<'a> Generator<'a> {
         self.write(def.loc.input, text);
     }
 
-    fn rule_text(&mut self, def: &RuleDef, chain: &mut Option<Cond>) -> Result<String, String> {
+    fn rule_text(&mut self, def: &RuleDef, chain: &mut Chain) -> Result<String, String> {
         let source = def.source.as_deref().unwrap_or("syscall");
         if !audit_source(source) {
             return Err(format!(
@@ -499,7 +506,7 @@ impl<'a> Generator<'a> {
                 "{lead}{}\n",
                 exc.cond.render_wrapped(lead.len() - 2, 100)
             ));
-            self.report.macros += 1;
+            self.report.generated_macros += 1;
             cond = cond.and_not(Cond::Macro {
                 name: macro_name,
                 constant: None,
@@ -531,40 +538,47 @@ impl<'a> Generator<'a> {
                 "{lead}{}\n",
                 cond.render_wrapped(lead.len() - 2, 100)
             ));
-            self.report.macros += 1;
+            self.report.generated_macros += 1;
             let own_cond = Cond::Macro {
                 name: own.clone(),
                 constant: None,
             };
-            let when = match chain.take() {
-                None => own_cond.clone(),
-                Some(before) => {
-                    let before_name = self.names.claim(&format!("matched_before_{id}"));
-                    self.env.names.insert(before_name.clone());
-                    let lead = format!("macro {before_name} = ");
-                    extra.push_str(&comment(
-                        "First match: the rules before this one, in Falco's order.",
-                        "",
-                        100,
-                    ));
-                    extra.push_str(&format!(
-                        "{lead}{}\n",
-                        before.render_wrapped(lead.len() - 2, 100)
-                    ));
-                    self.report.macros += 1;
-                    let before_macro = Cond::Macro {
-                        name: before_name,
-                        constant: None,
-                    };
-                    *chain = Some(before_macro.clone());
-                    own_cond.clone().and_not(before_macro)
-                }
-            };
-            *chain = Some(match chain.take() {
-                Some(before) => before.or_with(own_cond),
-                None => own_cond,
-            });
-            when
+            // Only earlier rules that can match the same events: two rules that need
+            // different `ka.target.resource` values never match one event.
+            let resources = self.resources_of(&expr, 0);
+            let earlier: Vec<Cond> = chain
+                .iter()
+                .filter(|(_, r)| match (&resources, r) {
+                    (Some(mine), Some(theirs)) => !mine.is_disjoint(theirs),
+                    _ => true,
+                })
+                .map(|(name, _)| Cond::Macro {
+                    name: name.clone(),
+                    constant: None,
+                })
+                .collect();
+            chain.push((own.clone(), resources));
+            if earlier.is_empty() {
+                own_cond
+            } else {
+                let before_name = self.names.claim(&format!("matched_before_{id}"));
+                self.env.names.insert(before_name.clone());
+                let lead = format!("macro {before_name} = ");
+                extra.push_str(&comment(
+                    "First match: the earlier rules, in Falco's order, that can match the same events (rules that need another `ka.target.resource` cannot).",
+                    "",
+                    100,
+                ));
+                extra.push_str(&format!(
+                    "{lead}{}\n",
+                    Cond::Or(earlier).render_wrapped(lead.len() - 2, 100)
+                ));
+                self.report.generated_macros += 1;
+                own_cond.and_not(Cond::Macro {
+                    name: before_name,
+                    constant: None,
+                })
+            }
         } else {
             cond
         };
@@ -611,6 +625,53 @@ impl<'a> Generator<'a> {
         }
         self.rule_names.push((def.name.clone(), id));
         Ok(out)
+    }
+
+    /// The `ka.target.resource` values an event must have for `expr` to hold, when the
+    /// condition says (`ka.target.resource=pods`, `in (roles, clusterroles)`, through macros);
+    /// `None` when any resource may match.
+    fn resources_of(&self, expr: &condition::Expr, depth: usize) -> Option<BTreeSet<String>> {
+        use condition::{Expr, Op, Value};
+        if depth > 64 {
+            return None;
+        }
+        match expr {
+            Expr::Check { field, op, value }
+                if field.name == "ka.target.resource" && field.transformer.is_none() =>
+            {
+                let items = match (op, value) {
+                    (Op::Eq, Value::One(i)) => vec![i.clone()],
+                    (Op::In | Op::Intersects, Value::List(items)) => items.clone(),
+                    _ => return None,
+                };
+                let mut out = BTreeSet::new();
+                for i in items {
+                    match self.loaded.lists.get(&i.text).filter(|_| !i.quoted) {
+                        // A named list: its items (one level, as Falco's resource lists are).
+                        Some(list) => out.extend(list.items.iter().cloned()),
+                        None => {
+                            out.insert(i.text);
+                        }
+                    }
+                }
+                Some(out)
+            }
+            Expr::Check { .. } | Expr::Not(_) => None,
+            Expr::Name { name, .. } => {
+                let def = self.loaded.macros.get(name)?;
+                let inner = condition::parse(&def.condition).ok()?;
+                self.resources_of(&inner, depth + 1)
+            }
+            Expr::And(parts) => parts
+                .iter()
+                .filter_map(|p| self.resources_of(p, depth + 1))
+                .reduce(|a, b| a.intersection(&b).cloned().collect()),
+            Expr::Or(parts) => parts
+                .iter()
+                .map(|p| self.resources_of(p, depth + 1))
+                .collect::<Option<Vec<_>>>()
+                .map(|sets| sets.into_iter().flatten().collect()),
+        }
     }
 
     /// Falco's output template as a title (`%ka.user.name` becomes `{user.username}`), the

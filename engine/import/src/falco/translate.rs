@@ -122,14 +122,9 @@ impl Cond {
         }
     }
 
-    /// `a and not b`, used for exceptions and first-match chains.
+    /// `a and not b`, used for exceptions and first-match order.
     pub fn and_not(self, other: Cond) -> Cond {
         Cond::and(vec![self, Cond::not(other)])
-    }
-
-    /// `a or b`.
-    pub fn or_with(self, other: Cond) -> Cond {
-        Cond::or(vec![self, other])
     }
 
     /// The condition's value when it is the same for every event, macros' constants included.
