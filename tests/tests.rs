@@ -42,3 +42,5 @@ mod elastic;
 mod kibana;
 // `run --listen`: the audit webhook (EventList bodies, limits, 429, HTTPS, client certificates) and `--metrics`.
 mod webhook;
+// deploy/: the Dockerfile, manifests and Helm chart pass only flags `k8scop run` has.
+mod deploy;
