@@ -219,17 +219,25 @@ fn the_index_template_maps_every_alert_field() {
     .unwrap();
     let mappings = &template["template"]["mappings"];
     assert_eq!(mappings["dynamic"], "strict");
-    let doc = k8scop(&[
-        "test-rule",
-        "rules",
-        "--events",
+    // Audit events, and the other kinds, whose alerts carry `host`, `process` and `container`.
+    let mut alerts = Vec::new();
+    for events in [
         "rules/samples/attack.jsonl",
-        "--format",
-        "json",
-    ])
-    .json();
-    let alerts = doc["alerts"].as_array().unwrap();
-    assert!(!alerts.is_empty());
+        "rules/samples/vendor/kubearmor/kubearmor_docs_alerts_logs.jsonl",
+        "rules/samples/vendor/falco-alerts/single_rule_with_cat_write.json",
+        "rules/samples/vendor/sysdig/ping_sendto.default.jsonl",
+    ] {
+        let doc = k8scop(&["test-rule", "rules", "--events", events, "--format", "json"]).json();
+        let found = doc["alerts"].as_array().unwrap().clone();
+        assert!(!found.is_empty(), "no alert from {events}");
+        alerts.extend(found);
+    }
+    for field in ["host", "process", "container"] {
+        assert!(
+            alerts.iter().any(|a| a.get(field).is_some()),
+            "no alert has `{field}`"
+        );
+    }
     fn check(value: &serde_json::Value, mapping: &serde_json::Value, path: &str) {
         let serde_json::Value::Object(fields) = value else {
             return;
@@ -244,7 +252,7 @@ fn the_index_template_maps_every_alert_field() {
             }
         }
     }
-    for alert in alerts {
+    for alert in &alerts {
         check(alert, mappings, "");
     }
 }

@@ -14,6 +14,8 @@ mod import_falco;
 mod coverage;
 // docs/rules/noise.md: the measured alerts of the shipped rules on real benign traffic.
 mod noise;
+// Event kinds: the shipped rules over the KubeArmor, Falco and sysdig samples; check per kind.
+mod kinds;
 // `k8scop import sigma`: SigmaHQ's Kubernetes rules imported, checked and run.
 mod import_sigma;
 // `k8scop docs rules`: the generated rule reference is current; --check catches stale pages.

@@ -81,6 +81,18 @@ pub struct Context {
     pub subresource: Option<String>,
     /// `objectRef.name`.
     pub name: Option<String>,
+    /// The host (node) the event happened on: KubeArmor's `HostName`, Falco's `hostname`.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The process: its command line where the event has one, else its executable.
+    #[serde(default)]
+    pub process: Option<String>,
+    /// The container's name.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The container's image.
+    #[serde(default)]
+    pub image: Option<String>,
 }
 
 /// Renders a key value: strings as they are, other values as JSON, several values as a JSON list.
@@ -165,6 +177,22 @@ impl Alert {
         }
         if let Some(ua) = &c.user_agent {
             doc.insert("user_agent".into(), json!({ "original": ua }));
+        }
+        if let Some(host) = &c.host {
+            doc.insert("host".into(), json!({ "name": host }));
+        }
+        if let Some(process) = &c.process {
+            doc.insert("process".into(), json!({ "command_line": process }));
+        }
+        let mut container = Map::new();
+        if let Some(name) = &c.container {
+            container.insert("name".into(), json!(name));
+        }
+        if let Some(image) = &c.image {
+            container.insert("image".into(), json!({ "name": image }));
+        }
+        if !container.is_empty() {
+            doc.insert("container".into(), Value::Object(container));
         }
         let mut k8s = Map::new();
         for (key, value) in [

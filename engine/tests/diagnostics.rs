@@ -349,6 +349,19 @@ snapshot!(
     "macro exec = objectRef.subresource == \"exec\"\n\nrule login {\n    when verb == \"create\"\n}\n\nsequence s {\n    by user.username\n    within 5m\n    steps login -> exec\n}\n",
     UnknownStep
 );
+/// A macro is checked for the kind of the rules that use it: a KubeArmor macro used by a
+/// KubeArmor rule is not warned about as if it read audit events, and a typo in it is still found.
+#[test]
+fn a_macro_is_checked_for_the_kind_of_its_rules() {
+    let out = check(
+        "macro blocked = Action == \"Block\" and Operaton == \"Process\"\n\nrule r {\n    source kubearmor\n    when blocked\n}\n",
+        &[Code::UnknownField],
+    );
+    assert!(out.contains("unknown field `Operaton`"), "{out}");
+    assert!(out.contains("did you mean `Operation`?"), "{out}");
+    assert!(out.contains("not a field of a KubeArmor event"), "{out}");
+}
+
 snapshot!(
     unknown_source,
     "rule blocked {\n    source kubearmour\n    when Action == \"Block\"\n}\n",

@@ -98,6 +98,8 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
         uses: Uses::default(),
         script_texts: blocks.iter().map(|(_, b)| b.body.clone()).collect(),
         rule_fingerprints: HashMap::new(),
+        used: HashSet::new(),
+        errors_only: false,
     };
     compiler.collect_names(files);
 
@@ -106,7 +108,9 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
     for file in files {
         for item in &file.items {
             if let Item::Rule(def) = item {
-                if let Some(rule) = compiler.rule(&file.source, def) {
+                let rule = compiler.rule(&file.source, def);
+                compiler.used.extend(compiler.uses.names.iter().cloned());
+                if let Some(rule) = rule {
                     rule_index.insert(def.name.name.clone(), rules.len());
                     rules.push(rule);
                 }
@@ -123,7 +127,9 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
         for item in &file.items {
             match item {
                 Item::Sequence(def) => {
-                    if let Some(seq) = compiler.sequence(&file.source, def, &rule_index) {
+                    let seq = compiler.sequence(&file.source, def, &rule_index);
+                    compiler.used.extend(compiler.uses.names.iter().cloned());
+                    if let Some(seq) = seq {
                         sequences.push(seq);
                     }
                 }
@@ -132,9 +138,6 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
                         tests.push(test);
                     }
                 }
-                // Macros are compiled where they are used; compile the unused ones too so that
-                // their errors are reported.
-                Item::Macro(def) => compiler.check_macro(&file.source, def),
                 Item::List(def) => {
                     let _ = compiler.list_values(&def.name.name);
                 }
@@ -142,6 +145,19 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
             }
         }
     }
+    // Macros are compiled where they are used, for the kind of event of the rule that uses them.
+    // Compile each on its own too, so that the errors of unused ones are reported; a used one's
+    // schema warnings came with its uses (for their kinds: a KubeArmor macro is no audit macro),
+    // so only its errors are kept here.
+    for file in files {
+        for item in &file.items {
+            if let Item::Macro(def) = item {
+                compiler.errors_only = compiler.used.contains(&def.name.name);
+                compiler.check_macro(&file.source, def);
+            }
+        }
+    }
+    compiler.errors_only = false;
 
     let mut diagnostics = compiler.report.diagnostics;
     diagnostics.sort_by(|a, b| {
@@ -295,6 +311,11 @@ struct Compiler<'a> {
     script_texts: Vec<String>,
     /// The fingerprints of the compiled rules, for the sequences that use them as steps.
     rule_fingerprints: HashMap<String, u64>,
+    /// The lists and macros some rule or sequence uses: they were checked where they are used,
+    /// for the events of that rule's kind.
+    used: HashSet<String>,
+    /// Set while a used macro is checked on its own: only its errors are reported.
+    errors_only: bool,
 }
 
 impl Compiler<'_> {
@@ -307,6 +328,9 @@ impl Compiler<'_> {
 
     /// Records a diagnostic, once per code and place.
     fn report(&mut self, diagnostic: Diagnostic) {
+        if self.errors_only && !diagnostic.is_error() {
+            return;
+        }
         if diagnostic.is_error() {
             self.report.errors += 1;
         }

@@ -120,6 +120,7 @@ impl EventKind for Audit {
             resource: s(&["objectRef", "resource"]),
             subresource: s(&["objectRef", "subresource"]),
             name: s(&["objectRef", "name"]),
+            ..Context::default()
         }
     }
 

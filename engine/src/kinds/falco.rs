@@ -1,11 +1,19 @@
-//! Falco's alerts (`json_output: true`): `source falco`.
+//! Falco's alerts (`json_output: true`, as falcosidekick forwards them): `source falco`.
 //!
 //! Recognised by `rule`, `priority` and `output` together. The time is `time` (RFC 3339, with
-//! nanoseconds); the id is `uuid` when Falco sets one (falcosidekick does), else the position.
+//! nanoseconds); the id is `uuid` when there is one (falcosidekick sets it), else the position.
+//!
+//! The schema is Falco's JSON output (`json_include_output_property`, `json_include_tags_property`
+//! on, as by default), checked against the real alerts of `shared/data/falco-alerts`.
+//! `output_fields` holds the values of the fields the rule's output names, keyed by Falco field
+//! names, which have dots: `output_fields["proc.cmdline"]`.
 
-use super::{event_time, EventKind, EventTime, Identity, NotAnEvent, TimeEncoding, TimeField};
+use super::{
+    event_time, first_string, EventKind, EventTime, Identity, NotAnEvent, TimeEncoding, TimeField,
+};
 use crate::alert::Context;
 use crate::doc::Ref;
+use crate::schema::ty::{Ty, MAP, S, STRS, T};
 use crate::schema::Schema;
 
 /// The Falco alert kind.
@@ -16,6 +24,31 @@ const TIME_FIELDS: &[TimeField] = &[TimeField {
     key: "time",
     encoding: TimeEncoding::Rfc3339,
 }];
+
+/// Falco's priorities as its JSON output writes them (`falco_common::format_priority`), most
+/// severe first.
+pub const PRIORITIES: &[&str] = &[
+    "Emergency",
+    "Alert",
+    "Critical",
+    "Error",
+    "Warning",
+    "Notice",
+    "Informational",
+    "Debug",
+];
+
+const ALERT: Ty = Ty::Object(&[
+    ("rule", S),
+    ("priority", Ty::Enum(PRIORITIES)),
+    ("output", S),
+    ("output_fields", MAP),
+    ("time", T),
+    ("source", S),
+    ("tags", STRS),
+    ("hostname", S),
+    ("uuid", S),
+]);
 
 impl EventKind for Falco {
     fn name(&self) -> &'static str {
@@ -45,7 +78,19 @@ impl EventKind for Falco {
     }
 
     fn projection_keys(&self) -> &'static [&'static [&'static str]] {
-        &[&["rule"], &["priority"], &["output"], &["uuid"]]
+        &[
+            &["rule"],
+            &["priority"],
+            &["output"],
+            &["uuid"],
+            &["hostname"],
+            &["output_fields", "user.name"],
+            &["output_fields", "k8s.ns.name"],
+            &["output_fields", "k8s.pod.name"],
+            &["output_fields", "proc.cmdline"],
+            &["output_fields", "container.name"],
+            &["output_fields", "container.image.repository"],
+        ]
     }
 
     fn time_fields(&self) -> &'static [TimeField] {
@@ -53,10 +98,22 @@ impl EventKind for Falco {
     }
 
     fn schema(&self) -> Schema {
-        Schema::FREE_FORM
+        Schema::of(&ALERT)
     }
 
-    fn context(&self, _doc: Ref<'_>) -> Context {
-        Context::default()
+    fn context(&self, doc: Ref<'_>) -> Context {
+        let field = |key: &str| first_string(doc, &["output_fields", key]);
+        let pod = field("k8s.pod.name");
+        Context {
+            user: field("user.name"),
+            namespace: field("k8s.ns.name"),
+            resource: pod.as_ref().map(|_| "pods".to_owned()),
+            name: pod,
+            host: first_string(doc, &["hostname"]),
+            process: field("proc.cmdline"),
+            container: field("container.name"),
+            image: field("container.image.repository"),
+            ..Context::default()
+        }
     }
 }

@@ -3,10 +3,19 @@
 //! Recognised by `UpdatedTime` with `Operation` or `HostName`. The time is `UpdatedTime`
 //! (RFC 3339), else `Timestamp` (integer seconds); events have no id of their own, so the id is
 //! the position.
+//!
+//! The schema is KubeArmor's `Alert` and `Log` messages (`protobuf/kubearmor.proto`), checked
+//! against the 43 real alerts and logs of `shared/data/kubearmor`, with the keys KubeArmor's SaaS
+//! exports add. `Severity` is a string, `"1"` to `"10"` (compare it with strings: `Severity in
+//! ["9", "10"]`); `Action` is `Allow`, `Audit`, `Block` or `Audit (Block)` (a policy in audit mode
+//! that would have blocked).
 
-use super::{event_time, EventKind, EventTime, Identity, NotAnEvent, TimeEncoding, TimeField};
+use super::{
+    event_time, first_string, EventKind, EventTime, Identity, NotAnEvent, TimeEncoding, TimeField,
+};
 use crate::alert::Context;
 use crate::doc::Ref;
+use crate::schema::ty::{Ty, I, MAP, S, STRS, T};
 use crate::schema::Schema;
 
 /// The KubeArmor kind.
@@ -23,6 +32,65 @@ const TIME_FIELDS: &[TimeField] = &[
         encoding: TimeEncoding::EpochSeconds,
     },
 ];
+
+/// An alert or log. Order matters only for suggestions (on a tie the earlier field wins).
+const EVENT: Ty = Ty::Object(&[
+    ("Timestamp", I),
+    ("UpdatedTime", T),
+    ("ClusterName", S),
+    ("HostName", S),
+    ("NamespaceName", S),
+    (
+        "Owner",
+        Ty::Object(&[("Ref", S), ("Name", S), ("Namespace", S)]),
+    ),
+    ("PodName", S),
+    ("Labels", S),
+    ("ContainerID", S),
+    ("ContainerName", S),
+    ("ContainerImage", S),
+    ("HostPPID", I),
+    ("HostPID", I),
+    ("PPID", I),
+    ("PID", I),
+    ("UID", I),
+    ("UserName", S),
+    ("ParentProcessName", S),
+    ("ProcessName", S),
+    ("PolicyName", S),
+    ("Severity", S),
+    ("Tags", S),
+    ("ATags", STRS),
+    ("Message", S),
+    ("Type", S),
+    ("Source", S),
+    ("Operation", S),
+    ("Resource", S),
+    ("Data", S),
+    ("EventData", MAP),
+    ("Enforcer", S),
+    ("Action", S),
+    ("Result", S),
+    ("Cwd", S),
+    ("TTY", S),
+    ("HashID", S),
+    (
+        "ExecEvent",
+        Ty::Object(&[("ExecID", S), ("ExecutableName", S)]),
+    ),
+    ("MaxAlertsPerSec", I),
+    ("DroppingAlertsInterval", I),
+    ("NodeID", S),
+    ("KubeArmorVersion", S),
+    ("UpdatedTimeISO", T),
+    // Added by KubeArmor's SaaS exports.
+    ("cluster_id", S),
+    ("component_name", S),
+    ("tenant_id", S),
+    ("instanceGroup", S),
+    ("instanceID", S),
+    ("workload", S),
+]);
 
 impl EventKind for KubeArmor {
     fn name(&self) -> &'static str {
@@ -52,7 +120,16 @@ impl EventKind for KubeArmor {
     }
 
     fn projection_keys(&self) -> &'static [&'static [&'static str]] {
-        &[&["Operation"], &["HostName"]]
+        &[
+            &["Operation"],
+            &["HostName"],
+            &["UserName"],
+            &["NamespaceName"],
+            &["PodName"],
+            &["ProcessName"],
+            &["ContainerName"],
+            &["ContainerImage"],
+        ]
     }
 
     fn time_fields(&self) -> &'static [TimeField] {
@@ -60,10 +137,22 @@ impl EventKind for KubeArmor {
     }
 
     fn schema(&self) -> Schema {
-        Schema::FREE_FORM
+        Schema::of(&EVENT)
     }
 
-    fn context(&self, _doc: Ref<'_>) -> Context {
-        Context::default()
+    fn context(&self, doc: Ref<'_>) -> Context {
+        let s = |key: &str| first_string(doc, &[key]).filter(|v| !v.is_empty());
+        let pod = s("PodName");
+        Context {
+            user: s("UserName"),
+            namespace: s("NamespaceName"),
+            resource: pod.as_ref().map(|_| "pods".to_owned()),
+            name: pod,
+            host: s("HostName"),
+            process: s("ProcessName"),
+            container: s("ContainerName"),
+            image: s("ContainerImage"),
+            ..Context::default()
+        }
     }
 }

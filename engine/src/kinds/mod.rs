@@ -102,6 +102,11 @@ impl KindId {
         self.kind().name()
     }
 
+    /// The kind's position in the [`REGISTRY`].
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
     /// Every kind of the registry, in its order.
     pub fn all() -> impl Iterator<Item = KindId> {
         (0..REGISTRY.len()).map(|i| KindId(i as u8))
@@ -340,6 +345,70 @@ mod tests {
         assert!(!KindSet::of(falco).contains(KindId::AUDIT));
         assert_eq!(KindSet::all().describe(), "any");
         assert_eq!(KindSet::of(falco).describe(), "falco");
+    }
+
+    fn event(v: serde_json::Value) -> crate::event::Event {
+        crate::event::Event::classify(v, "t:1").unwrap()
+    }
+
+    #[test]
+    fn sysdig_default_format_is_timed_by_its_output_time() {
+        // `sysdig -j` without `-p` prints `evt.outputtime`, not `evt.rawtime`.
+        let e = event(
+            json!({"evt.cpu": 0, "evt.dir": "<", "evt.info": "res=0 ", "evt.num": 1096,
+                             "evt.outputtime": 1486171335286728910_i64, "evt.type": "select",
+                             "proc.name": "python", "thread.tid": 16569}),
+        );
+        assert_eq!(e.kind.name(), "sysdig");
+        assert_eq!(e.time, 1486171335286);
+        assert_eq!(&*e.id, "t:1#1096");
+        let err =
+            crate::event::Event::classify(json!({"evt.type": "open", "evt.time": "x"}), "t:2")
+                .unwrap_err();
+        assert!(err.reason.contains("`evt.outputtime`"), "{}", err.reason);
+    }
+
+    #[test]
+    fn each_kind_gives_its_alert_context() {
+        let kubearmor = event(json!({
+            "UpdatedTime": "2023-06-11T13:43:43.291471Z", "HostName": "ip-172-31-24-142",
+            "NamespaceName": "default", "PodName": "nginx-8f458dc5b-fl42t", "ContainerName": "nginx",
+            "ContainerImage": "docker.io/library/nginx:latest", "ProcessName": "/bin/cat",
+            "Type": "ContainerLog", "Operation": "Process"}));
+        let c = kubearmor.context();
+        assert_eq!(c.host.as_deref(), Some("ip-172-31-24-142"));
+        assert_eq!(c.namespace.as_deref(), Some("default"));
+        assert_eq!(c.resource.as_deref(), Some("pods"));
+        assert_eq!(c.name.as_deref(), Some("nginx-8f458dc5b-fl42t"));
+        assert_eq!(c.process.as_deref(), Some("/bin/cat"));
+        assert_eq!(c.container.as_deref(), Some("nginx"));
+        assert_eq!(c.image.as_deref(), Some("docker.io/library/nginx:latest"));
+        assert_eq!((c.user, c.verb, c.source_ip), (None, None, None));
+
+        let falco = event(json!({
+            "rule": "Terminal shell in container", "priority": "Notice", "output": "shell",
+            "time": "2024-05-01T12:00:00.123456789Z", "hostname": "node-1",
+            "output_fields": {"k8s.ns.name": "web", "k8s.pod.name": "api-0", "user.name": "root",
+                              "proc.cmdline": "bash -i", "container.name": "api"}}));
+        let c = falco.context();
+        assert_eq!(c.host.as_deref(), Some("node-1"));
+        assert_eq!(c.user.as_deref(), Some("root"));
+        assert_eq!(
+            (c.namespace.as_deref(), c.name.as_deref()),
+            (Some("web"), Some("api-0"))
+        );
+        assert_eq!(c.process.as_deref(), Some("bash -i"));
+        assert_eq!(c.container.as_deref(), Some("api"));
+
+        // A process outside containers (`host`) has no container; `<NA>` is no value.
+        let sysdig = event(json!({
+            "evt.num": 1, "evt.type": "open", "evt.rawtime": 1, "container.id": "host",
+            "container.name": "host", "proc.name": "cat", "proc.cmdline": "<NA>",
+            "user.name": "mstemm"}));
+        let c = sysdig.context();
+        assert_eq!(c.process.as_deref(), Some("cat"));
+        assert_eq!(c.user.as_deref(), Some("mstemm"));
+        assert_eq!(c.container, None);
     }
 
     #[test]

@@ -131,7 +131,10 @@ impl Schema {
 /// described (a custom resource). Without one, a path is defined when it is valid in any
 /// described kind.
 pub fn lookup(kinds: KindSet, path: &Path, resources: Option<&[&str]>) -> Lookup {
-    let Some(root) = kinds.single().and_then(|k| k.kind().schema().root) else {
+    let Some(kind) = kinds.single() else {
+        return Lookup::FreeForm;
+    };
+    let Some(root) = kind.kind().schema().root else {
         return Lookup::FreeForm;
     };
     let objects = match resources {
@@ -153,7 +156,7 @@ pub fn lookup(kinds: KindSet, path: &Path, resources: Option<&[&str]>) -> Lookup
             }
             return Lookup::Unknown {
                 segment: i,
-                suggestion: suggest::suggest(path, i, &states, objects),
+                suggestion: suggest::suggest(path, i, &states, objects, kind),
             };
         }
         states = step.next;

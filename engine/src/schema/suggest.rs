@@ -29,6 +29,7 @@ pub(super) use k8scop_grammar::suggest::{name_cost, osa_within, TRUNCATED_COST};
 use super::kube::{KindSet, KINDS};
 use super::ty::Ty;
 use super::walk::{self, Objects, State};
+use crate::kinds::KindId;
 
 /// The cost of a segment the user left out.
 const INSERT_COST: u32 = 2;
@@ -48,6 +49,7 @@ pub(super) fn suggest(
     failed: usize,
     states: &[State],
     objects: Objects,
+    kind: KindId,
 ) -> Option<String> {
     let local = fix(states, &path.segments[failed..], true, objects).map(|(cost, fixed)| {
         let mut all: Vec<SegmentKind> = path.segments[..failed]
@@ -60,7 +62,10 @@ pub(super) fn suggest(
     // Moving the last name elsewhere makes sense when the user named a field of the wrong
     // object; not when the path goes on past a value (`user.groups.name`).
     let by_last_name = failed == 0 || !walk::children(states, objects).is_empty();
-    let global = anywhere(path, by_last_name, objects);
+    let global = FLATS
+        .get(kind.index())
+        .and_then(Option::as_ref)
+        .and_then(|flat| anywhere(path, by_last_name, objects, flat));
     match (local, global) {
         (Some((local_cost, local)), Some((global_cost, global))) => {
             Some(if global_cost < local_cost {
@@ -145,7 +150,8 @@ pub(super) fn osa_distance(a: &str, b: &str) -> usize {
 struct Candidate {
     /// Written as a user would (`spec.containers.image`, `annotations`, `["@timestamp"]`).
     text: String,
-    /// The names joined by dots, for distances (`@timestamp`). Schema names contain no dot.
+    /// The names joined by dots, for distances (`@timestamp`, `evt.type`): a name with dots
+    /// (sysdig's) reads as the path a user may write for it.
     dotted: String,
     /// The last name, as an index into [`Flat::names`].
     last: usize,
@@ -165,38 +171,48 @@ struct Flat {
     object_paths: Vec<(Candidate, KindSet)>,
 }
 
-static FLAT: LazyLock<Flat> = LazyLock::new(|| {
-    let mut flat = Flat {
-        names: Vec::new(),
-        event: Vec::new(),
-        objects: Vec::new(),
-        object_paths: Vec::new(),
-    };
-    let mut name_ids = HashMap::new();
-    let mut event = Vec::new();
-    flatten(
-        &super::audit::EVENT,
-        &mut Vec::new(),
-        &mut event,
-        &mut flat.objects,
-    );
-    flat.event = intern(event, &mut name_ids, &mut flat.names);
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (i, kind) in KINDS.iter().enumerate() {
-        let mut paths = Vec::new();
-        flatten(kind.ty, &mut Vec::new(), &mut paths, &mut Vec::new());
-        for candidate in intern(paths, &mut name_ids, &mut flat.names) {
-            match index.get(&candidate.dotted) {
-                Some(&at) => flat.object_paths[at].1 |= 1 << i,
-                None => {
-                    index.insert(candidate.dotted.clone(), flat.object_paths.len());
-                    flat.object_paths.push((candidate, 1 << i));
+/// Each kind's schema flattened (`None` for a kind without one), by [`KindId::index`]; built on
+/// the first unknown path.
+static FLATS: LazyLock<Vec<Option<Flat>>> = LazyLock::new(|| {
+    KindId::all()
+        .map(|kind| kind.kind().schema().root.map(Flat::of))
+        .collect()
+});
+
+impl Flat {
+    /// The paths of an event whose schema is `root`, and those of the Kubernetes objects when the
+    /// event holds some (`requestObject`, `responseObject` of audit events).
+    fn of(root: &'static Ty) -> Flat {
+        let mut flat = Flat {
+            names: Vec::new(),
+            event: Vec::new(),
+            objects: Vec::new(),
+            object_paths: Vec::new(),
+        };
+        let mut name_ids = HashMap::new();
+        let mut event = Vec::new();
+        flatten(root, &mut Vec::new(), &mut event, &mut flat.objects);
+        flat.event = intern(event, &mut name_ids, &mut flat.names);
+        if flat.objects.is_empty() {
+            return flat;
+        }
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (i, kind) in KINDS.iter().enumerate() {
+            let mut paths = Vec::new();
+            flatten(kind.ty, &mut Vec::new(), &mut paths, &mut Vec::new());
+            for candidate in intern(paths, &mut name_ids, &mut flat.names) {
+                match index.get(&candidate.dotted) {
+                    Some(&at) => flat.object_paths[at].1 |= 1 << i,
+                    None => {
+                        index.insert(candidate.dotted.clone(), flat.object_paths.len());
+                        flat.object_paths.push((candidate, 1 << i));
+                    }
                 }
             }
         }
+        flat
     }
-    flat
-});
+}
 
 /// Depth guard: the schema has no cycles, but a mistake in it must not hang the loader.
 const MAX_DEPTH: usize = 16;
@@ -254,7 +270,12 @@ fn intern(
 }
 
 /// The best schema path anywhere for `path`, with its cost.
-fn anywhere(path: &Path, by_last_name: bool, objects: Objects) -> Option<(u32, String)> {
+fn anywhere(
+    path: &Path,
+    by_last_name: bool,
+    objects: Objects,
+    flat: &Flat,
+) -> Option<(u32, String)> {
     let names: Vec<&str> = path
         .segments
         .iter()
@@ -273,7 +294,6 @@ fn anywhere(path: &Path, by_last_name: bool, objects: Objects) -> Option<(u32, S
     // (`objectRef.ns` is not `requestObject.spec.os`).
     let last_is_weak = last.chars().count() < 4;
 
-    let flat = &*FLAT;
     let mut name_costs: Vec<Option<Option<u32>>> = vec![None; flat.names.len()];
     // (cost, names not matching at the end, depth): lower is better; the first found wins a tie.
     let mut best: Option<((u32, usize, usize), String)> = None;

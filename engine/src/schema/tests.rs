@@ -1120,3 +1120,156 @@ fn every_described_resource_resolves() {
     }
     assert_eq!(kube::kinds_for(&["widgets"]), None);
 }
+
+// ---- the other kinds -----------------------------------------------------------------------------
+
+fn kind(name: &str) -> KindSet {
+    kinds::lookup(name).unwrap()
+}
+
+fn suggestion_for(kind_name: &str, text: &str) -> Option<String> {
+    match lookup(kind(kind_name), &path(text), None) {
+        Lookup::Unknown { suggestion, .. } => suggestion,
+        other => panic!("`{text}` of {kind_name} is not unknown: {other:?}"),
+    }
+}
+
+#[test]
+fn other_kinds_have_their_own_schema_and_suggestions() {
+    assert_eq!(
+        lookup(kind("kubearmor"), &path("Severity"), None),
+        Lookup::Field {
+            ty: ValueType::String,
+            values: None,
+            multi: false
+        }
+    );
+    assert_eq!(
+        suggestion_for("kubearmor", "Severty").as_deref(),
+        Some("Severity")
+    );
+    assert_eq!(
+        suggestion_for("kubearmor", "Owner.Nmae").as_deref(),
+        Some("Owner.Name")
+    );
+    // Not an audit path: each kind suggests from its own schema.
+    assert_eq!(suggestion_for("kubearmor", "verb"), None);
+    assert!(matches!(
+        lookup(kind("falco"), &path("priority"), None),
+        Lookup::Field { values: Some(v), .. } if v.contains(&"Informational")
+    ));
+    assert_eq!(
+        suggestion_for("falco", "priorty").as_deref(),
+        Some("priority")
+    );
+    assert_eq!(
+        lookup(
+            kind("falco"),
+            &path("output_fields[\"proc.cmdline\"]"),
+            None
+        ),
+        Lookup::FreeForm
+    );
+    assert!(matches!(
+        lookup(kind("sysdig"), &path("[\"evt.rawtime\"]"), None),
+        Lookup::Field {
+            ty: ValueType::Integer,
+            ..
+        }
+    ));
+    // A sysdig field written as a dotted path is found under its quoted name.
+    assert_eq!(
+        suggestion_for("sysdig", "evt.type").as_deref(),
+        Some("[\"evt.type\"]")
+    );
+    assert_eq!(
+        suggestion_for("sysdig", "[\"proc.nmae\"]").as_deref(),
+        Some("[\"proc.name\"]")
+    );
+}
+
+/// The real KubeArmor, Falco and sysdig events of the shared data are recognised as their kind,
+/// and every field they have is in that kind's schema, with the schema's type.
+#[test]
+fn real_events_of_other_kinds_match_their_schema() {
+    use crate::doc::Doc;
+    use serde_json::Value;
+    let Some(dir) = shared_data() else { return };
+    let mut files: Vec<(std::path::PathBuf, &str)> = vec![
+        (
+            dir.join("kubearmor/kubearmor_docs_alerts_logs.jsonl"),
+            "kubearmor",
+        ),
+        (
+            dir.join("falco-alerts/single_rule_with_cat_write.json"),
+            "falco",
+        ),
+    ];
+    let sysdig = std::fs::read_dir(dir.join("sysdig"))
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.join("sysdig").display()));
+    for entry in sysdig.flatten() {
+        if entry.path().extension().is_some_and(|e| e == "jsonl") {
+            files.push((entry.path(), "sysdig"));
+        }
+    }
+    let mut events = std::collections::BTreeMap::new();
+    let mut problems = std::collections::BTreeSet::new();
+    for (file, kind_name) in &files {
+        let text = std::fs::read_to_string(file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let event: Value = serde_json::from_str(line).expect("the samples are JSON");
+            let doc = Doc::from_value(&event);
+            let found = kinds::recognise(doc.root()).map(KindId::name);
+            assert_eq!(found, Some(*kind_name), "{}: {line}", file.display());
+            *events.entry(*kind_name).or_insert(0) += 1;
+            let mut paths = Vec::new();
+            leaf_paths(&event, &mut Vec::new(), &mut paths);
+            for keys in paths {
+                let value = keys
+                    .iter()
+                    .try_fold(&event, |v, k| v.get(k))
+                    .unwrap_or(&Value::Null);
+                match lookup(kind(kind_name), &keys_path(&keys), None) {
+                    Lookup::Unknown { .. } => {
+                        problems.insert(format!("{kind_name}: unknown {}", keys.join(".")));
+                    }
+                    Lookup::Field { ty, values, .. } => {
+                        let items = match value {
+                            Value::Array(items) => items.iter().collect(),
+                            value => vec![value],
+                        };
+                        let fits = items.into_iter().all(|value| match (ty, value) {
+                            (_, Value::Null) | (ValueType::Any, _) => true,
+                            (ValueType::String | ValueType::Timestamp, Value::String(s)) => {
+                                values.is_none_or(|v| v.contains(&s.as_str()))
+                            }
+                            (ValueType::Integer, Value::Number(n)) => n.is_i64(),
+                            (ValueType::Number, Value::Number(_)) => true,
+                            (ValueType::Bool, Value::Bool(_)) => true,
+                            (ValueType::Object, Value::Object(_)) => true,
+                            _ => false,
+                        });
+                        if !fits {
+                            problems.insert(format!(
+                                "{kind_name}: {} is {value} in {}, the schema says {}",
+                                keys.join("."),
+                                file.display(),
+                                ty.as_str()
+                            ));
+                        }
+                    }
+                    Lookup::FreeForm => {}
+                }
+            }
+        }
+    }
+    assert_eq!(events.get("kubearmor"), Some(&43));
+    assert_eq!(events.get("falco"), Some(&8));
+    assert_eq!(events.get("sysdig"), Some(&633));
+    assert!(
+        problems.is_empty(),
+        "the samples disagree with the schemas:\n{}",
+        problems.into_iter().collect::<Vec<_>>().join("\n")
+    );
+}
