@@ -184,3 +184,46 @@ fn a_field_outside_the_template_is_caught() {
         ["k8scop.fields.Operation", "user.name"]
     );
 }
+
+/// The KubeArmor panels select alerts tagged `kubearmor` and read `k8scop.fields.Severity`,
+/// `.Type`, `.Operation` and `.Action`: every shipped KubeArmor rule carries the tag and those
+/// fields, so that each of its alerts shows in all four panels.
+#[test]
+fn every_shipped_kubearmor_rule_feeds_the_kubearmor_panels() {
+    let text = std::fs::read_to_string(root().join("rules/kubearmor.rules")).unwrap();
+    let mut rules = 0;
+    let mut problems = Vec::new();
+    for block in text.split("\nrule ").skip(1) {
+        let name = block
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let body = block.split("\n}").next().unwrap_or_default();
+        rules += 1;
+        let line = |key: &str| {
+            body.lines()
+                .map(str::trim)
+                .find(|l| l.starts_with(key))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if !line("tags").contains("\"kubearmor\"") {
+            problems.push(format!("{name}: no `kubearmor` tag"));
+        }
+        let fields = line("fields");
+        for field in ["Severity", "Type", "Operation", "Action"] {
+            let listed = fields
+                .trim_start_matches("fields")
+                .trim()
+                .trim_matches(['[', ']'])
+                .split(',')
+                .any(|f| f.trim() == field);
+            if !listed {
+                problems.push(format!("{name}: `fields` lacks {field}"));
+            }
+        }
+    }
+    assert!(rules >= 5, "the KubeArmor rules were read ({rules})");
+    assert!(problems.is_empty(), "{problems:#?}");
+}
