@@ -46,3 +46,7 @@ mod kibana;
 mod webhook;
 // deploy/: the Dockerfile, manifests and Helm chart pass only flags `k8scop run` has.
 mod deploy;
+// A small SMTP server on loopback (EHLO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, scripted failures).
+mod smtp_server;
+// `run` with `email:`: one e-mail per window, auth from the environment, retries, failures.
+mod email;

@@ -24,13 +24,15 @@ use k8scop_runtime::sources::file::FileSourceConfig;
 use k8scop_runtime::sources::webhook::WebhookConfig;
 use serde::Deserialize;
 
-use crate::run_args::{AnalysisArg, OutputArg, RunArgs, WebhookFormatArg};
+use crate::run_args::{AnalysisArg, EmailTlsArg, OutputArg, RunArgs, WebhookFormatArg};
 use crate::time::{parse_time, TimeError};
 
 /// The default aggregation window, in seconds (as `check` and `test-rule`).
 const DEFAULT_MAX_ALERT_DELTA: f64 = 600.0;
 /// The default `--fetch-delay`, in seconds.
 const DEFAULT_FETCH_DELAY: f64 = 1.0;
+/// The default `--email-window`, in seconds.
+const DEFAULT_EMAIL_WINDOW: f64 = 60.0;
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 /// Two cores is the target machine: one decoding while the engine runs on the other.
 const DECODE_PARALLELISM: usize = 2;
@@ -163,6 +165,24 @@ pub enum ConfigError {
     MissingCredential {
         /// The half that is not set anywhere.
         missing: BasicAuthPart,
+    },
+    /// Half of the SMTP authentication is given, the other half is not.
+    #[error(
+        "SMTP authentication needs both a username and a password: the {missing} is missing \
+         (`email.{missing}` or K8SCOP_SMTP_{})",
+        missing.as_str().to_uppercase()
+    )]
+    MissingSmtpCredential {
+        /// The half that is not set anywhere.
+        missing: BasicAuthPart,
+    },
+    /// An `email` setting that cannot be used.
+    #[error("{}: {problem}", if key.starts_with("--") { format!("`{key}`") } else { format!("config key `{key}`") })]
+    InvalidEmail {
+        /// The config key (`email.host`), or the flag.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: String,
     },
     /// Two options that cannot be used together.
     #[error(transparent)]
@@ -321,6 +341,18 @@ pub enum Missing {
     /// `webhook.headers` without a webhook.
     #[error("config key `webhook.headers` needs a webhook URL (`webhook.url`)")]
     WebhookUrlForHeaders,
+    /// E-mail settings or recipients without the SMTP server to send through.
+    #[error(
+        "e-mail needs an SMTP server: config key `email.host` (with `email.from` and `email.to` \
+         or `--email-to`)"
+    )]
+    SmtpHost,
+    /// An SMTP server without anyone to send to.
+    #[error("e-mail needs at least one recipient: config key `email.to` or `--email-to ADDRESS`")]
+    EmailRecipients,
+    /// An SMTP server without the sender's address.
+    #[error("e-mail needs the sender's address: config key `email.from`")]
+    EmailFrom,
 }
 
 /// `file:line:column: ` (or `file: `) before a message about the configuration file.
@@ -384,6 +416,7 @@ pub struct FileConfig {
     pub output: Option<OutputArg>,
     pub alerts_file: Option<String>,
     pub webhook: Option<WebhookFile>,
+    pub email: Option<EmailFile>,
     /// `false` is `--no-watch`.
     pub watch: Option<bool>,
     pub quiet: Option<bool>,
@@ -416,6 +449,23 @@ pub struct WebhookFile {
     pub url: Option<String>,
     pub format: Option<WebhookFormatArg>,
     pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// `email:`: the SMTP server, the credentials, the sender and the recipients.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailFile {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: Option<EmailTlsArg>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<Vec<String>>,
+    /// Seconds, as `--email-window`.
+    pub window: Option<f64>,
+    /// The subject's prefix.
+    pub subject: Option<String>,
 }
 
 impl FileConfig {
@@ -592,6 +642,40 @@ pub enum SinkSpec {
     Stdout { format: OutputArg, colour: bool },
     File(PathBuf),
     Webhook(WebhookSpec),
+    Email(EmailSpec),
+}
+
+/// The e-mail sink's settings. `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailSpec {
+    pub host: String,
+    /// `None`: the TLS mode's default port.
+    pub port: Option<u16>,
+    pub tls: EmailTlsArg,
+    /// `(username, password)`.
+    pub credentials: Option<(String, String)>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject_prefix: String,
+    pub window: Duration,
+}
+
+impl std::fmt::Debug for EmailSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailSpec")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|(u, _)| (u, "<redacted>")),
+            )
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("window", &self.window)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -645,7 +729,7 @@ pub struct RunConfig {
     pub source: SourceSetup,
     /// How long a graceful shutdown may take before the process exits anyway.
     pub shutdown_deadline: Duration,
-    /// Stdout first, then the alerts file, then the webhook.
+    /// Stdout first, then the alerts file, the webhook and e-mail.
     pub sinks: Vec<SinkSpec>,
     pub display: DisplayOptions,
     /// Where the metrics and health endpoints listen (`--metrics`).
@@ -689,6 +773,7 @@ impl RunConfig {
         let range = time_range(start.as_deref(), end.as_deref(), now)?;
 
         let webhook = webhook(args, webhook_file, env)?;
+        let email = email(args, file.email.unwrap_or_default(), env)?;
 
         let elastic_url = pick(
             args.elastic.clone(),
@@ -816,6 +901,9 @@ impl RunConfig {
         }
         if let Some(w) = webhook {
             sinks.push(SinkSpec::Webhook(w));
+        }
+        if let Some(e) = email {
+            sinks.push(SinkSpec::Email(e));
         }
 
         let progress_bar = analysis == Analysis::Static && terminal.stderr && !quiet;
@@ -1266,6 +1354,130 @@ fn webhook(
         format: format.unwrap_or(WebhookFormatArg::Json),
         headers,
     }))
+}
+
+/// The `email:` section with `--email-to` and `--email-window`; credentials from the file
+/// (with `${VAR}`) or `K8SCOP_SMTP_USERNAME`/`K8SCOP_SMTP_PASSWORD`, never from a flag.
+fn email(args: &RunArgs, file: EmailFile, env: Env<'_>) -> Result<Option<EmailSpec>, ConfigError> {
+    let host = subst_opt(file.host, "email.host", env)?;
+    let Some(host) = host else {
+        let given = !args.email_to.is_empty()
+            || args.email_window.is_some()
+            || file.port.is_some()
+            || file.tls.is_some()
+            || file.username.is_some()
+            || file.password.is_some()
+            || file.from.is_some()
+            || file.to.is_some()
+            || file.window.is_some()
+            || file.subject.is_some();
+        return if given {
+            Err(Missing::SmtpHost.into())
+        } else {
+            Ok(None)
+        };
+    };
+    let host = host.trim().to_owned();
+    if host.is_empty() || host.contains(['/', ':', ' ']) {
+        return Err(ConfigError::InvalidEmail {
+            key: "email.host",
+            problem: format!(
+                "`{host}` is not a host name (give the host alone, e.g. `smtp.example.com`, \
+                 and the port in `email.port`)"
+            ),
+        });
+    }
+    if file.port == Some(0) {
+        return Err(ConfigError::InvalidEmail {
+            key: "email.port",
+            problem: "0 is not a port (1 to 65535)".into(),
+        });
+    }
+    let to = if args.email_to.is_empty() {
+        subst_list(file.to, "email.to", env)?
+    } else {
+        args.email_to.clone()
+    };
+    let to: Vec<String> = to.into_iter().map(|t| t.trim().to_owned()).collect();
+    if to.is_empty() {
+        return Err(Missing::EmailRecipients.into());
+    }
+    if let Some(bad) = to.iter().find(|t| !plausible_address(t)) {
+        return Err(ConfigError::InvalidEmail {
+            key: if args.email_to.is_empty() {
+                "email.to"
+            } else {
+                "--email-to"
+            },
+            problem: format!("`{bad}` is not an e-mail address (expected `name@domain`)"),
+        });
+    }
+    let Some(from) = subst_opt(file.from, "email.from", env)? else {
+        return Err(Missing::EmailFrom.into());
+    };
+    if !plausible_address(from.trim()) {
+        return Err(ConfigError::InvalidEmail {
+            key: "email.from",
+            problem: format!("`{from}` is not an e-mail address (expected `name@domain`)"),
+        });
+    }
+    let file_or_env =
+        |value: Option<String>, key: &str, var: &str| -> Result<Option<String>, ConfigError> {
+            match subst_opt(value, key, env)? {
+                Some(v) => Ok(Some(v)),
+                None => Ok(env(var).filter(|v| !v.is_empty())),
+            }
+        };
+    let username = file_or_env(file.username, "email.username", "K8SCOP_SMTP_USERNAME")?;
+    let password = file_or_env(file.password, "email.password", "K8SCOP_SMTP_PASSWORD")?;
+    let credentials = match (username, password) {
+        (None, None) => None,
+        (Some(u), Some(p)) => Some((u, p)),
+        (Some(_), None) => {
+            return Err(ConfigError::MissingSmtpCredential {
+                missing: BasicAuthPart::Password,
+            })
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::MissingSmtpCredential {
+                missing: BasicAuthPart::Username,
+            })
+        }
+    };
+    let window = positive_seconds(
+        args.email_window.or(file.window),
+        DEFAULT_EMAIL_WINDOW,
+        "--email-window",
+    )?;
+    Ok(Some(EmailSpec {
+        host,
+        port: file.port,
+        tls: file.tls.unwrap_or(EmailTlsArg::Starttls),
+        credentials,
+        from: from.trim().to_owned(),
+        to,
+        subject_prefix: subst_opt(file.subject, "email.subject", env)?
+            .unwrap_or_else(|| "[k8scop]".into()),
+        window: Duration::from_secs_f64(window),
+    }))
+}
+
+/// `name@domain` or `Name <name@domain>`: a first check, so that a typo is reported with its
+/// config key; the sink parses the address fully.
+fn plausible_address(text: &str) -> bool {
+    let address = match (text.rfind('<'), text.strip_suffix('>')) {
+        (Some(open), Some(inner)) => &inner[open + 1..],
+        _ => text,
+    };
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !address.contains(char::is_whitespace)
+                && !domain.contains('@')
+        }
+        None => false,
+    }
 }
 
 /// The URL without the `user:password@` it may carry.
@@ -1974,6 +2186,96 @@ webhook:
             "",
         );
         assert!(e.contains("--es-insecure"), "{e}");
+    }
+
+    fn email_of(c: &RunConfig) -> Option<&EmailSpec> {
+        c.sinks.iter().find_map(|s| match s {
+            SinkSpec::Email(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn email_settings_merge_the_file_the_flags_and_the_environment() {
+        let yaml = "email: {host: smtp.example.com, from: k@example.com, to: [a@example.com]}";
+        let c = build(&["--source", "x"], yaml).unwrap();
+        let e = email_of(&c).unwrap();
+        assert_eq!(e.host, "smtp.example.com");
+        assert_eq!(e.port, None);
+        assert_eq!(e.tls, EmailTlsArg::Starttls);
+        assert_eq!(e.credentials, None);
+        assert_eq!(e.to, ["a@example.com"]);
+        assert_eq!(e.subject_prefix, "[k8scop]");
+        assert_eq!(e.window, Duration::from_secs(60));
+
+        let argv = [
+            "--source",
+            "x",
+            "--email-to",
+            "b@example.com",
+            "--email-to",
+            "C <c@example.com>",
+            "--email-window",
+            "2.5",
+        ];
+        let env = [
+            ("K8SCOP_SMTP_USERNAME", "u"),
+            ("K8SCOP_SMTP_PASSWORD", "p4ss"),
+        ];
+        let c = build_env(&argv, yaml, &env, Terminal::default()).unwrap();
+        let e = email_of(&c).unwrap();
+        assert_eq!(e.to, ["b@example.com", "C <c@example.com>"]);
+        assert_eq!(e.window, Duration::from_millis(2500));
+        assert_eq!(e.credentials, Some(("u".into(), "p4ss".into())));
+        assert!(
+            !format!("{c:?}").contains("p4ss"),
+            "Debug leaves the password out"
+        );
+
+        // The file's password (with ${VAR}) wins over the environment's.
+        let yaml =
+            "email: {host: h, port: 2525, tls: tls, from: k@example.com, to: [a@example.com], \
+                    username: me, password: \"${PW}\", subject: \"[prod]\", window: 5}";
+        let env = [("PW", "from-var"), ("K8SCOP_SMTP_PASSWORD", "ignored")];
+        let c = build_env(&["--source", "x"], yaml, &env, Terminal::default()).unwrap();
+        let e = email_of(&c).unwrap();
+        assert_eq!(e.credentials, Some(("me".into(), "from-var".into())));
+        assert_eq!((e.port, e.tls), (Some(2525), EmailTlsArg::Tls));
+        assert_eq!(e.subject_prefix, "[prod]");
+        assert_eq!(e.window, Duration::from_secs(5));
+        assert!(email_of(&build(&["--source", "x"], "").unwrap()).is_none());
+    }
+
+    #[test]
+    fn email_errors_name_the_key() {
+        let base = "email: {host: h, from: k@example.com, to: [a@example.com]";
+        assert_eq!(
+            error(&["--source", "x"], &format!("{base}, port: 0}}")),
+            "config key `email.port`: 0 is not a port (1 to 65535)"
+        );
+        assert_eq!(
+            error(&["--source", "x", "--email-window", "0"], &format!("{base}}}")),
+            "`--email-window 0`: expected a positive number of seconds (fractions allowed), at most a year"
+        );
+        assert_eq!(
+            error(
+                &["--source", "x", "--email-to", "nobody"],
+                &format!("{base}}}")
+            ),
+            "`--email-to`: `nobody` is not an e-mail address (expected `name@domain`)"
+        );
+        assert_eq!(
+            error(&["--source", "x"], "email: {host: h, from: k@example.com}"),
+            "e-mail needs at least one recipient: config key `email.to` or `--email-to ADDRESS`"
+        );
+        assert_eq!(
+            error(&["--source", "x"], &format!("{base}, username: u}}")),
+            "SMTP authentication needs both a username and a password: the password is missing \
+             (`email.password` or K8SCOP_SMTP_PASSWORD)"
+        );
+        assert!(plausible_address("Sec Team <sec@example.com>"));
+        assert!(!plausible_address("a@b@c"));
+        assert!(!plausible_address("@example.com"));
     }
 
     #[test]

@@ -27,6 +27,18 @@ pub enum OutputArg {
     Json,
 }
 
+/// `email.tls`: how the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTlsArg {
+    /// Plain text upgraded with STARTTLS (required), port 587.
+    Starttls,
+    /// TLS from the first byte, port 465.
+    Tls,
+    /// No encryption (a relay on a trusted network), port 25.
+    None,
+}
+
 /// `--webhook-format`: the body of the webhook's POST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -97,6 +109,17 @@ pub struct RunArgs {
     /// The body of the webhook's POST [default: json].
     #[arg(long = "webhook-format", value_enum)]
     pub webhook_format: Option<WebhookFormatArg>,
+    /// Also e-mail alerts to this address (repeatable; replaces `email.to` of the config file).
+    /// The SMTP server and the sender come from the config file's `email:` section.
+    #[arg(long = "email-to", value_name = "ADDRESS")]
+    pub email_to: Vec<String>,
+    /// Seconds alerts are held so that a burst is one e-mail (fractions allowed) [default: 60].
+    #[arg(
+        long = "email-window",
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub email_window: Option<f64>,
     /// A YAML configuration file; command-line flags override it.
     #[arg(long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -20,6 +20,7 @@ use k8scop_runtime::pipeline::{self, Notice, Pipeline, PipelineError, Stats};
 use k8scop_runtime::server::ServerError;
 use k8scop_runtime::shutdown::{self, ShutdownTrigger};
 use k8scop_runtime::sinks::elasticsearch::{EsSink, EsSinkConfig};
+use k8scop_runtime::sinks::email::{EmailConfig, EmailSink, EmailTls};
 use k8scop_runtime::sinks::file::FileSink;
 use k8scop_runtime::sinks::stdout::{OutputFormat, StdoutSink};
 use k8scop_runtime::sinks::webhook::{WebhookConfig, WebhookFormat, WebhookSink};
@@ -35,7 +36,7 @@ use crate::config::{
 };
 use crate::diagnostics::{self, plural};
 use crate::progress::Display;
-use crate::run_args::{OutputArg, RunArgs, WebhookFormatArg};
+use crate::run_args::{EmailTlsArg, OutputArg, RunArgs, WebhookFormatArg};
 
 /// Tokio worker threads: the target machine has two cores.
 const WORKER_THREADS: usize = 2;
@@ -314,6 +315,19 @@ fn build_sinks(specs: &[SinkSpec], display: &Display) -> Result<Vec<Box<dyn Sink
                 config.headers = w.headers.clone();
                 // The sink's message never quotes the URL: it may hold a secret.
                 Box::new(WebhookSink::new(config).map_err(Failure::Sink)?)
+            }
+            SinkSpec::Email(e) => {
+                let mut config = EmailConfig::new(e.host.clone(), e.from.clone(), e.to.clone());
+                config.port = e.port;
+                config.tls = match e.tls {
+                    EmailTlsArg::Starttls => EmailTls::StartTls,
+                    EmailTlsArg::Tls => EmailTls::Tls,
+                    EmailTlsArg::None => EmailTls::None,
+                };
+                config.credentials = e.credentials.clone();
+                config.subject_prefix = e.subject_prefix.clone();
+                config.window = e.window;
+                Box::new(EmailSink::new(config).map_err(Failure::Sink)?)
             }
         };
         sinks.push(sink);

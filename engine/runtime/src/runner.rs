@@ -555,6 +555,8 @@ fn coalesce(updates: &mut Vec<AlertUpdate>, stats: &Stats) -> Vec<AlertUpdate> {
 
 /// Runs one sink: writes each batch, then acknowledges its `seq`. A batch the sink gave up on is
 /// not acknowledged, and neither is any later one: the checkpoint stays before the lost alerts.
+/// While the sink holds alerts back ([`Sink::held_until`]), batches are acknowledged only once
+/// the held alerts are flushed, when they are due or at the end.
 async fn run_sink(
     mut sink: Box<dyn Sink>,
     mut queue: mpsc::Receiver<SinkBatch>,
@@ -562,9 +564,41 @@ async fn run_sink(
     stats: Arc<Stats>,
     notices: Arc<dyn Fn(Notice) + Send + Sync>,
 ) {
-    let mut failed = false;
     let counters = stats.live.sink(&sink.name());
-    while let Some(batch) = queue.recv().await {
+    let report = |e: SinkError| {
+        stats
+            .undelivered
+            .fetch_add(e.undelivered, Ordering::Relaxed);
+        counters
+            .undelivered
+            .fetch_add(e.undelivered, Ordering::Relaxed);
+        notices(e.into());
+    };
+    let mut failed = false;
+    // The newest batch received while alerts were held: acknowledged once they are flushed.
+    let mut waiting: Option<u64> = None;
+    loop {
+        let next = match sink.held_until() {
+            Some(due) => tokio::select! {
+                batch = queue.recv() => batch,
+                () = tokio::time::sleep_until(due) => {
+                    match sink.flush().await {
+                        Ok(()) => {
+                            if let (false, Some(seq)) = (failed, waiting.take()) {
+                                acked.send_replace(seq);
+                            }
+                        }
+                        Err(e) => {
+                            failed = true;
+                            report(e);
+                        }
+                    }
+                    continue;
+                }
+            },
+            None => queue.recv().await,
+        };
+        let Some(batch) = next else { break };
         if !batch.updates.is_empty() {
             match sink.send(&batch.updates).await {
                 Ok(()) => {
@@ -575,27 +609,25 @@ async fn run_sink(
                 }
                 Err(e) => {
                     failed = true;
-                    stats
-                        .undelivered
-                        .fetch_add(e.undelivered, Ordering::Relaxed);
-                    counters
-                        .undelivered
-                        .fetch_add(e.undelivered, Ordering::Relaxed);
-                    notices(e.into());
+                    report(e);
                 }
             }
         }
         if !failed {
-            acked.send_replace(batch.seq);
+            if sink.held_until().is_some() {
+                waiting = Some(batch.seq);
+            } else {
+                waiting = None;
+                acked.send_replace(batch.seq);
+            }
         }
     }
-    if let Err(e) = sink.flush().await {
-        stats
-            .undelivered
-            .fetch_add(e.undelivered, Ordering::Relaxed);
-        counters
-            .undelivered
-            .fetch_add(e.undelivered, Ordering::Relaxed);
-        notices(e.into());
+    match sink.flush().await {
+        Ok(()) => {
+            if let (false, Some(seq)) = (failed, waiting) {
+                acked.send_replace(seq);
+            }
+        }
+        Err(e) => report(e),
     }
 }

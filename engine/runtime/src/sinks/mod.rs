@@ -1,4 +1,4 @@
-//! Alert sinks: where alerts go (stdout, a file, a webhook, Elasticsearch).
+//! Alert sinks: where alerts go (stdout, a file, a webhook, e-mail, Elasticsearch).
 //!
 //! Every sink implements [`Sink`]. The pipeline runs each sink in its own task behind a bounded
 //! channel, so a slow sink slows the engine down rather than losing alerts. Updates of the same
@@ -12,6 +12,7 @@ use k8scop_engine::alert::AlertUpdate;
 
 pub mod discover;
 pub mod elasticsearch;
+pub mod email;
 pub mod file;
 pub mod stdout;
 pub mod webhook;
@@ -172,6 +173,15 @@ pub trait Sink: Send {
     /// the acknowledgement that lets a checkpoint past these alerts. `Err` after retries.
     fn send<'a>(&'a mut self, updates: &'a [AlertUpdate]) -> BoxFuture<'a, Result<(), SinkError>>;
 
-    /// Flushes anything buffered; called at shutdown and at the end of a static run.
+    /// For a sink that holds alerts back after `send` returned (the e-mail sink's window): when
+    /// the held alerts are due. The pipeline then calls [`Sink::flush`], and acknowledges no
+    /// batch while alerts are held, so a checkpoint never moves past alerts only in memory.
+    /// `None` (the default) when nothing is held.
+    fn held_until(&self) -> Option<tokio::time::Instant> {
+        None
+    }
+
+    /// Flushes anything buffered; called at shutdown, at the end of a static run and when
+    /// [`Sink::held_until`] is due.
     fn flush(&mut self) -> BoxFuture<'_, Result<(), SinkError>>;
 }
