@@ -1882,7 +1882,7 @@ webhook:
             error(&[], "rules: [r]\nsourcez: [x]\n"),
             "k8scop.yaml:2:1: unknown key `sourcez`, expected one of `elastic`, `rules`, \
              `sources`, `analysis`, `start`, `end`, `max_alert_delta`, `script_deadline`, \
-             `fetch_delay`, `output`, `alerts_file`, `webhook`, `watch`, `quiet`"
+             `fetch_delay`, `output`, `alerts_file`, `webhook`, `email`, `watch`, `quiet`"
         );
         assert_eq!(
             error(&[], "elastic:\n  url: http://es:9200\n  uri: x\n"),
