@@ -223,6 +223,7 @@ snapshot!(
 snapshot!(
     unknown_field,
     "rule r {\n    when user.name == \"admin\"\n}\n",
+    NeverMatches,
     UnknownField
 );
 snapshot!(
@@ -252,6 +253,13 @@ snapshot!(
 snapshot!(
     never_true_integer_ordered_against_a_string,
     "rule r {\n    when responseStatus.code > \"400\"\n}\n",
+    NeverMatches,
+    NeverTrue
+);
+// String operators read strings only: an imported Sigma rule's `responseStatus.code: 'ALLOW'`.
+snapshot!(
+    never_true_string_operator_on_an_integer,
+    "rule r {\n    when responseStatus.code matches \"(?i)^allow$\"\n}\n",
     NeverMatches,
     NeverTrue
 );
@@ -395,5 +403,11 @@ fn a_diagnostic_in_a_macro_is_reported_once() {
         "macro m = user.name == \"x\"\nrule a {\n    when m\n}\nrule b {\n    when m\n}\n",
     )]);
     let codes: Vec<Code> = diagnostics.iter().map(|d| d.code).collect();
-    assert_eq!(codes, [Code::UnknownField], "{}", render_all(&diagnostics));
+    // Reported once, in the macro; each rule using it can never match.
+    assert_eq!(
+        codes,
+        [Code::UnknownField, Code::NeverMatches, Code::NeverMatches],
+        "{}",
+        render_all(&diagnostics)
+    );
 }

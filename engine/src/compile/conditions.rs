@@ -51,8 +51,11 @@ impl Compiler<'_> {
                 never: !*b,
             },
             ExprKind::Exists(path) => {
-                self.check_path(scope, path);
-                CompiledCond::of(Cond::Exists(self.field(path)))
+                let field = self.check_path(scope, path);
+                CompiledCond {
+                    cond: Cond::Exists(self.field(path)),
+                    never: field.is_some_and(|f| f.absent),
+                }
             }
             ExprKind::Name(ident) => self.name_condition(scope, ident),
             ExprKind::BarePath(path) => {

@@ -23,7 +23,11 @@ impl Compiler<'_> {
             .as_ref()
             .map(|r| r.iter().map(String::as_str).collect());
         match schema::lookup(scope.source, path, resources.as_deref()) {
-            Lookup::Field { ty, values, .. } => Some(FieldType { ty, values }),
+            Lookup::Field { ty, values, .. } => Some(FieldType {
+                ty,
+                values,
+                absent: false,
+            }),
             Lookup::FreeForm => None,
             Lookup::Unknown {
                 segment,
@@ -56,6 +60,7 @@ impl Compiler<'_> {
                 let close_name = path
                     .as_ident()
                     .and_then(|name| self.closest_name(name, &["list", "macro"]));
+                let misspelt_name = close_name.is_some();
                 if let Some(name) = close_name {
                     let what = self.defs.get(&name).map_or("name", Def::what);
                     d = d.with_help(suggest::help_naming(what, &name));
@@ -63,7 +68,14 @@ impl Compiler<'_> {
                     d = d.with_help(suggest::help(&s));
                 }
                 self.report(d);
-                None
+                // An audit event is what the API server writes: outside the request and response
+                // objects (whatever the client sent), a path the schema lacks is never there.
+                let absent = scope.source == SourceKind::K8sAudit && !in_object && !misspelt_name;
+                absent.then_some(FieldType {
+                    ty: ValueType::Any,
+                    values: None,
+                    absent: true,
+                })
             }
         }
     }
@@ -82,10 +94,15 @@ impl Compiler<'_> {
         let Some(FieldType {
             ty,
             values: allowed,
+            absent,
         }) = field
         else {
             return false;
         };
+        // The unknown field is reported already; the comparison is never true.
+        if absent {
+            return true;
+        }
         let ast::Operand::Path(path) = left else {
             return false;
         };
@@ -227,6 +244,39 @@ fn type_mismatch(
         Value::Bool(_) => is_text || is_number,
         _ => false,
     };
+    let string_op = matches!(
+        op,
+        CmpOp::Contains
+            | CmpOp::IContains
+            | CmpOp::StartsWith
+            | CmpOp::IStartsWith
+            | CmpOp::EndsWith
+            | CmpOp::IEndsWith
+            | CmpOp::Matches
+            | CmpOp::Glob
+            | CmpOp::Cidr
+    );
+    if string_op && (is_number || is_bool) {
+        let field_type = type_phrase(ty);
+        let help = if is_bool {
+            format!("compare with `true` or `false`: `{path} == true`")
+        } else {
+            format!(
+                "compare with a number: `{path} == 200`, `{path} >= 400`, `{path} in [401, 403]`"
+            )
+        };
+        return Some(
+            Diagnostic::new(
+                Code::NeverTrue,
+                format!(
+                    "`{path}` is {field_type}; `{}` reads strings, so it is never true",
+                    op.as_str()
+                ),
+            )
+            .with_label(&scope.file, span, format!("{field_type} is never a string"))
+            .with_help(help),
+        );
+    }
     let typed_op = matches!(
         op,
         CmpOp::Eq

@@ -270,6 +270,9 @@ struct FieldType {
     ty: ValueType,
     /// The closed set of values the field takes, when it is enum-like (`verb`, `stage`).
     values: Option<&'static [&'static str]>,
+    /// The path lies in a closed part of the schema that does not have it (a top-level
+    /// `hostPath` of an audit event): it never has a value, so a comparison on it is never true.
+    absent: bool,
 }
 
 /// The diagnostics collected so far.

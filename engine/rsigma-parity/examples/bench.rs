@@ -1,0 +1,163 @@
+//! k8scop and rsigma side by side on the same Sigma rules and the same events, in one run
+//! (docs/PERFORMANCE.md):
+//!
+//! ```sh
+//! cargo run --release -p k8scop-engine --example gen_events -- 200000 > /tmp/events.jsonl
+//! cargo run --release -p k8scop-rsigma-parity --example bench -- /tmp/events.jsonl [RUNS] [SIGMA_DIR]
+//! ```
+//!
+//! SIGMA_DIR defaults to the 16 SigmaHQ Kubernetes audit rules in ../shared/data/sigma-k8s.
+//! Both engines run on one thread over the event text in memory, from JSON lines to detections:
+//! k8scop decodes as `k8scop run` does (the projection of the fields the rules read) and runs
+//! its engine (aggregation included); rsigma parses each line with serde_json and evaluates. A
+//! second pair of timings evaluates events parsed beforehand. Each is run RUNS times (default
+//! 5) and the medians are printed, with the ratio, after checking that both engines counted the
+//! same detections per rule.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8scop_engine::decode::Decoder;
+use k8scop_engine::{Engine, Output};
+use k8scop_rsigma_parity::Pair;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let events_path = args
+        .first()
+        .ok_or("usage: bench EVENTS.jsonl [RUNS] [SIGMA_DIR]")?;
+    let runs: usize = match args.get(1) {
+        Some(r) => r
+            .parse()
+            .map_err(|_| format!("`{r}` is not a number of runs"))?,
+        None => 5,
+    };
+    let sigma_dir = match args.get(2) {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma-k8s"),
+    };
+    let mut sigma = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&sigma_dir)
+        .map_err(|e| format!("{}: {e}", sigma_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        sigma.push((p.display().to_string(), text));
+    }
+    let pair = Pair::load(&sigma)?;
+    let text = std::fs::read_to_string(events_path).map_err(|e| format!("{events_path}: {e}"))?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    println!(
+        "{} Sigma rules, {} events ({:.0} MB), {runs} runs, one thread each",
+        sigma.len(),
+        lines.len(),
+        text.len() as f64 / 1e6
+    );
+
+    let origin: Arc<str> = Arc::from(events_path.as_str());
+    let decoder = Decoder::new(&pair.ruleset);
+    let mut k8scop_counts = BTreeMap::new();
+    let mut rsigma_counts: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut k_end, mut r_end, mut k_eval, mut r_eval) = (vec![], vec![], vec![], vec![]);
+    for run in 0..runs {
+        // k8scop: text -> events -> engine.
+        let start = Instant::now();
+        let decoded = decoder.decode_text(&origin, &text);
+        let mut engine = Engine::new(Arc::clone(&pair.ruleset));
+        let mut out = Output::default();
+        for event in &decoded.events {
+            engine.process(event, &mut out);
+            out.alerts.clear();
+        }
+        k_end.push(start.elapsed());
+        if run == 0 {
+            for (d, s) in engine.stats() {
+                k8scop_counts.insert(d.name.to_string(), s.matches);
+            }
+        }
+        // The same, over the events decoded above.
+        let start = Instant::now();
+        let mut engine = Engine::new(Arc::clone(&pair.ruleset));
+        for event in &decoded.events {
+            engine.process(event, &mut out);
+            out.alerts.clear();
+        }
+        k_eval.push(start.elapsed());
+        drop(decoded);
+
+        // rsigma: text -> serde_json::Value -> engine.
+        let start = Instant::now();
+        let mut detections = 0u64;
+        for line in &lines {
+            let value: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| format!("{events_path}: {e}"))?;
+            let results = pair
+                .rsigma
+                .evaluate(&rsigma_eval::JsonEvent::borrow(&value));
+            detections += results.len() as u64;
+            if run == 0 {
+                for r in &results {
+                    let id = r.header.rule_id.clone().unwrap_or_default();
+                    let name = pair.names_by_id.get(&id).cloned().unwrap_or(id);
+                    *rsigma_counts.entry(name).or_default() += 1;
+                }
+            }
+        }
+        r_end.push(start.elapsed());
+        std::hint::black_box(detections);
+        // The same, over values parsed beforehand.
+        let values: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("parsed above"))
+            .collect();
+        let start = Instant::now();
+        let mut detections = 0u64;
+        for value in &values {
+            detections += pair
+                .rsigma
+                .evaluate(&rsigma_eval::JsonEvent::borrow(value))
+                .len() as u64;
+        }
+        r_eval.push(start.elapsed());
+        std::hint::black_box(detections);
+    }
+    k8scop_counts.retain(|_, n| *n > 0);
+    if k8scop_counts != rsigma_counts {
+        return Err(format!(
+            "the engines disagree on these events: k8scop {k8scop_counts:?}, rsigma {rsigma_counts:?}"
+        ));
+    }
+    println!(
+        "same detections in both: {} in all, {:?}",
+        k8scop_counts.values().sum::<u64>(),
+        k8scop_counts
+    );
+    let n = lines.len() as f64;
+    let row = |what: &str, k: Duration, r: Duration| {
+        println!(
+            "{what:<34} k8scop {:>8.1} ms ({:>5.2} µs/event)   rsigma {:>8.1} ms ({:>5.2} µs/event)   k8scop is {:.1}x rsigma's speed",
+            k.as_secs_f64() * 1e3,
+            k.as_secs_f64() * 1e6 / n,
+            r.as_secs_f64() * 1e3,
+            r.as_secs_f64() * 1e6 / n,
+            r.as_secs_f64() / k.as_secs_f64()
+        )
+    };
+    row(
+        "JSON lines to detections (median)",
+        median(k_end),
+        median(r_end),
+    );
+    row("parsed events (median)", median(k_eval), median(r_eval));
+    Ok(())
+}
