@@ -11,7 +11,7 @@ use k8scop_grammar::{Code, Diagnostic};
 use serde_json::Value;
 
 use super::{Compiler, Def, FieldType, Scope};
-use crate::kinds::KindSet;
+use crate::kinds::{KindId, KindSet};
 use crate::schema::{self, Lookup, ValueType};
 
 impl Compiler<'_> {
@@ -70,7 +70,8 @@ impl Compiler<'_> {
                 self.report(d);
                 // An audit event is what the API server writes: outside the request and response
                 // objects (whatever the client sent), a path the schema lacks is never there.
-                let absent = scope.source == SourceKind::K8sAudit && !in_object && !misspelt_name;
+                let absent =
+                    scope.source.single() == Some(KindId::AUDIT) && !in_object && !misspelt_name;
                 absent.then_some(FieldType {
                     ty: ValueType::Any,
                     values: None,
