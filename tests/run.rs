@@ -1156,7 +1156,7 @@ fn a_static_run_without_a_source_exits_2_with_a_clear_message() {
     assert_eq!(run.stdout, "");
     assert_eq!(
         run.stderr,
-        "error: a static run needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)\n"
+        "error: a static run needs something to read: give `--source PATH|GLOB|-` (or `--elastic`, `--listen`)\n"
     );
 }
 

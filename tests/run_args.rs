@@ -17,7 +17,7 @@ fn refused(args: &[&str]) -> String {
 fn a_run_needs_a_source() {
     assert_eq!(
         refused(&[]),
-        "error: a static run needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)\n"
+        "error: a static run needs something to read: give `--source PATH|GLOB|-` (or `--elastic`, `--listen`)\n"
     );
     assert!(refused(&["-A", "streaming"]).starts_with("error: a streaming run needs"));
 }

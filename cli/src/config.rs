@@ -264,7 +264,7 @@ pub enum Conflict {
 pub enum Missing {
     /// Neither `--source` nor `--elastic`.
     #[error(
-        "{} needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)",
+        "{} needs something to read: give `--source PATH|GLOB|-` (or `--elastic`, `--listen`)",
         run_kind(*analysis)
     )]
     Source {
@@ -1911,11 +1911,11 @@ webhook:
         let cases: &[(&[&str], &str)] = &[
             (
                 &[],
-                "a static run needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)",
+                "a static run needs something to read: give `--source PATH|GLOB|-` (or `--elastic`, `--listen`)",
             ),
             (
                 &["-A", "streaming"],
-                "a streaming run needs something to read: give `--source PATH|GLOB|-` (or `--elastic`)",
+                "a streaming run needs something to read: give `--source PATH|GLOB|-` (or `--elastic`, `--listen`)",
             ),
             (
                 &["-E", "http://localhost:9200", "-I", "k8s-*"],

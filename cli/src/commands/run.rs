@@ -92,7 +92,7 @@ pub fn run(args: &RunArgs) -> u8 {
             config.shutdown_deadline,
             std::sync::Arc::clone(&notices),
         ));
-        let mut sinks = build_sinks(&config.sinks, &display)?;
+        let mut sinks = build_sinks(&config.sinks, &display, &notices)?;
         let (source, checkpoints): (Box<dyn Source>, Option<Box<dyn CheckpointStore>>) =
             match &config.source {
                 SourceSetup::Files(files) => (Box::new(FileSource::new(files.clone())), None),
@@ -294,7 +294,11 @@ fn configure(args: &RunArgs) -> Result<RunConfig, ConfigError> {
     RunConfig::build(args, file, &env, chrono::Utc::now(), Terminal::detect())
 }
 
-fn build_sinks(specs: &[SinkSpec], display: &Display) -> Result<Vec<Box<dyn Sink>>, Failure> {
+fn build_sinks(
+    specs: &[SinkSpec],
+    display: &Display,
+    notices: &Arc<dyn Fn(Notice) + Send + Sync>,
+) -> Result<Vec<Box<dyn Sink>>, Failure> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::with_capacity(specs.len());
     for spec in specs {
         let sink: Box<dyn Sink> = match spec {
@@ -314,7 +318,11 @@ fn build_sinks(specs: &[SinkSpec], display: &Display) -> Result<Vec<Box<dyn Sink
                 };
                 config.headers = w.headers.clone();
                 // The sink's message never quotes the URL: it may hold a secret.
-                Box::new(WebhookSink::new(config).map_err(Failure::Sink)?)
+                Box::new(
+                    WebhookSink::new(config)
+                        .map_err(Failure::Sink)?
+                        .with_notices(Arc::clone(notices)),
+                )
             }
             SinkSpec::Email(e) => {
                 let mut config = EmailConfig::new(e.host.clone(), e.from.clone(), e.to.clone());

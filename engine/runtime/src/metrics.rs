@@ -567,6 +567,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn retries_and_dead_letters_are_counted_per_sink_from_the_notices() {
+        let stats = Arc::new(Stats::new());
+        let printed = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&printed);
+        let notices = observing(
+            Arc::clone(&stats),
+            Arc::new(move |_| {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }),
+        );
+        for _ in 0..2 {
+            notices(Notice::SinkRetry {
+                sink: "webhook https://h".into(),
+                message: "503".into(),
+                retry_in: std::time::Duration::from_secs(1),
+            });
+        }
+        notices(Notice::DeadLettered {
+            sink: "elasticsearch (alerts index a)".into(),
+            count: 3,
+            file: "dl.jsonl".into(),
+            reason: "mapper_parsing_exception".into(),
+        });
+        assert_eq!(
+            printed.load(Ordering::Relaxed),
+            3,
+            "every notice is passed on"
+        );
+        let text = render(&stats, 0);
+        assert!(text.contains("k8scop_sink_retries_total{sink=\"webhook https://h\"} 2\n"));
+        assert!(text.contains(
+            "k8scop_sink_dead_lettered_total{sink=\"elasticsearch (alerts index a)\"} 3\n"
+        ));
+    }
+
+    #[test]
     fn label_values_are_escaped() {
         let mut out = String::new();
         escape_label(&mut out, "a\"b\\c\nd");

@@ -32,6 +32,7 @@ use reqwest::{StatusCode, Url};
 use serde_json::{json, Value};
 
 use super::{BoxFuture, Sink, SinkError, SinkFailure};
+use crate::pipeline::Notice;
 use k8scop_engine::alert::AlertUpdate;
 
 /// The most alerts one request carries; a larger batch is sent in several requests.
@@ -134,6 +135,8 @@ pub struct WebhookSink {
     draws: u64,
     /// The last request was given up on: try the next ones once, without retries.
     failing: bool,
+    /// Where each retry is reported ([`Notice::SinkRetry`]), when given.
+    notices: Option<std::sync::Arc<dyn Fn(Notice) + Send + Sync>>,
 }
 
 impl fmt::Debug for WebhookSink {
@@ -234,8 +237,18 @@ impl WebhookSink {
             jitter: RandomState::new(),
             draws: 0,
             failing: false,
+            notices: None,
             config,
         })
+    }
+
+    /// Reports each retry to `notices` as [`Notice::SinkRetry`] (which the metrics count).
+    pub fn with_notices(
+        mut self,
+        notices: std::sync::Arc<dyn Fn(Notice) + Send + Sync>,
+    ) -> WebhookSink {
+        self.notices = Some(notices);
+        self
     }
 
     /// The body of one request.
@@ -284,6 +297,13 @@ impl WebhookSink {
                     backoff(&self.config, attempts - 1, unit)
                 }
             };
+            if let Some(notices) = &self.notices {
+                notices(Notice::SinkRetry {
+                    sink: self.name.clone(),
+                    message: reason,
+                    retry_in: delay,
+                });
+            }
             tokio::time::sleep(delay).await;
         }
     }
