@@ -32,7 +32,7 @@ fn event_list(items: &[String]) -> String {
 }
 
 /// The URL a run prints once its webhook listens (`audit webhook: listening on URL`).
-fn listening_url(running: &mut Running, what: &str) -> String {
+pub(crate) fn listening_url(running: &mut Running, what: &str) -> String {
     let marker = format!("{what}: listening on ");
     running.wait_for_stderr(&marker, 1);
     let stderr = running.stderr();
@@ -373,7 +373,7 @@ fn tls_client(dir: &Path, identity: Option<&str>) -> reqwest::blocking::Client {
 }
 
 /// The certificates of [`certificates`], made once for the tests that share them.
-fn tls_dir() -> PathBuf {
+pub(crate) fn tls_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("k8scop-webhook-tls-{}", std::process::id()));
@@ -602,4 +602,131 @@ fn metrics_and_probes_are_served_during_a_run() {
     }
     let ended = running.terminate();
     assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+}
+
+/// A configuration file written for a test, and its path as an argument.
+fn config_file(yaml: &str) -> PathBuf {
+    rules_dir(&[("k8scop.yaml", yaml)]).join("k8scop.yaml")
+}
+
+#[test]
+fn the_config_file_alone_starts_the_receiver_and_metrics_and_flags_override_it() {
+    let dir = tls_dir();
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let config = config_file(&format!(
+        "listen:\n  address: \"127.0.0.1:0\"\n  path: /from-file\n  tls_cert: {}\n  tls_key: {}\n  \
+         client_ca: {}\n  max_event_bytes: 3000\nmetrics: \"127.0.0.1:0\"\noutput: json\nquiet: true\n",
+        file("server.pem"),
+        file("server.key"),
+        file("ca.pem"),
+    ));
+    let events = sample_events();
+    let mut fat: Value = serde_json::from_str(&events[1]).unwrap();
+    fat["requestObject"] = json!({"padding": "x".repeat(3000)});
+    let fat_batch = event_list(&[events[0].clone(), fat.to_string()]);
+    let api_server = tls_client(&dir, Some("client"));
+
+    let mut running = Running::start(&["run", "--config", arg(&config)]);
+    let metrics = listening_url(&mut running, "metrics");
+    let url = listening_url(&mut running, "audit webhook");
+    assert!(
+        url.starts_with("https://127.0.0.1:") && url.ends_with("/from-file"),
+        "{url}"
+    );
+    let (status, text) = post(&api_server, &url, event_list(&events[..5]));
+    assert_eq!((status, text.as_str()), (200, "queued\n"));
+    // The file's event limit and client CA apply.
+    assert_eq!(post(&api_server, &url, fat_batch.clone()).0, 413);
+    let stranger = tls_client(&dir, Some("stranger"))
+        .post(&url)
+        .body("[]")
+        .send();
+    assert!(stranger.is_err(), "a client the CA did not sign was let in");
+    let scrape = client().get(&metrics).send().unwrap().text().unwrap();
+    assert_eq!(
+        samples(&scrape).get("k8scop_webhook_requests_total{code=\"413\"}"),
+        Some(&1.0),
+        "{scrape}"
+    );
+    let ended = running.terminate();
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains("summary: 5 events"),
+        "{}",
+        ended.stderr
+    );
+
+    // Flags override their keys; the file's other keys still apply.
+    let mut running = Running::start(&[
+        "run",
+        "--config",
+        arg(&config),
+        "--listen-path",
+        "/from-flag",
+        "--max-event-bytes",
+        "102400",
+    ]);
+    let url = listening_url(&mut running, "audit webhook");
+    assert!(
+        url.starts_with("https://127.0.0.1:") && url.ends_with("/from-flag"),
+        "{url}"
+    );
+    assert_eq!(post(&api_server, &url, fat_batch).0, 200);
+    let ended = running.terminate();
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains("summary: 2 events"),
+        "{}",
+        ended.stderr
+    );
+}
+
+#[test]
+fn bad_listen_and_metrics_keys_are_refused_with_the_key_and_place() {
+    let refused = |yaml: &str, extra: &[&str]| {
+        let config = config_file(yaml);
+        let mut args = vec!["run", "--config", arg(&config)];
+        args.extend_from_slice(extra);
+        let run = k8scop(&args);
+        assert_eq!(run.code, 2, "{yaml}\n{}", run.stderr);
+        assert_eq!(run.stdout, "");
+        (config.display().to_string(), run.stderr)
+    };
+    let (path, stderr) = refused(
+        "listen:\n  address: \"127.0.0.1:0\"\n  max_batch_bytes: lots\n",
+        &[],
+    );
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {path}:3:20: key `listen.max_batch_bytes`: invalid type: string \"lots\", \
+             expected usize\n"
+        )
+    );
+    let (_, stderr) = refused(
+        "listen:\n  address: \"127.0.0.1:0\"\n  path: k8s-audit\n",
+        &[],
+    );
+    assert_eq!(
+        stderr,
+        "error: config key `listen.path` (`k8s-audit`): expected a URL path such as `/k8s-audit`\n"
+    );
+    let (_, stderr) = refused("listen: {tls_key: /etc/tls.key}\nsources: [x.log]\n", &[]);
+    assert_eq!(
+        stderr,
+        "error: config key `listen.tls_key` configures the audit webhook; it needs `--listen \
+         ADDR` (config key `listen.address`)\n"
+    );
+    let (_, stderr) = refused("listen: {address: \"127.0.0.1:0\"}\n", &["-A", "static"]);
+    assert!(
+        stderr.starts_with(
+            "error: config key `listen.address` receives events until k8scop is stopped"
+        ),
+        "{stderr}"
+    );
+    let (_, stderr) = refused("metrics: \"\"\nsources: [x.log]\n", &[]);
+    assert_eq!(
+        stderr,
+        "error: config key `metrics` is empty; give an address such as `0.0.0.0:9090`\n"
+    );
 }

@@ -97,20 +97,21 @@ pub enum ConfigError {
         key: String,
     },
     /// A number out of the option's range (`--fetch-delay 0`, `--page-size 20000`).
-    #[error("`{option} {value}`: expected {expected}")]
+    #[error("{}: expected {expected}", option.with_value(value))]
     InvalidValue {
-        /// The flag, which also names the config key (`--fetch-delay` is `fetch_delay`).
-        option: &'static str,
+        /// The flag (which for most options also names the config key: `--fetch-delay` is
+        /// `fetch_delay`), or the config key when the value came from the file.
+        option: Setting,
         /// The value as given.
         value: String,
         /// What the option takes.
         expected: &'static str,
     },
     /// An option given an empty string.
-    #[error("`{option}` is empty; give {expected}")]
+    #[error("{option} is empty; give {expected}")]
     EmptyValue {
-        /// The flag.
-        option: &'static str,
+        /// The flag, or the config key when the value came from the file.
+        option: Setting,
         /// What the option takes.
         expected: &'static str,
     },
@@ -201,6 +202,47 @@ pub struct FileLocation {
     pub column: usize,
 }
 
+/// How a message names a setting: by its flag, or by its config key when the value came from the
+/// configuration file (the file's own keys do not all follow the flags' names: `--listen` is
+/// `listen.address`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// A command-line flag (`--tls-cert`).
+    Flag(&'static str),
+    /// A dotted config key (`listen.tls_cert`).
+    Key(&'static str),
+}
+
+impl Setting {
+    /// The flag if it is given, else the config key if the file has it.
+    fn of(flag: bool, file: bool, name: &'static str, key: &'static str) -> Option<Setting> {
+        if flag {
+            Some(Setting::Flag(name))
+        } else if file {
+            Some(Setting::Key(key))
+        } else {
+            None
+        }
+    }
+
+    /// `` `--listen-path audit` `` or `` config key `listen.path` (`audit`) ``.
+    fn with_value(self, value: &str) -> String {
+        match self {
+            Setting::Flag(flag) => format!("`{flag} {value}`"),
+            Setting::Key(key) => format!("config key `{key}` (`{value}`)"),
+        }
+    }
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Setting::Flag(flag) => write!(f, "`{flag}`"),
+            Setting::Key(key) => write!(f, "config key `{key}`"),
+        }
+    }
+}
+
 /// The two halves of basic authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BasicAuthPart {
@@ -233,14 +275,21 @@ pub enum Conflict {
     #[error("`--elastic` and `--source` are both given: k8scop reads one source per run")]
     ElasticAndSource,
     /// `--listen` with `--source` or `--elastic`: a run reads one source.
-    #[error("`--listen` and `{other}` are both given: k8scop reads one source per run")]
+    #[error("{listen} and `{other}` are both given: k8scop reads one source per run")]
     ListenAndSource {
+        /// `--listen`, or `listen.address` of the file.
+        listen: Setting,
         /// `--source` or `--elastic`.
         other: &'static str,
     },
     /// `--listen` in a static run: the webhook has no end to read to.
-    #[error("`--listen` receives events until k8scop is stopped: it is a streaming run, not `-A static`")]
-    ListenWhileStatic,
+    #[error(
+        "{listen} receives events until k8scop is stopped: it is a streaming run, not `-A static`"
+    )]
+    ListenWhileStatic {
+        /// `--listen`, or `listen.address` of the file.
+        listen: Setting,
+    },
     /// `--source -` twice: stdin can be read once.
     #[error("`--source -` (stdin) is given more than once")]
     StdinTwice,
@@ -311,24 +360,33 @@ pub enum Missing {
          `elastic.bearer` need `elastic.url` (`--elastic`)"
     )]
     ElasticForCredentials,
-    /// `--tls-cert`, `--tls-key`, `--client-ca`, `--listen-path` or a size limit without
-    /// `--listen`.
-    #[error("`{option}` configures the audit webhook; it needs `--listen ADDR`")]
+    /// `--tls-cert`, `--tls-key`, `--client-ca`, `--listen-path` or a size limit (or their
+    /// `listen.*` keys) without `--listen` (`listen.address`).
+    #[error(
+        "{option} configures the audit webhook; it needs `--listen ADDR` (config key \
+         `listen.address`)"
+    )]
     ListenFor {
         /// The option given.
-        option: &'static str,
+        option: Setting,
     },
     /// One of `--tls-cert` and `--tls-key` without the other.
-    #[error("`{given}` needs `{missing}`: HTTPS takes a certificate and its key")]
+    #[error("{given} needs {missing}: HTTPS takes a certificate and its key")]
     TlsPair {
         /// The option given.
-        given: &'static str,
-        /// The option missing.
+        given: Setting,
+        /// The option missing, with its config key.
         missing: &'static str,
     },
     /// `--client-ca` without HTTPS.
-    #[error("`--client-ca` checks client certificates, which needs HTTPS: give `--tls-cert` and `--tls-key`")]
-    TlsForClientCa,
+    #[error(
+        "{given} checks client certificates, which needs HTTPS: give `--tls-cert` and \
+         `--tls-key` (config keys `listen.tls_cert` and `listen.tls_key`)"
+    )]
+    TlsForClientCa {
+        /// `--client-ca`, or `listen.client_ca` of the file.
+        given: Setting,
+    },
     /// `--webhook-format` without a webhook.
     #[error("`--webhook-format` needs a webhook URL (`--webhook URL`)")]
     WebhookUrlForFormat,
@@ -390,7 +448,7 @@ fn invalid_value<T>(
     expected: &'static str,
 ) -> Result<T, ConfigError> {
     Err(ConfigError::InvalidValue {
-        option,
+        option: Setting::Flag(option),
         value: value.to_string(),
         expected,
     })
@@ -417,6 +475,10 @@ pub struct FileConfig {
     pub alerts_file: Option<String>,
     pub webhook: Option<WebhookFile>,
     pub email: Option<EmailFile>,
+    /// The audit webhook receiver: `--listen` and its options.
+    pub listen: Option<ListenFile>,
+    /// `--metrics`: where the metrics and health endpoints listen.
+    pub metrics: Option<String>,
     /// `false` is `--no-watch`.
     pub watch: Option<bool>,
     pub quiet: Option<bool>,
@@ -449,6 +511,26 @@ pub struct WebhookFile {
     pub url: Option<String>,
     pub format: Option<WebhookFormatArg>,
     pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// `listen:`: the audit webhook receiver, as `--listen` and its options.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenFile {
+    /// `--listen`.
+    pub address: Option<String>,
+    /// `--listen-path`.
+    pub path: Option<String>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<String>,
+    /// `--tls-key`.
+    pub tls_key: Option<String>,
+    /// `--client-ca`.
+    pub client_ca: Option<String>,
+    /// `--max-batch-bytes`.
+    pub max_batch_bytes: Option<usize>,
+    /// `--max-event-bytes`.
+    pub max_event_bytes: Option<usize>,
 }
 
 /// `email:`: the SMTP server, the credentials, the sender and the recipients.
@@ -793,8 +875,11 @@ impl RunConfig {
             "elastic.alerts",
             env,
         )?;
-        let analysis = match (args.analysis.or(file.analysis), &args.listen) {
-            (Some(AnalysisArg::Static), Some(_)) => return Err(Conflict::ListenWhileStatic.into()),
+        let listen = listen_setup(args, file.listen.unwrap_or_default(), env)?;
+        let analysis = match (args.analysis.or(file.analysis), &listen) {
+            (Some(AnalysisArg::Static), Some((_, listen))) => {
+                return Err(Conflict::ListenWhileStatic { listen: *listen }.into())
+            }
             (Some(AnalysisArg::Streaming), _) | (None, Some(_)) => Analysis::Streaming,
             (Some(AnalysisArg::Static) | None, None) => Analysis::Static,
         };
@@ -803,13 +888,22 @@ impl RunConfig {
         } else {
             args.sources.clone()
         };
-        let listen = listen_setup(args)?;
-        if listen.is_some() {
+        if let Some((_, listen)) = &listen {
             if !sources.is_empty() {
-                return Err(Conflict::ListenAndSource { other: "--source" }.into());
+                let other = "--source";
+                return Err(Conflict::ListenAndSource {
+                    listen: *listen,
+                    other,
+                }
+                .into());
             }
             if elastic_url.is_some() {
-                return Err(Conflict::ListenAndSource { other: "--elastic" }.into());
+                let other = "--elastic";
+                return Err(Conflict::ListenAndSource {
+                    listen: *listen,
+                    other,
+                }
+                .into());
             }
         }
         let source = match elastic_url {
@@ -823,7 +917,7 @@ impl RunConfig {
                 if range.start.is_some() || range.end.is_some() {
                     return Err(Missing::ElasticForTimeRange.into());
                 }
-                SourceSetup::Webhook(listen.expect("checked above"))
+                SourceSetup::Webhook(listen.expect("checked above").0)
             }
             Some(url) => {
                 if !sources.is_empty() {
@@ -893,7 +987,7 @@ impl RunConfig {
         if let Some(path) = alerts_file {
             if path.as_os_str().is_empty() {
                 return Err(ConfigError::EmptyValue {
-                    option: "--alerts-file",
+                    option: Setting::Flag("--alerts-file"),
                     expected: "a path",
                 });
             }
@@ -935,15 +1029,19 @@ impl RunConfig {
                 None => CheckpointPolicy::default(),
             },
         };
-        let metrics = match &args.metrics {
-            Some(m) if m.is_empty() => {
-                return Err(ConfigError::EmptyValue {
-                    option: "--metrics",
-                    expected: "an address such as `0.0.0.0:9090`",
-                })
-            }
-            m => m.clone(),
-        };
+        let metrics_setting = Setting::of(
+            args.metrics.is_some(),
+            file.metrics.is_some(),
+            "--metrics",
+            "metrics",
+        );
+        let metrics = pick(args.metrics.clone(), file.metrics, "metrics", env)?;
+        if let (Some(option), Some("")) = (metrics_setting, metrics.as_deref()) {
+            return Err(ConfigError::EmptyValue {
+                option,
+                expected: "an address such as `0.0.0.0:9090`",
+            });
+        }
         Ok(RunConfig {
             pipeline,
             source,
@@ -955,76 +1053,139 @@ impl RunConfig {
     }
 }
 
-/// The audit webhook of `--listen` and its options; `None` without `--listen` (when its options
+/// The audit webhook of `--listen` (`listen.address`) and its options, each flag overriding its
+/// key, with the setting that gave the address; `None` without an address (when its options
 /// are errors).
-fn listen_setup(args: &RunArgs) -> Result<Option<WebhookConfig>, ConfigError> {
-    let Some(address) = &args.listen else {
-        let given = [
-            ("--listen-path", args.listen_path.is_some()),
-            ("--tls-cert", args.tls_cert.is_some()),
-            ("--tls-key", args.tls_key.is_some()),
-            ("--client-ca", args.client_ca.is_some()),
-            ("--max-batch-bytes", args.max_batch_bytes.is_some()),
-            ("--max-event-bytes", args.max_event_bytes.is_some()),
-        ];
-        return match given.iter().find(|(_, g)| *g) {
-            Some((option, _)) => Err(Missing::ListenFor { option }.into()),
+fn listen_setup(
+    args: &RunArgs,
+    file: ListenFile,
+    env: Env<'_>,
+) -> Result<Option<(WebhookConfig, Setting)>, ConfigError> {
+    let path_of = |flag: &Option<PathBuf>, value: Option<String>, key: &'static str| {
+        Ok::<_, ConfigError>(match flag {
+            Some(p) => Some(p.clone()),
+            None => subst_opt(value, key, env)?.map(PathBuf::from),
+        })
+    };
+    let given = [
+        Setting::of(
+            args.listen_path.is_some(),
+            file.path.is_some(),
+            "--listen-path",
+            "listen.path",
+        ),
+        Setting::of(
+            args.tls_cert.is_some(),
+            file.tls_cert.is_some(),
+            "--tls-cert",
+            "listen.tls_cert",
+        ),
+        Setting::of(
+            args.tls_key.is_some(),
+            file.tls_key.is_some(),
+            "--tls-key",
+            "listen.tls_key",
+        ),
+        Setting::of(
+            args.client_ca.is_some(),
+            file.client_ca.is_some(),
+            "--client-ca",
+            "listen.client_ca",
+        ),
+        Setting::of(
+            args.max_batch_bytes.is_some(),
+            file.max_batch_bytes.is_some(),
+            "--max-batch-bytes",
+            "listen.max_batch_bytes",
+        ),
+        Setting::of(
+            args.max_event_bytes.is_some(),
+            file.max_event_bytes.is_some(),
+            "--max-event-bytes",
+            "listen.max_event_bytes",
+        ),
+    ];
+    let [path_setting, cert_setting, key_setting, client_ca_setting, batch_setting, event_setting] =
+        given;
+    let Some(listen) = Setting::of(
+        args.listen.is_some(),
+        file.address.is_some(),
+        "--listen",
+        "listen.address",
+    ) else {
+        return match given.into_iter().flatten().next() {
+            Some(option) => Err(Missing::ListenFor { option }.into()),
             None => Ok(None),
         };
     };
+    let address = pick(args.listen.clone(), file.address, "listen.address", env)?
+        .expect("an address is given");
     if address.is_empty() {
         return Err(ConfigError::EmptyValue {
-            option: "--listen",
+            option: listen,
             expected: "an address such as `0.0.0.0:8443`",
         });
     }
-    let mut config = WebhookConfig::new(address.clone());
-    if let Some(path) = &args.listen_path {
+    let mut config = WebhookConfig::new(address);
+    if let Some(path) = pick(args.listen_path.clone(), file.path, "listen.path", env)? {
         if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
-            return invalid_value("--listen-path", path, "a URL path such as `/k8s-audit`");
+            return Err(ConfigError::InvalidValue {
+                option: path_setting.expect("a path is given"),
+                value: path,
+                expected: "a URL path such as `/k8s-audit`",
+            });
         }
-        config.path = path.clone();
+        config.path = path;
     }
-    config.tls = match (&args.tls_cert, &args.tls_key) {
+    let cert = path_of(&args.tls_cert, file.tls_cert, "listen.tls_cert")?;
+    let key = path_of(&args.tls_key, file.tls_key, "listen.tls_key")?;
+    let client_ca = path_of(&args.client_ca, file.client_ca, "listen.client_ca")?;
+    config.tls = match (cert, key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-            client_ca: args.client_ca.clone(),
+            cert,
+            key,
+            client_ca,
         }),
         (Some(_), None) => {
             return Err(Missing::TlsPair {
-                given: "--tls-cert",
-                missing: "--tls-key",
+                given: cert_setting.expect("a certificate is given"),
+                missing: "`--tls-key` (config key `listen.tls_key`)",
             }
             .into())
         }
         (None, Some(_)) => {
             return Err(Missing::TlsPair {
-                given: "--tls-key",
-                missing: "--tls-cert",
+                given: key_setting.expect("a key is given"),
+                missing: "`--tls-cert` (config key `listen.tls_cert`)",
             }
             .into())
         }
-        (None, None) if args.client_ca.is_some() => return Err(Missing::TlsForClientCa.into()),
-        (None, None) => None,
+        (None, None) => match client_ca_setting {
+            Some(given) => return Err(Missing::TlsForClientCa { given }.into()),
+            None => None,
+        },
     };
-    if let Some(n) = args.max_batch_bytes {
+    if let Some(n) = args.max_batch_bytes.or(file.max_batch_bytes) {
         if n == 0 {
-            return invalid_value("--max-batch-bytes", n, "a number of bytes above 0");
+            return Err(ConfigError::InvalidValue {
+                option: batch_setting.expect("a batch limit is given"),
+                value: n.to_string(),
+                expected: "a number of bytes above 0",
+            });
         }
         config.max_batch = n;
     }
-    if let Some(n) = args.max_event_bytes {
+    if let Some(n) = args.max_event_bytes.or(file.max_event_bytes) {
         if n == 0 || n > config.max_batch {
-            return invalid_value(
-                "--max-event-bytes",
-                n,
-                "a number of bytes above 0 and at most the batch limit",
-            );
+            return Err(ConfigError::InvalidValue {
+                option: event_setting.expect("an event limit is given"),
+                value: n.to_string(),
+                expected: "a number of bytes above 0 and at most the batch limit",
+            });
         }
         config.max_event = n;
     }
-    Ok(Some(config))
+    Ok(Some((config, listen)))
 }
 
 /// The file source of `--source` (files, globs, `-`).
@@ -1040,7 +1201,7 @@ fn file_source(
     for s in sources {
         if s.is_empty() {
             return Err(ConfigError::EmptyValue {
-                option: "--source",
+                option: Setting::Flag("--source"),
                 expected: "a path, a glob or `-` for stdin",
             });
         }
@@ -1088,7 +1249,7 @@ fn elastic_setup(i: ElasticInputs<'_>) -> Result<ElasticSetup, ConfigError> {
     } = i;
     if url.trim().is_empty() {
         return Err(ConfigError::EmptyValue {
-            option: "--elastic",
+            option: Setting::Flag("--elastic"),
             expected: "the server's URL, e.g. `http://localhost:9200`",
         });
     }
@@ -1882,7 +2043,8 @@ webhook:
             error(&[], "rules: [r]\nsourcez: [x]\n"),
             "k8scop.yaml:2:1: unknown key `sourcez`, expected one of `elastic`, `rules`, \
              `sources`, `analysis`, `start`, `end`, `max_alert_delta`, `script_deadline`, \
-             `fetch_delay`, `output`, `alerts_file`, `webhook`, `email`, `watch`, `quiet`"
+             `fetch_delay`, `output`, `alerts_file`, `webhook`, `email`, `listen`, `metrics`, `watch`, \
+             `quiet`"
         );
         assert_eq!(
             error(&[], "elastic:\n  url: http://es:9200\n  uri: x\n"),
@@ -2054,15 +2216,18 @@ webhook:
             ),
             (
                 &["--source", "x", "--tls-cert", "c"],
-                "`--tls-cert` configures the audit webhook; it needs `--listen ADDR`",
+                "`--tls-cert` configures the audit webhook; it needs `--listen ADDR` (config key \
+                 `listen.address`)",
             ),
             (
                 &["--listen", ":1", "--tls-key", "k"],
-                "`--tls-key` needs `--tls-cert`: HTTPS takes a certificate and its key",
+                "`--tls-key` needs `--tls-cert` (config key `listen.tls_cert`): HTTPS takes a \
+                 certificate and its key",
             ),
             (
                 &["--listen", ":1", "--client-ca", "ca"],
-                "`--client-ca` checks client certificates, which needs HTTPS: give `--tls-cert` and `--tls-key`",
+                "`--client-ca` checks client certificates, which needs HTTPS: give `--tls-cert` and \
+                 `--tls-key` (config keys `listen.tls_cert` and `listen.tls_key`)",
             ),
             (
                 &["--listen", ":1", "--listen-path", "audit"],
@@ -2084,6 +2249,176 @@ webhook:
         for (argv, expected) in cases {
             assert_eq!(&error(argv, ""), expected, "{argv:?}");
         }
+    }
+
+    const LISTEN: &str = r#"
+listen:
+  address: "0.0.0.0:8443"
+  path: /audit
+  tls_cert: ${TLS}/tls.crt
+  tls_key: /etc/tls/tls.key
+  client_ca: /etc/ca/ca.crt
+  max_batch_bytes: 4096
+  max_event_bytes: 1024
+metrics: "0.0.0.0:9090"
+"#;
+
+    fn webhook_source(c: &RunConfig) -> &WebhookConfig {
+        match &c.source {
+            SourceSetup::Webhook(w) => w,
+            _ => panic!("expected the webhook"),
+        }
+    }
+
+    #[test]
+    fn the_file_configures_the_audit_webhook_and_metrics() {
+        let c = build_env(&[], LISTEN, &[("TLS", "/etc/tls")], Terminal::default()).unwrap();
+        let w = webhook_source(&c);
+        assert_eq!(
+            (w.listen.as_str(), w.path.as_str()),
+            ("0.0.0.0:8443", "/audit")
+        );
+        assert_eq!(
+            w.tls,
+            Some(TlsFiles {
+                cert: "/etc/tls/tls.crt".into(),
+                key: "/etc/tls/tls.key".into(),
+                client_ca: Some("/etc/ca/ca.crt".into()),
+            })
+        );
+        assert_eq!((w.max_batch, w.max_event), (4096, 1024));
+        assert_eq!(c.pipeline.analysis, Analysis::Streaming);
+        assert_eq!(c.metrics.as_deref(), Some("0.0.0.0:9090"));
+
+        // Each flag overrides its key; the other keys still apply.
+        let c = build_env(
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "mine.pem",
+                "--max-event-bytes",
+                "10",
+                "--metrics",
+                "127.0.0.1:9",
+            ],
+            LISTEN,
+            &[],
+            Terminal::default(),
+        )
+        .unwrap();
+        let w = webhook_source(&c);
+        assert_eq!(
+            (w.listen.as_str(), w.path.as_str()),
+            ("127.0.0.1:0", "/audit")
+        );
+        let tls = w.tls.as_ref().unwrap();
+        assert_eq!(
+            (tls.cert.to_str(), tls.key.to_str()),
+            (Some("mine.pem"), Some("/etc/tls/tls.key"))
+        );
+        assert_eq!((w.max_batch, w.max_event), (4096, 10));
+        assert_eq!(c.metrics.as_deref(), Some("127.0.0.1:9"));
+
+        // The flags alone, the file alone, or nothing: no webhook without an address.
+        let c = build(&["--source", "x"], "metrics: \":9\"").unwrap();
+        assert!(matches!(c.source, SourceSetup::Files(_)));
+        assert_eq!(c.metrics.as_deref(), Some(":9"));
+    }
+
+    #[test]
+    fn listen_errors_name_the_key_the_value_came_from() {
+        let cases: &[(&[&str], &str, &str)] = &[
+            (
+                &["--source", "x"],
+                "listen: {tls_cert: c.pem}",
+                "config key `listen.tls_cert` configures the audit webhook; it needs `--listen \
+                 ADDR` (config key `listen.address`)",
+            ),
+            (
+                &[],
+                "listen: {address: \":1\"}\nsources: [x]",
+                "config key `listen.address` and `--source` are both given: k8scop reads one \
+                 source per run",
+            ),
+            (
+                &[],
+                "listen: {address: \":1\"}\nanalysis: static",
+                "config key `listen.address` receives events until k8scop is stopped: it is a \
+                 streaming run, not `-A static`",
+            ),
+            (
+                &["-A", "static"],
+                "listen: {address: \":1\"}",
+                "config key `listen.address` receives events until k8scop is stopped: it is a \
+                 streaming run, not `-A static`",
+            ),
+            (
+                &["--listen", ":1"],
+                "listen: {tls_cert: c.pem}",
+                "config key `listen.tls_cert` needs `--tls-key` (config key `listen.tls_key`): \
+                 HTTPS takes a certificate and its key",
+            ),
+            (
+                &[],
+                "listen: {address: \":1\", client_ca: ca.pem}",
+                "config key `listen.client_ca` checks client certificates, which needs HTTPS: give \
+                 `--tls-cert` and `--tls-key` (config keys `listen.tls_cert` and `listen.tls_key`)",
+            ),
+            (
+                &[],
+                "listen: {address: \":1\", path: audit}",
+                "config key `listen.path` (`audit`): expected a URL path such as `/k8s-audit`",
+            ),
+            (
+                &["--listen-path", "/a b"],
+                "listen: {address: \":1\", path: /audit}",
+                "`--listen-path /a b`: expected a URL path such as `/k8s-audit`",
+            ),
+            (
+                &[],
+                "listen: {address: \":1\", max_batch_bytes: 0}",
+                "config key `listen.max_batch_bytes` (`0`): expected a number of bytes above 0",
+            ),
+            (
+                &["--max-batch-bytes", "100"],
+                "listen: {address: \":1\", max_event_bytes: 200}",
+                "config key `listen.max_event_bytes` (`200`): expected a number of bytes above 0 \
+                 and at most the batch limit",
+            ),
+            (
+                &[],
+                "listen: {address: \"\"}",
+                "config key `listen.address` is empty; give an address such as `0.0.0.0:8443`",
+            ),
+            (
+                &["--source", "x"],
+                "metrics: \"\"",
+                "config key `metrics` is empty; give an address such as `0.0.0.0:9090`",
+            ),
+            (
+                &["--source", "x"],
+                "listen: {address: \"${NOPE}\"}",
+                "config key `listen.address`: environment variable `NOPE` is not set",
+            ),
+            (
+                &["--source", "x"],
+                "listen:\n  address: \":1\"\n  max_batch_bytes: -1\n",
+                "k8scop.yaml:3:20: key `listen.max_batch_bytes`: invalid type: integer `-1`, \
+                 expected usize",
+            ),
+            (
+                &["--source", "x"],
+                "listen:\n  adress: \":1\"\n",
+                "k8scop.yaml:2:3: unknown key `listen.adress`, expected one of `address`, `path`, \
+                 `tls_cert`, `tls_key`, `client_ca`, `max_batch_bytes`, `max_event_bytes`",
+            ),
+        ];
+        for (argv, yaml, expected) in cases {
+            assert_eq!(&error(argv, yaml), expected, "{argv:?} {yaml}");
+        }
+        // A key a flag overrides is not looked at: its variable may be unset.
+        assert!(build(&["--listen", ":1"], "listen: {address: \"${NOPE}\"}").is_ok());
     }
 
     #[test]
@@ -2374,7 +2709,7 @@ webhook:
         ));
         assert!(matches!(
             build(&["--source", "x", "-d", "0"], "").unwrap_err(),
-            ConfigError::InvalidValue { option: "--fetch-delay", value, .. } if value == "0"
+            ConfigError::InvalidValue { option: Setting::Flag("--fetch-delay"), value, .. } if value == "0"
         ));
         match build(&["--source", "x", "-s", "now-1y"], "").unwrap_err() {
             ConfigError::InvalidTime { option, error } => {
