@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::smtp_server::{header, parts, unfold, Received, SmtpServer};
+use crate::smtp_server::{header, parts, unfold, Received, SmtpServer, TlsMode};
 use crate::util::{arg, root, rules_dir};
+use crate::webhook::tls_dir;
 
 const PASSWORD: &str = "hunter2-s3cret";
 
@@ -112,6 +113,7 @@ fn a_burst_of_alerts_is_one_email_to_every_recipient_with_every_alert() {
     assert_eq!(received.len(), 1, "one e-mail for the burst: {received:#?}");
     let message = &received[0];
     assert_eq!(message.code, 250);
+    assert!(!message.tls, "`tls: none` is plain text");
     assert_eq!(message.from, "k8scop@example.com");
     assert_eq!(
         message.to,
@@ -394,4 +396,144 @@ fn a_streaming_run_flushes_the_pending_window_on_shutdown() {
     assert_eq!(received[0].code, 250);
     let (_, documents) = content(&received[0]);
     assert!(!documents.is_empty());
+}
+
+/// An SMTP server with the webhook tests' certificate for 127.0.0.1 (signed by their CA), which
+/// requires authentication, and the `email:` section for it with `tls` and `ca_file`.
+fn tls_server(mode: TlsMode) -> SmtpServer {
+    let dir = tls_dir();
+    SmtpServer::start_tls(
+        Some(("k8scop-mailer", PASSWORD)),
+        mode,
+        &dir.join("server.pem"),
+        &dir.join("server.key"),
+    )
+}
+
+fn tls_section(server: &SmtpServer, tls: &str, ca_file: &str) -> String {
+    format!(
+        "email:\n  host: 127.0.0.1\n  port: {}\n  tls: {tls}\n  ca_file: {ca_file}\n  \
+         username: k8scop-mailer\n  password: {PASSWORD}\n  from: k8scop@example.com\n  \
+         to: [oncall@example.com]\n",
+        server.addr.port()
+    )
+}
+
+#[test]
+fn starttls_delivers_with_the_ca_file_and_a_certificate_it_did_not_sign_is_refused() {
+    let server = tls_server(TlsMode::StartTls);
+    let ca = tls_dir().join("ca.pem");
+    let out = run(&tls_section(&server, "starttls", arg(&ca)), &[], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let delivered = server.delivered();
+    assert_eq!(delivered.len(), 1, "{delivered:#?}");
+    assert!(delivered[0].tls, "delivered after STARTTLS");
+    assert_eq!(delivered[0].user.as_deref(), Some("k8scop-mailer"));
+    let ids = alert_ids(&out.stdout);
+    let (_, documents) = content(&delivered[0]);
+    assert_eq!(documents.len(), ids.len());
+    // Nothing but the greeting exchange went in clear: STARTTLS comes before AUTH and MAIL.
+    let transcript = server.transcript();
+    let at = |verb: &str| transcript.iter().position(|l| l.starts_with(verb));
+    assert!(
+        at("STARTTLS").unwrap() < at("AUTH").unwrap(),
+        "{transcript:?}"
+    );
+    assert!(
+        at("STARTTLS").unwrap() < at("MAIL").unwrap(),
+        "{transcript:?}"
+    );
+
+    // A CA file that did not sign the server's certificate (the self-signed `stranger`): the
+    // handshake is refused, nothing is sent, and the run reports the alerts as undelivered.
+    let lines_before = server.transcript().len();
+    let stranger = tls_dir().join("stranger.pem");
+    let out = run(&tls_section(&server, "starttls", arg(&stranger)), &[], &[]);
+    assert_eq!(out.code, 1, "undelivered alerts fail the run: {out:?}");
+    let ids = alert_ids(&out.stdout);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: sink email 127.0.0.1: TLS: the server's certificate is refused (invalid peer \
+             certificate: UnknownIssuer): it must be issued for `127.0.0.1` by the CA file `{}` or \
+             a public CA; nothing was sent (not retried) ({} alerts undelivered)\n",
+            stranger.display(),
+            ids.len()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("{} undelivered", ids.len())),
+        "counted in the summary: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(PASSWORD), "{}", out.stderr);
+    assert_eq!(server.received().len(), 1, "nothing more was received");
+    let after: Vec<String> = server.transcript()[lines_before..].to_vec();
+    assert!(
+        after
+            .iter()
+            .all(|l| l.starts_with("EHLO") || l == "STARTTLS"),
+        "only EHLO and STARTTLS in clear, never AUTH or MAIL: {after:?}"
+    );
+    assert!(!server.handshake_failures().is_empty());
+
+    // Without a CA file the built-in roots do not know the private CA either.
+    let out = run(
+        &tls_section(&server, "starttls", "\"\"").replace("  ca_file: \"\"\n", ""),
+        &[],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "TLS: the server's certificate is refused (invalid peer certificate: UnknownIssuer): \
+             it must be issued for `127.0.0.1` by a public CA (for a private CA, give its CA \
+             file); nothing was sent (not retried)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.received().len(), 1);
+}
+
+#[test]
+fn implicit_tls_delivers_with_the_ca_file() {
+    let server = tls_server(TlsMode::Implicit);
+    let ca = tls_dir().join("ca.pem");
+    let out = run(&tls_section(&server, "tls", arg(&ca)), &[], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let delivered = server.delivered();
+    assert_eq!(delivered.len(), 1, "{delivered:#?}");
+    assert!(delivered[0].tls);
+    assert_eq!(delivered[0].user.as_deref(), Some("k8scop-mailer"));
+    assert!(!server.transcript().iter().any(|l| l == "STARTTLS"));
+}
+
+#[test]
+fn an_unreadable_ca_file_stops_the_run_before_it_starts() {
+    let server = tls_server(TlsMode::StartTls);
+    let out = run(
+        &tls_section(&server, "starttls", "/nonexistent/ca.pem"),
+        &[],
+        &[],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.starts_with(
+            "error: sink email 127.0.0.1: cannot read the CA file `/nonexistent/ca.pem`: "
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout, "", "nothing runs");
+    let not_pem = rules_dir(&[("ca.pem", "not a certificate\n")]).join("ca.pem");
+    let out = run(&tls_section(&server, "tls", arg(&not_pem)), &[], &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("holds no certificate (expected PEM"),
+        "{}",
+        out.stderr
+    );
+    assert!(server.received().is_empty());
 }

@@ -5,15 +5,21 @@
 //! dot-unstuffing), `RSET`, `NOOP` and `QUIT`. Replies to the end of `DATA` can be scripted
 //! (a `451` the first time, a `550` always, ...). Every message accepted or refused is recorded
 //! with its envelope, its data and the user it was authenticated as.
+//!
+//! With [`SmtpServer::start_tls`] it speaks TLS (rustls, a certificate made by the test): either
+//! `STARTTLS` (offered in the `EHLO` answer; the session starts again after the handshake, as
+//! RFC 3207 says) or implicit TLS from the first byte. A failed handshake is recorded.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use tokio_rustls::rustls;
 
 /// One message as the server received it (whether or not it accepted it).
 #[derive(Debug, Clone)]
@@ -28,6 +34,85 @@ pub struct Received {
     pub data: String,
     /// The reply code the server gave to the end of `DATA`.
     pub code: u16,
+    /// It came over TLS (after `STARTTLS`, or implicit TLS).
+    pub tls: bool,
+}
+
+/// How a TLS server secures its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain text, `STARTTLS` offered.
+    StartTls,
+    /// TLS from the first byte.
+    Implicit,
+}
+
+/// A connection, plain or TLS.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+    /// Between the plain connection and its upgrade.
+    Closed,
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+            Conn::Closed => Ok(0),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+            Conn::Closed => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+            Conn::Closed => Ok(()),
+        }
+    }
+}
+
+/// TLS over `tcp`, the handshake done (so that a client refusing the certificate is seen here).
+fn accept_tls(config: &Arc<rustls::ServerConfig>, mut tcp: TcpStream) -> std::io::Result<Conn> {
+    let mut connection =
+        rustls::ServerConnection::new(Arc::clone(config)).map_err(std::io::Error::other)?;
+    while connection.is_handshaking() {
+        connection.complete_io(&mut tcp)?;
+    }
+    Ok(Conn::Tls(Box::new(rustls::StreamOwned::new(
+        connection, tcp,
+    ))))
+}
+
+/// A rustls server configuration with the certificate (and chain) and key of these PEM files.
+fn server_config(cert: &Path, key: &Path) -> Arc<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .expect("the certificate file")
+        .map(|c| c.expect("a PEM certificate"))
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(key).expect("the key file");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("a certificate and its key");
+    Arc::new(config)
 }
 
 #[derive(Default)]
@@ -38,6 +123,8 @@ struct State {
     always: Option<(u16, String)>,
     /// Every line the clients sent (AUTH lines included), to check what was on the wire.
     transcript: Vec<String>,
+    /// Why each failed TLS handshake failed.
+    handshake_failures: Vec<String>,
 }
 
 /// The server; it runs until the test process ends.
@@ -47,8 +134,26 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// Starts a server; with `credentials`, it requires `AUTH` before `MAIL`.
+    /// Starts a plain-text server; with `credentials`, it requires `AUTH` before `MAIL`.
     pub fn start(credentials: Option<(&str, &str)>) -> SmtpServer {
+        SmtpServer::serve(credentials, None)
+    }
+
+    /// Starts a server that speaks TLS as `mode` says, with the certificate `cert` (PEM, with
+    /// its chain) and its key.
+    pub fn start_tls(
+        credentials: Option<(&str, &str)>,
+        mode: TlsMode,
+        cert: &Path,
+        key: &Path,
+    ) -> SmtpServer {
+        SmtpServer::serve(credentials, Some((mode, server_config(cert, key))))
+    }
+
+    fn serve(
+        credentials: Option<(&str, &str)>,
+        tls: Option<(TlsMode, Arc<rustls::ServerConfig>)>,
+    ) -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = listener.local_addr().expect("a local address");
         let state = Arc::new(Mutex::new(State::default()));
@@ -58,12 +163,32 @@ impl SmtpServer {
             for stream in listener.incoming().flatten() {
                 let state = Arc::clone(&shared);
                 let credentials = credentials.clone();
+                let tls = tls.clone();
                 thread::spawn(move || {
-                    let _ = Session::new(stream, state, credentials).run();
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    let session = match tls {
+                        None => Session::new(Conn::Plain(stream), state, credentials, None),
+                        Some((TlsMode::StartTls, config)) => {
+                            Session::new(Conn::Plain(stream), state, credentials, Some(config))
+                        }
+                        Some((TlsMode::Implicit, config)) => match accept_tls(&config, stream) {
+                            Ok(conn) => Session::new(conn, state, credentials, None),
+                            Err(e) => {
+                                state.lock().unwrap().handshake_failures.push(e.to_string());
+                                return;
+                            }
+                        },
+                    };
+                    let _ = session.run();
                 });
             }
         });
         SmtpServer { addr, state }
+    }
+
+    /// Why each failed TLS handshake failed (as the server saw it), in order.
+    pub fn handshake_failures(&self) -> Vec<String> {
+        self.state.lock().unwrap().handshake_failures.clone()
     }
 
     /// Answers the next ends of `DATA` with these replies, in order (then `250` again).
@@ -111,8 +236,10 @@ impl SmtpServer {
 }
 
 struct Session {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    /// Reads and, through `get_mut`, writes the connection.
+    conn: BufReader<Conn>,
+    /// `STARTTLS` is offered (and not yet used) with this configuration.
+    starttls: Option<Arc<rustls::ServerConfig>>,
     state: Arc<Mutex<State>>,
     credentials: Option<(String, String)>,
     user: Option<String>,
@@ -122,15 +249,14 @@ struct Session {
 
 impl Session {
     fn new(
-        stream: TcpStream,
+        conn: Conn,
         state: Arc<Mutex<State>>,
         credentials: Option<(String, String)>,
+        starttls: Option<Arc<rustls::ServerConfig>>,
     ) -> Session {
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-        let writer = stream.try_clone().expect("clone the stream");
         Session {
-            reader: BufReader::new(stream),
-            writer,
+            conn: BufReader::new(conn),
+            starttls,
             state,
             credentials,
             user: None,
@@ -140,13 +266,47 @@ impl Session {
     }
 
     fn reply(&mut self, text: &str) -> std::io::Result<()> {
-        self.writer.write_all(text.as_bytes())?;
-        self.writer.write_all(b"\r\n")
+        let conn = self.conn.get_mut();
+        conn.write_all(format!("{text}\r\n").as_bytes())?;
+        conn.flush()
+    }
+
+    fn is_tls(&self) -> bool {
+        matches!(self.conn.get_ref(), Conn::Tls(_))
+    }
+
+    /// `STARTTLS`: `220`, the handshake, and a session started afresh (RFC 3207).
+    fn start_tls(&mut self) -> std::io::Result<()> {
+        let Some(config) = self.starttls.take() else {
+            return self.reply("503 5.5.1 TLS already active");
+        };
+        self.reply("220 2.0.0 Ready to start TLS")?;
+        let plain = std::mem::replace(&mut self.conn, BufReader::new(Conn::Closed));
+        let Conn::Plain(tcp) = plain.into_inner() else {
+            unreachable!("STARTTLS is offered on plain connections only")
+        };
+        match accept_tls(&config, tcp) {
+            Ok(conn) => {
+                self.conn = BufReader::new(conn);
+                self.user = None;
+                self.from = None;
+                self.to.clear();
+                Ok(())
+            }
+            Err(e) => {
+                self.state
+                    .lock()
+                    .unwrap()
+                    .handshake_failures
+                    .push(e.to_string());
+                Err(e)
+            }
+        }
     }
 
     fn line(&mut self) -> std::io::Result<Option<String>> {
         let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
+        if self.conn.read_line(&mut line)? == 0 {
             return Ok(None);
         }
         let line = line.trim_end_matches(['\r', '\n']).to_owned();
@@ -162,12 +322,16 @@ impl Session {
             match verb.as_str() {
                 "EHLO" => {
                     self.reply("250-k8scop-test")?;
+                    if self.starttls.is_some() {
+                        self.reply("250-STARTTLS")?;
+                    }
                     if self.credentials.is_some() {
                         self.reply("250-AUTH PLAIN LOGIN")?;
                     }
                     self.reply("250 8BITMIME")?;
                 }
                 "HELO" => self.reply("250 k8scop-test")?,
+                "STARTTLS" => self.start_tls()?,
                 "AUTH" => self.auth(&line)?,
                 "MAIL" => {
                     if self.credentials.is_some() && self.user.is_none() {
@@ -206,6 +370,7 @@ impl Session {
                         to: std::mem::take(&mut self.to),
                         data,
                         code,
+                        tls: self.is_tls(),
                     };
                     self.state.lock().unwrap().received.push(received);
                     self.reply(&format!("{code} {text}"))?;
@@ -281,7 +446,7 @@ impl Session {
         let mut data = String::new();
         loop {
             let mut line = String::new();
-            if self.reader.read_line(&mut line)? == 0 {
+            if self.conn.read_line(&mut line)? == 0 {
                 return Ok(data);
             }
             let bare = line.trim_end_matches(['\r', '\n']);

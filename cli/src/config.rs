@@ -540,6 +540,8 @@ pub struct EmailFile {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub tls: Option<EmailTlsArg>,
+    /// A PEM file with the CA of the server's certificate.
+    pub ca_file: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
     pub from: Option<String>,
@@ -734,6 +736,8 @@ pub struct EmailSpec {
     /// `None`: the TLS mode's default port.
     pub port: Option<u16>,
     pub tls: EmailTlsArg,
+    /// The CA of the server's certificate (`email.ca_file`), trusted on top of the built-in roots.
+    pub ca_file: Option<PathBuf>,
     /// `(username, password)`.
     pub credentials: Option<(String, String)>,
     pub from: String,
@@ -748,6 +752,7 @@ impl std::fmt::Debug for EmailSpec {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
             .field(
                 "credentials",
                 &self.credentials.as_ref().map(|(u, _)| (u, "<redacted>")),
@@ -1526,6 +1531,7 @@ fn email(args: &RunArgs, file: EmailFile, env: Env<'_>) -> Result<Option<EmailSp
             || args.email_window.is_some()
             || file.port.is_some()
             || file.tls.is_some()
+            || file.ca_file.is_some()
             || file.username.is_some()
             || file.password.is_some()
             || file.from.is_some()
@@ -1553,6 +1559,26 @@ fn email(args: &RunArgs, file: EmailFile, env: Env<'_>) -> Result<Option<EmailSp
             key: "email.port",
             problem: "0 is not a port (1 to 65535)".into(),
         });
+    }
+    let tls = file.tls.unwrap_or(EmailTlsArg::Starttls);
+    let ca_file = subst_opt(file.ca_file, "email.ca_file", env)?;
+    match (&ca_file, tls) {
+        (Some(path), _) if path.trim().is_empty() => {
+            return Err(ConfigError::InvalidEmail {
+                key: "email.ca_file",
+                problem: "no file given; name a PEM file with the CA of the server's certificate"
+                    .into(),
+            })
+        }
+        (Some(_), EmailTlsArg::None) => {
+            return Err(ConfigError::InvalidEmail {
+                key: "email.ca_file",
+                problem: "checks the server's certificate, and `email.tls: none` has none: use \
+                          `starttls` or `tls`"
+                    .into(),
+            })
+        }
+        _ => {}
     }
     let to = if args.email_to.is_empty() {
         subst_list(file.to, "email.to", env)?
@@ -1613,7 +1639,8 @@ fn email(args: &RunArgs, file: EmailFile, env: Env<'_>) -> Result<Option<EmailSp
     Ok(Some(EmailSpec {
         host,
         port: file.port,
-        tls: file.tls.unwrap_or(EmailTlsArg::Starttls),
+        tls,
+        ca_file: ca_file.map(PathBuf::from),
         credentials,
         from: from.trim().to_owned(),
         to,
@@ -2569,13 +2596,14 @@ metrics: "0.0.0.0:9090"
 
         // The file's password (with ${VAR}) wins over the environment's.
         let yaml =
-            "email: {host: h, port: 2525, tls: tls, from: k@example.com, to: [a@example.com], \
+            "email: {host: h, port: 2525, tls: tls, ca_file: /etc/ca.pem, from: k@example.com, to: [a@example.com], \
                     username: me, password: \"${PW}\", subject: \"[prod]\", window: 5}";
         let env = [("PW", "from-var"), ("K8SCOP_SMTP_PASSWORD", "ignored")];
         let c = build_env(&["--source", "x"], yaml, &env, Terminal::default()).unwrap();
         let e = email_of(&c).unwrap();
         assert_eq!(e.credentials, Some(("me".into(), "from-var".into())));
         assert_eq!((e.port, e.tls), (Some(2525), EmailTlsArg::Tls));
+        assert_eq!(e.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
         assert_eq!(e.subject_prefix, "[prod]");
         assert_eq!(e.window, Duration::from_secs(5));
         assert!(email_of(&build(&["--source", "x"], "").unwrap()).is_none());
@@ -2587,6 +2615,19 @@ metrics: "0.0.0.0:9090"
         assert_eq!(
             error(&["--source", "x"], &format!("{base}, port: 0}}")),
             "config key `email.port`: 0 is not a port (1 to 65535)"
+        );
+        assert_eq!(
+            error(
+                &["--source", "x"],
+                &format!("{base}, tls: none, ca_file: ca.pem}}")
+            ),
+            "config key `email.ca_file`: checks the server's certificate, and `email.tls: none` \
+             has none: use `starttls` or `tls`"
+        );
+        assert_eq!(
+            error(&["--source", "x"], &format!("{base}, ca_file: \"\"}}")),
+            "config key `email.ca_file`: no file given; name a PEM file with the CA of the \
+             server's certificate"
         );
         assert_eq!(
             error(&["--source", "x", "--email-window", "0"], &format!("{base}}}")),

@@ -332,6 +332,7 @@ fn build_sinks(
                     EmailTlsArg::Tls => EmailTls::Tls,
                     EmailTlsArg::None => EmailTls::None,
                 };
+                config.ca_file = e.ca_file.clone();
                 config.credentials = e.credentials.clone();
                 config.subject_prefix = e.subject_prefix.clone();
                 config.window = e.window;

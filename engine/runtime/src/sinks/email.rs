@@ -14,7 +14,9 @@
 //!
 //! Sending uses SMTP with implicit TLS (port 465), STARTTLS (587, required: never falls back to
 //! plain text) or, for a relay on a trusted network, no TLS (25); with `AUTH PLAIN` or `LOGIN`
-//! when credentials are given. Connection errors, timeouts and transient (4xx) replies are retried
+//! when credentials are given. The server's certificate is checked against the built-in Mozilla
+//! roots and [`EmailConfig::ca_file`]; a certificate refused is final (not retried: nothing was
+//! sent, and retrying cannot change it). Connection errors, timeouts and transient (4xx) replies are retried
 //! with exponential backoff and jitter, at most `max_retries` times; a permanent (5xx) reply is
 //! final. After giving up, the alerts of that e-mail are reported as undelivered under the sink's
 //! name, `sink email smtp.example.com: ...`, and later e-mails are tried once, without retries,
@@ -32,6 +34,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat};
@@ -39,7 +42,7 @@ use k8scop_engine::alert::{AlertKind, AlertUpdate};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::time::Instant;
 
@@ -80,6 +83,9 @@ pub struct EmailConfig {
     pub port: Option<u16>,
     /// How the connection is secured.
     pub tls: EmailTls,
+    /// A PEM file with the CA (or CAs) of a server certificate from a private CA, trusted on top
+    /// of the Mozilla roots built in (`webpki-roots`). Read when the sink is made.
+    pub ca_file: Option<PathBuf>,
     /// `(username, password)` for `AUTH PLAIN`/`LOGIN`. The password is never printed.
     pub credentials: Option<(String, String)>,
     /// The sender, `k8scop <k8scop@example.com>` or a bare address.
@@ -108,6 +114,7 @@ impl EmailConfig {
             host: host.into(),
             port: None,
             tls: EmailTls::StartTls,
+            ca_file: None,
             credentials: None,
             from: from.into(),
             to,
@@ -135,6 +142,7 @@ impl fmt::Debug for EmailConfig {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
             .field("credentials", &credentials)
             .field("from", &self.from)
             .field("to", &self.to)
@@ -232,7 +240,13 @@ impl EmailSink {
         builder = match config.tls {
             EmailTls::None => builder.tls(Tls::None),
             EmailTls::StartTls | EmailTls::Tls => {
-                let parameters = TlsParameters::new(host.clone())
+                let mut parameters = TlsParameters::builder(host.clone());
+                if let Some(path) = &config.ca_file {
+                    parameters =
+                        parameters.add_root_certificate(ca_certificate(path).map_err(invalid)?);
+                }
+                let parameters = parameters
+                    .build_rustls()
                     .map_err(|e| invalid(format!("cannot set up TLS: {e}")))?;
                 if config.tls == EmailTls::Tls {
                     builder.tls(Tls::Wrapper(parameters))
@@ -241,6 +255,12 @@ impl EmailSink {
                 }
             }
         };
+        if let (EmailTls::None, Some(path)) = (config.tls, &config.ca_file) {
+            return Err(invalid(format!(
+                "the CA file `{}` checks the server's certificate, and `tls: none` has none: use `starttls` or `tls`",
+                path.display()
+            )));
+        }
         if let Some((username, password)) = &config.credentials {
             builder = builder
                 .credentials(Credentials::new(username.clone(), password.clone()))
@@ -349,8 +369,13 @@ impl EmailSink {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };
-            let reason = self.describe(&error);
-            let final_answer = error.is_permanent();
+            // A certificate k8scop refuses is a setting to fix, not an outage: not retried.
+            let refused = refused_certificate(&error);
+            let final_answer = error.is_permanent() || refused.is_some();
+            let reason = match refused {
+                Some(why) => self.certificate_reason(&why),
+                None => self.describe(&error),
+            };
             if final_answer || attempts > retries {
                 return Err(SinkFailure::Delivery {
                     attempts,
@@ -363,6 +388,18 @@ impl EmailSink {
             let unit = unit_interval(self.jitter.hash_one(self.draws));
             tokio::time::sleep(backoff(&self.config, attempts - 1, unit)).await;
         }
+    }
+
+    /// Why the server's certificate was refused, and what it must be.
+    fn certificate_reason(&self, why: &str) -> String {
+        let trusted = match &self.config.ca_file {
+            Some(path) => format!("the CA file `{}` or a public CA", path.display()),
+            None => "a public CA (for a private CA, give its CA file)".to_owned(),
+        };
+        format!(
+            "TLS: the server's certificate is refused ({why}): it must be issued for `{}` by {trusted}; nothing was sent",
+            self.config.host.trim()
+        )
     }
 
     /// The error and its causes, with the password blanked out should the server echo it.
@@ -383,6 +420,44 @@ impl EmailSink {
             .collect();
         text.trim().to_owned()
     }
+}
+
+/// The certificates of a PEM CA file, as one root for lettre; the message says what is wrong.
+fn ca_certificate(path: &Path) -> Result<Certificate, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read the CA file `{shown}`: {e}"))?;
+    let mut count = 0;
+    for certificate in CertificateDer::pem_slice_iter(&pem) {
+        certificate.map_err(|e| format!("the CA file `{shown}` is not valid PEM: {e}"))?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(format!(
+            "the CA file `{shown}` holds no certificate (expected PEM, `-----BEGIN CERTIFICATE-----`)"
+        ));
+    }
+    Certificate::from_pem(&pem).map_err(|e| format!("the CA file `{shown}`: {e}"))
+}
+
+/// The reason rustls gave for refusing the server's certificate, when that is why `error`
+/// happened (lettre wraps it in an I/O error, whose `source` skips it).
+fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use tokio_rustls::rustls;
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let tls = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .or_else(|| e.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::InvalidCertificate(_)) = tls {
+            return tls.map(ToString::to_string);
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// An error and its causes, `: `-separated.
@@ -541,6 +616,40 @@ mod tests {
         );
         c.credentials = Some(("k8scop".into(), "s3cret-pw".into()));
         c
+    }
+
+    #[test]
+    fn an_unusable_ca_file_is_refused_when_the_sink_is_made() {
+        let dir = std::env::temp_dir().join(format!("k8scop-email-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let error = |ca_file: PathBuf, tls: EmailTls| {
+            let mut c = config();
+            c.ca_file = Some(ca_file);
+            c.tls = tls;
+            EmailSink::new(c).unwrap_err().to_string()
+        };
+        let missing = dir.join("missing.pem");
+        let message = error(missing.clone(), EmailTls::StartTls);
+        assert!(
+            message.starts_with(&format!(
+                "sink email smtp.example.com: cannot read the CA file `{}`: ",
+                missing.display()
+            )),
+            "{message}"
+        );
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "just text\n").unwrap();
+        let message = error(not_pem.clone(), EmailTls::Tls);
+        assert!(
+            message.contains(&format!(
+                "the CA file `{}` holds no certificate (expected PEM",
+                not_pem.display()
+            )),
+            "{message}"
+        );
+        let message = error(not_pem, EmailTls::None);
+        assert!(message.contains("`tls: none` has none"), "{message}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
