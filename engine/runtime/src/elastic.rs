@@ -15,7 +15,6 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use elasticsearch::auth::Credentials;
@@ -25,6 +24,8 @@ use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder}
 use elasticsearch::http::Method;
 use elasticsearch::Elasticsearch;
 use serde_json::Value;
+
+use crate::retry;
 
 /// How to reach the server.
 #[derive(Clone)]
@@ -125,23 +126,14 @@ impl RetryPolicy {
     /// The wait before attempt `attempt + 1` (`attempt` counts from 1): a random duration up to
     /// the exponential bound ("full jitter"), never zero.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        let bound = exp.min(self.max_backoff);
-        let millis = bound.as_millis().max(1) as u64;
-        Duration::from_millis(1 + jitter() % millis)
+        let retry = attempt.saturating_sub(1);
+        retry::full_jitter(
+            self.initial_backoff,
+            self.max_backoff,
+            retry,
+            retry::random_unit(),
+        )
     }
-}
-
-/// A random number from the standard library's per-process random hasher keys, without a
-/// random-number crate: each call hashes a fresh counter value.
-fn jitter() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.finish()
 }
 
 /// Which server answers, from `GET /`.

@@ -10,6 +10,7 @@
 //! - [`sinks`]: stdout, files, webhooks, Elasticsearch.
 //! - [`server`]: the HTTP/1.1 server (hyper, rustls) of the audit webhook source and of
 //!   [`metrics`], the Prometheus metrics and health endpoints.
+//! - [`retry`]: the exponential backoff with jitter every network client uses.
 //! - [`reload`] watches the rules and swaps in a new ruleset only when it compiles;
 //!   [`shutdown`] is the graceful-shutdown signal every task listens to.
 //!
@@ -22,6 +23,7 @@ pub mod elastic;
 pub mod metrics;
 pub mod pipeline;
 pub mod reload;
+pub mod retry;
 mod runner;
 pub mod server;
 pub mod shutdown;

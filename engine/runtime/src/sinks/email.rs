@@ -30,10 +30,8 @@
 //!
 //! The password never appears in errors, logs or `Debug` output.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -47,6 +45,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::time::Instant;
 
 use super::{BoxFuture, Sink, SinkError, SinkFailure};
+use crate::retry::{backoff, chain, Jitter};
 
 /// The most alerts one e-mail carries; reaching it sends the e-mail before the window ends.
 pub const MAX_ALERTS_PER_EMAIL: usize = 1000;
@@ -177,9 +176,8 @@ pub struct EmailSink {
     index: HashMap<String, usize>,
     /// When the window closes; `None` while nothing is held.
     due: Option<Instant>,
-    /// Seeds the jitter (randomly per process).
-    jitter: RandomState,
-    draws: u64,
+    /// The retries' jitter (keyed randomly per process).
+    jitter: Jitter,
     /// The last e-mail was given up on: try the next ones once, without retries.
     failing: bool,
 }
@@ -274,8 +272,7 @@ impl EmailSink {
             held: Vec::new(),
             index: HashMap::new(),
             due: None,
-            jitter: RandomState::new(),
-            draws: 0,
+            jitter: Jitter::new(),
             failing: false,
             config,
         })
@@ -384,9 +381,14 @@ impl EmailSink {
                     rest_not_sent: false,
                 });
             }
-            self.draws += 1;
-            let unit = unit_interval(self.jitter.hash_one(self.draws));
-            tokio::time::sleep(backoff(&self.config, attempts - 1, unit)).await;
+            let c = &self.config;
+            let wait = backoff(
+                c.initial_backoff,
+                c.max_backoff,
+                attempts - 1,
+                self.jitter.unit(),
+            );
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -458,37 +460,6 @@ fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> Option<Stri
         next = e.source();
     }
     None
-}
-
-/// An error and its causes, `: `-separated.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// A number in [0, 1) from 53 bits of a hash.
-fn unit_interval(hash: u64) -> f64 {
-    (hash >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// The pause before retry number `retry + 1`: `initial_backoff × 2^retry`, at most
-/// `max_backoff`, of which a random half (`unit` in [0, 1)) is taken off ("equal jitter").
-fn backoff(config: &EmailConfig, retry: u32, unit: f64) -> Duration {
-    let factor = 1u32.checked_shl(retry).unwrap_or(u32::MAX);
-    let base = config
-        .initial_backoff
-        .saturating_mul(factor)
-        .min(config.max_backoff);
-    base.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
 }
 
 /// `[k8scop] 3 new alerts, 1 updated (highest: CRITICAL)`.
@@ -760,14 +731,5 @@ mod tests {
         let mut c = config();
         c.port = Some(2525);
         assert_eq!(c.port(), 2525);
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_with_at_most_half_jitter() {
-        let mut c = config();
-        c.initial_backoff = Duration::from_millis(100);
-        c.max_backoff = Duration::from_millis(1000);
-        let most: Vec<u128> = (0..6).map(|n| backoff(&c, n, 0.0).as_millis()).collect();
-        assert_eq!(most, [50, 100, 200, 400, 500, 500]);
     }
 }

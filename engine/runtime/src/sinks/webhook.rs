@@ -20,10 +20,8 @@
 //! The URL (Slack's carries a secret) and header values (tokens) never appear in errors, logs or
 //! `Debug` output; only the URL's scheme, host and port do.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
 use std::fmt;
-use std::hash::BuildHasher;
 use std::time::Duration;
 
 use k8scop_grammar::ast::Severity;
@@ -33,6 +31,7 @@ use serde_json::{json, Value};
 
 use super::{BoxFuture, Sink, SinkError, SinkFailure};
 use crate::pipeline::Notice;
+use crate::retry::{backoff, chain, Jitter};
 use k8scop_engine::alert::AlertUpdate;
 
 /// The most alerts one request carries; a larger batch is sent in several requests.
@@ -129,10 +128,9 @@ pub struct WebhookSink {
     name: String,
     /// Header values, to blank out of anything the server answers before quoting it.
     secrets: Vec<String>,
-    /// Seeds the jitter; std seeds it randomly per process, so that several k8scop instances
+    /// The retries' jitter, keyed randomly per process, so that several k8scop instances
     /// retrying against one endpoint spread out.
-    jitter: RandomState,
-    draws: u64,
+    jitter: Jitter,
     /// The last request was given up on: try the next ones once, without retries.
     failing: bool,
     /// Where each retry is reported ([`Notice::SinkRetry`]), when given.
@@ -234,8 +232,7 @@ impl WebhookSink {
             client,
             name,
             secrets,
-            jitter: RandomState::new(),
-            draws: 0,
+            jitter: Jitter::new(),
             failing: false,
             notices: None,
             config,
@@ -292,9 +289,13 @@ impl WebhookSink {
             let delay = match retry_after {
                 Some(asked) => asked.min(self.config.max_backoff),
                 None => {
-                    self.draws += 1;
-                    let unit = unit_interval(self.jitter.hash_one(self.draws));
-                    backoff(&self.config, attempts - 1, unit)
+                    let c = &self.config;
+                    backoff(
+                        c.initial_backoff,
+                        c.max_backoff,
+                        attempts - 1,
+                        self.jitter.unit(),
+                    )
                 }
             };
             if let Some(notices) = &self.notices {
@@ -403,37 +404,6 @@ async fn read_excerpt(mut response: reqwest::Response) -> Option<String> {
         excerpt.push('…');
     }
     Some(excerpt)
-}
-
-/// An error and its causes, `: `-separated (reqwest's own message is terse).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// A number in [0, 1) from 53 bits of a hash.
-fn unit_interval(hash: u64) -> f64 {
-    (hash >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// The pause before retry number `retry + 1`: `initial_backoff × 2^retry`, at most
-/// `max_backoff`, of which a random half (`unit` in [0, 1)) is taken off ("equal jitter").
-fn backoff(config: &WebhookConfig, retry: u32, unit: f64) -> Duration {
-    let factor = 1u32.checked_shl(retry).unwrap_or(u32::MAX);
-    let base = config
-        .initial_backoff
-        .saturating_mul(factor)
-        .min(config.max_backoff);
-    base.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
 }
 
 /// `[HIGH] title (rule, 3 events)`, escaped for Slack: `&`, `<` and `>` would otherwise let
@@ -992,20 +962,5 @@ mod tests {
         let mut cfg = WebhookConfig::new("https://example.com/hook");
         cfg.timeout = Duration::ZERO;
         assert!(WebhookSink::new(cfg).is_err());
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_with_at_most_half_jitter() {
-        let mut cfg = WebhookConfig::new("http://127.0.0.1/");
-        cfg.initial_backoff = Duration::from_millis(100);
-        cfg.max_backoff = Duration::from_millis(1000);
-        let no_jitter: Vec<u128> = (0..6)
-            .map(|n| backoff(&cfg, n, 0.999_999).as_millis())
-            .collect();
-        assert_eq!(no_jitter, [99, 199, 399, 799, 999, 999]);
-        let most_jitter: Vec<u128> = (0..6).map(|n| backoff(&cfg, n, 0.0).as_millis()).collect();
-        assert_eq!(most_jitter, [50, 100, 200, 400, 500, 500]);
-        // No overflow on absurd retry counts.
-        assert_eq!(backoff(&cfg, 200, 0.0), Duration::from_millis(500));
     }
 }
