@@ -4,6 +4,7 @@
 //! separately).
 
 use crate::run::Running;
+use crate::smtp_server::SmtpServer;
 use crate::util::{arg, k8scop, root, rules_dir};
 use crate::webhook::{listening_url, tls_dir};
 
@@ -202,4 +203,317 @@ fn flags_are_found_in_yaml_lists_and_dockerfile_arrays() {
         ),
         ["--rules", "--metrics", "--listen"]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chart's configuration file, rendered without helm (which cannot be installed where the
+// tests run): the few template forms `templates/config.yaml` uses inside `k8scop.yaml`, as Go
+// templates and Helm define them. A form it does not know fails the test, so the chart cannot
+// drift into something this rendering gets wrong without notice.
+
+use serde_json::{json, Value};
+
+/// Go templates' truth: false, 0, "", null and empty lists and maps are false.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// The words of a template command: quoted strings (kept with their quotes), paths, names.
+fn words(command: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = command.trim();
+    while !rest.is_empty() {
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"').expect("a closed string");
+            out.push(format!("\"{}\"", &quoted[..end]));
+            rest = quoted[end + 1..].trim_start();
+        } else {
+            let end = rest.find(' ').unwrap_or(rest.len());
+            out.push(rest[..end].to_owned());
+            rest = rest[end..].trim_start();
+        }
+    }
+    out
+}
+
+/// One operand: `.Values.a.b` (from the values), `.a` (from the current `with` value), a string.
+fn operand(word: &str, values: &Value, dot: &Value) -> Value {
+    if let Some(text) = word.strip_prefix('"') {
+        return Value::String(text.trim_end_matches('"').to_owned());
+    }
+    let (start, path) = match word.strip_prefix(".Values") {
+        Some(path) => (values, path),
+        None => (dot, word),
+    };
+    path.split('.')
+        .filter(|p| !p.is_empty())
+        .fold(start.clone(), |v, key| {
+            v.get(key).cloned().unwrap_or(Value::Null)
+        })
+}
+
+/// A pipeline: `and A B`, `or A B`, `not A`, `required "why" A`, or an operand, then `| quote`
+/// or `| toJson`. `Err` is a `required` that failed, with its message.
+fn evaluate(pipeline: &str, values: &Value, dot: &Value) -> Result<Value, String> {
+    let mut stages = pipeline.split(" | ");
+    let command = words(stages.next().expect("a command"));
+    let args: Vec<Value> = command
+        .iter()
+        .skip(1)
+        .map(|w| operand(w, values, dot))
+        .collect();
+    let mut value = match command[0].as_str() {
+        "and" => args
+            .iter()
+            .find(|v| !truthy(v))
+            .unwrap_or(&args[args.len() - 1])
+            .clone(),
+        "or" => args
+            .iter()
+            .find(|v| truthy(v))
+            .unwrap_or(&args[args.len() - 1])
+            .clone(),
+        "not" => Value::Bool(!truthy(&args[0])),
+        "required" => match truthy(&args[1]) {
+            true => args[1].clone(),
+            false => return Err(args[0].as_str().unwrap_or_default().to_owned()),
+        },
+        word if command.len() == 1 => operand(word, values, dot),
+        other => panic!("a template function this rendering does not know: {other}"),
+    };
+    for stage in stages {
+        value = match stage.trim() {
+            "quote" => Value::String(serde_json::to_string(&text(&value)).unwrap()),
+            "toJson" => Value::String(value.to_string()),
+            other => panic!("a template function this rendering does not know: {other}"),
+        };
+    }
+    Ok(value)
+}
+
+/// A value as a template prints it.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The chart's values.yaml with `overrides` merged in (as `--set`/`-f` do).
+fn chart_values(overrides: &Value) -> Value {
+    fn merge(base: &mut Value, over: &Value) {
+        match (base, over) {
+            (Value::Object(b), Value::Object(o)) => {
+                for (k, v) in o {
+                    merge(b.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+            (b, o) => *b = o.clone(),
+        }
+    }
+    let text = std::fs::read_to_string(root().join("deploy/helm/k8scop/values.yaml")).unwrap();
+    let mut values: Value = serde_yaml_ng::from_str(&text).unwrap();
+    merge(&mut values, overrides);
+    values
+}
+
+/// The `k8scop.yaml` the chart's ConfigMap holds for these values; `Err` is the chart's error.
+fn render_chart_config(overrides: &Value) -> Result<String, String> {
+    let values = chart_values(overrides);
+    let template =
+        std::fs::read_to_string(root().join("deploy/helm/k8scop/templates/config.yaml")).unwrap();
+    // The checks before the ConfigMap: `{{- if COND }}{{- fail "..." }}{{- end }}`.
+    let (head, body) = template
+        .split_once("k8scop.yaml: |\n")
+        .expect("the config file");
+    let mut lines = head.lines();
+    while let Some(line) = lines.next() {
+        if let Some(cond) = line
+            .trim()
+            .strip_prefix("{{- if ")
+            .and_then(|c| c.strip_suffix(" }}"))
+        {
+            let fail = lines.next().expect("the fail line");
+            let message = fail.trim().strip_prefix("{{- fail \"").expect("a fail");
+            if truthy(&evaluate(cond, &values, &values)?) {
+                return Err(message.trim_end_matches("\" }}").to_owned());
+            }
+        }
+    }
+    // Frames of (rendering, the value `.` stands for).
+    let mut frames = vec![(true, values.clone())];
+    let mut out = String::new();
+    for line in body.lines() {
+        if !line.starts_with("    ") {
+            break;
+        }
+        let trimmed = line.trim();
+        let (active, dot) = frames.last().cloned().expect("a frame");
+        if let Some(action) = trimmed
+            .strip_prefix("{{- ")
+            .and_then(|a| a.strip_suffix(" }}"))
+        {
+            if action == "end" {
+                frames.pop();
+                assert!(!frames.is_empty(), "an `end` too many");
+            } else if let Some(cond) = action.strip_prefix("if ") {
+                let on = active && truthy(&evaluate(cond, &values, &dot)?);
+                frames.push((on, dot));
+            } else if let Some(expr) = action.strip_prefix("with ") {
+                let v = evaluate(expr, &values, &dot)?;
+                frames.push((active && truthy(&v), v));
+            } else {
+                panic!("a template action this rendering does not know: {trimmed}");
+            }
+            continue;
+        }
+        if !active {
+            continue;
+        }
+        let mut rendered = String::new();
+        let mut rest = &line[4..];
+        while let Some(at) = rest.find("{{ ") {
+            rendered.push_str(&rest[..at]);
+            let end = rest[at..].find(" }}").expect("a closed action") + at;
+            rendered.push_str(&text(&evaluate(&rest[at + 3..end], &values, &dot)?));
+            rest = &rest[end + 3..];
+        }
+        rendered.push_str(rest);
+        out.push_str(&rendered);
+        out.push('\n');
+    }
+    assert_eq!(frames.len(), 1, "an `if` or `with` without its `end`");
+    Ok(out)
+}
+
+/// The container's paths and addresses replaced by the test's.
+fn for_the_test(config: &str) -> String {
+    let tls = tls_dir();
+    config
+        .replace("/etc/k8scop/rules", arg(&root().join("rules")))
+        .replace("/etc/k8scop/tls/tls.crt", arg(&tls.join("server.pem")))
+        .replace("/etc/k8scop/tls/tls.key", arg(&tls.join("server.key")))
+        .replace("/etc/k8scop/client-ca/ca.crt", arg(&tls.join("ca.pem")))
+        .replace("/etc/k8scop/smtp-ca/ca.crt", arg(&tls.join("ca.pem")))
+        .replace("0.0.0.0:8443", "127.0.0.1:0")
+        .replace("0.0.0.0:9090", "127.0.0.1:0")
+}
+
+#[test]
+fn the_charts_default_configuration_starts_the_receiver_and_metrics() {
+    let config = render_chart_config(&json!({})).unwrap();
+    assert!(
+        !config.contains("email:") && !config.contains("elastic:"),
+        "{config}"
+    );
+    let config = for_the_test(&config);
+    assert!(!config.contains("/etc/k8scop"), "{config}");
+    let dir = rules_dir(&[("k8scop.yaml", &config)]);
+    let mut running = Running::start(&["run", "--config", arg(&dir.join("k8scop.yaml"))]);
+    listening_url(&mut running, "metrics");
+    let webhook = listening_url(&mut running, "audit webhook");
+    assert!(
+        webhook.starts_with("https://127.0.0.1:") && webhook.ends_with("/k8s-audit"),
+        "{webhook}"
+    );
+    let ended = running.terminate();
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+}
+
+#[test]
+fn the_charts_email_values_send_alerts_with_the_secrets_credentials() {
+    let server = SmtpServer::start(Some(("k8scop-mailer", "chart-s3cret")));
+    let email = json!({"email": {
+        "server": "127.0.0.1",
+        "port": server.addr.port(),
+        "tls": "none",
+        "from": "k8scop <k8scop@example.com>",
+        "to": ["oncall@example.com", "sec@example.com"],
+        "window": 1,
+        "subject": "[chart]",
+        "credentialsSecret": "k8scop-smtp",
+    }});
+    let config = render_chart_config(&email).unwrap();
+    assert!(
+        config.contains("\nemail:\n  host: \"127.0.0.1\"\n"),
+        "{config}"
+    );
+    // The deployment passes the Secret's keys as the variables k8scop reads.
+    let deployment =
+        std::fs::read_to_string(root().join("deploy/helm/k8scop/templates/deployment.yaml"))
+            .unwrap();
+    for name in ["K8SCOP_SMTP_USERNAME", "K8SCOP_SMTP_PASSWORD"] {
+        assert!(deployment.contains(&format!("- name: {name}\n")), "{name}");
+    }
+    // The rendered configuration with the file source instead of the webhook (a flag, as
+    // extraArgs would add): the alerts of the sample go out as one e-mail.
+    let mut values = email.clone();
+    values["webhook"] = json!({"enabled": false});
+    let config = for_the_test(&render_chart_config(&values).unwrap());
+    let dir = rules_dir(&[("k8scop.yaml", &config)]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_k8scop"))
+        .args(["run", "--config", arg(&dir.join("k8scop.yaml"))])
+        .args(["--source", "rules/samples/attack.jsonl"])
+        .current_dir(root())
+        .env("K8SCOP_SMTP_USERNAME", "k8scop-mailer")
+        .env("K8SCOP_SMTP_PASSWORD", "chart-s3cret")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{config}\n{stderr}");
+    let delivered = server.delivered();
+    assert_eq!(delivered.len(), 1, "{stderr}");
+    assert_eq!(delivered[0].user.as_deref(), Some("k8scop-mailer"));
+    assert_eq!(delivered[0].to, ["oncall@example.com", "sec@example.com"]);
+    assert!(
+        delivered[0].data.contains("Subject: [chart] "),
+        "{}",
+        delivered[0].data
+    );
+
+    // A private CA: `caSecret` becomes `email.ca_file`.
+    let mut values = email.clone();
+    values["email"]["caSecret"] = json!("smtp-ca");
+    values["email"]["tls"] = json!("starttls");
+    let config = render_chart_config(&values).unwrap();
+    assert!(
+        config.contains("  ca_file: /etc/k8scop/smtp-ca/ca.crt\n"),
+        "{config}"
+    );
+    assert!(deployment.contains("mountPath: /etc/k8scop/smtp-ca\n"));
+}
+
+#[test]
+fn the_chart_refuses_values_k8scop_would_refuse() {
+    let missing_from = json!({"email": {"server": "smtp.example.com", "to": ["a@example.com"]}});
+    assert_eq!(
+        render_chart_config(&missing_from).unwrap_err(),
+        "email.from (the sender's address) is required with email.server"
+    );
+    let no_recipient = json!({"email": {"server": "smtp.example.com", "from": "k@example.com"}});
+    assert_eq!(
+        render_chart_config(&no_recipient).unwrap_err(),
+        "email.to (at least one recipient) is required with email.server"
+    );
+    let both_sources = json!({"elasticsearch": {"url": "https://es:9200", "pages": "k8s-*"}});
+    assert!(render_chart_config(&both_sources)
+        .unwrap_err()
+        .contains("k8scop reads one source per run"));
+    // Elasticsearch instead of the webhook is a configuration k8scop takes.
+    let mut es = both_sources.clone();
+    es["webhook"] = json!({"enabled": false});
+    let config = render_chart_config(&es).unwrap();
+    assert!(
+        config.contains("elastic:\n  url: \"https://es:9200\"\n  pages: \"k8s-*\"\n"),
+        "{config}"
+    );
+    assert!(!config.contains("listen:"), "{config}");
 }
