@@ -150,9 +150,9 @@ impl EsSink {
                 let action = json!({"index": {"_index": self.config.index, "_id": u.alert.id}});
                 let mut lines = serde_json::to_vec(&action).unwrap_or_default();
                 lines.push(b'\n');
-                let mut doc = u.alert.to_json();
+                let mut doc = u.alert.doc();
                 if let Some(link) = &self.config.events_url {
-                    doc["k8scop"]["events_url"] = Value::String(link.render(&u.alert));
+                    doc = doc.with_events_url(link.render(&u.alert));
                 }
                 serde_json::to_writer(&mut lines, &doc).unwrap_or_default();
                 lines.push(b'\n');

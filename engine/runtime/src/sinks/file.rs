@@ -121,7 +121,7 @@ impl Sink for FileSink {
             }
             for update in updates {
                 // Writing a `Value` into a `Vec` cannot fail.
-                let _ = serde_json::to_writer(&mut buf, &update.alert.to_json());
+                let _ = serde_json::to_writer(&mut buf, &update.alert.doc());
                 buf.push(b'\n');
             }
             let joined = tokio::task::spawn_blocking(move || {

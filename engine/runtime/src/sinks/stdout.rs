@@ -146,7 +146,7 @@ impl Sink for StdoutSink {
                     }
                     OutputFormat::Json => {
                         // Writing a `Value` into a `Vec` cannot fail.
-                        let _ = serde_json::to_writer(&mut self.buf, &update.alert.to_json());
+                        let _ = serde_json::to_writer(&mut self.buf, &update.alert.doc());
                     }
                 }
                 self.buf.push(b'\n');
