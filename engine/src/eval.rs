@@ -63,6 +63,15 @@ pub enum Cond {
     },
     /// A function call or script standing alone: true when it yields `true`.
     Truthy(Source),
+    /// A condition several rules share (a macro's expansion), evaluated once per event: its
+    /// result is kept in the event's cache under memo `id` ([`crate::path::Slots::memo`]).
+    /// Only conditions without calls or scripts are shared, so no error is ever skipped.
+    Memo {
+        /// The memo entry.
+        id: u32,
+        /// The shared condition.
+        cond: Box<Cond>,
+    },
 }
 
 /// Where the values of an operand come from.
@@ -449,6 +458,14 @@ impl Cond {
                     right.iter().any(|r| compare_dynamic(*op, l, r))
                 })
             }
+            Cond::Memo { id, cond } => match ctx.cache.memo(ctx.slots, *id) {
+                Some(result) => result,
+                None => {
+                    let result = cond.eval(ctx);
+                    ctx.cache.set_memo(ctx.slots, *id, result);
+                    result
+                }
+            },
             Cond::Truthy(Source::Script(id)) => Cond::script_bool(*id, ctx),
             Cond::Truthy(source) => {
                 let values = source.values(ctx, false);

@@ -34,6 +34,8 @@ pub struct FieldPath {
 pub struct Slots {
     defs: Vec<(Option<u32>, Box<str>)>,
     index: std::collections::HashMap<(Option<u32>, Box<str>), u32>,
+    /// How many memo entries follow the slots in an event's cache (see [`Slots::memo`]).
+    memos: u32,
 }
 
 impl Slots {
@@ -68,6 +70,14 @@ impl Slots {
     pub fn is_empty(&self) -> bool {
         self.defs.is_empty()
     }
+
+    /// A new memo entry: one condition's result, computed once per event however many rules
+    /// evaluate it (a macro several rules use). Its entry lives in the event's cache after the
+    /// slots.
+    pub fn memo(&mut self) -> u32 {
+        self.memos += 1;
+        self.memos - 1
+    }
 }
 
 /// What a slot holds for one event.
@@ -82,6 +92,9 @@ enum Resolved<'v> {
 /// A slot's state packed in 32 bits (so that a fresh cache is a small memset): not yet resolved,
 /// missing, crossed, or the document node it was found at (plus [`FOUND`]).
 const UNRESOLVED: u32 = 0;
+/// A memo entry's states after [`UNRESOLVED`] (not computed yet).
+const MEMO_FALSE: u32 = 1;
+const MEMO_TRUE: u32 = 2;
 const MISSING: u32 = 1;
 const CROSSED: u32 = 2;
 const FOUND: u32 = 3;
@@ -98,8 +111,26 @@ impl<'v> SlotCache<'v> {
     /// from one event to the next).
     pub fn new(root: Ref<'v>, slots: &Slots, entries: &'v mut Vec<u32>) -> Self {
         entries.clear();
-        entries.resize(slots.len(), UNRESOLVED);
+        entries.resize(slots.len() + slots.memos as usize, UNRESOLVED);
         SlotCache { root, entries }
+    }
+
+    /// The result of memo `id` for this event, if it was computed.
+    #[inline]
+    pub fn memo(&self, slots: &Slots, id: u32) -> Option<bool> {
+        match self.entries.get(slots.len() + id as usize).copied() {
+            Some(MEMO_FALSE) => Some(false),
+            Some(MEMO_TRUE) => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Records the result of memo `id` for this event.
+    #[inline]
+    pub fn set_memo(&mut self, slots: &Slots, id: u32, result: bool) {
+        if let Some(entry) = self.entries.get_mut(slots.len() + id as usize) {
+            *entry = if result { MEMO_TRUE } else { MEMO_FALSE };
+        }
     }
 
     /// The first value of a plain-key path through the cache (no array crossed), if any.

@@ -97,6 +97,7 @@ impl Prefilter {
 fn constraint(cond: &Cond, field: &str) -> Option<Vec<String>> {
     match cond {
         Cond::And(conds) => conds.iter().find_map(|c| constraint(c, field)),
+        Cond::Memo { cond, .. } => constraint(cond, field),
         Cond::Test {
             left: Source::Path(path),
             all: false,

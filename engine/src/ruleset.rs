@@ -266,7 +266,7 @@ impl Ruleset {
             match c {
                 Cond::True | Cond::False | Cond::Exists(_) => false,
                 Cond::And(cs) | Cond::Or(cs) => cs.iter().any(cond),
-                Cond::Not(c) => cond(c),
+                Cond::Not(c) | Cond::Memo { cond: c, .. } => cond(c),
                 Cond::Test { left, .. } => source(left),
                 Cond::Dynamic { left, right, .. } => source(left) || source(right),
                 Cond::Truthy(s) => source(s),
@@ -295,7 +295,7 @@ impl Cond {
         match self {
             Cond::True | Cond::False => {}
             Cond::And(cs) | Cond::Or(cs) => cs.iter().for_each(|c| c.paths(out)),
-            Cond::Not(c) => c.paths(out),
+            Cond::Not(c) | Cond::Memo { cond: c, .. } => c.paths(out),
             Cond::Exists(p) => out.push(p),
             Cond::Test { left, .. } => source(left, out),
             Cond::Dynamic { left, right, .. } => {

@@ -436,3 +436,54 @@ fn a_failing_script_makes_its_rule_false_even_under_not() {
         ),
     ]);
 }
+
+/// A macro several rules use is evaluated once per event and shared (`Cond::Memo`): each rule
+/// still gets the macro's result for the event at hand, never a result left from the previous
+/// event, and `not` or another kind of event around it changes nothing.
+#[test]
+fn a_macro_shared_by_rules_gives_each_rule_its_result_on_every_event() {
+    let text = r#"
+macro person = not user.username startswith "system:" and exists user.username
+macro writes = verb in ["create", "update", "patch", "delete"]
+rule a { when person and writes }
+rule b { when writes and person and objectRef.resource == "pods" }
+rule c { when not person }
+rule d { when person or verb == "watch" }
+rule e { source kubearmor  when exists HostName and not (Type == "x") }
+"#;
+    let compiled = k8scop_engine::loader::load_sources(
+        vec![SourceFile::new("t.rules", text)],
+        &CompileOptions::default(),
+    );
+    assert!(compiled.diagnostics.iter().all(|d| !d.is_error()));
+    let ruleset = compiled.ruleset.expect("no errors");
+    // The macros are shared: rule a's condition is two memos.
+    let k8scop_engine::eval::Cond::And(parts) = &ruleset.rules[0].when else {
+        panic!("rule a is a conjunction");
+    };
+    assert!(parts
+        .iter()
+        .all(|p| matches!(p, k8scop_engine::eval::Cond::Memo { .. })));
+    let mut engine = Engine::new(Arc::new(ruleset));
+    let events = [
+        json!({"verb": "create", "user": {"username": "alice"}, "objectRef": {"resource": "pods"}}),
+        json!({"verb": "create", "user": {"username": "system:node:n1"}, "objectRef": {"resource": "pods"}}),
+        json!({"verb": "get", "user": {"username": "bob"}}),
+        json!({"verb": "watch", "user": {"username": "system:kube-scheduler"}}),
+        json!({"verb": "delete", "user": {"username": "carol"}, "objectRef": {"resource": "secrets"}}),
+        json!({"verb": "patch"}),
+    ];
+    let mut out = Output::default();
+    for (i, mut event) in events.into_iter().enumerate() {
+        event["requestReceivedTimestamp"] = json!(format!("2024-05-01T12:00:0{i}Z"));
+        engine.process(&Event::classify(event, "t").expect("an event"), &mut out);
+    }
+    let matches: Vec<(String, u64)> = engine
+        .stats()
+        .iter()
+        .map(|(d, s)| (d.name.to_string(), s.matches))
+        .collect();
+    let expected = [("a", 2), ("b", 1), ("c", 3), ("d", 4), ("e", 0)];
+    let expected: Vec<(String, u64)> = expected.iter().map(|(n, m)| (n.to_string(), *m)).collect();
+    assert_eq!(matches, expected);
+}

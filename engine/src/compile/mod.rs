@@ -91,6 +91,7 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
         macro_stack: Vec::new(),
         scripts,
         slots: Slots::default(),
+        memos: HashMap::new(),
         report: Report {
             diagnostics: script_diagnostics,
             ..Report::default()
@@ -308,6 +309,9 @@ struct Compiler<'a> {
     macro_stack: Vec<String>,
     scripts: ScriptHost,
     slots: Slots,
+    /// The memo of each shared macro expansion, by macro, kinds and resources (see
+    /// `Compiler::shared`).
+    memos: HashMap<String, u32>,
     report: Report,
     uses: Uses,
     /// The text of every script block, part of the fingerprint of what calls a script function.

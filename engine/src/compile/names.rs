@@ -8,6 +8,7 @@ use k8scop_grammar::{Code, Diagnostic, SourceFile};
 use serde_json::Value;
 
 use super::{literal_value, value_set, CompiledCond, Compiler, Def, ListValues, Scope};
+use crate::eval::{Cond, Source};
 
 const ONE_NAME_EACH: &str =
     "each list, macro, rule, sequence and script function name is defined once in the whole ruleset";
@@ -165,6 +166,44 @@ impl<'a> Compiler<'a> {
 
     // ---------------------------------------------------------------- macros
 
+    /// A macro's expansion, made a [`Cond::Memo`] shared by every use compiled the same way (the
+    /// same macro for the same kinds of event and resources), so that an event evaluates it
+    /// once whatever number of rules use it. Constants, and conditions that call functions or
+    /// scripts (whose errors each rule reports), are left as they are.
+    fn shared(&mut self, name: &str, scope: &Scope, compiled: CompiledCond) -> CompiledCond {
+        fn pure(cond: &Cond) -> bool {
+            match cond {
+                Cond::True | Cond::False | Cond::Exists(_) => true,
+                Cond::And(cs) | Cond::Or(cs) => cs.iter().all(pure),
+                Cond::Not(c) | Cond::Memo { cond: c, .. } => pure(c),
+                Cond::Test { left, .. } => matches!(left, Source::Path(_) | Source::Const(_)),
+                Cond::Dynamic { left, right, .. } => [left, right]
+                    .iter()
+                    .all(|s| matches!(s, Source::Path(_) | Source::Const(_))),
+                Cond::Truthy(_) => false,
+            }
+        }
+        if matches!(compiled.cond, Cond::True | Cond::False) || !pure(&compiled.cond) {
+            return compiled;
+        }
+        let key = format!("{name}\0{:?}\0{:?}", scope.source, scope.resources);
+        let id = match self.memos.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = self.slots.memo();
+                self.memos.insert(key, id);
+                id
+            }
+        };
+        CompiledCond {
+            cond: Cond::Memo {
+                id,
+                cond: Box::new(compiled.cond),
+            },
+            never: compiled.never,
+        }
+    }
+
     /// A name used as a condition: a macro, expanded here.
     pub(super) fn name_condition(&mut self, scope: &Scope, ident: &ast::Ident) -> CompiledCond {
         match self.defs.get(&ident.name).copied() {
@@ -192,7 +231,7 @@ impl<'a> Compiler<'a> {
                 };
                 let compiled = self.condition(&macro_scope, &def.condition);
                 self.macro_stack.pop();
-                compiled
+                self.shared(&ident.name, scope, compiled)
             }
             Some(other) => {
                 let what = other.what();
