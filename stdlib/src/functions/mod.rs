@@ -38,6 +38,7 @@ mod contains_any;
 mod ends_with_any;
 mod glob_match;
 mod hour;
+mod image_outside;
 mod image_repository;
 mod image_tag;
 mod is_private_ip;
@@ -49,6 +50,7 @@ mod json_get;
 mod len;
 mod lower;
 mod parse_time;
+mod pod_images;
 mod regex_match;
 mod service_account_name;
 mod service_account_namespace;
@@ -66,6 +68,7 @@ pub(crate) static ALL: &[&dyn Function] = &[
     &ends_with_any::EndsWithAny,
     &glob_match::GlobMatch,
     &hour::Hour,
+    &image_outside::ImageOutside,
     &image_repository::ImageRepository,
     &image_tag::ImageTag,
     &is_private_ip::IsPrivateIp,
@@ -77,6 +80,7 @@ pub(crate) static ALL: &[&dyn Function] = &[
     &len::Len,
     &lower::Lower,
     &parse_time::ParseTime,
+    &pod_images::PodImages,
     &regex_match::RegexMatch,
     &service_account_name::ServiceAccountName,
     &service_account_namespace::ServiceAccountNamespace,
