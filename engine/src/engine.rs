@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::alert::{field_values, render_values, Alert, AlertKind, AlertUpdate, Context};
 use crate::doc::Ref;
-use crate::eval::EvalCtx;
+use crate::eval::EvalError;
 use crate::event::Event;
 use crate::path::FieldPath;
 use crate::ruleset::{Detection, Ruleset, Step};
@@ -25,7 +25,10 @@ use crate::script::ScriptErrorKind;
 use crate::state::{Aggregation, Key, Limits, Overflow, Sample, Sequence, Threshold, Update};
 use crate::template::Title;
 
+mod judge;
 pub mod snapshot;
+
+pub use judge::{Judged, Scratch};
 
 pub(crate) use snapshot::{check_version, corrupt, hex64, parse_hex64, version_in, version_of};
 pub use snapshot::{DroppedState, EngineState, RestoreReport, StateError, ENGINE_STATE_VERSION};
@@ -137,10 +140,10 @@ pub struct Engine {
     watermark: i64,
     last_evict: i64,
     happened: Vec<bool>,
-    /// The prefilter's candidate rules for the current event.
-    candidates: Vec<u64>,
-    /// The current event's slot cache (see [`crate::path::SlotCache`]).
-    slot_entries: Vec<u32>,
+    /// The buffers [`Engine::process`] judges one event with.
+    scratch: Scratch,
+    /// The verdict [`Engine::process`] judges one event into.
+    judged: Judged,
     record_matches: bool,
     since_evict: u32,
     /// Counters of rules and sequences removed by a reload, for the summary.
@@ -163,8 +166,8 @@ impl Engine {
             states,
             watermark: i64::MIN,
             last_evict: i64::MIN,
-            candidates: Vec::new(),
-            slot_entries: Vec::new(),
+            scratch: Scratch::default(),
+            judged: Judged::default(),
             record_matches: false,
             since_evict: 0,
             retired: Vec::new(),
@@ -230,32 +233,41 @@ impl Engine {
 
     /// Evaluates one event and appends what it caused to `out`.
     pub fn process(&mut self, event: &Event, out: &mut Output) {
+        let mut judged = std::mem::take(&mut self.judged);
+        self.ruleset
+            .judge_into(std::slice::from_ref(event), &mut self.scratch, &mut judged);
+        self.apply(event, &judged, 0, out);
+        self.judged = judged;
+    }
+
+    /// Applies the verdict on `event`, event `index` of the batch `judged` was made of (see
+    /// [`Ruleset::judge`]): thresholds, sequences and aggregation, in event order. A verdict of
+    /// another ruleset than the engine's (a reload in between) is not used: the event is judged
+    /// again here.
+    pub fn apply(&mut self, event: &Event, judged: &Judged, index: usize, out: &mut Output) {
+        if judged.ruleset != Arc::as_ptr(&self.ruleset) as usize || index >= judged.events {
+            return self.process(event, out);
+        }
         let ruleset = Arc::clone(&self.ruleset);
-        let mut ctx = EvalCtx::new(
-            event.root(),
-            &ruleset.scripts,
-            &ruleset.slots,
-            &mut self.slot_entries,
-        );
         let rule_count = ruleset.rules.len();
-        ctx.candidates(&ruleset.prefilter, &mut self.candidates);
+        let mut errors = judged.errors_of(index).peekable();
         for (i, rule) in ruleset.rules.iter().enumerate() {
             self.happened[i] = false;
-            if self.candidates[i / 64] & (1 << (i % 64)) == 0 {
-                continue;
-            }
-            if !rule.source.contains(event.kind) {
-                continue;
-            }
-            let mut matched = rule.when.eval(&mut ctx);
             let state = &mut self.states[i];
-            if !ctx.errors.is_empty() {
-                // A script or function that fails makes its rule false for this event, whatever
-                // the rest of the condition says (`not script { ... }` included).
-                matched = false;
-                report_errors(&mut ctx, &rule.detection.name, event, &mut state.stats, out);
+            let mut failed = false;
+            while let Some(e) = errors.next_if(|e| e.detection == i) {
+                failed = true;
+                report_error(
+                    e.error.clone(),
+                    &rule.detection.name,
+                    event,
+                    &mut state.stats,
+                    out,
+                );
             }
-            if !matched {
+            // A script or function that fails makes its rule false for this event, whatever
+            // the rest of the condition says (`not script { ... }` included).
+            if failed || !judged.rule_matched(index, i) {
                 continue;
             }
             state.stats.matches += 1;
@@ -288,22 +300,27 @@ impl Engine {
             }
         }
         let mut steps = Vec::new();
+        let mut inline = 0;
         for (j, seq) in ruleset.sequences.iter().enumerate() {
             steps.clear();
             for step in &seq.steps {
                 steps.push(match step {
                     Step::Rule(i) => self.happened[*i],
-                    Step::Inline { kinds, cond } => {
-                        let errors = ctx.errors.len();
-                        kinds.contains(event.kind)
-                            && cond.eval(&mut ctx)
-                            && ctx.errors.len() == errors
+                    Step::Inline { .. } => {
+                        inline += 1;
+                        judged.step_held(index, inline - 1)
                     }
                 });
             }
             let state = &mut self.states[rule_count + j];
-            if !ctx.errors.is_empty() {
-                report_errors(&mut ctx, &seq.detection.name, event, &mut state.stats, out);
+            while let Some(e) = errors.next_if(|e| e.detection == rule_count + j) {
+                report_error(
+                    e.error.clone(),
+                    &seq.detection.name,
+                    event,
+                    &mut state.stats,
+                    out,
+                );
             }
             if !steps.iter().any(|s| *s) {
                 continue;
@@ -422,31 +439,29 @@ fn fresh_states(ruleset: &Ruleset, limits: Limits) -> Vec<DetectionState> {
     rules.chain(sequences).collect()
 }
 
-/// The key of `paths` in `event`.
-/// Moves the errors of a detection's evaluation to `out`, counting them in its stats: the
-/// deadline stops, which depend on the machine, apart from the other failures.
-fn report_errors(
-    ctx: &mut EvalCtx<'_>,
+/// Reports one script or function error of a detection's evaluation in `out`, counting it in
+/// its stats: the deadline stops, which depend on the machine, apart from the other failures.
+fn report_error(
+    e: EvalError,
     detection: &Arc<str>,
     event: &Event,
     stats: &mut DetectionStats,
     out: &mut Output,
 ) {
-    for e in ctx.errors.drain(..) {
-        match e.kind {
-            ScriptErrorKind::Error => stats.script_errors += 1,
-            ScriptErrorKind::DeadlineExceeded => stats.script_deadlines += 1,
-        }
-        out.errors.push(RuntimeError {
-            rule: detection.clone(),
-            event_id: event.id.clone(),
-            origin: e.origin,
-            kind: e.kind,
-            message: e.message,
-        });
+    match e.kind {
+        ScriptErrorKind::Error => stats.script_errors += 1,
+        ScriptErrorKind::DeadlineExceeded => stats.script_deadlines += 1,
     }
+    out.errors.push(RuntimeError {
+        rule: detection.clone(),
+        event_id: event.id.clone(),
+        origin: e.origin,
+        kind: e.kind,
+        message: e.message,
+    });
 }
 
+/// The key of `paths` in `event`.
 fn key_of(paths: &[FieldPath], event: Ref<'_>) -> Key {
     Key(paths
         .iter()

@@ -10,6 +10,7 @@ use k8scop_engine::alert::{AlertKind, AlertUpdate};
 use k8scop_engine::chunk::Chunk;
 use k8scop_engine::decode::{Decoded, Dedup, Problem, ProblemKind};
 use k8scop_engine::engine::{Engine, Output};
+use k8scop_engine::engine::{Judged, Scratch};
 use k8scop_engine::ruleset::Ruleset;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -36,7 +37,8 @@ const DEDUP_CAPACITY: usize = 100_000;
 /// it reaches.
 struct InFlight {
     generation: Arc<Generation>,
-    decoded: JoinHandle<Decoded>,
+    /// The events and, judged on the same worker, what the generation's rules say of them.
+    decoded: JoinHandle<(Decoded, Judged)>,
     position: Option<Position>,
 }
 
@@ -233,7 +235,7 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
                     Some(next) = reload_rx.recv() => {
                         current = next;
                         let generation = Arc::clone(&current);
-                        let decoded = tokio::task::spawn_blocking(Decoded::default);
+                        let decoded = tokio::task::spawn_blocking(<(Decoded, Judged)>::default);
                         let in_flight = InFlight { generation, decoded, position: None };
                         if decoded_tx.send(in_flight).await.is_err() {
                             return;
@@ -254,10 +256,14 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
                 }
                 let generation = Arc::clone(&current);
                 let decoder = Arc::clone(&current.decoder);
+                let ruleset = Arc::clone(&current.ruleset);
+                // The conditions are judged here too, in parallel with other batches: the
+                // engine's thread keeps only what needs state and order.
                 let decoded = tokio::task::spawn_blocking(move || {
                     let decoded = decoder.decode(&chunk);
                     chunk.recycle();
-                    decoded
+                    let judged = ruleset.judge(&decoded.events, &mut Scratch::default());
+                    (decoded, judged)
                 });
                 let in_flight = InFlight {
                     generation,
@@ -309,7 +315,7 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
                 warnings: current.warnings.clone(),
             });
         }
-        let decoded = match in_flight.decoded.await {
+        let (decoded, judged) = match in_flight.decoded.await {
             Ok(d) => d,
             Err(e) => {
                 // Stop reading, but drain and flush what the sinks already have.
@@ -324,12 +330,12 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
         for problem in decoded.problems {
             notices(problem_notice(problem, &stats));
         }
-        for event in &decoded.events {
+        for (i, event) in decoded.events.iter().enumerate() {
             if dedup.is_duplicate(event) {
                 stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            engine.process(event, &mut out);
+            engine.apply(event, &judged, i, &mut out);
             stats.events.fetch_add(1, Ordering::Relaxed);
             stats.newest_event.fetch_max(event.time, Ordering::Relaxed);
         }

@@ -1,0 +1,281 @@
+//! The stateless half of evaluation: which rules' `when` and which inline sequence steps hold
+//! for each event of a batch. It reads only the ruleset and the events, so the pipeline runs it
+//! on its worker threads, next to decoding, and the engine's thread keeps only what needs state
+//! and order (thresholds, sequences, aggregation): [`Ruleset::judge`], then
+//! [`super::Engine::apply`] per event.
+
+use std::sync::Arc;
+
+use crate::eval::{EvalCtx, EvalError};
+use crate::event::Event;
+use crate::ruleset::{Ruleset, Step};
+
+/// Buffers reused from one event (and batch) to the next by [`Ruleset::judge_into`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// The prefilter's candidate rules for the current event.
+    candidates: Vec<u64>,
+    /// The current event's slot cache (see [`crate::path::SlotCache`]).
+    slot_entries: Vec<u32>,
+}
+
+/// One failure of a condition on one event.
+#[derive(Debug, Clone)]
+pub(crate) struct JudgeError {
+    /// The event's index in the batch.
+    pub(crate) event: usize,
+    /// The rule's index, or the number of rules plus the sequence's index.
+    pub(crate) detection: usize,
+    /// What failed.
+    pub(crate) error: EvalError,
+}
+
+/// The verdicts on a batch of events (see [`Ruleset::judge`]).
+#[derive(Debug, Default)]
+pub struct Judged {
+    /// The ruleset judged by (its address), so that a verdict is never applied by another.
+    pub(crate) ruleset: usize,
+    /// The number of events.
+    pub(crate) events: usize,
+    /// Words per event: the rules' bits, then the inline steps' bits.
+    stride: usize,
+    /// Where an event's inline step bits start in its words.
+    step_words: usize,
+    bits: Vec<u64>,
+    /// In event order, then detection order, then the order they happened in.
+    errors: Vec<JudgeError>,
+}
+
+impl Judged {
+    /// Whether rule `rule`'s `when` held for event `event` (without an error).
+    #[inline]
+    pub(crate) fn rule_matched(&self, event: usize, rule: usize) -> bool {
+        let word = self.bits[event * self.stride + rule / 64];
+        word & (1 << (rule % 64)) != 0
+    }
+
+    /// Whether inline step `step` (counted over every sequence, in order) held for `event`.
+    #[inline]
+    pub(crate) fn step_held(&self, event: usize, step: usize) -> bool {
+        let word = self.bits[event * self.stride + self.step_words + step / 64];
+        word & (1 << (step % 64)) != 0
+    }
+
+    /// The failures on event `event`, in detection order.
+    pub(crate) fn errors_of(&self, event: usize) -> impl Iterator<Item = &JudgeError> {
+        let start = self.errors.partition_point(|e| e.event < event);
+        self.errors[start..]
+            .iter()
+            .take_while(move |e| e.event == event)
+    }
+}
+
+impl Ruleset {
+    /// Judges `events`: for each, which rules' `when` hold and which inline sequence steps
+    /// happen, and which scripts or functions failed. Pure: any thread may judge a batch, and
+    /// [`super::Engine::apply`] then applies the verdicts in order.
+    pub fn judge(self: &Arc<Self>, events: &[Event], scratch: &mut Scratch) -> Judged {
+        let mut judged = Judged::default();
+        self.judge_into(events, scratch, &mut judged);
+        judged
+    }
+
+    /// [`Ruleset::judge`] into `judged`, reusing its buffers.
+    pub fn judge_into(
+        self: &Arc<Self>,
+        events: &[Event],
+        scratch: &mut Scratch,
+        judged: &mut Judged,
+    ) {
+        let rule_words = self.rules.len().div_ceil(64);
+        let steps = self
+            .sequences
+            .iter()
+            .flat_map(|s| &s.steps)
+            .filter(|s| matches!(s, Step::Inline { .. }))
+            .count();
+        judged.ruleset = Arc::as_ptr(self) as usize;
+        judged.events = events.len();
+        judged.step_words = rule_words;
+        judged.stride = rule_words + steps.div_ceil(64);
+        judged.bits.clear();
+        judged.bits.resize(events.len() * judged.stride, 0);
+        judged.errors.clear();
+        for (n, event) in events.iter().enumerate() {
+            let words = &mut judged.bits[n * judged.stride..(n + 1) * judged.stride];
+            let mut ctx = EvalCtx::new(
+                event.root(),
+                &self.scripts,
+                &self.slots,
+                &mut scratch.slot_entries,
+            );
+            ctx.candidates(&self.prefilter, &mut scratch.candidates);
+            for (i, rule) in self.rules.iter().enumerate() {
+                let (word, bit) = (i / 64, 1u64 << (i % 64));
+                if scratch.candidates[word] & bit == 0 || !rule.source.contains(event.kind) {
+                    continue;
+                }
+                let matched = rule.when.eval(&mut ctx);
+                if !ctx.errors.is_empty() {
+                    judged
+                        .errors
+                        .extend(ctx.errors.drain(..).map(|error| JudgeError {
+                            event: n,
+                            detection: i,
+                            error,
+                        }));
+                } else if matched {
+                    words[word] |= bit;
+                }
+            }
+            let mut step = 0;
+            for (j, seq) in self.sequences.iter().enumerate() {
+                for s in &seq.steps {
+                    let Step::Inline { kinds, cond } = s else {
+                        continue;
+                    };
+                    let errors = ctx.errors.len();
+                    if kinds.contains(event.kind)
+                        && cond.eval(&mut ctx)
+                        && ctx.errors.len() == errors
+                    {
+                        words[judged.step_words + step / 64] |= 1 << (step % 64);
+                    }
+                    step += 1;
+                }
+                let detection = self.rules.len() + j;
+                judged
+                    .errors
+                    .extend(ctx.errors.drain(..).map(|error| JudgeError {
+                        event: n,
+                        detection,
+                        error,
+                    }));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use k8scop_grammar::SourceFile;
+    use serde_json::json;
+
+    use crate::{CompileOptions, Engine, Event, Output, Ruleset};
+
+    fn ruleset() -> Arc<Ruleset> {
+        let text = r#"
+macro person = not user.username startswith "system:"
+rule exec { when objectRef.subresource == "exec" and person  group by user.username }
+rule burst {
+    when responseStatus.code == 403
+    threshold count >= 2 within 1m by user.username
+}
+rule broken { when verb == "delete" and script { event.objectRef.name.len() > 2 } }
+sequence forbidden_then_exec {
+    by user.username
+    within 5m
+    steps burst -> { objectRef.subresource == "exec" and script { event.user.username.len() > 4 } }
+}
+"#;
+        let compiled = crate::loader::load_sources(
+            vec![SourceFile::new("t.rules", text)],
+            &CompileOptions::default(),
+        );
+        assert!(
+            compiled.diagnostics.iter().all(|d| !d.is_error()),
+            "{:?}",
+            compiled.diagnostics
+        );
+        Arc::new(compiled.ruleset.expect("no errors"))
+    }
+
+    fn events() -> Vec<Event> {
+        let raw = [
+            json!({"verb": "get", "user": {"username": "mallory"}, "responseStatus": {"code": 403}}),
+            json!({"verb": "list", "user": {"username": "mallory"}, "responseStatus": {"code": 403}}),
+            json!({"verb": "create", "user": {"username": "mallory"}, "objectRef": {"subresource": "exec"}}),
+            // No name: the script fails on a missing field, and the error is reported.
+            json!({"verb": "delete", "user": {"username": "bob"}, "objectRef": {"resource": "pods"}}),
+            json!({"verb": "delete", "user": {"username": "bob"}, "objectRef": {"name": "api-0"}}),
+            // A missing user makes the sequence's inline script fail.
+            json!({"verb": "create", "objectRef": {"subresource": "exec"}}),
+            json!({"verb": "create", "user": {"username": "system:node:n"}, "objectRef": {"subresource": "exec"}}),
+        ];
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, mut e)| {
+                e["requestReceivedTimestamp"] = json!(format!("2024-05-01T12:00:0{i}Z"));
+                Event::classify(e, &format!("t:{i}")).expect("an event")
+            })
+            .collect()
+    }
+
+    /// Everything a run produced, as comparable text.
+    fn summary(engine: &Engine, out: &Output) -> Vec<String> {
+        let mut lines: Vec<String> = out
+            .alerts
+            .iter()
+            .map(|a| format!("{:?} {}", a.kind, a.alert.to_json()))
+            .collect();
+        lines.extend(out.errors.iter().map(|e| format!("{e:?}")));
+        lines.extend(out.matches.iter().map(|m| format!("{m:?}")));
+        lines.extend(
+            engine
+                .stats()
+                .iter()
+                .map(|(d, s)| format!("{} {s:?}", d.name)),
+        );
+        lines
+    }
+
+    #[test]
+    fn a_batch_judged_then_applied_gives_what_processing_each_event_gives() {
+        let rules = ruleset();
+        let events = events();
+
+        let mut one_by_one = Engine::new(Arc::clone(&rules));
+        one_by_one.record_matches(true);
+        let mut expected = Output::default();
+        for e in &events {
+            one_by_one.process(e, &mut expected);
+        }
+        let expected = summary(&one_by_one, &expected);
+        assert!(
+            expected.iter().any(|l| l.starts_with("New")),
+            "{expected:#?}"
+        );
+        assert!(
+            expected.iter().any(|l| l.contains("script")),
+            "{expected:#?}"
+        );
+        assert!(
+            expected
+                .iter()
+                .any(|l| l.contains("forbidden_then_exec") && l.contains("event_id")),
+            "{expected:#?}"
+        );
+
+        let judged = rules.judge(&events, &mut super::Scratch::default());
+        let mut batched = Engine::new(Arc::clone(&rules));
+        batched.record_matches(true);
+        let mut out = Output::default();
+        for (i, e) in events.iter().enumerate() {
+            batched.apply(e, &judged, i, &mut out);
+        }
+        assert_eq!(summary(&batched, &out), expected);
+
+        // Verdicts of another ruleset (a reload in between) are not used: events are judged again.
+        let other = ruleset();
+        let stale = other.judge(&events, &mut super::Scratch::default());
+        let mut reloaded = Engine::new(Arc::clone(&rules));
+        reloaded.record_matches(true);
+        let mut out = Output::default();
+        for (i, e) in events.iter().enumerate() {
+            reloaded.apply(e, &stale, i, &mut out);
+        }
+        assert_eq!(summary(&reloaded, &out), expected);
+    }
+}
