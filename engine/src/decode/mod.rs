@@ -62,21 +62,59 @@ pub const DEDUP_FIELDS: &[&[&str]] = &[
 /// for the CPU caches and collisions cannot be crafted). Two different events share a key with
 /// probability 2^-64 per pair: over a window of 100,000 keys, about one false duplicate in 10^14
 /// events.
-pub(crate) fn dedup_key(event: Ref<'_>) -> Option<u64> {
-    use std::hash::Hasher;
-    event.get("auditID")?.as_str()?;
-    let mut hasher = dedup_hash_key().hasher();
-    for path in DEDUP_FIELDS {
-        let value = path
-            .iter()
-            .try_fold(event, |v, key| v.get(key))
-            .and_then(Ref::as_str)
-            .unwrap_or_default();
+///
+/// `values` are the string values of [`DEDUP_FIELDS`], in that order (`None` for a field that is
+/// missing or not a string); the event has no key without a string `auditID`.
+pub(crate) fn dedup_key_of(values: [Option<&str>; DEDUP_FIELDS.len()]) -> Option<u64> {
+    values[0]?;
+    let mut hasher = StagedHasher::new(dedup_hash_key().hasher());
+    for value in values {
+        let value = value.unwrap_or_default();
         // Length-prefixed, so that ("a/b", "") and ("a", "b") differ.
-        hasher.write_usize(value.len());
+        hasher.write(&(value.len() as u64).to_le_bytes());
         hasher.write(value.as_bytes());
     }
     Some(hasher.finish())
+}
+
+/// A hasher fed through a buffer: the pieces of a deduplication key are short (an 8-byte length,
+/// then a few bytes), and handing each to SipHash on its own cost more than hashing them. The
+/// hash is that of the bytes written, in order, however they are split (SipHash hashes a stream).
+struct StagedHasher {
+    hasher: crate::hash::SipHasher13,
+    buffer: [u8; 256],
+    len: usize,
+}
+
+impl StagedHasher {
+    fn new(hasher: crate::hash::SipHasher13) -> Self {
+        StagedHasher {
+            hasher,
+            buffer: [0; 256],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        use std::hash::Hasher;
+        if self.len + bytes.len() > self.buffer.len() {
+            self.hasher.write(&self.buffer[..self.len]);
+            self.len = 0;
+            if bytes.len() > self.buffer.len() {
+                self.hasher.write(bytes);
+                return;
+            }
+        }
+        self.buffer[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn finish(mut self) -> u64 {
+        use std::hash::Hasher;
+        self.hasher.write(&self.buffer[..self.len]);
+        self.hasher.finish()
+    }
 }
 
 /// The process's deduplication hash key: random on a fresh start, or the one a restored

@@ -271,8 +271,16 @@ pub enum EventTime<'a> {
 /// encoding (a string for RFC 3339, an integer for epoch counts). That field decides: a value
 /// that is not a valid time does not fall through to the next field.
 pub fn event_time<'a>(doc: Ref<'a>, fields: &[TimeField]) -> EventTime<'a> {
-    for field in fields {
-        let Some(value) = doc.get(field.key) else {
+    event_time_of(fields.iter().map(|field| (field, doc.get(field.key))))
+}
+
+/// [`event_time`] of values already looked up: each time field with its value in the event (a
+/// kind that reads several keys of an event in one pass, [`Ref::get_all`], passes them this way).
+pub fn event_time_of<'a, 'f>(
+    fields: impl IntoIterator<Item = (&'f TimeField, Option<Ref<'a>>)>,
+) -> EventTime<'a> {
+    for (field, value) in fields {
+        let Some(value) = value else {
             continue;
         };
         let millis = match field.encoding {

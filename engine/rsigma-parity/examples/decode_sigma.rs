@@ -1,0 +1,89 @@
+//! Decoding alone with the imported SigmaHQ rules' projection, for profilers
+//! (`valgrind --tool=callgrind`, `perf record`) and instruction counts (docs/PERFORMANCE.md):
+//!
+//! ```sh
+//! cargo run --release -p k8scop-rsigma-parity --example decode_sigma -- EVENTS.jsonl [RUNS] [SIGMA_DIR]
+//! ```
+//!
+//! Decodes the file in 256 KiB chunks as `k8scop run` does, RUNS times (default 1), with the
+//! decoder the imported rules get, and prints the keys the projection keeps, the events decoded
+//! and the time per event (wall time: use it under a profiler or on a quiet machine).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8scop_engine::decode::Decoder;
+use k8scop_rsigma_parity::Pair;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The size of the chunks `k8scop run` reads a file in.
+const CHUNK: usize = 256 * 1024;
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let events_path = args
+        .first()
+        .ok_or("usage: decode_sigma EVENTS.jsonl [RUNS] [SIGMA_DIR]")?;
+    let runs: usize = match args.get(1) {
+        Some(r) => r
+            .parse()
+            .map_err(|_| format!("`{r}` is not a number of runs"))?,
+        None => 1,
+    };
+    let sigma_dir = match args.get(2) {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma-k8s"),
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&sigma_dir)
+        .map_err(|e| format!("{}: {e}", sigma_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    entries.sort();
+    let mut sigma = Vec::new();
+    for p in entries {
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        sigma.push((p.display().to_string(), text));
+    }
+    let pair = Pair::load(&sigma)?;
+    let text = std::fs::read_to_string(events_path).map_err(|e| format!("{events_path}: {e}"))?;
+    let decoder = Decoder::new(&pair.ruleset);
+    match decoder.projection() {
+        Some(trie) => println!("projection: {trie:?}"),
+        None => println!("no projection: every field is kept"),
+    }
+    let origin: Arc<str> = Arc::from(events_path.as_str());
+    let mut pieces = Vec::new();
+    let mut rest = text.as_str();
+    while !rest.is_empty() {
+        let end = if rest.len() <= CHUNK {
+            rest.len()
+        } else {
+            rest[CHUNK..]
+                .find('\n')
+                .map_or(rest.len(), |i| CHUNK + i + 1)
+        };
+        let (piece, tail) = rest.split_at(end);
+        pieces.push(piece);
+        rest = tail;
+    }
+    for _ in 0..runs {
+        let start = Instant::now();
+        let (mut events, mut problems) = (0, 0);
+        for piece in &pieces {
+            let decoded = decoder.decode_text(&origin, piece);
+            events += decoded.events.len();
+            problems += decoded.problems.len();
+        }
+        let elapsed = start.elapsed();
+        println!(
+            "{events} events, {problems} problems, {:.1} ms ({:.2} µs/event)",
+            elapsed.as_secs_f64() * 1e3,
+            elapsed.as_secs_f64() * 1e6 / events.max(1) as f64
+        );
+    }
+    Ok(())
+}
