@@ -26,7 +26,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::chunk::Chunk;
-use crate::doc::{Doc, DocBuilder, Ref};
+use crate::doc::{Doc, DocBuilder};
 use crate::engine::{
     check_version, corrupt, hex64, parse_hex64, version_in, version_of, StateError,
 };
@@ -263,7 +263,10 @@ impl Decoder {
         // naming an event costs no allocation and a document costs two (its exact-size copy).
         let mut position = String::new();
         let mut builder = DocBuilder::default();
-        out.events = Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
+        // Room for as many events as lines of the first one's length fit (counting the lines
+        // was a pass of its own over the text).
+        let first = memchr::memchr(b'\n', text.as_bytes()).map_or(text.len(), |end| end + 1);
+        out.events = Vec::with_capacity(text.len() / first.max(64) + 1);
         // Lines found with the memchr crate's vectorised search (`str::split` showed in
         // profiles); the text after the last newline is a line too.
         let ends = memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]);

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::doc::Ref;
 use crate::kinds::KindId;
 use k8scop_grammar::SourceFile;
 use serde_json::{json, Value};

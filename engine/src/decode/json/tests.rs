@@ -262,7 +262,7 @@ fn errors_name_line_and_column() {
 
 #[test]
 fn special_bytes_are_found_at_every_alignment() {
-    for len in 0..40 {
+    for len in 0..56 {
         for at in 0..=len {
             for special in [b'"', b'\\', 0u8, 0x1f] {
                 let mut bytes = vec![b'a'; len];
@@ -272,6 +272,12 @@ fn special_bytes_are_found_at_every_alignment() {
                 }
                 if at < len {
                     bytes[at] = special;
+                }
+                // A later stop must not hide the first one (within a block or the next).
+                for later in [at + 1, at + 9, at + 17] {
+                    if later < len {
+                        bytes[later] = b'"';
+                    }
                 }
                 assert_eq!(
                     find_special(&bytes, 0),
