@@ -140,6 +140,8 @@ pub struct Engine {
     watermark: i64,
     last_evict: i64,
     happened: Vec<bool>,
+    /// The rules `happened` is true for (reset before the next event).
+    hits: Vec<usize>,
     /// The buffers [`Engine::process`] judges one event with.
     scratch: Scratch,
     /// The verdict [`Engine::process`] judges one event into.
@@ -161,6 +163,7 @@ impl Engine {
         let states = fresh_states(&ruleset, limits);
         Engine {
             happened: vec![false; ruleset.rules.len()],
+            hits: Vec::new(),
             ruleset,
             limits,
             states,
@@ -227,6 +230,7 @@ impl Engine {
             (s.detection, stats)
         }));
         self.happened = vec![false; ruleset.rules.len()];
+        self.hits.clear();
         self.ruleset = ruleset;
         kept
     }
@@ -251,25 +255,26 @@ impl Engine {
         let ruleset = Arc::clone(&self.ruleset);
         let rule_count = ruleset.rules.len();
         let mut errors = judged.errors_of(index).peekable();
-        for (i, rule) in ruleset.rules.iter().enumerate() {
+        // Only the rules that matched (or failed) need work: clear what the previous event set,
+        // then walk the verdict's set bits in rule order.
+        for i in self.hits.drain(..) {
             self.happened[i] = false;
-            let state = &mut self.states[i];
-            let mut failed = false;
-            while let Some(e) = errors.next_if(|e| e.detection == i) {
-                failed = true;
-                report_error(
-                    e.error.clone(),
-                    &rule.detection.name,
-                    event,
-                    &mut state.stats,
-                    out,
-                );
-            }
+        }
+        while let Some(e) = errors.next_if(|e| e.detection < rule_count) {
             // A script or function that fails makes its rule false for this event, whatever
-            // the rest of the condition says (`not script { ... }` included).
-            if failed || !judged.rule_matched(index, i) {
-                continue;
-            }
+            // the rest of the condition says (`not script { ... }` included): the verdict has
+            // no bit for it.
+            let (rule, state) = (&ruleset.rules[e.detection], &mut self.states[e.detection]);
+            report_error(
+                e.error.clone(),
+                &rule.detection.name,
+                event,
+                &mut state.stats,
+                out,
+            );
+        }
+        for i in judged.rules_matched(index) {
+            let (rule, state) = (&ruleset.rules[i], &mut self.states[i]);
             state.stats.matches += 1;
             if self.record_matches {
                 out.matches.push(Match {
@@ -294,7 +299,10 @@ impl Engine {
                 }
                 _ => true,
             };
-            self.happened[i] = hit;
+            if hit {
+                self.happened[i] = true;
+                self.hits.push(i);
+            }
             if hit && rule.detection.enabled {
                 aggregate(state, event, out);
             }

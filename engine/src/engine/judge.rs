@@ -47,11 +47,20 @@ pub struct Judged {
 }
 
 impl Judged {
-    /// Whether rule `rule`'s `when` held for event `event` (without an error).
-    #[inline]
-    pub(crate) fn rule_matched(&self, event: usize, rule: usize) -> bool {
-        let word = self.bits[event * self.stride + rule / 64];
-        word & (1 << (rule % 64)) != 0
+    /// The rules whose `when` held for `event` (without an error), in rule order.
+    pub(crate) fn rules_matched(&self, event: usize) -> impl Iterator<Item = usize> + '_ {
+        let words = &self.bits[event * self.stride..event * self.stride + self.step_words];
+        words.iter().enumerate().flat_map(|(w, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                if rest == 0 {
+                    return None;
+                }
+                let bit = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                Some(w * 64 + bit)
+            })
+        })
     }
 
     /// Whether inline step `step` (counted over every sequence, in order) held for `event`.
