@@ -815,6 +815,15 @@ mod tests {
         }
         // A key asked twice is found once (the first time).
         assert!(all[1].is_some() && all[8].is_none());
+        // Keys of 64 bytes and more.
+        let long = "k".repeat(70);
+        let longer = "k".repeat(71);
+        let doc = Doc::from_value(&json!({ &long: 1, &longer: 2, "k": 3 }));
+        let [a, b, c] = doc.root().get_all([longer.as_str(), "k", long.as_str()]);
+        assert_eq!(
+            [a, b, c].map(|v| v.map(Ref::to_value)),
+            [Some(json!(2)), Some(json!(3)), Some(json!(1))]
+        );
         let array = Doc::from_value(&json!([{"verb":"get"}]));
         assert!(array.root().get_all(["verb"])[0].is_none());
     }

@@ -80,6 +80,27 @@ fn head(key: &str) -> u64 {
     out
 }
 
+/// Whether two keys of the same length, longer than 8 bytes and with the same first 8, are equal:
+/// compared 8 bytes at a time from the end backwards, without a `memcmp` call (long audit keys
+/// such as `requestReceivedTimestamp` are looked up in every event).
+#[inline]
+fn same_tail(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    debug_assert!(a.len() == b.len() && a.len() > 8);
+    // Blocks of 8 ending at `end`; the first one compared last may overlap the head, which is
+    // equal already.
+    let mut end = a.len();
+    while end > 8 {
+        let start = end - 8;
+        let block = |s: &[u8]| s.get(start..).and_then(<[u8]>::first_chunk::<8>).copied();
+        if block(a) != block(b) {
+            return false;
+        }
+        end = start;
+    }
+    true
+}
+
 /// What to keep of one key's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Child {
@@ -135,7 +156,7 @@ impl Trie {
         let head = head(key);
         node.children[start..end]
             .iter()
-            .find(|e| e.head == head && (len <= 8 || e.key.as_bytes()[8..] == key.as_bytes()[8..]))
+            .find(|e| e.head == head && (len <= 8 || same_tail(&e.key, key)))
             .map(|e| e.child)
     }
 
@@ -262,6 +283,24 @@ mod tests {
             let n = key.len().min(8);
             bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
             assert_eq!(head(key), u64::from_le_bytes(bytes), "{key}");
+        }
+    }
+
+    #[test]
+    fn long_keys_differ_at_any_byte() {
+        for len in 9..40 {
+            let a = "k".repeat(len);
+            assert!(same_tail(&a, &a.clone()));
+            for at in 0..len {
+                let mut b = a.clone().into_bytes();
+                b[at] = b'x';
+                let b = String::from_utf8(b).unwrap();
+                // The bytes after the head are compared (the head is compared as a u64, and may
+                // or may not be compared again).
+                if at >= 8 {
+                    assert!(!same_tail(&a, &b), "len {len}, at {at}");
+                }
+            }
         }
     }
 
