@@ -34,8 +34,13 @@ const DEFAULT_FETCH_DELAY: f64 = 1.0;
 /// The default `--email-window`, in seconds.
 const DEFAULT_EMAIL_WINDOW: f64 = 60.0;
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
-/// Two cores is the target machine: one decoding while the engine runs on the other.
-const DECODE_PARALLELISM: usize = 2;
+/// Batches decoded and judged at once: one per core (at least two, so that one is decoded
+/// while the engine applies the other). Decoding and judging the rules' conditions run on the
+/// workers, so they scale with the cores; only thresholds, sequences and aggregation stay on the
+/// engine's one thread.
+fn decode_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
 
 /// A configuration that cannot be used. Each message is one line, ready for `error: `, and
 /// says what is wrong and where: the flag or config key, or the file with its line and column.
@@ -1022,7 +1027,7 @@ impl RunConfig {
             },
             analysis,
             watch_rules: analysis == Analysis::Streaming && !no_watch,
-            decode_parallelism: DECODE_PARALLELISM,
+            decode_parallelism: decode_parallelism(),
             checkpoints: match args.checkpoint_interval {
                 Some(s) => CheckpointPolicy {
                     interval: Duration::from_secs_f64(positive_seconds(
@@ -1763,7 +1768,8 @@ mod tests {
         assert!(!p.watch_rules);
         assert_eq!(files(&c).poll_interval, Duration::from_secs(1));
         assert_eq!(c.shutdown_deadline, Duration::from_secs(10));
-        assert_eq!(p.decode_parallelism, 2);
+        assert_eq!(p.decode_parallelism, decode_parallelism());
+        assert!(p.decode_parallelism >= 2);
         assert_eq!(p.compile.default_within_ms, 600_000);
         assert_eq!(
             p.compile.script_limits.deadline,
