@@ -249,7 +249,11 @@ impl Engine {
     /// another ruleset than the engine's (a reload in between) is not used: the event is judged
     /// again here.
     pub fn apply(&mut self, event: &Event, judged: &Judged, index: usize, out: &mut Output) {
-        if judged.ruleset != Arc::as_ptr(&self.ruleset) as usize || index >= judged.events {
+        let same = judged
+            .ruleset
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(r, &self.ruleset));
+        if !same || index >= judged.events {
             return self.process(event, out);
         }
         let ruleset = Arc::clone(&self.ruleset);

@@ -31,10 +31,11 @@ pub(crate) struct JudgeError {
 }
 
 /// The verdicts on a batch of events (see [`Ruleset::judge`]).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Judged {
-    /// The ruleset judged by (its address), so that a verdict is never applied by another.
-    pub(crate) ruleset: usize,
+    /// The ruleset judged by, so that a verdict is never applied by another (held, so that its
+    /// address cannot be reused by a later ruleset while the verdict exists).
+    pub(crate) ruleset: Option<Arc<Ruleset>>,
     /// The number of events.
     pub(crate) events: usize,
     /// Words per event: the rules' bits, then the inline steps' bits.
@@ -44,6 +45,15 @@ pub struct Judged {
     bits: Vec<u64>,
     /// In event order, then detection order, then the order they happened in.
     errors: Vec<JudgeError>,
+}
+
+impl std::fmt::Debug for Judged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Judged")
+            .field("events", &self.events)
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Judged {
@@ -103,7 +113,7 @@ impl Ruleset {
             .flat_map(|s| &s.steps)
             .filter(|s| matches!(s, Step::Inline { .. }))
             .count();
-        judged.ruleset = Arc::as_ptr(self) as usize;
+        judged.ruleset = Some(Arc::clone(self));
         judged.events = events.len();
         judged.step_words = rule_words;
         judged.stride = rule_words + steps.div_ceil(64);
