@@ -113,7 +113,13 @@ impl Ruleset {
             .flat_map(|s| &s.steps)
             .filter(|s| matches!(s, Step::Inline { .. }))
             .count();
-        judged.ruleset = Some(Arc::clone(self));
+        if !judged
+            .ruleset
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(r, self))
+        {
+            judged.ruleset = Some(Arc::clone(self));
+        }
         judged.events = events.len();
         judged.step_words = rule_words;
         judged.stride = rule_words + steps.div_ceil(64);
