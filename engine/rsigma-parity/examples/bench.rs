@@ -17,14 +17,13 @@
 //! same detections per rule.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8scop_engine::decode::Decoder;
 use k8scop_engine::engine::{Judged, Scratch};
 use k8scop_engine::{Engine, Output};
-use k8scop_rsigma_parity::Pair;
+use k8scop_rsigma_parity::{chunks, ExampleArgs, Pair};
 
 /// The allocator of the k8scop binary, for both engines alike.
 #[global_allocator]
@@ -33,55 +32,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The size of the chunks `k8scop run` reads a file in.
 const CHUNK: usize = 256 * 1024;
 
-/// `text` in pieces of about `size` bytes, each ending at the end of a line.
-fn chunks(text: &str, size: usize) -> impl Iterator<Item = &str> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let end = if rest.len() <= size {
-            rest.len()
-        } else {
-            rest[size..].find('\n').map_or(rest.len(), |i| size + i + 1)
-        };
-        let (chunk, tail) = rest.split_at(end);
-        rest = tail;
-        Some(chunk)
-    })
-}
-
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
 
 fn main() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let events_path = args
-        .first()
-        .ok_or("usage: bench EVENTS.jsonl [RUNS] [SIGMA_DIR]")?;
-    let runs: usize = match args.get(1) {
-        Some(r) => r
-            .parse()
-            .map_err(|_| format!("`{r}` is not a number of runs"))?,
-        None => 5,
-    };
-    let sigma_dir = match args.get(2) {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma-k8s"),
-    };
-    let mut sigma = Vec::new();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&sigma_dir)
-        .map_err(|e| format!("{}: {e}", sigma_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
-        .collect();
-    entries.sort();
-    for p in entries {
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        sigma.push((p.display().to_string(), text));
-    }
+    let args = ExampleArgs::parse("bench", 5)?;
+    let (events_path, runs) = (&args.events, args.runs);
+    let sigma = args.sigma_files()?;
     let pair = Pair::load(&sigma)?;
     let text = std::fs::read_to_string(events_path).map_err(|e| format!("{events_path}: {e}"))?;
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();

@@ -11,12 +11,11 @@
 //! (`/proc/thread-self/schedstat`, in nanoseconds), which time spent waiting for a core on a
 //! loaded machine does not inflate.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use k8scop_engine::decode::Decoder;
-use k8scop_rsigma_parity::Pair;
+use k8scop_rsigma_parity::{chunks, ExampleArgs, Pair};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -25,31 +24,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const CHUNK: usize = 256 * 1024;
 
 fn main() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let events_path = args
-        .first()
-        .ok_or("usage: decode_sigma EVENTS.jsonl [RUNS] [SIGMA_DIR]")?;
-    let runs: usize = match args.get(1) {
-        Some(r) => r
-            .parse()
-            .map_err(|_| format!("`{r}` is not a number of runs"))?,
-        None => 1,
-    };
-    let sigma_dir = match args.get(2) {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma-k8s"),
-    };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&sigma_dir)
-        .map_err(|e| format!("{}: {e}", sigma_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
-        .collect();
-    entries.sort();
-    let mut sigma = Vec::new();
-    for p in entries {
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        sigma.push((p.display().to_string(), text));
-    }
+    let args = ExampleArgs::parse("decode_sigma", 1)?;
+    let (events_path, runs) = (&args.events, args.runs);
+    let sigma = args.sigma_files()?;
     let pair = Pair::load(&sigma)?;
     let text = std::fs::read_to_string(events_path).map_err(|e| format!("{events_path}: {e}"))?;
     let decoder = Decoder::new(&pair.ruleset);
@@ -58,20 +35,7 @@ fn main() -> Result<(), String> {
         None => println!("no projection: every field is kept"),
     }
     let origin: Arc<str> = Arc::from(events_path.as_str());
-    let mut pieces = Vec::new();
-    let mut rest = text.as_str();
-    while !rest.is_empty() {
-        let end = if rest.len() <= CHUNK {
-            rest.len()
-        } else {
-            rest[CHUNK..]
-                .find('\n')
-                .map_or(rest.len(), |i| CHUNK + i + 1)
-        };
-        let (piece, tail) = rest.split_at(end);
-        pieces.push(piece);
-        rest = tail;
-    }
+    let pieces: Vec<&str> = chunks(&text, CHUNK).collect();
     for _ in 0..runs {
         let cpu_start = thread_cpu_ns();
         let start = Instant::now();

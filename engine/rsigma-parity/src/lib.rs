@@ -140,3 +140,80 @@ pub fn decode(ruleset: &Ruleset, origin: &str, text: &str) -> Vec<(Event, Value)
         })
         .collect()
 }
+
+/// The command line of the crate's examples (`bench`, `decode_sigma`):
+/// `EVENTS.jsonl [RUNS] [SIGMA_DIR]`.
+pub struct ExampleArgs {
+    /// The JSON-lines file of events.
+    pub events: String,
+    /// How many times to run.
+    pub runs: usize,
+    /// The Sigma rules: every `.yml`/`.yaml` file of this directory, by default the SigmaHQ
+    /// Kubernetes audit rules in ../shared/data/sigma-k8s.
+    pub sigma_dir: std::path::PathBuf,
+}
+
+impl ExampleArgs {
+    /// Reads the process's arguments; `name` is the example's, for the usage message.
+    pub fn parse(name: &str, default_runs: usize) -> Result<ExampleArgs, String> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let events = args
+            .first()
+            .ok_or(format!("usage: {name} EVENTS.jsonl [RUNS] [SIGMA_DIR]"))?
+            .clone();
+        let runs = match args.get(1) {
+            Some(r) => r
+                .parse()
+                .map_err(|_| format!("`{r}` is not a number of runs"))?,
+            None => default_runs,
+        };
+        let sigma_dir = match args.get(2) {
+            Some(d) => d.into(),
+            None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/data/sigma-k8s"),
+        };
+        Ok(ExampleArgs {
+            events,
+            runs,
+            sigma_dir,
+        })
+    }
+
+    /// The Sigma files of [`ExampleArgs::sigma_dir`], sorted by path.
+    pub fn sigma_files(&self) -> Result<Vec<SigmaFile>, String> {
+        let dir = &self.sigma_dir;
+        let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|p| {
+                let text =
+                    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                Ok((p.display().to_string(), text))
+            })
+            .collect()
+    }
+}
+
+/// `text` in pieces of about `size` bytes, each ending at the end of a line: the chunks
+/// `k8scop run` reads a file in.
+pub fn chunks(text: &str, size: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = if rest.len() <= size {
+            rest.len()
+        } else {
+            rest[size..].find('\n').map_or(rest.len(), |i| size + i + 1)
+        };
+        let (chunk, tail) = rest.split_at(end);
+        rest = tail;
+        Some(chunk)
+    })
+}
