@@ -231,6 +231,8 @@ impl Engine {
         }));
         self.happened = vec![false; ruleset.rules.len()];
         self.hits.clear();
+        // The old ruleset is not kept alive by the last verdict `process` made with it.
+        self.judged = Judged::default();
         self.ruleset = ruleset;
         kept
     }
