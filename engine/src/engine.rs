@@ -551,3 +551,23 @@ fn make_alert(
         context: payload.context.clone(),
     }
 }
+
+/// Everything an engine's run produced (alerts, matches, errors, counters), as comparable text:
+/// what the tests compare between two ways of running the same events.
+#[cfg(test)]
+pub(crate) fn outcome(engine: &Engine, out: &Output) -> Vec<String> {
+    let mut lines: Vec<String> = out
+        .alerts
+        .iter()
+        .map(|a| format!("{:?} {}", a.kind, a.alert.to_json()))
+        .collect();
+    lines.extend(out.matches.iter().map(|m| format!("{m:?}")));
+    lines.extend(out.errors.iter().map(|e| format!("{e:?}")));
+    lines.extend(
+        engine
+            .stats()
+            .iter()
+            .map(|(d, s)| format!("{} {s:?}", d.name)),
+    );
+    lines
+}

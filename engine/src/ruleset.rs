@@ -172,6 +172,9 @@ pub struct Ruleset {
     pub rules: Vec<Rule>,
     /// The sequences, in file order.
     pub sequences: Vec<Sequence>,
+    /// How many inline steps (`{ CONDITION }`) the sequences have in all: the step bits of a
+    /// verdict ([`crate::engine::Judged`]).
+    pub inline_steps: usize,
     /// The compiled scripts and script functions.
     pub scripts: ScriptHost,
     /// The plain-key field paths of every condition, for per-event lookup caching.

@@ -177,6 +177,11 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
             prefilter: crate::prefilter::Prefilter::build(&rules, &mut slots),
             slots,
             rules,
+            inline_steps: sequences
+                .iter()
+                .flat_map(|s| &s.steps)
+                .filter(|s| matches!(s, crate::ruleset::Step::Inline { .. }))
+                .count(),
             sequences,
             scripts: compiler.scripts,
             tests,

@@ -623,19 +623,7 @@ fn run(ruleset: &Arc<Ruleset>, events: &[Event]) -> Vec<String> {
     for e in events {
         engine.process(e, &mut out);
     }
-    let mut results: Vec<String> = out
-        .alerts
-        .iter()
-        .map(|a| format!("{:?} {}", a.kind, a.alert.to_json()))
-        .collect();
-    results.extend(out.matches.iter().map(|m| format!("{m:?}")));
-    results.extend(out.errors.iter().map(|e| format!("{e:?}")));
-    results.extend(
-        engine
-            .stats()
-            .iter()
-            .map(|(d, s)| format!("{} {s:?}", d.name)),
-    );
+    let mut results = crate::engine::outcome(&engine, &out);
     results.extend(
         events
             .iter()

@@ -107,12 +107,6 @@ impl Ruleset {
         judged: &mut Judged,
     ) {
         let rule_words = self.rules.len().div_ceil(64);
-        let steps = self
-            .sequences
-            .iter()
-            .flat_map(|s| &s.steps)
-            .filter(|s| matches!(s, Step::Inline { .. }))
-            .count();
         if !judged
             .ruleset
             .as_ref()
@@ -122,7 +116,7 @@ impl Ruleset {
         }
         judged.events = events.len();
         judged.step_words = rule_words;
-        judged.stride = rule_words + steps.div_ceil(64);
+        judged.stride = rule_words + self.inline_steps.div_ceil(64);
         judged.bits.clear();
         judged.bits.resize(events.len() * judged.stride, 0);
         judged.errors.clear();
@@ -238,24 +232,6 @@ sequence forbidden_then_exec {
             .collect()
     }
 
-    /// Everything a run produced, as comparable text.
-    fn summary(engine: &Engine, out: &Output) -> Vec<String> {
-        let mut lines: Vec<String> = out
-            .alerts
-            .iter()
-            .map(|a| format!("{:?} {}", a.kind, a.alert.to_json()))
-            .collect();
-        lines.extend(out.errors.iter().map(|e| format!("{e:?}")));
-        lines.extend(out.matches.iter().map(|m| format!("{m:?}")));
-        lines.extend(
-            engine
-                .stats()
-                .iter()
-                .map(|(d, s)| format!("{} {s:?}", d.name)),
-        );
-        lines
-    }
-
     #[test]
     fn a_batch_judged_then_applied_gives_what_processing_each_event_gives() {
         let rules = ruleset();
@@ -267,7 +243,7 @@ sequence forbidden_then_exec {
         for e in &events {
             one_by_one.process(e, &mut expected);
         }
-        let expected = summary(&one_by_one, &expected);
+        let expected = crate::engine::outcome(&one_by_one, &expected);
         assert!(
             expected.iter().any(|l| l.starts_with("New")),
             "{expected:#?}"
@@ -290,7 +266,7 @@ sequence forbidden_then_exec {
         for (i, e) in events.iter().enumerate() {
             batched.apply(e, &judged, i, &mut out);
         }
-        assert_eq!(summary(&batched, &out), expected);
+        assert_eq!(crate::engine::outcome(&batched, &out), expected);
 
         // Verdicts of another ruleset (a reload in between) are not used: events are judged again.
         let other = ruleset();
@@ -301,6 +277,6 @@ sequence forbidden_then_exec {
         for (i, e) in events.iter().enumerate() {
             reloaded.apply(e, &stale, i, &mut out);
         }
-        assert_eq!(summary(&reloaded, &out), expected);
+        assert_eq!(crate::engine::outcome(&reloaded, &out), expected);
     }
 }
