@@ -364,8 +364,13 @@ pub struct EvalCtx<'e> {
 
 impl<'e> EvalCtx<'e> {
     /// The rules that may match this event, per the ruleset's prefilter.
-    pub fn candidates(&mut self, prefilter: &crate::prefilter::Prefilter, bits: &mut Vec<u64>) {
-        prefilter.candidates(&mut self.cache, self.slots, bits);
+    pub fn candidates(
+        &mut self,
+        kind: crate::kinds::KindId,
+        prefilter: &crate::prefilter::Prefilter,
+        bits: &mut Vec<u64>,
+    ) {
+        prefilter.candidates(kind, &mut self.cache, self.slots, bits);
     }
 
     /// `slot_entries` is a buffer for the event's slot cache, reused from event to event.

@@ -207,6 +207,11 @@ impl Ruleset {
             .chain(self.sequences.iter().map(|s| &s.detection))
     }
 
+    /// Every inline sequence step, in order (see [`inline_steps`]).
+    pub(crate) fn inline_steps_iter(&self) -> impl Iterator<Item = (usize, &Cond, KindSet)> {
+        inline_steps(&self.sequences)
+    }
+
     /// Whether any rule or inline sequence step evaluates events of `kind`.
     pub fn accepts(&self, kind: KindId) -> bool {
         self.rules.iter().any(|r| r.source.contains(kind))
@@ -282,6 +287,20 @@ impl Ruleset {
                     .any(|st| matches!(st, Step::Inline { cond: c, .. } if cond(c)))
             })
     }
+}
+
+/// The inline steps (`{ CONDITION }`) of `sequences`, counted over every sequence in order (the
+/// order of their bits in the prefilter and in [`crate::engine::Judged`]): each step's sequence
+/// index, condition and kinds.
+pub(crate) fn inline_steps(
+    sequences: &[Sequence],
+) -> impl Iterator<Item = (usize, &Cond, KindSet)> {
+    sequences.iter().enumerate().flat_map(|(j, seq)| {
+        seq.steps.iter().filter_map(move |s| match s {
+            Step::Inline { kinds, cond } => Some((j, &**cond, *kinds)),
+            Step::Rule(_) => None,
+        })
+    })
 }
 
 impl Cond {

@@ -173,15 +173,18 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
         None
     } else {
         let mut slots = compiler.slots;
+        let conds: Vec<(&crate::eval::Cond, crate::kinds::KindSet)> = rules
+            .iter()
+            .map(|r| (&r.when, r.source))
+            .chain(crate::ruleset::inline_steps(&sequences).map(|(_, cond, kinds)| (cond, kinds)))
+            .collect();
+        let prefilter = crate::prefilter::Prefilter::build(&conds, &mut slots);
+        let inline_steps = conds.len() - rules.len();
         Some(Ruleset {
-            prefilter: crate::prefilter::Prefilter::build(&rules, &mut slots),
+            prefilter,
             slots,
             rules,
-            inline_steps: sequences
-                .iter()
-                .flat_map(|s| &s.steps)
-                .filter(|s| matches!(s, crate::ruleset::Step::Inline { .. }))
-                .count(),
+            inline_steps,
             sequences,
             scripts: compiler.scripts,
             tests,

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use crate::eval::{EvalCtx, EvalError};
+use crate::eval::{Cond, EvalCtx, EvalError};
 use crate::event::Event;
-use crate::ruleset::{Ruleset, Step};
+use crate::ruleset::Ruleset;
 
 /// Buffers reused from one event (and batch) to the next by [`Ruleset::judge_into`].
 #[derive(Debug, Default)]
@@ -38,10 +38,10 @@ pub struct Judged {
     pub(crate) ruleset: Option<Arc<Ruleset>>,
     /// The number of events.
     pub(crate) events: usize,
-    /// Words per event: the rules' bits, then the inline steps' bits.
+    /// Words per event: the rules' bits, then the inline steps' bits (the prefilter's bits).
     stride: usize,
-    /// Where an event's inline step bits start in its words.
-    step_words: usize,
+    /// The number of rules: where an event's inline step bits start.
+    rules: usize,
     bits: Vec<u64>,
     /// In event order, then detection order, then the order they happened in.
     errors: Vec<JudgeError>,
@@ -59,25 +59,31 @@ impl std::fmt::Debug for Judged {
 impl Judged {
     /// The rules whose `when` held for `event` (without an error), in rule order.
     pub(crate) fn rules_matched(&self, event: usize) -> impl Iterator<Item = usize> + '_ {
-        let words = &self.bits[event * self.stride..event * self.stride + self.step_words];
-        words.iter().enumerate().flat_map(|(w, &word)| {
-            let mut rest = word;
-            std::iter::from_fn(move || {
-                if rest == 0 {
-                    return None;
-                }
-                let bit = rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                Some(w * 64 + bit)
+        let words = &self.bits[event * self.stride..(event + 1) * self.stride];
+        let rules = self.rules;
+        words
+            .iter()
+            .enumerate()
+            .flat_map(|(w, &word)| {
+                let mut rest = word;
+                std::iter::from_fn(move || {
+                    if rest == 0 {
+                        return None;
+                    }
+                    let bit = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    Some(w * 64 + bit)
+                })
             })
-        })
+            .take_while(move |&i| i < rules)
     }
 
     /// Whether inline step `step` (counted over every sequence, in order) held for `event`.
     #[inline]
     pub(crate) fn step_held(&self, event: usize, step: usize) -> bool {
-        let word = self.bits[event * self.stride + self.step_words + step / 64];
-        word & (1 << (step % 64)) != 0
+        let bit = self.rules + step;
+        let word = self.bits[event * self.stride + bit / 64];
+        word & (1 << (bit % 64)) != 0
     }
 
     /// The failures on event `event`, in detection order.
@@ -106,7 +112,6 @@ impl Ruleset {
         scratch: &mut Scratch,
         judged: &mut Judged,
     ) {
-        let rule_words = self.rules.len().div_ceil(64);
         if !judged
             .ruleset
             .as_ref()
@@ -115,11 +120,15 @@ impl Ruleset {
             judged.ruleset = Some(Arc::clone(self));
         }
         judged.events = events.len();
-        judged.step_words = rule_words;
-        judged.stride = rule_words + self.inline_steps.div_ceil(64);
+        judged.rules = self.rules.len();
+        judged.stride = (self.rules.len() + self.inline_steps).div_ceil(64);
         judged.bits.clear();
         judged.bits.resize(events.len() * judged.stride, 0);
         judged.errors.clear();
+        let inline: Vec<(usize, &Cond)> = self
+            .inline_steps_iter()
+            .map(|(sequence, cond, _)| (sequence, cond))
+            .collect();
         for (n, event) in events.iter().enumerate() {
             let words = &mut judged.bits[n * judged.stride..(n + 1) * judged.stride];
             let mut ctx = EvalCtx::new(
@@ -128,48 +137,33 @@ impl Ruleset {
                 &self.slots,
                 &mut scratch.slot_entries,
             );
-            ctx.candidates(&self.prefilter, &mut scratch.candidates);
-            for (i, rule) in self.rules.iter().enumerate() {
-                let (word, bit) = (i / 64, 1u64 << (i % 64));
-                if scratch.candidates[word] & bit == 0 || !rule.source.contains(event.kind) {
-                    continue;
-                }
-                let matched = rule.when.eval(&mut ctx);
-                if !ctx.errors.is_empty() {
-                    judged
-                        .errors
-                        .extend(ctx.errors.drain(..).map(|error| JudgeError {
-                            event: n,
-                            detection: i,
-                            error,
-                        }));
-                } else if matched {
-                    words[word] |= bit;
-                }
-            }
-            let mut step = 0;
-            for (j, seq) in self.sequences.iter().enumerate() {
-                for s in &seq.steps {
-                    let Step::Inline { kinds, cond } = s else {
-                        continue;
+            ctx.candidates(event.kind, &self.prefilter, &mut scratch.candidates);
+            let rules = self.rules.len();
+            for (w, &word) in scratch.candidates.iter().enumerate() {
+                let mut rest = word;
+                while rest != 0 {
+                    let i = w * 64 + rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    let (cond, detection) = match i.checked_sub(rules) {
+                        None => (&self.rules[i].when, i),
+                        Some(step) => {
+                            let (sequence, cond) = inline[step];
+                            (cond, rules + sequence)
+                        }
                     };
-                    let errors = ctx.errors.len();
-                    if kinds.contains(event.kind)
-                        && cond.eval(&mut ctx)
-                        && ctx.errors.len() == errors
-                    {
-                        words[judged.step_words + step / 64] |= 1 << (step % 64);
+                    let matched = cond.eval(&mut ctx);
+                    if !ctx.errors.is_empty() {
+                        judged
+                            .errors
+                            .extend(ctx.errors.drain(..).map(|error| JudgeError {
+                                event: n,
+                                detection,
+                                error,
+                            }));
+                    } else if matched {
+                        words[i / 64] |= 1 << (i % 64);
                     }
-                    step += 1;
                 }
-                let detection = self.rules.len() + j;
-                judged
-                    .errors
-                    .extend(ctx.errors.drain(..).map(|error| JudgeError {
-                        event: n,
-                        detection,
-                        error,
-                    }));
             }
         }
     }
