@@ -22,6 +22,7 @@ use memchr::memmem;
 use regex::Regex;
 use serde_json::Value;
 
+use crate::caseless::Caseless;
 use crate::doc::Ref;
 use crate::hash::FastHash;
 use crate::path::{FieldPath, SlotCache, Slots};
@@ -235,6 +236,9 @@ pub enum Test {
     EndsWith(Box<str>),
     /// `matches`, and the case-insensitive operators compiled to `(?i)` regexes.
     Regex(Regex),
+    /// `icontains`, `istartswith`, `iendswith` and `matches` with a pattern that is only
+    /// case-insensitive literal text: compared natively (see [`crate::caseless`]).
+    Caseless(Box<Caseless>),
     /// `glob "pattern"`, matching the whole value.
     Glob(Box<Glob>),
     /// `cidr` a range or a list of ranges: the value is an IP address inside one of them.
@@ -316,6 +320,7 @@ impl Test {
             Test::StartsWith(p) => value.str().is_some_and(|v| v.starts_with(&**p)),
             Test::EndsWith(p) => value.str().is_some_and(|v| v.ends_with(&**p)),
             Test::Regex(re) => value.str().is_some_and(|v| re.is_match(v)),
+            Test::Caseless(c) => value.str().is_some_and(|v| c.holds(v)),
             Test::Glob(g) => value.str().is_some_and(|v| g.is_match(v)),
             Test::Cidr(ranges) => value
                 .str()

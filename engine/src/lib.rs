@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod alert;
+pub mod caseless;
 pub mod chunk;
 pub mod compile;
 pub mod decode;

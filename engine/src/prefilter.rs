@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use crate::hash::FastHash;
 
+use crate::caseless::CaselessOp;
 use crate::doc::Ref;
 use crate::eval::{Cond, Source, Test};
 use crate::kinds::{KindId, KindSet};
@@ -22,30 +23,50 @@ use crate::path::{SlotCache, Slots};
 #[derive(Debug, Default)]
 struct Dispatch {
     by_value: HashMap<Box<str>, Box<[u64]>, FastHash>,
-    /// Rules with no constraint on the field: candidates whatever its value.
+    /// Conditions that require one of some values whatever their ASCII case, by lowercase value.
+    by_folded: HashMap<Box<str>, Box<[u64]>, FastHash>,
+    /// Every condition of `by_folded`: the candidates for a value that is not ASCII (which only
+    /// the condition's own regex can judge) or too long to fold here.
+    folded: Box<[u64]>,
+    /// Conditions with no constraint on the field: candidates whatever its value.
     unconstrained: Box<[u64]>,
 }
+
+/// The longest value [`Dispatch::restrict`] lowercases to look it up.
+const FOLD_MAX: usize = 64;
 
 impl Dispatch {
     fn build(conds: &[(&Cond, KindSet)], field: &str, words: usize) -> Dispatch {
         let mut by_value: HashMap<Box<str>, Vec<u64>> = HashMap::new();
+        let mut by_folded: HashMap<Box<str>, Vec<u64>> = HashMap::new();
+        let mut folded = vec![0u64; words];
         let mut unconstrained = vec![0u64; words];
         for (i, (cond, _)) in conds.iter().enumerate() {
             let (word, bit) = (i / 64, 1u64 << (i % 64));
-            match constraint(cond, field) {
-                Some(values) => {
-                    for v in values {
-                        by_value.entry(v.into()).or_insert_with(|| vec![0; words])[word] |= bit;
-                    }
+            let (index, values) = match constraint(cond, field) {
+                Some(Constraint::Exact(values)) => (&mut by_value, values),
+                Some(Constraint::Folded(values)) => {
+                    folded[word] |= bit;
+                    (&mut by_folded, values)
                 }
-                None => unconstrained[word] |= bit,
+                None => {
+                    unconstrained[word] |= bit;
+                    continue;
+                }
+            };
+            for v in values {
+                index.entry(v.into()).or_insert_with(|| vec![0; words])[word] |= bit;
             }
         }
-        Dispatch {
-            by_value: by_value
-                .into_iter()
+        let finish = |map: HashMap<Box<str>, Vec<u64>>| {
+            map.into_iter()
                 .map(|(k, v)| (k, v.into()))
-                .collect::<HashMap<_, _, FastHash>>(),
+                .collect::<HashMap<_, _, FastHash>>()
+        };
+        Dispatch {
+            by_value: finish(by_value),
+            by_folded: finish(by_folded),
+            folded: folded.into(),
             unconstrained: unconstrained.into(),
         }
     }
@@ -53,8 +74,27 @@ impl Dispatch {
     /// ANDs the candidates for `value` into `bits`.
     fn restrict(&self, value: Option<&str>, bits: &mut [u64]) {
         let constrained = value.and_then(|v| self.by_value.get(v));
+        let mut buffer = [0u8; FOLD_MAX];
+        let folded = match value {
+            Some(_) if self.by_folded.is_empty() => None,
+            Some(v) if v.is_ascii() && !v.bytes().any(|b| b.is_ascii_uppercase()) => {
+                self.by_folded.get(v)
+            }
+            Some(v) if v.is_ascii() && v.len() <= FOLD_MAX => {
+                let lower = &mut buffer[..v.len()];
+                lower.copy_from_slice(v.as_bytes());
+                lower.make_ascii_lowercase();
+                std::str::from_utf8(lower)
+                    .ok()
+                    .and_then(|l| self.by_folded.get(l))
+            }
+            Some(_) => Some(&self.folded),
+            None => None,
+        };
         for (i, b) in bits.iter_mut().enumerate() {
-            let allowed = self.unconstrained[i] | constrained.map_or(0, |c| c[i]);
+            let allowed = self.unconstrained[i]
+                | constrained.map_or(0, |c| c[i])
+                | folded.map_or(0, |c| c[i]);
             *b &= allowed;
         }
     }
@@ -124,8 +164,16 @@ impl Prefilter {
     }
 }
 
-/// The string values `field` must have for `cond` to hold, when the condition says so plainly.
-fn constraint(cond: &Cond, field: &str) -> Option<Vec<String>> {
+/// The string values a field must have for a condition to hold.
+enum Constraint {
+    /// One of these values exactly.
+    Exact(Vec<String>),
+    /// One of these lowercase ASCII values, whatever the case of the field's value.
+    Folded(Vec<String>),
+}
+
+/// The values `field` must have for `cond` to hold, when the condition says so plainly.
+fn constraint(cond: &Cond, field: &str) -> Option<Constraint> {
     match cond {
         Cond::And(conds) => conds.iter().find_map(|c| constraint(c, field)),
         Cond::Memo { cond, .. } => constraint(cond, field),
@@ -134,8 +182,16 @@ fn constraint(cond: &Cond, field: &str) -> Option<Vec<String>> {
             all: false,
             test,
         } if path.text() == field => match test {
-            Test::EqStr(s) => Some(vec![s.to_string()]),
-            Test::In(set) => set.strings_only().map(|it| it.map(str::to_owned).collect()),
+            Test::EqStr(s) => Some(Constraint::Exact(vec![s.to_string()])),
+            Test::In(set) => set
+                .strings_only()
+                .map(|it| Constraint::Exact(it.map(str::to_owned).collect())),
+            Test::Caseless(c) => match c.op() {
+                CaselessOp::Eq(values) => Some(Constraint::Folded(
+                    values.iter().map(|v| v.to_string()).collect(),
+                )),
+                _ => None,
+            },
             _ => None,
         },
         _ => None,
@@ -169,6 +225,7 @@ rule exec { when verb == "create" and objectRef.subresource == "exec" }
 rule any_audit { when exists user.username }
 rule secrets { when objectRef.resource in ["secrets", "configmaps"] }
 rule blocked { source kubearmor  when Action == "Block" }
+rule change { when verb matches "(?i)^(?:Delete|patch)$" and objectRef.resource matches "(?i)^events$" }
 sequence s {
     by user.username
     within 5m
@@ -182,16 +239,29 @@ sequence s {
         let ruleset = compiled.ruleset.expect("no errors");
         assert_eq!(ruleset.inline_steps, 2);
         let time = "2024-05-01T12:00:00Z";
-        // Bits 0-3 are the rules, 4 and 5 the two inline steps.
+        // Bits 0-4 are the rules, 5 and 6 the two inline steps.
         let list_secrets = json!({"verb": "list", "objectRef": {"resource": "secrets"},
             "requestReceivedTimestamp": time});
-        assert_eq!(candidates(&ruleset, list_secrets), [1, 2, 4]);
+        assert_eq!(candidates(&ruleset, list_secrets), [1, 2, 5]);
         let create_pods = json!({"verb": "create", "objectRef": {"resource": "pods"},
             "requestReceivedTimestamp": time});
         assert_eq!(candidates(&ruleset, create_pods), [0, 1]);
         let delete_events = json!({"verb": "delete", "objectRef": {"resource": "events"},
             "requestReceivedTimestamp": time});
-        assert_eq!(candidates(&ruleset, delete_events), [1, 5]);
+        assert_eq!(candidates(&ruleset, delete_events), [1, 4, 6]);
+        // A case-insensitive constraint: the value's case does not matter; a value that is not
+        // ASCII is left to the rule's regex.
+        for (verb, resource, expected) in [
+            ("DELETE", "Events", &[1, 4][..]),
+            ("Patch", "events", &[1, 4, 6]),
+            ("get", "EVENTS", &[1]),
+            ("d\u{435}lete", "events", &[1, 4, 6]),
+            ("delete", "\u{212A}events", &[1, 4]),
+        ] {
+            let event = json!({"verb": verb, "objectRef": {"resource": resource},
+                "requestReceivedTimestamp": time});
+            assert_eq!(candidates(&ruleset, event), expected, "{verb} {resource}");
+        }
         let no_resource = json!({"verb": "get", "requestReceivedTimestamp": time});
         assert_eq!(candidates(&ruleset, no_resource), [1]);
         let kubearmor = json!({"Timestamp": 1714564800, "UpdatedTime": time, "Action": "Block",

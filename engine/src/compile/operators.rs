@@ -14,7 +14,16 @@ use serde_json::Value;
 
 use super::lints::describe;
 use super::{Compiler, Scope};
+use crate::caseless::Caseless;
 use crate::eval::{Num, Test, ValueSet};
+
+/// A regex test, native when the pattern is only case-insensitive literal text.
+fn regex_test(regex: Regex) -> Test {
+    match Caseless::new(regex) {
+        Ok(caseless) => Test::Caseless(Box::new(caseless)),
+        Err(regex) => Test::Regex(regex),
+    }
+}
 
 impl Compiler<'_> {
     /// Specialises `op value` into a native test; `None` after an error.
@@ -69,12 +78,12 @@ impl Compiler<'_> {
                     CmpOp::IStartsWith => format!("(?i)^{s}"),
                     _ => format!("(?i){s}$"),
                 };
-                Test::Regex(Regex::new(&pattern).ok()?)
+                regex_test(Regex::new(&pattern).ok()?)
             }
             CmpOp::Matches => {
                 let s = self.string_operand(scope, op, value, span, "a regular expression")?;
                 match k8scop_stdlib::re::compile(s) {
-                    Ok(re) => Test::Regex(re),
+                    Ok(re) => regex_test(re),
                     Err(e) => {
                         let d = Diagnostic::new(Code::InvalidRegex, format!("invalid regular expression `{s}`"))
                             .with_label(&scope.file, span, e)
