@@ -62,6 +62,29 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
 /// that does not parse or has an invalid value, so that the compiler can still check the others
 /// (a ruleset with a diagnostic never loads; this only serves to report all of its errors).
 pub fn parse_partial(file: &Arc<SourceFile>) -> (File, Vec<Diagnostic>) {
+    // The fast grammar first: it captures inline events as text for serde_json. On any error
+    // there (a syntax error, an inline event that is not JSON), the file is parsed again with the
+    // exact grammar, whose diagnostics are the ones a user gets (rules.pest, `file_fast`).
+    if let Ok(mut pairs) = RulesParser::parse(Rule::file_fast, &file.text) {
+        let mut builder = Builder::new(file);
+        // INVARIANT: a successful parse of `file_fast` yields exactly one `file_fast` pair.
+        let root = pairs
+            .next()
+            .expect("a parse of `file_fast` yields one pair");
+        let items = builder.file(root);
+        if !builder.invalid_json {
+            let parsed = File {
+                source: Arc::clone(file),
+                items,
+            };
+            return (parsed, builder.diagnostics);
+        }
+    }
+    parse_exact(file)
+}
+
+/// Parses a file with the exact grammar (`file` in rules.pest), recovering after a syntax error.
+fn parse_exact(file: &Arc<SourceFile>) -> (File, Vec<Diagnostic>) {
     let mut builder = Builder::new(file);
     let items = match RulesParser::parse(Rule::file, &file.text) {
         Ok(mut pairs) => {
@@ -137,6 +160,9 @@ struct Builder<'f> {
     reported_too_deep: bool,
     /// Placeholders put in the tree so far, reported or not.
     placeholders: usize,
+    /// An inline event captured by the fast grammar (`json_text`) is not valid JSON: the file
+    /// must be parsed again with the exact grammar, for its diagnostics.
+    invalid_json: bool,
 }
 
 impl<'f> Builder<'f> {
@@ -148,6 +174,7 @@ impl<'f> Builder<'f> {
             nesting: 0,
             reported_too_deep: false,
             placeholders: 0,
+            invalid_json: false,
         }
     }
 
@@ -178,7 +205,7 @@ impl<'f> Builder<'f> {
             Rule::rule_def => Item::Rule(self.rule_def(inner)),
             Rule::sequence_def => Item::Sequence(self.sequence_def(inner)),
             Rule::script_block => Item::Script(self.script_block(inner)),
-            Rule::test_def => Item::Test(self.test_def(inner)),
+            Rule::test_def | Rule::test_def_fast => Item::Test(self.test_def(inner)),
             other => unexpected(other, "item"),
         }
     }
@@ -444,7 +471,7 @@ impl<'f> Builder<'f> {
         for prop in it {
             let prop = only_child(prop);
             match prop.as_rule() {
-                Rule::events_prop => {
+                Rule::events_prop | Rule::events_prop_fast => {
                     if let Some(events) = self.events_prop(prop) {
                         def.events.push(events);
                     }
@@ -483,6 +510,13 @@ impl<'f> Builder<'f> {
                     .collect::<Option<_>>()
                     .map(TestEvents::Inline)
             }
+            Rule::events_inline_fast => {
+                let events: Vec<_> = children(inner).map(|e| self.json_text(e)).collect();
+                events
+                    .into_iter()
+                    .collect::<Option<_>>()
+                    .map(TestEvents::Inline)
+            }
             other => unexpected(other, "events_prop"),
         }
     }
@@ -515,6 +549,19 @@ impl<'f> Builder<'f> {
                     );
                 }
                 self.diagnostics.push(diagnostic);
+                None
+            }
+        }
+    }
+
+    /// An inline event captured as text by the fast grammar. `None` when serde_json rejects it:
+    /// the file is then parsed again with the exact grammar, which reports the error.
+    fn json_text(&mut self, pair: Node) -> Option<Spanned<serde_json::Value>> {
+        let span = self.span(&pair);
+        match serde_json::from_str(pair.as_str()) {
+            Ok(value) => Some(Spanned::new(value, span)),
+            Err(_) => {
+                self.invalid_json = true;
                 None
             }
         }
@@ -1247,6 +1294,125 @@ fn unexpected(rule: Rule, parent: &str) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Text with the inline JSON that a capture could get wrong: braces and quotes in strings,
+    /// escapes, nesting, arrays, `#` in strings, comments and commas between events.
+    const TRICKY_JSON: &str = r##"rule r { when verb == "get" }
+test "t" {
+    events [
+        {"a": "}", "b": "{", "c": "\"}\\", "d": {"e": [1, {"f": []}, -0.5e-3]}},  # a comment
+        {},
+        { "g" : "# not a comment", "h": "\u00e9\ud83d\ude00", "i": null, "j": [true, false] }
+        # another one
+        , {"k": {"l": {"m": {}}}},
+    ]
+    events [ ]
+    events file "x.jsonl"
+    expect r alerts 1
+}
+test "u" { events [{"verb":"get"}] expect no alerts }
+"##;
+
+    /// Parses `text` with the fast grammar; `None` when it falls back to the exact one.
+    fn parse_fast(text: &str) -> Option<(File, Vec<Diagnostic>)> {
+        let file = SourceFile::new("test.rules", text);
+        let mut pairs = RulesParser::parse(Rule::file_fast, text).ok()?;
+        let mut builder = Builder::new(&file);
+        let items = builder.file(pairs.next()?);
+        (!builder.invalid_json).then(|| {
+            let parsed = File {
+                source: Arc::clone(&file),
+                items,
+            };
+            (parsed, builder.diagnostics)
+        })
+    }
+
+    #[test]
+    fn the_fast_grammar_gives_the_exact_grammars_tree() {
+        let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
+        let mut texts: Vec<(String, String)> = std::fs::read_dir(rules)
+            .expect("the shipped rules are in the repository")
+            .map(|entry| entry.expect("a readable directory entry").path())
+            .filter(|path| path.extension().is_some_and(|e| e == "rules"))
+            .map(|path| {
+                let text = std::fs::read_to_string(&path).expect("a readable rules file");
+                (path.display().to_string(), text)
+            })
+            .collect();
+        assert!(texts.len() >= 10, "only {} rules files found", texts.len());
+        texts.push(("tricky JSON".into(), TRICKY_JSON.into()));
+        let example = include_str!("../tests/fixtures/language_example.rules");
+        texts.push(("LANGUAGE.md example".into(), example.into()));
+        let mut inline_events = 0;
+        for (name, text) in &texts {
+            let (fast, fast_diagnostics) =
+                parse_fast(text).unwrap_or_else(|| panic!("{name}: the fast grammar failed"));
+            let (exact, exact_diagnostics) =
+                parse_exact(&SourceFile::new("test.rules", text.as_str()));
+            assert!(
+                exact_diagnostics.is_empty(),
+                "{name}: {exact_diagnostics:?}"
+            );
+            assert!(fast_diagnostics.is_empty(), "{name}: {fast_diagnostics:?}");
+            // Spans included: `{:?}` prints them.
+            assert_eq!(
+                format!("{:?}", fast.items),
+                format!("{:?}", exact.items),
+                "{name}"
+            );
+            inline_events += fast
+                .items
+                .iter()
+                .filter_map(|item| match item {
+                    Item::Test(test) => Some(&test.events),
+                    _ => None,
+                })
+                .flatten()
+                .filter_map(|events| match events {
+                    TestEvents::Inline(events) => Some(events.len()),
+                    TestEvents::File(_) => None,
+                })
+                .sum::<usize>();
+        }
+        assert!(inline_events > 100, "only {inline_events} inline events");
+    }
+
+    #[test]
+    fn inline_events_that_are_not_json_fall_back_to_the_exact_grammar() {
+        // Balanced, so the fast grammar captures them; serde_json rejects them.
+        for event in [
+            r#"{"a": 1,}"#,
+            r#"{'a': 1}"#,
+            r#"{"a": "\d"}"#,
+            r#"{"a": 01}"#,
+            r#"{"a": "\ud800"}"#,
+            "{\"a\": \"tab\tin a string\"}",
+            r##"{"a": 1 # comment
+            }"##,
+            r#"{"a" 1}"#,
+        ] {
+            let text = format!("test \"t\" {{ events [ {event} ] }}");
+            assert!(
+                RulesParser::parse(Rule::file_fast, &text).is_ok(),
+                "not captured: {event}"
+            );
+            assert!(parse_fast(&text).is_none(), "accepted: {event}");
+            let (_, diagnostics) = parse_partial(&SourceFile::new("test.rules", text.as_str()));
+            let (_, exact) = parse_exact(&SourceFile::new("test.rules", text.as_str()));
+            assert_eq!(diagnostics.len(), 1, "{event}: {diagnostics:?}");
+            assert_eq!(format!("{diagnostics:?}"), format!("{exact:?}"), "{event}");
+        }
+        // Not balanced: the fast grammar fails, and so does the exact one, which reports.
+        for event in [r#"{"a": 'x}'}"#, r#"{"a": "x}"#, r#"{"a": {}"#] {
+            let text = format!("test \"t\" {{ events [ {event} ] }}\nrule r {{ when x }}");
+            assert!(parse_fast(&text).is_none(), "accepted: {event}");
+            let (_, diagnostics) = parse_partial(&SourceFile::new("test.rules", text.as_str()));
+            let (_, exact) = parse_exact(&SourceFile::new("test.rules", text.as_str()));
+            assert!(!diagnostics.is_empty(), "{event}");
+            assert_eq!(format!("{diagnostics:?}"), format!("{exact:?}"), "{event}");
+        }
+    }
 
     #[test]
     fn unescape_keeps_unknown_escapes() {

@@ -178,6 +178,31 @@ snapshot!(
     "test \"t\" {\n    events [ {\"verb\": \"get\"\n",
     Syntax
 );
+// Inline JSON that balances its braces, so that the fast grammar captures it and serde_json
+// rejects it: the diagnostics are the exact grammar's (rules.pest, `file_fast`), at the place of
+// the error in the file.
+snapshot!(
+    json_error_deep_in_a_multiline_event,
+    "rule r { when verb == \"get\" }\ntest \"t\" {\n    events [\n        {\"verb\": \"get\"},\n        {\n            \"verb\": \"list\",\n            \"objectRef\": {\"resource\": \"pods\", \"name\": 01}\n        }\n    ]\n    expect r alerts 1\n}\n",
+    Syntax
+);
+snapshot!(
+    json_single_quoted_brace,
+    "test \"t\" { events [ {\"a\": 'x}'} ] }",
+    Syntax
+);
+snapshot!(
+    json_brace_and_quote_in_a_string,
+    "test \"t\" { events [ {\"a\": \"}\\\"{\", \"b\": tru} ] }",
+    Syntax
+);
+snapshot!(
+    json_errors_and_a_broken_rule,
+    "test \"t\" {\n    events [ {\"a\": 1,} ]\n}\nrule r {\n    when verb = \"get\"\n}\ntest \"u\" {\n    events [ {\"é\": \"\\ud800\"} ]\n}\n",
+    Syntax,
+    Syntax,
+    Syntax
+);
 
 // Errors found after parsing: all of them are reported.
 snapshot!(invalid_severity, "rule r { severity hgh }", InvalidValue);
