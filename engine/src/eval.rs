@@ -19,12 +19,12 @@ use k8scop_stdlib::glob::Glob;
 use k8scop_stdlib::net::{parse_ip, Cidr};
 use k8scop_stdlib::Compiled;
 use memchr::memmem;
-use regex::Regex;
 use serde_json::Value;
 
 use crate::caseless::Caseless;
 use crate::doc::Ref;
 use crate::hash::FastHash;
+use crate::memo_regex::MemoRegex;
 use crate::path::{FieldPath, SlotCache, Slots};
 use crate::script::{ScriptErrorKind, ScriptEvent, ScriptHost, ScriptId};
 
@@ -109,12 +109,28 @@ pub enum Callee {
 }
 
 /// A set of constants for `in` / `intersects`, looked up in constant time.
+///
+/// Strings are screened by length first (a bit per length), and a set of a few strings is
+/// searched in a list, which is cheaper than hashing the value.
 #[derive(Debug, Default, Clone)]
 pub struct ValueSet {
     strings: HashSet<Box<str>, FastHash>,
+    /// The strings again, while there are at most [`SMALL_SET`] of them.
+    few: Vec<Box<str>>,
+    /// Bit `n` is set when a string of `n` bytes is a member (bit 63: 63 bytes or more).
+    lengths: u64,
     /// Numbers by the bits of their f64 value (`-0.0` normalised to `0.0`).
     numbers: HashSet<u64, FastHash>,
     bools: [bool; 2],
+}
+
+/// The most strings a [`ValueSet`] searches as a list.
+const SMALL_SET: usize = 8;
+
+/// The bit of a string's length in [`ValueSet::lengths`].
+#[inline]
+fn length_bit(s: &str) -> u64 {
+    1 << s.len().min(63)
 }
 
 impl ValueSet {
@@ -122,7 +138,14 @@ impl ValueSet {
     pub fn insert(&mut self, value: &Value) {
         match value {
             Value::String(s) => {
-                self.strings.insert(s.as_str().into());
+                if self.strings.insert(s.as_str().into()) {
+                    self.lengths |= length_bit(s);
+                    if self.strings.len() <= SMALL_SET {
+                        self.few.push(s.as_str().into());
+                    } else {
+                        self.few = Vec::new();
+                    }
+                }
             }
             Value::Number(n) => {
                 if let Some(f) = n.as_f64() {
@@ -139,7 +162,7 @@ impl ValueSet {
     #[inline]
     pub fn contains<'a>(&self, value: impl Scalar<'a>) -> bool {
         if let Some(s) = value.str() {
-            return self.strings.contains(s);
+            return self.contains_str(s);
         }
         if let Some(b) = value.bool() {
             return self.bools[usize::from(b)];
@@ -147,6 +170,18 @@ impl ValueSet {
         value
             .num()
             .is_some_and(|n| self.numbers.contains(&number_bits(n.float)))
+    }
+
+    #[inline]
+    fn contains_str(&self, s: &str) -> bool {
+        if self.lengths & length_bit(s) == 0 {
+            return false;
+        }
+        if self.strings.len() <= SMALL_SET {
+            self.few.iter().any(|m| m.len() == s.len() && **m == *s)
+        } else {
+            self.strings.contains(s)
+        }
     }
 
     /// The members, when they are all strings.
@@ -234,8 +269,9 @@ pub enum Test {
     StartsWith(Box<str>),
     /// `endswith "text"`.
     EndsWith(Box<str>),
-    /// `matches`, and the case-insensitive operators compiled to `(?i)` regexes.
-    Regex(Regex),
+    /// `matches`, and the case-insensitive operators with text that is not ASCII, compiled to
+    /// `(?i)` regexes; results remembered per thread for recent values.
+    Regex(Box<MemoRegex>),
     /// `icontains`, `istartswith`, `iendswith` and `matches` with a pattern that is only
     /// case-insensitive literal text: compared natively (see [`crate::caseless`]).
     Caseless(Box<Caseless>),
@@ -686,6 +722,56 @@ pub fn compare_dynamic(op: CmpOp, left: &Value, right: &Value) -> bool {
                 },
                 _ => false,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::ValueSet;
+
+    fn set(values: &[Value]) -> ValueSet {
+        let mut set = ValueSet::default();
+        values.iter().for_each(|v| set.insert(v));
+        set
+    }
+
+    /// Small sets (searched as a list), large ones (hashed) and long strings (which share one
+    /// length bit) all answer as a hash set would.
+    #[test]
+    fn membership_is_exact_for_every_size_and_length() {
+        let long = "x".repeat(70);
+        let longer = "x".repeat(71);
+        for size in [0, 1, 2, 8, 9, 40] {
+            let mut members: Vec<Value> = (0..size).map(|i| json!(format!("user-{i}"))).collect();
+            members.push(json!(long));
+            members.push(json!(3));
+            members.push(json!(true));
+            // A duplicate is one member.
+            if size > 0 {
+                members.push(json!("user-0"));
+            }
+            let set = set(&members);
+            for i in 0..size {
+                let member = json!(format!("user-{i}"));
+                assert!(set.contains(&member), "{size}: user-{i}");
+            }
+            for absent in [
+                json!(format!("user-{size}")),
+                json!("user-"),
+                json!(""),
+                json!(longer),
+            ] {
+                assert!(!set.contains(&absent), "{size}: {absent}");
+            }
+            assert!(set.contains(&json!(long)));
+            assert!(set.contains(&json!(3.0)));
+            assert!(!set.contains(&json!("3")));
+            assert!(set.contains(&json!(true)));
+            assert!(!set.contains(&json!(false)));
+            assert_eq!(set.len(), size + 3);
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod hash;
 pub mod input;
 pub mod kinds;
 pub mod loader;
+pub mod memo_regex;
 pub mod path;
 pub mod prefilter;
 pub mod ruleset;

@@ -4,7 +4,8 @@
 //! two fields once per event and yields, as a bitset, the only conditions that can hold; the others
 //! are not evaluated at all. It is sound by construction: a condition is constrained on a field
 //! only when it is a conjunction containing `FIELD == "x"` or `FIELD in [...]` (strings), which a
-//! missing field or any other value makes false.
+//! missing field or any other value makes false, or a disjunction whose every branch is
+//! constrained (by the union of their values).
 //!
 //! Bit `i` is the ruleset's rule `i` for `i` below the number of rules, then its inline sequence
 //! steps, counted over every sequence in order (the bits of [`crate::engine::Judged`]).
@@ -176,6 +177,23 @@ enum Constraint {
 fn constraint(cond: &Cond, field: &str) -> Option<Constraint> {
     match cond {
         Cond::And(conds) => conds.iter().find_map(|c| constraint(c, field)),
+        // Every branch constrained: the union of their values.
+        Cond::Or(conds) => conds
+            .iter()
+            .map(|c| constraint(c, field))
+            .try_fold(None, |union: Option<Constraint>, c| match (union, c?) {
+                (None, c) => Some(Some(c)),
+                (Some(Constraint::Exact(mut a)), Constraint::Exact(b)) => {
+                    a.extend(b);
+                    Some(Some(Constraint::Exact(a)))
+                }
+                (Some(Constraint::Folded(mut a)), Constraint::Folded(b)) => {
+                    a.extend(b);
+                    Some(Some(Constraint::Folded(a)))
+                }
+                _ => None,
+            })
+            .flatten(),
         Cond::Memo { cond, .. } => constraint(cond, field),
         Cond::Test {
             left: Source::Path(path),

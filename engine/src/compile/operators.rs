@@ -16,12 +16,13 @@ use super::lints::describe;
 use super::{Compiler, Scope};
 use crate::caseless::Caseless;
 use crate::eval::{Num, Test, ValueSet};
+use crate::memo_regex::MemoRegex;
 
 /// A regex test, native when the pattern is only case-insensitive literal text.
 fn regex_test(regex: Regex) -> Test {
     match Caseless::new(regex) {
         Ok(caseless) => Test::Caseless(Box::new(caseless)),
-        Err(regex) => Test::Regex(regex),
+        Err(regex) => Test::Regex(Box::new(MemoRegex::new(regex))),
     }
 }
 
