@@ -410,4 +410,10 @@ fn a_diagnostic_in_a_macro_is_reported_once() {
         "{}",
         render_all(&diagnostics)
     );
+    // The suggestion is looked for only for the warning shown, and it is shown with it.
+    let unknown = render_all(&diagnostics[..1]);
+    assert!(
+        unknown.contains("did you mean `user.username`?"),
+        "{unknown}"
+    );
 }

@@ -22,22 +22,30 @@ impl Compiler<'_> {
             .resources
             .as_ref()
             .map(|r| r.iter().map(String::as_str).collect());
-        match schema::lookup(scope.source, path, resources.as_deref()) {
+        // The suggestion is looked for below, only for a warning that is shown.
+        match schema::lookup_unsuggested(scope.source, path, resources.as_deref()) {
             Lookup::Field { ty, values, .. } => Some(FieldType {
                 ty,
                 values,
                 absent: false,
             }),
             Lookup::FreeForm => None,
-            Lookup::Unknown {
-                segment,
-                suggestion,
-            } => {
+            Lookup::Unknown { segment, .. } => {
                 let start = path
                     .segments
                     .get(segment)
                     .map_or(path.span.start, |s| s.span.start);
                 let span = Span::new(start.max(path.span.start), path.span.end);
+                // Macros expand in every rule that uses them, and a used macro is checked once
+                // more for its errors only: most unknown paths give a warning already shown.
+                let suggestion = if self.shows_warning(Code::UnknownField, &scope.file, span) {
+                    match schema::lookup(scope.source, path, resources.as_deref()) {
+                        Lookup::Unknown { suggestion, .. } => suggestion,
+                        _ => None,
+                    }
+                } else {
+                    None
+                };
                 // Under `requestObject`, the rule's resources decide which object it is.
                 let in_object = matches!(
                     path.segments.first().map(|s| &s.kind),

@@ -73,6 +73,8 @@ pub struct Compiled {
 
 /// Compiles parsed files into a ruleset.
 pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
+    // A macro is compiled again in each rule that uses it: its regular expressions need not be.
+    let _regexes = k8scop_stdlib::re::CompileCache::enter();
     let blocks: Vec<(Arc<SourceFile>, ast::ScriptBlock)> = files
         .iter()
         .flat_map(|f| {
@@ -363,6 +365,17 @@ impl Compiler<'_> {
             }
         }
         self.report.diagnostics.push(diagnostic);
+    }
+
+    /// Whether [`Compiler::report`] keeps a warning of `code` whose first label is `span` in
+    /// `file`: not while only errors are kept, nor a warning already reported. What a warning
+    /// costs to explain (a "did you mean") is computed only when it is shown.
+    fn shows_warning(&self, code: Code, file: &SourceFile, span: Span) -> bool {
+        !self.errors_only
+            && !self
+                .report
+                .seen
+                .contains(&(code, file.name.clone(), span.start, span.end))
     }
 
     /// Records a diagnostic with one label and no help.

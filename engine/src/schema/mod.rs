@@ -12,7 +12,8 @@
 //! token and access reviews, CSRs, admission webhooks, their subresource bodies, lists of them,
 //! delete options, JSON patches, error statuses and tables. The schema is `const` data (a tree of
 //! `ty::Ty`), so building it costs nothing; the flattened paths used for suggestions are built
-//! once, on the first unknown path.
+//! once, on the first suggestion asked for. The compiler asks for one only for a warning it
+//! shows ([`lookup_unsuggested`] otherwise).
 //!
 //! Each event kind gives its [`Schema`] ([`crate::kinds::EventKind::schema`]); a kind whose
 //! events are not described has [`Schema::FREE_FORM`], where every path is free-form. `source any`
@@ -131,6 +132,20 @@ impl Schema {
 /// described (a custom resource). Without one, a path is defined when it is valid in any
 /// described kind.
 pub fn lookup(kinds: KindSet, path: &Path, resources: Option<&[&str]>) -> Lookup {
+    lookup_with(kinds, path, resources, true)
+}
+
+/// [`lookup`] without looking for the nearest schema path of an unknown one (its `suggestion` is
+/// `None`): the suggestion costs more than the lookup, and only a warning shown needs it.
+pub(crate) fn lookup_unsuggested(
+    kinds: KindSet,
+    path: &Path,
+    resources: Option<&[&str]>,
+) -> Lookup {
+    lookup_with(kinds, path, resources, false)
+}
+
+fn lookup_with(kinds: KindSet, path: &Path, resources: Option<&[&str]>, suggest: bool) -> Lookup {
     let Some(kind) = kinds.single() else {
         return Lookup::FreeForm;
     };
@@ -156,7 +171,11 @@ pub fn lookup(kinds: KindSet, path: &Path, resources: Option<&[&str]>) -> Lookup
             }
             return Lookup::Unknown {
                 segment: i,
-                suggestion: suggest::suggest(path, i, &states, objects, kind),
+                suggestion: if suggest {
+                    suggest::suggest(path, i, &states, objects, kind)
+                } else {
+                    None
+                },
             };
         }
         states = step.next;
