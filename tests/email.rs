@@ -476,7 +476,9 @@ fn starttls_delivers_with_the_ca_file_and_a_certificate_it_did_not_sign_is_refus
             .all(|l| l.starts_with("EHLO") || l == "STARTTLS"),
         "only EHLO and STARTTLS in clear, never AUTH or MAIL: {after:?}"
     );
-    assert!(!server.handshake_failures().is_empty());
+    assert!(!server
+        .handshake_failures(Duration::from_secs(10))
+        .is_empty());
 
     // Without a CA file the built-in roots do not know the private CA either.
     let out = run(

@@ -186,9 +186,18 @@ impl SmtpServer {
         SmtpServer { addr, state }
     }
 
-    /// Why each failed TLS handshake failed (as the server saw it), in order.
-    pub fn handshake_failures(&self) -> Vec<String> {
-        self.state.lock().unwrap().handshake_failures.clone()
+    /// Why each failed TLS handshake failed (as the server saw it), in order, waiting up to
+    /// `timeout` for at least one: the server's thread records a failure after the client has
+    /// already seen it and moved on.
+    pub fn handshake_failures(&self, timeout: Duration) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let failures = self.state.lock().unwrap().handshake_failures.clone();
+            if !failures.is_empty() || start.elapsed() > timeout {
+                return failures;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Answers the next ends of `DATA` with these replies, in order (then `250` again).

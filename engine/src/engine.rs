@@ -57,12 +57,27 @@ pub struct RuntimeError {
 /// What processing events produced.
 #[derive(Debug, Default)]
 pub struct Output {
-    /// New and updated alerts, in event order.
+    /// New and updated alerts, in event order; with [`Engine::coalesce_alerts`] on, one entry
+    /// per alert: its latest state, in the order alerts first appeared, `New` if it opened here.
     pub alerts: Vec<AlertUpdate>,
     /// Script and function errors; the events they happened on count as not matching.
     pub errors: Vec<RuntimeError>,
     /// Which rules and sequences each event matched, when [`Engine::record_matches`] is on.
     pub matches: Vec<Match>,
+    /// Alerts opened, whether or not coalesced (for the caller to read and reset).
+    pub alerts_new: u64,
+    /// Alert updates, whether or not coalesced (for the caller to read and reset).
+    pub alerts_updated: u64,
+    /// With [`Engine::coalesce_alerts`] on: each alert's position in `alerts`, by id.
+    positions: HashMap<String, usize>,
+}
+
+impl Output {
+    /// Takes the alerts, leaving `alerts` empty (and the next update of each alert a new entry).
+    pub fn take_alerts(&mut self) -> Vec<AlertUpdate> {
+        self.positions.clear();
+        std::mem::take(&mut self.alerts)
+    }
 }
 
 /// An event that satisfied a rule's `when` (or completed a sequence).
@@ -147,6 +162,7 @@ pub struct Engine {
     /// The verdict [`Engine::process`] judges one event into.
     judged: Judged,
     record_matches: bool,
+    coalesce_alerts: bool,
     since_evict: u32,
     /// Counters of rules and sequences removed by a reload, for the summary.
     retired: Vec<(Arc<Detection>, DetectionStats)>,
@@ -172,6 +188,7 @@ impl Engine {
             scratch: Scratch::default(),
             judged: Judged::default(),
             record_matches: false,
+            coalesce_alerts: false,
             since_evict: 0,
             retired: Vec::new(),
         }
@@ -180,6 +197,13 @@ impl Engine {
     /// Records every match in [`Output::matches`] (for `test-rule`; off on the hot path).
     pub fn record_matches(&mut self, on: bool) {
         self.record_matches = on;
+    }
+
+    /// Keeps one entry per alert in [`Output::alerts`] (its latest state) until the alerts are
+    /// taken ([`Output::take_alerts`]): what a sink needs of a batch, without building an alert
+    /// for every update of it (the `run` pipeline; off by default, where every update is listed).
+    pub fn coalesce_alerts(&mut self, on: bool) {
+        self.coalesce_alerts = on;
     }
 
     /// The ruleset it runs.
@@ -310,7 +334,7 @@ impl Engine {
                 self.hits.push(i);
             }
             if hit && rule.detection.enabled {
-                aggregate(state, event, out);
+                aggregate(state, event, self.coalesce_alerts, out);
             }
         }
         let mut steps = Vec::new();
@@ -352,7 +376,7 @@ impl Engine {
                     });
                 }
                 if seq.detection.enabled {
-                    aggregate(state, event, out);
+                    aggregate(state, event, self.coalesce_alerts, out);
                 }
             }
         }
@@ -484,7 +508,7 @@ fn key_of(paths: &[FieldPath], event: Ref<'_>) -> Key {
 }
 
 /// Sends one match (or threshold hit, or completed sequence) to aggregation.
-fn aggregate(state: &mut DetectionState, event: &Event, out: &mut Output) {
+fn aggregate(state: &mut DetectionState, event: &Event, coalesce: bool, out: &mut Output) {
     let detection = Arc::clone(&state.detection);
     let key = match &detection.group_by {
         Some(paths) => key_of(paths, event.root()),
@@ -500,6 +524,7 @@ fn aggregate(state: &mut DetectionState, event: &Event, out: &mut Output) {
     let kind = match update {
         Update::New => {
             state.stats.alerts_new += 1;
+            out.alerts_new += 1;
             // What an alert shows of its first event is computed once, when it opens.
             let group: Arc<[(String, Option<String>)]> = match &detection.group_by {
                 Some(paths) => paths
@@ -522,15 +547,39 @@ fn aggregate(state: &mut DetectionState, event: &Event, out: &mut Output) {
         }
         Update::Updated => {
             state.stats.alerts_updated += 1;
+            out.alerts_updated += 1;
             AlertKind::Updated
         }
     };
-    if let Some(payload) = state.payloads.get(&open.id) {
-        out.alerts.push(AlertUpdate {
-            kind,
-            alert: make_alert(&detection, open, payload),
-        });
+    let Some(payload) = state.payloads.get(&open.id) else {
+        return;
+    };
+    if coalesce {
+        let listed = out.positions.get(&open.id).copied();
+        // (The id is checked: `alerts` may have been emptied without `take_alerts`.)
+        let entry = listed.and_then(|i| out.alerts.get_mut(i));
+        if let Some(listed) = entry.filter(|u| u.alert.id == open.id) {
+            // The alert's entry of this batch: brought up to date in place.
+            let alert = &mut listed.alert;
+            alert.count = open.count;
+            alert.first_seen = open.first_seen;
+            alert.last_seen = open.last_seen;
+            alert.title = payload.title.with_count(open.count);
+            // An open alert's samples only grow.
+            if alert.samples.len() != open.samples.len() {
+                alert.samples.clone_from(&open.samples);
+            }
+            if listed.kind != AlertKind::New {
+                listed.kind = kind;
+            }
+            return;
+        }
+        out.positions.insert(open.id.clone(), out.alerts.len());
     }
+    out.alerts.push(AlertUpdate {
+        kind,
+        alert: make_alert(&detection, open, payload),
+    });
 }
 
 fn make_alert(

@@ -1,12 +1,11 @@
 //! `pipeline::run`: wiring a source, decoding, the engine, sinks and checkpoints together (see
 //! [`crate::pipeline`] for the design).
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use k8scop_engine::alert::{AlertKind, AlertUpdate};
+use k8scop_engine::alert::AlertUpdate;
 use k8scop_engine::chunk::Chunk;
 use k8scop_engine::decode::{Decoded, Dedup, Problem, ProblemKind};
 use k8scop_engine::engine::{Engine, Output};
@@ -132,6 +131,8 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
             }
         }
     }
+    // A sink needs each alert's latest state per batch, not every update of it.
+    engine.coalesce_alerts(true);
     let identity = source.identity();
     stats.live.set_source(&source.name());
 
@@ -347,7 +348,13 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
             notices(Notice::ScriptError(error));
         }
         seq += 1;
-        let batch: Arc<[AlertUpdate]> = coalesce(&mut out.alerts, &stats).into();
+        stats
+            .alerts_new
+            .fetch_add(std::mem::take(&mut out.alerts_new), Ordering::Relaxed);
+        stats
+            .alerts_updated
+            .fetch_add(std::mem::take(&mut out.alerts_updated), Ordering::Relaxed);
+        let batch: Arc<[AlertUpdate]> = out.take_alerts().into();
         // Every sink gets every batch, an empty one too, and acknowledges it: a checkpoint
         // after this batch waits for those acknowledgements.
         for (name, queue) in &sink_queues {
@@ -526,37 +533,6 @@ async fn offer_checkpoint(
         // The committer stopped (a lost lease): it reports why when it is joined.
         *pending = None;
     }
-}
-
-/// Keeps the latest state of each alert of a batch, in the order alerts first appeared; an alert
-/// opened in the batch stays `New`.
-fn coalesce(updates: &mut Vec<AlertUpdate>, stats: &Stats) -> Vec<AlertUpdate> {
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut batch: Vec<AlertUpdate> = Vec::new();
-    for update in updates.drain(..) {
-        match update.kind {
-            AlertKind::New => stats.alerts_new.fetch_add(1, Ordering::Relaxed),
-            AlertKind::Updated => stats.alerts_updated.fetch_add(1, Ordering::Relaxed),
-        };
-        match index.get(&update.alert.id) {
-            Some(&i) => {
-                let kind = if batch[i].kind == AlertKind::New {
-                    AlertKind::New
-                } else {
-                    update.kind
-                };
-                batch[i] = AlertUpdate {
-                    kind,
-                    alert: update.alert,
-                };
-            }
-            None => {
-                index.insert(update.alert.id.clone(), batch.len());
-                batch.push(update);
-            }
-        }
-    }
-    batch
 }
 
 /// Runs one sink: writes each batch, then acknowledges its `seq`. A batch the sink gave up on is

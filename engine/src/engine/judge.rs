@@ -273,4 +273,71 @@ sequence forbidden_then_exec {
         }
         assert_eq!(crate::engine::outcome(&reloaded, &out), expected);
     }
+
+    /// What a sink got before the engine coalesced: every update, then the latest state of each
+    /// alert in the order alerts first appeared, `New` if it opened in the batch.
+    fn coalesced(updates: Vec<crate::AlertUpdate>) -> Vec<String> {
+        let mut batch: Vec<crate::AlertUpdate> = Vec::new();
+        for update in updates {
+            match batch.iter().position(|b| b.alert.id == update.alert.id) {
+                Some(i) => {
+                    let kind = if batch[i].kind == crate::AlertKind::New {
+                        crate::AlertKind::New
+                    } else {
+                        update.kind
+                    };
+                    batch[i] = crate::AlertUpdate { kind, ..update };
+                }
+                None => batch.push(update),
+            }
+        }
+        batch
+            .iter()
+            .map(|u| format!("{:?} {}", u.kind, u.alert.to_json()))
+            .collect()
+    }
+
+    #[test]
+    fn coalesced_alerts_are_each_alerts_latest_state_per_batch() {
+        let rules = ruleset();
+        let mut events = events();
+        // More updates of the same alerts: `exec` by mallory again, a third forbidden request.
+        events.extend(events.clone());
+        let batches = [&events[..2], &events[2..]];
+
+        let mut every = Engine::new(Arc::clone(&rules));
+        let mut coalescing = Engine::new(Arc::clone(&rules));
+        coalescing.coalesce_alerts(true);
+        let (mut all, mut out) = (Output::default(), Output::default());
+        let (mut updates, mut merged) = (0, 0);
+        for batch in batches {
+            for e in batch {
+                every.process(e, &mut all);
+                coalescing.process(e, &mut out);
+            }
+            let raw = std::mem::take(&mut all.alerts);
+            merged += raw.len() - coalesced(raw.clone()).len();
+            let expected = coalesced(raw);
+            updates += expected.len();
+            assert_eq!(
+                (out.alerts_new + out.alerts_updated) as usize,
+                all.alerts_new as usize + all.alerts_updated as usize
+            );
+            let got: Vec<String> = out
+                .take_alerts()
+                .iter()
+                .map(|u| format!("{:?} {}", u.kind, u.alert.to_json()))
+                .collect();
+            assert_eq!(got, expected);
+            out.alerts_new = 0;
+            out.alerts_updated = 0;
+            all.alerts_new = 0;
+            all.alerts_updated = 0;
+        }
+        assert!(updates >= 4 && merged >= 2, "{updates} {merged}");
+        assert_eq!(
+            crate::engine::outcome(&every, &Output::default()),
+            crate::engine::outcome(&coalescing, &Output::default())
+        );
+    }
 }
