@@ -23,7 +23,21 @@ impl Compiler<'_> {
             .as_ref()
             .map(|r| r.iter().map(String::as_str).collect());
         // The suggestion is looked for below, only for a warning that is shown.
-        match schema::lookup_unsuggested(scope.source, path, resources.as_deref()) {
+        let text = path.to_string();
+        let known = self
+            .lookups
+            .get(&(scope.source, scope.resources.clone()))
+            .and_then(|paths| paths.get(&text))
+            .cloned();
+        let lookup = known.unwrap_or_else(|| {
+            let lookup = schema::lookup_unsuggested(scope.source, path, resources.as_deref());
+            self.lookups
+                .entry((scope.source, scope.resources.clone()))
+                .or_default()
+                .insert(text, lookup.clone());
+            lookup
+        });
+        match lookup {
             Lookup::Field { ty, values, .. } => Some(FieldType {
                 ty,
                 values,

@@ -94,6 +94,7 @@ pub fn compile(files: &[ast::File], options: &CompileOptions) -> Compiled {
         scripts,
         slots: Slots::default(),
         memos: HashMap::new(),
+        lookups: HashMap::new(),
         report: Report {
             diagnostics: script_diagnostics,
             ..Report::default()
@@ -255,6 +256,9 @@ struct Scope {
     resources: Option<Vec<String>>,
 }
 
+/// What a schema lookup depends on besides the path: the event source and the resources.
+type LookupScope = (KindSet, Option<Vec<String>>);
+
 /// A compiled condition and whether the schema shows it can never be true.
 struct CompiledCond {
     cond: Cond,
@@ -322,6 +326,9 @@ struct Compiler<'a> {
     /// The memo of each shared macro expansion, by macro, kinds and resources (see
     /// `Compiler::shared`).
     memos: HashMap<String, u32>,
+    /// What the schema said of each path (its text) for a source and its resources, without
+    /// suggestions: a macro is compiled again in each rule that uses it, with the same paths.
+    lookups: HashMap<LookupScope, HashMap<String, crate::schema::Lookup>>,
     report: Report,
     uses: Uses,
     /// The text of every script block, part of the fingerprint of what calls a script function.
