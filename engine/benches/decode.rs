@@ -102,10 +102,11 @@ fn bench(c: &mut Criterion) {
     let trie = projected.projection().expect("projected");
     group.bench_function("projected_parse_only", |b| {
         let mut builder = DocBuilder::default();
+        let mut specials = json::Specials::default();
         b.iter(|| {
             text.lines()
                 .map(|line| {
-                    json::parse_into(line, Some(trie), &mut builder).expect("JSON");
+                    json::parse_into(line, Some(trie), &mut builder, &mut specials).expect("JSON");
                     builder.finish_into()
                 })
                 .filter(|doc| doc.root().is_object())

@@ -2,8 +2,9 @@
 //! [`serde_json::Value`] of only what a [`Trie`] keeps and skips the rest.
 //!
 //! Skipping is where the time goes (most of an audit event is fields no rule reads), so it is a
-//! scan, not a parse: a string is crossed eight bytes at a time looking for its closing quote, a
-//! backslash or a control character, and nothing is allocated for a skipped value. The skipped
+//! scan, not a parse: a string is crossed in one step to its closing quote, a backslash or a
+//! control character, found in a bitmap of the document's special bytes ([`Specials`]) computed
+//! before parsing, and nothing is allocated for a skipped value. The skipped
 //! parts are still validated as strictly as `serde_json::from_str` does (escapes, control
 //! characters, number syntax, literals, nesting), so a document is accepted or rejected exactly
 //! as a full parse would, with the same messages (`tests` checks both against serde_json).
@@ -123,7 +124,7 @@ type Result<T> = std::result::Result<T, Box<JsonError>>;
 /// Parses one JSON document in full. Trailing non-whitespace is an error.
 pub fn parse(text: &str) -> std::result::Result<Value, JsonError> {
     let mut out = DocBuilder::default();
-    parse_into(text, None, &mut out)?;
+    parse_into(text, None, &mut out, &mut Specials::default())?;
     Ok(out.finish().to_value())
 }
 
@@ -131,18 +132,21 @@ pub fn parse(text: &str) -> std::result::Result<Value, JsonError> {
 /// nothing is kept (a scalar where the root drops scalars) is `Null`.
 pub fn parse_projected(text: &str, trie: &Trie) -> std::result::Result<Value, JsonError> {
     let mut out = DocBuilder::default();
-    parse_into(text, Some(trie), &mut out)?;
+    parse_into(text, Some(trie), &mut out, &mut Specials::default())?;
     Ok(out.finish().to_value())
 }
 
 /// Parses one JSON document into `out` (which must be empty): all of it, or what `trie` keeps.
-/// On error `out` is left empty.
+/// On error `out` is left empty. `specials` is scratch space, reused from one document to the
+/// next so that its buffer is allocated once.
 pub fn parse_into(
     text: &str,
     trie: Option<&Trie>,
     out: &mut DocBuilder,
+    specials: &mut Specials,
 ) -> std::result::Result<(), JsonError> {
-    let mut parser = Parser::new(text, out);
+    specials.build(text.as_bytes());
+    let mut parser = Parser::new(text, out, specials);
     let parsed = match trie {
         Some(trie) => parser.projected(trie, Trie::ROOT).map(drop),
         None => parser.value(),
@@ -157,6 +161,8 @@ pub fn parse_into(
 struct Parser<'a, 'o> {
     text: &'a str,
     bytes: &'a [u8],
+    /// Where the text's special bytes are, to find the end of a string.
+    specials: &'o Specials,
     pos: usize,
     /// Containers that may still be entered.
     depth_left: u16,
@@ -164,10 +170,11 @@ struct Parser<'a, 'o> {
 }
 
 impl<'a, 'o> Parser<'a, 'o> {
-    fn new(text: &'a str, out: &'o mut DocBuilder) -> Self {
+    fn new(text: &'a str, out: &'o mut DocBuilder, specials: &'o Specials) -> Self {
         Parser {
             text,
             bytes: text.as_bytes(),
+            specials,
             pos: 0,
             depth_left: RECURSION_LIMIT,
             out,
@@ -428,7 +435,7 @@ impl<'a, 'o> Parser<'a, 'o> {
     /// has escapes.
     fn string(&mut self) -> Result<Cow<'a, str>> {
         let start = self.pos;
-        let stop = find_special(self.bytes, start);
+        let stop = self.specials.next(start);
         match self.bytes.get(stop) {
             Some(b'"') => {
                 self.pos = stop + 1;
@@ -468,7 +475,7 @@ impl<'a, 'o> Parser<'a, 'o> {
                 _ => return Err(self.error_at(ErrorCode::InvalidEscape, self.pos - 1)),
             }
             let start = self.pos;
-            let stop = find_special(self.bytes, start);
+            let stop = self.specials.next(start);
             out.push_str(&self.text[start..stop]);
             self.pos = stop;
             match self.peek() {
@@ -672,7 +679,7 @@ impl<'a, 'o> Parser<'a, 'o> {
     /// Crosses the rest of a string whose opening quote was consumed.
     fn skip_string(&mut self) -> Result<()> {
         loop {
-            let stop = find_special(self.bytes, self.pos);
+            let stop = self.specials.next(self.pos);
             self.pos = stop;
             match self.peek() {
                 Some(b'"') => {
@@ -700,39 +707,82 @@ impl<'a, 'o> Parser<'a, 'o> {
     }
 }
 
-/// The index of the first `"`, `\` or control character at or after `from`, or the length.
+/// Where a text's special bytes are: `"`, `\` and control characters (below 0x20), the bytes that
+/// end the plain run of a string.
 ///
-/// Eight bytes at a time: for each byte class, `(x - 0x01..) & !x & 0x80..` has the high bit set
-/// in the lowest byte where `x` is zero (bytes above it may be set spuriously by the borrow, never
-/// bytes below), so the lowest set bit of the union is the first byte of any class.
+/// One bit per byte (bit `i % 64` of word `i / 64`), computed for the whole text before it is
+/// parsed: the loop over each 64-byte block has no branch, and the compiler turns it into SIMD
+/// compares, so the parser's search for the end of a string is a shift and a `trailing_zeros`
+/// instead of a loop whose exit the processor cannot predict.
+#[derive(Debug, Default)]
+pub struct Specials {
+    words: Vec<u64>,
+    /// The length of the text; what [`Specials::next`] gives when no special byte follows.
+    len: usize,
+}
+
+impl Specials {
+    /// Computes the bitmap of `bytes`, replacing the previous one.
+    fn build(&mut self, bytes: &[u8]) {
+        self.words.clear();
+        self.words.reserve(bytes.len().div_ceil(64));
+        self.len = bytes.len();
+        let mut rest = bytes;
+        while let Some((block, after)) = rest.split_first_chunk::<64>() {
+            self.words.push(block_specials(block));
+            rest = after;
+        }
+        if !rest.is_empty() {
+            // INVARIANT: the padding is not special, so no bit at or past the text's end is set.
+            let mut last = [b' '; 64];
+            last[..rest.len()].copy_from_slice(rest);
+            self.words.push(block_specials(&last));
+        }
+    }
+
+    /// The index of the first special byte at or after `from`, or the text's length.
+    #[inline]
+    fn next(&self, from: usize) -> usize {
+        let mut word = from / 64;
+        let Some(&first) = self.words.get(word) else {
+            return self.len;
+        };
+        let bits = first >> (from % 64);
+        if bits != 0 {
+            return from + bits.trailing_zeros() as usize;
+        }
+        loop {
+            word += 1;
+            match self.words.get(word) {
+                Some(0) => {}
+                Some(&bits) => return word * 64 + bits.trailing_zeros() as usize,
+                None => return self.len,
+            }
+        }
+    }
+}
+
+/// The special bytes of a 64-byte block, bit `i` for byte `i`.
 #[inline]
-fn find_special(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const QUOTES: u64 = ONES * b'"' as u64;
-    const BACKSLASHES: u64 = ONES * b'\\' as u64;
-    const SPACES: u64 = ONES * 0x20;
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        let word = u64::from_le_bytes(*chunk);
-        let quote = word ^ QUOTES;
-        let backslash = word ^ BACKSLASHES;
-        let found = (quote.wrapping_sub(ONES) & !quote
-            | backslash.wrapping_sub(ONES) & !backslash
-            | word.wrapping_sub(SPACES) & !word)
-            & HIGH;
-        if found != 0 {
-            return i + (found.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
+fn block_specials(block: &[u8; 64]) -> u64 {
+    // Flags as bytes first (0 or 1): a loop the compiler vectorises.
+    let mut flags = [0u8; 64];
+    for (flag, &byte) in flags.iter_mut().zip(block) {
+        *flag = u8::from(byte == b'"') | u8::from(byte == b'\\') | u8::from(byte < 0x20);
     }
-    while let Some(&byte) = bytes.get(i) {
-        if byte == b'"' || byte == b'\\' || byte < 0x20 {
-            return i;
-        }
-        i += 1;
+    // Then eight flags at a time into eight bits: in the product, flag byte `k` (bit `8k`) times
+    // the multiplier's byte `7 - k` (bit `8(7 - k) + k`) lands on bit `56 + k`, and no other pair
+    // of bits reaches the top byte or carries into it.
+    let mut bits = 0;
+    let mut eights = flags.as_slice();
+    let mut shift = 0;
+    while let Some((eight, rest)) = eights.split_first_chunk::<8>() {
+        let gathered = u64::from_le_bytes(*eight).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+        bits |= gathered << shift;
+        shift += 8;
+        eights = rest;
     }
-    i
+    bits
 }
 
 #[cfg(test)]

@@ -263,6 +263,7 @@ impl Decoder {
         // naming an event costs no allocation and a document costs two (its exact-size copy).
         let mut position = String::new();
         let mut builder = DocBuilder::default();
+        let mut specials = json::Specials::default();
         // Room for as many events as lines of the first one's length fit (counting the lines
         // was a pass of its own over the text).
         let first = memchr::memchr(b'\n', text.as_bytes()).map_or(text.len(), |end| end + 1);
@@ -283,7 +284,7 @@ impl Decoder {
             {
                 continue;
             }
-            match json::parse_into(line, self.projection.as_ref(), &mut builder) {
+            match json::parse_into(line, self.projection.as_ref(), &mut builder, &mut specials) {
                 Ok(()) => {
                     let doc = builder.finish_into();
                     self.document(doc, origin, line_no, &mut position, out)

@@ -260,9 +260,16 @@ fn errors_name_line_and_column() {
     assert_eq!((err.line(), err.column()), (1, 4));
 }
 
+/// `Specials::next` on `bytes` from `from`, the bitmap built as the parser builds it.
+fn find_special(bytes: &[u8], from: usize) -> usize {
+    let mut specials = Specials::default();
+    specials.build(bytes);
+    specials.next(from)
+}
+
 #[test]
 fn special_bytes_are_found_at_every_alignment() {
-    for len in 0..56 {
+    for len in 0..140 {
         for at in 0..=len {
             for special in [b'"', b'\\', 0u8, 0x1f] {
                 let mut bytes = vec![b'a'; len];
@@ -273,8 +280,8 @@ fn special_bytes_are_found_at_every_alignment() {
                 if at < len {
                     bytes[at] = special;
                 }
-                // A later stop must not hide the first one (within a block or the next).
-                for later in [at + 1, at + 9, at + 17] {
+                // A later stop must not hide the first one (within a word or the next).
+                for later in [at + 1, at + 9, at + 17, at + 65] {
                     if later < len {
                         bytes[later] = b'"';
                     }
@@ -286,7 +293,53 @@ fn special_bytes_are_found_at_every_alignment() {
                 );
                 if at < len {
                     assert_eq!(find_special(&bytes, at), at);
+                    // From just past it: the next stop, or the end.
+                    let next = [at + 1, at + 9, at + 17, at + 65]
+                        .into_iter()
+                        .find(|&later| later < len)
+                        .unwrap_or(len);
+                    assert_eq!(find_special(&bytes, at + 1), next, "len {len}, at {at}");
                 }
+            }
+        }
+    }
+}
+
+/// The bitmap against a byte-by-byte check: bit `i` is set exactly when byte `i` is special,
+/// for texts of every length from 0 to 300 holding every byte value at every position, one
+/// buffer reused from text to text as the decoder reuses it (a longer text's bits must not
+/// survive into a shorter one's).
+#[test]
+fn the_bitmap_marks_exactly_the_special_bytes() {
+    let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+    let mut specials = Specials::default();
+    let mut rng = Rng(0x5eed_5eed);
+    for len in (0..=300).rev() {
+        for round in 0..4 {
+            // Byte `i` is `i * 7 + round * 64 + len` (7 is odd: a text of 256 bytes or more holds
+            // every value, and over the lengths every value stands at each of the first 44
+            // positions), then a few random bytes.
+            let mut bytes: Vec<u8> = (0..len).map(|i| (i * 7 + round * 64 + len) as u8).collect();
+            for _ in 0..len / 8 {
+                let at = rng.below(len as u64) as usize;
+                bytes[at] = rng.next() as u8;
+            }
+            specials.build(&bytes);
+            let mut bits = Vec::new();
+            for (w, &word) in specials.words.iter().enumerate() {
+                for bit in 0..64 {
+                    if word >> bit & 1 == 1 {
+                        bits.push(w * 64 + bit);
+                    }
+                }
+            }
+            let expected: Vec<usize> = (0..len).filter(|&i| special(bytes[i])).collect();
+            assert_eq!(bits, expected, "len {len}, round {round}");
+            assert_eq!(specials.words.len(), len.div_ceil(64));
+            // And `next` from every position is the first special byte at or after it.
+            for from in 0..=len {
+                let first = (from..len).find(|&i| special(bytes[i])).unwrap_or(len);
+                assert_eq!(specials.next(from), first, "len {len}, from {from}");
             }
         }
     }
