@@ -538,8 +538,7 @@ mod tests {
 
     #[test]
     fn the_document_is_the_one_built_as_a_value() {
-        use crate::{CompileOptions, Engine, Event, Output};
-        use k8scop_grammar::SourceFile;
+        use crate::{Engine, Event, Output};
 
         let rules = r#"
 list admins = ["alice"]
@@ -563,11 +562,7 @@ rule armor {
     group by    HostName
 }
 "#;
-        let compiled = crate::loader::load_sources(
-            vec![SourceFile::new("t.rules", rules)],
-            &CompileOptions::default(),
-        );
-        let ruleset = std::sync::Arc::new(compiled.ruleset.expect("the rules compile"));
+        let ruleset = std::sync::Arc::new(crate::loader::ruleset_of(rules));
         let events = [
             json!({"verb": "get", "requestReceivedTimestamp": "2024-05-01T12:00:00Z"}),
             json!({"verb": "create", "user": {"username": "alice \"q\" \u{e9}"},

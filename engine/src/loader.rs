@@ -83,6 +83,21 @@ pub fn load(paths: &[PathBuf], options: &CompileOptions) -> Result<Compiled, Loa
     Ok(load_sources(sources, options))
 }
 
+/// The ruleset of one rules text (named `t.rules`), for tests: any error fails the test.
+#[cfg(test)]
+pub(crate) fn ruleset_of(text: &str) -> crate::Ruleset {
+    let compiled = load_sources(
+        vec![SourceFile::new("t.rules", text)],
+        &CompileOptions::default(),
+    );
+    assert!(
+        compiled.diagnostics.iter().all(|d| !d.is_error()),
+        "{:?}",
+        compiled.diagnostics
+    );
+    compiled.ruleset.expect("no errors")
+}
+
 /// Parses and compiles files already in memory.
 pub fn load_sources(
     sources: Vec<std::sync::Arc<SourceFile>>,

@@ -218,7 +218,6 @@ fn constraint(cond: &Cond, field: &str) -> Option<Constraint> {
 
 #[cfg(test)]
 mod tests {
-    use k8scop_grammar::SourceFile;
     use serde_json::json;
 
     use crate::eval::EvalCtx;
@@ -250,11 +249,7 @@ sequence s {
     steps { verb == "list" and objectRef.resource == "secrets" } -> exec -> { objectRef.resource == "events" }
 }
 "#;
-        let compiled = crate::loader::load_sources(
-            vec![SourceFile::new("t.rules", text)],
-            &Default::default(),
-        );
-        let ruleset = compiled.ruleset.expect("no errors");
+        let ruleset = crate::loader::ruleset_of(text);
         assert_eq!(ruleset.inline_steps, 2);
         let time = "2024-05-01T12:00:00Z";
         // Bits 0-4 are the rules, 5 and 6 the two inline steps.

@@ -36,7 +36,6 @@ pub fn first_line_opens_a_document(line: &[u8]) -> bool {
 mod tests {
     use std::sync::Arc;
 
-    use k8scop_grammar::SourceFile;
     use serde_json::json;
 
     use super::*;
@@ -44,14 +43,9 @@ mod tests {
     use crate::decode::{Chunk, Decoded, Decoder, ProblemKind};
 
     fn decoder() -> Decoder {
-        let compiled = crate::loader::load_sources(
-            vec![SourceFile::new(
-                "t.rules",
-                "rule r { when verb == \"get\" }",
-            )],
-            &crate::CompileOptions::default(),
-        );
-        Decoder::new(&compiled.ruleset.expect("the ruleset compiles"))
+        Decoder::new(&crate::loader::ruleset_of(
+            "rule r { when verb == \"get\" }",
+        ))
     }
 
     fn summary(d: &Decoded) -> (Vec<String>, Vec<(u64, ProblemKind)>) {

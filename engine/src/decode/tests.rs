@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use crate::doc::Ref;
 use crate::kinds::KindId;
-use k8scop_grammar::SourceFile;
 use serde_json::{json, Value};
 
 use super::*;
@@ -65,16 +64,7 @@ fn shipped() -> Arc<Ruleset> {
 }
 
 fn ruleset(text: &str) -> Ruleset {
-    let compiled = crate::loader::load_sources(
-        vec![SourceFile::new("t.rules", text)],
-        &CompileOptions::default(),
-    );
-    assert!(
-        compiled.diagnostics.iter().all(|d| !d.is_error()),
-        "{:?}",
-        compiled.diagnostics
-    );
-    compiled.ruleset.unwrap()
+    crate::loader::ruleset_of(text)
 }
 
 fn lines(origin: &str, first_line: u64, text: &str) -> Chunk {

@@ -173,10 +173,9 @@ impl Ruleset {
 mod tests {
     use std::sync::Arc;
 
-    use k8scop_grammar::SourceFile;
     use serde_json::json;
 
-    use crate::{CompileOptions, Engine, Event, Output, Ruleset};
+    use crate::{Engine, Event, Output, Ruleset};
 
     fn ruleset() -> Arc<Ruleset> {
         let text = r#"
@@ -193,16 +192,7 @@ sequence forbidden_then_exec {
     steps burst -> { objectRef.subresource == "exec" and script { event.user.username.len() > 4 } }
 }
 "#;
-        let compiled = crate::loader::load_sources(
-            vec![SourceFile::new("t.rules", text)],
-            &CompileOptions::default(),
-        );
-        assert!(
-            compiled.diagnostics.iter().all(|d| !d.is_error()),
-            "{:?}",
-            compiled.diagnostics
-        );
-        Arc::new(compiled.ruleset.expect("no errors"))
+        Arc::new(crate::loader::ruleset_of(text))
     }
 
     fn events() -> Vec<Event> {
