@@ -243,25 +243,20 @@ sequence forbidden_then_exec {
             "{expected:#?}"
         );
 
-        let judged = rules.judge(&events, &mut super::Scratch::default());
-        let mut batched = Engine::new(Arc::clone(&rules));
-        batched.record_matches(true);
-        let mut out = Output::default();
-        for (i, e) in events.iter().enumerate() {
-            batched.apply(e, &judged, i, &mut out);
-        }
-        assert_eq!(crate::engine::outcome(&batched, &out), expected);
-
+        // An engine of `rules` applying the verdicts of `judged_by` on the events.
+        let applied = |judged_by: &Arc<Ruleset>| {
+            let judged = judged_by.judge(&events, &mut super::Scratch::default());
+            let mut engine = Engine::new(Arc::clone(&rules));
+            engine.record_matches(true);
+            let mut out = Output::default();
+            for (i, e) in events.iter().enumerate() {
+                engine.apply(e, &judged, i, &mut out);
+            }
+            crate::engine::outcome(&engine, &out)
+        };
+        assert_eq!(applied(&rules), expected);
         // Verdicts of another ruleset (a reload in between) are not used: events are judged again.
-        let other = ruleset();
-        let stale = other.judge(&events, &mut super::Scratch::default());
-        let mut reloaded = Engine::new(Arc::clone(&rules));
-        reloaded.record_matches(true);
-        let mut out = Output::default();
-        for (i, e) in events.iter().enumerate() {
-            reloaded.apply(e, &stale, i, &mut out);
-        }
-        assert_eq!(crate::engine::outcome(&reloaded, &out), expected);
+        assert_eq!(applied(&ruleset()), expected);
     }
 
     /// What a sink got before the engine coalesced: every update, then the latest state of each
