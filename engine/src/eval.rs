@@ -184,10 +184,17 @@ impl ValueSet {
         }
     }
 
-    /// The members, when they are all strings.
-    pub fn strings_only(&self) -> Option<impl Iterator<Item = &str>> {
-        (self.numbers.is_empty() && !self.bools[0] && !self.bools[1])
-            .then(|| self.strings.iter().map(|s| &**s))
+    /// The members, when they are all strings and numbers (numbers by the bits of their `f64`
+    /// value, as the set holds them).
+    pub fn strings_and_numbers(
+        &self,
+    ) -> Option<(impl Iterator<Item = &str>, impl Iterator<Item = u64> + '_)> {
+        (!self.bools[0] && !self.bools[1]).then(|| {
+            (
+                self.strings.iter().map(|s| &**s),
+                self.numbers.iter().copied(),
+            )
+        })
     }
 
     /// The number of distinct members.
@@ -201,7 +208,7 @@ impl ValueSet {
     }
 }
 
-fn number_bits(f: f64) -> u64 {
+pub(crate) fn number_bits(f: f64) -> u64 {
     if f == 0.0 {
         0f64.to_bits()
     } else {

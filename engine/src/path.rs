@@ -82,7 +82,7 @@ impl Slots {
 
 /// What a slot holds for one event.
 #[derive(Debug, Clone, Copy)]
-enum Resolved<'v> {
+pub(crate) enum Resolved<'v> {
     Missing,
     Found(Ref<'v>),
     /// An array on the way: the path has several values; walk it in full.
@@ -141,7 +141,8 @@ impl<'v> SlotCache<'v> {
         }
     }
 
-    fn resolve(&mut self, slots: &Slots, slot: u32) -> Resolved<'v> {
+    /// What the path of `slot` holds in this event, looked up on first use.
+    pub(crate) fn resolve(&mut self, slots: &Slots, slot: u32) -> Resolved<'v> {
         let i = slot as usize;
         match self.entries.get(i).copied().unwrap_or(CROSSED) {
             UNRESOLVED => {}
@@ -196,6 +197,11 @@ impl FieldPath {
             text: keys.join(".").into(),
             slot: None,
         }
+    }
+
+    /// The path's slot, when it is made of plain keys and was interned.
+    pub fn slot(&self) -> Option<u32> {
+        self.slot
     }
 
     /// The path as written, e.g. `objectRef.resource`.

@@ -17,13 +17,17 @@ const MAX_KEPT_CAPACITY: usize = 4 << 20;
 
 static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
-/// An empty buffer with room for at least `capacity` bytes.
+/// An empty buffer with room for at least `capacity` bytes: a kept one large enough if there is
+/// one, else a new one (growing a smaller one would copy its old contents for nothing, as the
+/// allocator does not know they are garbage; it stays for a smaller request).
 pub fn take(capacity: usize) -> Vec<u8> {
-    let reused = FREE.lock().ok().and_then(|mut free| free.pop());
+    let reused = FREE.lock().ok().and_then(|mut free| {
+        let fits = free.iter().position(|buf| buf.capacity() >= capacity)?;
+        Some(free.swap_remove(fits))
+    });
     match reused {
         Some(mut buf) => {
             buf.clear();
-            buf.reserve(capacity);
             buf
         }
         None => Vec::with_capacity(capacity),
@@ -54,6 +58,10 @@ mod tests {
         give(buf);
         let again = take(2048);
         assert!(again.is_empty() && again.capacity() >= 2048);
+        // A kept buffer too small for a request stays for a smaller one.
+        give(Vec::with_capacity(4096));
+        let larger = take(1 << 20);
+        assert!(larger.capacity() >= 1 << 20);
         // Oversized buffers are not kept.
         give(Vec::with_capacity(MAX_KEPT_CAPACITY + 1));
     }

@@ -571,7 +571,9 @@ impl Dedup {
         if self.capacity == 0 {
             return false;
         }
-        if self.seen.contains(&key) {
+        // One probe of the set for the common case, a new key (the oldest is then forgotten:
+        // it cannot be the new key, which was not in the set).
+        if !self.seen.insert(key) {
             return true;
         }
         if self.order.len() == self.capacity {
@@ -579,7 +581,6 @@ impl Dedup {
                 self.seen.remove(&oldest);
             }
         }
-        self.seen.insert(key);
         self.order.push_back(key);
         false
     }
