@@ -225,32 +225,40 @@ impl<'d> Ref<'d> {
     /// The values of several distinct keys, when this is an object, in one pass over its
     /// members: what `keys.map(|k| self.get(k))` gives, for the cost of about one [`Ref::get`]
     /// (the decoder reads a dozen keys of every event's root this way). A key given twice is
-    /// found at its first place only.
+    /// found at its first place only. At most 32 keys.
     #[inline]
     pub fn get_all<const N: usize>(self, keys: [&str; N]) -> [Option<Ref<'d>>; N] {
+        const { assert!(N <= 32, "get_all takes at most 32 keys") };
         let mut found = [None; N];
         let Node::Object { len: members, .. } = self.node() else {
             return found;
         };
+        // The keys of each length (31 bytes and more share the last entry), as bits: a member
+        // is compared only with the keys of its length that are still missing, in a loop whose
+        // cost does not depend on the compiler unrolling a comparison with every key.
+        let mut by_length = [0u32; 32];
+        for (i, key) in keys.iter().enumerate() {
+            by_length[key.len().min(31)] |= 1 << i;
+        }
+        let mut missing = ((1u64 << N) - 1) as u32;
         let doc = self.doc;
         let mut at = self.at + 1;
-        let mut left = N;
         for _ in 0..members {
+            if missing == 0 {
+                break;
+            }
             match doc.nodes[at as usize] {
                 Node::Key { start, len, next } => {
-                    let name = doc.str_at(start, len).as_bytes();
-                    for (key, slot) in keys.iter().zip(&mut found) {
-                        if key.len() == name.len()
-                            && slot.is_none()
-                            && same_bytes(name, key.as_bytes())
-                        {
-                            *slot = Some(Ref { doc, at: at + 1 });
-                            left -= 1;
+                    let mut candidates = by_length[(len as usize).min(31)] & missing;
+                    while candidates != 0 {
+                        let i = candidates.trailing_zeros() as usize;
+                        candidates &= candidates - 1;
+                        let name = doc.str_at(start, len).as_bytes();
+                        if keys[i].len() == name.len() && same_bytes(name, keys[i].as_bytes()) {
+                            found[i] = Some(Ref { doc, at: at + 1 });
+                            missing &= !(1 << i);
                             break;
                         }
-                    }
-                    if left == 0 {
-                        break;
                     }
                     at = next;
                 }
@@ -408,12 +416,21 @@ pub struct DocBuilder {
 #[derive(Debug, Default)]
 pub struct SeenKeys {
     filter: u64,
+    /// For keys the caller numbered ([`DocBuilder::numbered_key`]): one bit per number below 64.
+    /// Numbers are exact (equal keys, the same number), so a bit set twice is a repeated key.
+    numbered: u64,
     members: usize,
     index: Option<(KeyedHash, HashMap<u64, usize>)>,
 }
 
 /// Members of an object that are scanned for a repeated key before it gets an index.
 const SCAN_LIMIT: usize = 32;
+
+/// A number that names a key exactly among the keys of one object: equal keys get the same
+/// number, different keys different ones. The decoder's projection numbers the keys it keeps
+/// (their places in a trie node), which finds repeated keys without the filter's false alarms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyNumber(pub u32);
 
 impl SeenKeys {
     fn bit(key: &str) -> u64 {
@@ -514,6 +531,30 @@ impl DocBuilder {
     /// earlier member with that key; returns where the key is. Its value must follow, then
     /// [`DocBuilder::end_member`].
     pub fn key(&mut self, object: usize, seen: &mut SeenKeys, key: &str) -> usize {
+        self.key_numbered(object, seen, key, None)
+    }
+
+    /// [`DocBuilder::key`] of a key the caller numbered ([`KeyNumber`]): a repeated key is
+    /// found by its number, with no false alarm to check by scanning the members.
+    #[inline]
+    pub fn numbered_key(
+        &mut self,
+        object: usize,
+        seen: &mut SeenKeys,
+        key: &str,
+        number: KeyNumber,
+    ) -> usize {
+        self.key_numbered(object, seen, key, Some(number))
+    }
+
+    #[inline]
+    fn key_numbered(
+        &mut self,
+        object: usize,
+        seen: &mut SeenKeys,
+        key: &str,
+        number: Option<KeyNumber>,
+    ) -> usize {
         let at = self.nodes.len();
         match &mut seen.index {
             Some((state, index)) => {
@@ -529,11 +570,15 @@ impl DocBuilder {
                 index.insert(hash, at);
             }
             None => {
-                let bit = SeenKeys::bit(key);
-                if seen.filter & bit != 0 {
+                let (filter, bit) = match number {
+                    Some(KeyNumber(n)) if n < 64 => (&mut seen.numbered, 1 << n),
+                    _ => (&mut seen.filter, SeenKeys::bit(key)),
+                };
+                let repeated = *filter & bit != 0;
+                *filter |= bit;
+                if repeated {
                     self.shadow(object, key);
                 }
-                seen.filter |= bit;
             }
         }
         let (start, len) = self.push_text(key);
@@ -787,6 +832,39 @@ mod tests {
         assert_eq!(a.map(Ref::to_value), Some(json!([3])));
         assert_eq!(b.map(Ref::to_value), Some(json!(2)));
         assert!(c.is_none());
+    }
+
+    #[test]
+    fn numbered_keys_find_repeats_exactly() {
+        // Numbers below 64 and above (those share the hashed filter), mixed with unnumbered keys.
+        let mut b = DocBuilder::default();
+        let o = b.open_object();
+        let mut seen = SeenKeys::default();
+        let keys = [
+            ("a", Some(0)),
+            ("b", Some(70)),
+            ("c", Some(1)),
+            ("a", Some(0)),
+            ("b", Some(70)),
+            ("d", Some(63)),
+            ("e", None),
+            ("e", None),
+        ];
+        for (i, (key, number)) in keys.into_iter().enumerate() {
+            let k = match number {
+                Some(n) => b.numbered_key(o, &mut seen, key, KeyNumber(n)),
+                None => b.key(o, &mut seen, key),
+            };
+            b.uint(i as u64);
+            b.end_member(k);
+        }
+        b.close(o, keys.len());
+        let doc = b.finish_into();
+        assert_eq!(
+            doc.to_value(),
+            json!({"c": 2, "a": 3, "b": 4, "d": 5, "e": 7})
+        );
+        assert_eq!(doc.root().members().count(), 5);
     }
 
     #[test]

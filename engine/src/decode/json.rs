@@ -366,18 +366,18 @@ impl<'a, 'o> Parser<'a, 'o> {
                 self.enter()?;
                 let object = self.out.open_object();
                 let (mut len, mut seen) = (0, SeenKeys::default());
-                self.members(|p, key| match trie.child(node, &key) {
+                self.members(|p, key| match trie.numbered_child(node, &key) {
                     None => p.skip_value(),
-                    Some(Child::Keep) => {
-                        let at = p.out.key(object, &mut seen, &key);
+                    Some((Child::Keep, number)) => {
+                        let at = p.out.numbered_key(object, &mut seen, &key, number);
                         len += 1;
                         p.value()?;
                         p.out.end_member(at);
                         Ok(())
                     }
-                    Some(Child::Node(inner)) => {
+                    Some((Child::Node(inner), number)) => {
                         let mark = p.out.mark();
-                        let at = p.out.key(object, &mut seen, &key);
+                        let at = p.out.numbered_key(object, &mut seen, &key, number);
                         if p.projected(trie, inner)? {
                             len += 1;
                             p.out.end_member(at);
@@ -433,14 +433,26 @@ impl<'a, 'o> Parser<'a, 'o> {
 
     /// The rest of a string whose opening quote was consumed: borrowed from the text unless it
     /// has escapes.
+    ///
+    /// The common case, a string without escapes, is inlined where strings are read (keys and
+    /// values): a call per string, its saved registers and its result returned through memory
+    /// cost as much as finding the string's end.
+    #[inline(always)]
     fn string(&mut self) -> Result<Cow<'a, str>> {
         let start = self.pos;
         let stop = self.specials.next(start);
+        if self.bytes.get(stop) == Some(&b'"') {
+            self.pos = stop + 1;
+            return Ok(Cow::Borrowed(&self.text[start..stop]));
+        }
+        self.string_at_special(start, stop)
+    }
+
+    /// The rest of [`Parser::string`] when the first special byte after `start` (at `stop`) is
+    /// not the closing quote: an escape, a control character or the end of the text.
+    #[inline(never)]
+    fn string_at_special(&mut self, start: usize, stop: usize) -> Result<Cow<'a, str>> {
         match self.bytes.get(stop) {
-            Some(b'"') => {
-                self.pos = stop + 1;
-                Ok(Cow::Borrowed(&self.text[start..stop]))
-            }
             Some(b'\\') => {
                 let mut out = String::with_capacity(stop - start + 16);
                 out.push_str(&self.text[start..stop]);

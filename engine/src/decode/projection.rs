@@ -16,6 +16,7 @@
 use serde_json::Value;
 
 use super::json::{self, JsonError};
+use crate::doc::KeyNumber;
 
 /// The keys to keep, as a graph of nodes (a node may be reached again, e.g. the items of an
 /// `EventList` are documents in their own right).
@@ -147,6 +148,14 @@ impl Trie {
     /// `memcmp` cost as much as the rest of the parse's bookkeeping).
     #[inline]
     pub(super) fn child(&self, node: NodeId, key: &str) -> Option<Child> {
+        self.numbered_child(node, key).map(|(child, _)| child)
+    }
+
+    /// [`Trie::child`], with the key's number among the children of `node` (its place in them):
+    /// equal keys get the same number and different keys different ones, which is what a
+    /// document builder needs to find repeated keys ([`crate::doc::SeenKeys`]).
+    #[inline]
+    pub(super) fn numbered_child(&self, node: NodeId, key: &str) -> Option<(Child, KeyNumber)> {
         let node = &self.nodes[node.0 as usize];
         let len = key.len();
         let (start, end) = match node.by_length.get(len) {
@@ -156,8 +165,9 @@ impl Trie {
         let head = head(key);
         node.children[start..end]
             .iter()
-            .find(|e| e.head == head && (len <= 8 || same_tail(&e.key, key)))
-            .map(|e| e.child)
+            .zip(start as u32..)
+            .find(|(e, _)| e.head == head && (len <= 8 || same_tail(&e.key, key)))
+            .map(|(e, number)| (e.child, KeyNumber(number)))
     }
 
     fn set_child(&mut self, node: NodeId, key: &str, child: Child) {
