@@ -99,6 +99,12 @@ impl Doc {
     fn str_at(&self, start: u32, len: u32) -> &str {
         &self.text[start as usize..(start + len) as usize]
     }
+
+    /// [`Doc::str_at`]'s bytes, for comparisons (no character boundaries to check).
+    #[inline]
+    fn bytes_at(&self, start: u32, len: u32) -> &[u8] {
+        &self.text.as_bytes()[start as usize..(start + len) as usize]
+    }
 }
 
 /// A view of one value of a [`Doc`].
@@ -209,7 +215,7 @@ impl<'d> Ref<'d> {
             match doc.nodes[at as usize] {
                 Node::Key { start, len, next } => {
                     if len as usize == key.len()
-                        && same_bytes(doc.str_at(start, len).as_bytes(), key.as_bytes())
+                        && same_bytes(doc.bytes_at(start, len), key.as_bytes())
                     {
                         return Some(Ref { doc, at: at + 1 });
                     }
@@ -253,7 +259,7 @@ impl<'d> Ref<'d> {
                     while candidates != 0 {
                         let i = candidates.trailing_zeros() as usize;
                         candidates &= candidates - 1;
-                        let name = doc.str_at(start, len).as_bytes();
+                        let name = doc.bytes_at(start, len);
                         if keys[i].len() == name.len() && same_bytes(name, keys[i].as_bytes()) {
                             found[i] = Some(Ref { doc, at: at + 1 });
                             missing &= !(1 << i);

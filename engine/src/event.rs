@@ -11,7 +11,7 @@ use chrono::DateTime;
 use serde_json::Value;
 
 use crate::doc::{Doc, Ref};
-use crate::kinds::{self, KindId};
+use crate::kinds::{self, Identity, KindId};
 
 pub use crate::kinds::NotAnEvent;
 
@@ -75,13 +75,18 @@ impl Event {
     /// An event of a kind already known to recognise `doc`.
     pub(crate) fn of_kind(doc: Doc, kind: KindId, position: &str) -> Result<Event, NotAnEvent> {
         let identity = kind.kind().identify(doc.root(), position)?;
-        Ok(Event {
+        Ok(Event::identified(doc, kind, identity))
+    }
+
+    /// The event of a document whose kind identified it.
+    pub(crate) fn identified(doc: Doc, kind: KindId, identity: Identity) -> Event {
+        Event {
             doc,
             time: identity.time,
             id: identity.id,
             kind,
             dedup_key: identity.dedup_key,
-        })
+        }
     }
 
     /// Who did what, where: the alert context of the event, as its kind reads it.

@@ -337,9 +337,10 @@ impl Decoder {
         // The common case, a document a kind takes as it is (a raw v1 audit event, a KubeArmor
         // alert...), goes straight to classification; anything else (lists, wrappers, v1beta1)
         // through the `Value`-based shapes.
-        if let Some(kind) = kinds::plain(doc.root()) {
-            set_position(position, origin, line);
-            self.classified(Event::of_kind(doc, kind, position), origin, line, out);
+        set_position(position, origin, line);
+        if let Some((kind, identity)) = kinds::identify_plain(doc.root(), position) {
+            let event = identity.map(|identity| Event::identified(doc, kind, identity));
+            self.classified(event, origin, line, out);
             return;
         }
         self.value(doc.to_value(), origin, line, position, out);

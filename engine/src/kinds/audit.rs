@@ -36,6 +36,76 @@ const fn rfc3339(key: &'static str) -> TimeField {
     }
 }
 
+/// Every root key that recognising, identifying and deduplicating an event read, looked up in one
+/// pass ([`Ref::get_all`]): the time fields, then `auditID`, `stage`, `verb`, `requestURI`, `user`
+/// and `kind`.
+const ROOT_KEYS: [&str; 10] = [
+    TIME_FIELDS[0].key,
+    TIME_FIELDS[1].key,
+    TIME_FIELDS[2].key,
+    TIME_FIELDS[3].key,
+    "auditID",
+    "stage",
+    "verb",
+    "requestURI",
+    "user",
+    "kind",
+];
+
+/// The time, id and deduplication key of an audit event, from the values of its [`ROOT_KEYS`].
+fn identity<'a>(
+    found: [Option<Ref<'a>>; ROOT_KEYS.len()],
+    position: &str,
+) -> Result<Identity, NotAnEvent> {
+    let [received, stage_time, timestamp, at_timestamp, audit_id, stage, verb, uri, user, _kind] =
+        found;
+    let times = TIME_FIELDS
+        .iter()
+        .zip([received, stage_time, timestamp, at_timestamp]);
+    let time = match event_time_of(times) {
+        EventTime::Millis(ms) => ms,
+        EventTime::Missing => return Err(NotAnEvent {
+            reason: "not a Kubernetes audit event: it has a `verb` but no `requestReceivedTimestamp`, `stageTimestamp`, `timestamp` or `@timestamp`".into(),
+        }),
+        EventTime::Invalid(_, text) => {
+            return Err(NotAnEvent {
+                reason: format!(
+                    "not a Kubernetes audit event: its time `{}` is not an RFC 3339 timestamp",
+                    text.unwrap_or_default()
+                ),
+            })
+        }
+    };
+    let (audit_id, stage) = (audit_id.and_then(Ref::as_str), stage.and_then(Ref::as_str));
+    let id: Arc<str> = match (audit_id, stage) {
+        (Some(audit_id), Some(stage)) => {
+            let mut id = String::with_capacity(audit_id.len() + 1 + stage.len());
+            id.push_str(audit_id);
+            id.push('/');
+            id.push_str(stage);
+            id.into()
+        }
+        (Some(audit_id), None) => audit_id.into(),
+        _ => position.into(),
+    };
+    let str_of = |value: Option<Ref<'a>>| value.and_then(Ref::as_str);
+    // In the order of `DEDUP_FIELDS`.
+    let dedup_key = crate::decode::dedup_key_of([
+        audit_id,
+        stage,
+        str_of(received),
+        str_of(stage_time),
+        str_of(verb),
+        str_of(uri),
+        str_of(user.and_then(|user| user.get("username"))),
+    ]);
+    Ok(Identity {
+        time,
+        id,
+        dedup_key,
+    })
+}
+
 impl EventKind for Audit {
     fn name(&self) -> &'static str {
         "k8s_audit"
@@ -49,65 +119,19 @@ impl EventKind for Audit {
         doc.get("verb").is_some_and(Ref::is_string)
     }
 
-    fn identify<'a>(&self, doc: Ref<'a>, position: &str) -> Result<Identity, NotAnEvent> {
-        // Every key read here, in one pass over the event's members (it runs for every event).
-        let [received, stage_time, timestamp, at_timestamp, audit_id, stage, verb, uri, user] = doc
-            .get_all([
-                TIME_FIELDS[0].key,
-                TIME_FIELDS[1].key,
-                TIME_FIELDS[2].key,
-                TIME_FIELDS[3].key,
-                "auditID",
-                "stage",
-                "verb",
-                "requestURI",
-                "user",
-            ]);
-        let times = TIME_FIELDS
-            .iter()
-            .zip([received, stage_time, timestamp, at_timestamp]);
-        let time = match event_time_of(times) {
-            EventTime::Millis(ms) => ms,
-            EventTime::Missing => return Err(NotAnEvent {
-                reason: "not a Kubernetes audit event: it has a `verb` but no `requestReceivedTimestamp`, `stageTimestamp`, `timestamp` or `@timestamp`".into(),
-            }),
-            EventTime::Invalid(_, text) => {
-                return Err(NotAnEvent {
-                    reason: format!(
-                        "not a Kubernetes audit event: its time `{}` is not an RFC 3339 timestamp",
-                        text.unwrap_or_default()
-                    ),
-                })
-            }
-        };
-        let (audit_id, stage) = (audit_id.and_then(Ref::as_str), stage.and_then(Ref::as_str));
-        let id: Arc<str> = match (audit_id, stage) {
-            (Some(audit_id), Some(stage)) => {
-                let mut id = String::with_capacity(audit_id.len() + 1 + stage.len());
-                id.push_str(audit_id);
-                id.push('/');
-                id.push_str(stage);
-                id.into()
-            }
-            (Some(audit_id), None) => audit_id.into(),
-            _ => position.into(),
-        };
-        let str_of = |value: Option<Ref<'a>>| value.and_then(Ref::as_str);
-        // In the order of `DEDUP_FIELDS`.
-        let dedup_key = crate::decode::dedup_key_of([
-            audit_id,
-            stage,
-            str_of(received),
-            str_of(stage_time),
-            str_of(verb),
-            str_of(uri),
-            str_of(user.and_then(|user| user.get("username"))),
-        ]);
-        Ok(Identity {
-            time,
-            id,
-            dedup_key,
-        })
+    fn identify(&self, doc: Ref<'_>, position: &str) -> Result<Identity, NotAnEvent> {
+        identity(doc.get_all(ROOT_KEYS), position)
+    }
+
+    /// [`Audit::plain`] and [`Audit::identify`] from one pass over the event's members (this runs
+    /// for every event).
+    fn identify_plain(&self, doc: Ref<'_>, position: &str) -> Option<Result<Identity, NotAnEvent>> {
+        let found = doc.get_all(ROOT_KEYS);
+        let [received, .., verb, _, _, kind] = found;
+        let plain = verb.is_some_and(Ref::is_string)
+            && received.is_some()
+            && kind.and_then(Ref::as_str) != Some("EventList");
+        plain.then(|| identity(found, position))
     }
 
     fn projection_keys(&self) -> &'static [&'static [&'static str]] {

@@ -68,6 +68,13 @@ pub trait EventKind: Sync {
     fn plain(&self, doc: Ref<'_>) -> bool {
         self.recognises(doc)
     }
+
+    /// [`EventKind::identify`] of a document the kind takes as it was parsed
+    /// ([`EventKind::plain`]), `None` for any other: what the decoder asks of every document.
+    /// A kind that reads the same keys for both overrides it to read them once.
+    fn identify_plain(&self, doc: Ref<'_>, position: &str) -> Option<Result<Identity, NotAnEvent>> {
+        self.plain(doc).then(|| self.identify(doc, position))
+    }
 }
 
 /// The kinds k8scop knows, in the order they are tried on a document and listed in the docs.
@@ -191,9 +198,17 @@ pub fn recognise(doc: Ref<'_>) -> Option<KindId> {
     KindId::all().find(|k| k.kind().recognises(doc))
 }
 
-/// The kind that takes `doc` as it was parsed ([`EventKind::plain`]), if any.
-pub fn plain(doc: Ref<'_>) -> Option<KindId> {
-    KindId::all().find(|k| k.kind().plain(doc))
+/// The kind that takes `doc` as it was parsed ([`EventKind::plain`]), if any, with what it
+/// identifies of it ([`EventKind::identify_plain`]).
+pub fn identify_plain(
+    doc: Ref<'_>,
+    position: &str,
+) -> Option<(KindId, Result<Identity, NotAnEvent>)> {
+    KindId::all().find_map(|k| {
+        k.kind()
+            .identify_plain(doc, position)
+            .map(|identity| (k, identity))
+    })
 }
 
 /// Every key the decoder's projection keeps for the kinds: their [`EventKind::projection_keys`]
