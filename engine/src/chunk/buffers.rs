@@ -21,17 +21,34 @@ static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 /// one, else a new one (growing a smaller one would copy its old contents for nothing, as the
 /// allocator does not know they are garbage; it stays for a smaller request).
 pub fn take(capacity: usize) -> Vec<u8> {
-    let reused = FREE.lock().ok().and_then(|mut free| {
-        let fits = free.iter().position(|buf| buf.capacity() >= capacity)?;
-        Some(free.swap_remove(fits))
-    });
-    match reused {
+    match kept(capacity) {
         Some(mut buf) => {
             buf.clear();
             buf
         }
         None => Vec::with_capacity(capacity),
     }
+}
+
+/// A buffer of exactly `len` bytes whose contents are unspecified, to read into: a kept buffer's
+/// old bytes are left in place rather than zeroed, so a read of a whole block costs no pass over
+/// the memory before it (only a kept buffer shorter than `len` is zero-extended).
+pub fn take_filled(len: usize) -> Vec<u8> {
+    match kept(len) {
+        Some(mut buf) => {
+            buf.truncate(len);
+            buf.resize(len, 0);
+            buf
+        }
+        None => vec![0; len],
+    }
+}
+
+/// A kept buffer with room for `capacity` bytes, if there is one.
+fn kept(capacity: usize) -> Option<Vec<u8>> {
+    let mut free = FREE.lock().ok()?;
+    let fits = free.iter().position(|buf| buf.capacity() >= capacity)?;
+    Some(free.swap_remove(fits))
 }
 
 /// Gives a buffer back for reuse.
@@ -62,6 +79,11 @@ mod tests {
         give(Vec::with_capacity(4096));
         let larger = take(1 << 20);
         assert!(larger.capacity() >= 1 << 20);
+        // A buffer to read into has the length asked, whatever it held before.
+        give(b"old contents".to_vec());
+        for len in [0, 5, 12, 100] {
+            assert_eq!(take_filled(len).len(), len);
+        }
         // Oversized buffers are not kept.
         give(Vec::with_capacity(MAX_KEPT_CAPACITY + 1));
     }

@@ -98,8 +98,7 @@ pub(super) fn spawn_reader(
                 }
             };
             loop {
-                let mut buf = buffers::take(block.max(1));
-                buf.resize(block.max(1), 0);
+                let mut buf = buffers::take_filled(block.max(1));
                 let block = match reader.read(&mut buf) {
                     Ok(0) => return,
                     Ok(n) => {
