@@ -736,19 +736,24 @@ pub struct Specials {
 impl Specials {
     /// Computes the bitmap of `bytes`, replacing the previous one.
     fn build(&mut self, bytes: &[u8]) {
+        // The words are written in place (a `push` per word checked the capacity each time).
         self.words.clear();
-        self.words.reserve(bytes.len().div_ceil(64));
+        self.words.resize(bytes.len().div_ceil(64), 0);
         self.len = bytes.len();
-        let mut rest = bytes;
-        while let Some((block, after)) = rest.split_first_chunk::<64>() {
-            self.words.push(block_specials(block));
-            rest = after;
+        let blocks = bytes.chunks_exact(64);
+        let rest = blocks.remainder();
+        let mut words = self.words.iter_mut();
+        // The blocks first: `zip` asks its first iterator first, and a word taken for a block
+        // that is not there would be lost to the last one.
+        for (block, word) in blocks.zip(words.by_ref()) {
+            let block: &[u8; 64] = block.try_into().expect("chunks of 64 bytes");
+            *word = block_specials(block);
         }
-        if !rest.is_empty() {
+        if let Some(word) = words.next() {
             // INVARIANT: the padding is not special, so no bit at or past the text's end is set.
             let mut last = [b' '; 64];
             last[..rest.len()].copy_from_slice(rest);
-            self.words.push(block_specials(&last));
+            *word = block_specials(&last);
         }
     }
 
