@@ -564,7 +564,9 @@ fn aggregate(state: &mut DetectionState, event: &Event, coalesce: bool, out: &mu
             alert.count = open.count;
             alert.first_seen = open.first_seen;
             alert.last_seen = open.last_seen;
-            alert.title = payload.title.with_count(open.count);
+            if payload.title.has_count() {
+                payload.title.write_with_count(&mut alert.title, open.count);
+            }
             // An open alert's samples only grow.
             if alert.samples.len() != open.samples.len() {
                 alert.samples.clone_from(&open.samples);

@@ -184,13 +184,27 @@ impl Title {
     /// The title as shown, with `{count}` replaced by the alert's current count.
     pub fn with_count(&self, count: u64) -> String {
         let mut out = String::new();
+        self.write_with_count(&mut out, count);
+        out
+    }
+
+    /// [`Title::with_count`] into `out`, replacing what it held (and reusing its memory).
+    pub fn write_with_count(&self, out: &mut String, count: u64) {
+        out.clear();
         for part in &self.parts {
             match part {
                 TitlePart::Text(t) => out.push_str(t),
-                TitlePart::Count => out.push_str(&count.to_string()),
+                TitlePart::Count => {
+                    use std::fmt::Write;
+                    let _ = write!(out, "{count}");
+                }
             }
         }
-        out
+    }
+
+    /// Whether the title shows the count: only then does it change when the alert is updated.
+    pub fn has_count(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, TitlePart::Count))
     }
 }
 
@@ -289,10 +303,14 @@ mod tests {
         let event = doc.root();
         assert_eq!(t.render(event, Some(3)), "alice ran 3 on web/<none> {x}");
         assert_eq!(t.render(event, None), "alice ran {count} on web/<none> {x}");
-        assert_eq!(
-            t.prerender(event).with_count(7),
-            "alice ran 7 on web/<none> {x}"
-        );
+        let title = t.prerender(event);
+        assert_eq!(title.with_count(7), "alice ran 7 on web/<none> {x}");
+        assert!(title.has_count());
+        let mut reused = String::from("an older, longer title than this one");
+        title.write_with_count(&mut reused, 12);
+        assert_eq!(reused, "alice ran 12 on web/<none> {x}");
+        let fixed = Template::parse("{user.username} ran", resolve).unwrap();
+        assert!(!fixed.prerender(event).has_count());
     }
 
     #[test]

@@ -331,15 +331,20 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
         for problem in decoded.problems {
             notices(problem_notice(problem, &stats));
         }
+        // Counted per batch: the shared counters are touched once, not once per event.
+        let (mut applied, mut duplicates, mut newest) = (0, 0, i64::MIN);
         for (i, event) in decoded.events.iter().enumerate() {
             if dedup.is_duplicate(event) {
-                stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                duplicates += 1;
                 continue;
             }
             engine.apply(event, &judged, i, &mut out);
-            stats.events.fetch_add(1, Ordering::Relaxed);
-            stats.newest_event.fetch_max(event.time, Ordering::Relaxed);
+            applied += 1;
+            newest = newest.max(event.time);
         }
+        stats.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+        stats.events.fetch_add(applied, Ordering::Relaxed);
+        stats.newest_event.fetch_max(newest, Ordering::Relaxed);
         // Freeing a batch of event trees is real work: do it off the engine's thread.
         let events = decoded.events;
         tokio::task::spawn_blocking(move || drop(events));

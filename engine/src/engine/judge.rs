@@ -180,7 +180,11 @@ mod tests {
     fn ruleset() -> Arc<Ruleset> {
         let text = r#"
 macro person = not user.username startswith "system:"
-rule exec { when objectRef.subresource == "exec" and person  group by user.username }
+rule exec {
+    title "exec by {user.username}, {count} times"
+    when objectRef.subresource == "exec" and person
+    group by user.username
+}
 rule burst {
     when responseStatus.code == 403
     threshold count >= 2 within 1m by user.username
