@@ -107,20 +107,29 @@ impl Aggregation {
     ) -> (Update, &OpenAlert) {
         self.newest = self.newest.max(t);
         let max_samples = self.limits.max_samples;
-        match self.alerts.take(key) {
-            Some((key_arc, mut alert))
-                if t <= alert.last_seen.saturating_add(self.within)
-                    && t >= alert.first_seen.saturating_sub(self.within) =>
+        // The common case first, in place: a match within D of the open alert.
+        let within = self.within;
+        let mut sample = Some(sample);
+        let joined = self.alerts.change(key, |alert| {
+            if t > alert.last_seen.saturating_add(within)
+                || t < alert.first_seen.saturating_sub(within)
             {
-                alert.count += 1;
-                alert.first_seen = alert.first_seen.min(t);
-                alert.last_seen = alert.last_seen.max(t);
-                if alert.samples.len() < max_samples {
-                    alert.samples.push(sample);
-                }
-                let last_seen = alert.last_seen;
-                (Update::Updated, self.alerts.put(key_arc, alert, last_seen))
+                return None;
             }
+            alert.count += 1;
+            alert.first_seen = alert.first_seen.min(t);
+            alert.last_seen = alert.last_seen.max(t);
+            if alert.samples.len() < max_samples {
+                alert.samples.extend(sample.take());
+            }
+            Some(alert.last_seen)
+        });
+        if joined {
+            let alert = self.alerts.get(key).expect("the alert was just changed");
+            return (Update::Updated, alert);
+        }
+        let sample = sample.expect("kept when the alert was not joined");
+        match self.alerts.take(key) {
             Some((key_arc, alert)) if t < alert.first_seen => {
                 // A match that arrives late and is more than D older than the open alert: it
                 // becomes an alert of its own, closed at once; the live alert is untouched.

@@ -187,6 +187,31 @@ impl<V> Keyed<V> {
         Some((key, slot.value))
     }
 
+    /// Changes the value of `key` in place when `change` accepts the change: `change` returns the
+    /// value's new recency time, or `None` (having changed nothing) to leave it as it was. The
+    /// value is then the most recently matched of that time, as after [`Keyed::take`] and
+    /// [`Keyed::put`], for one lookup. Whether it was changed.
+    pub(crate) fn change(&mut self, key: &Key, change: impl FnOnce(&mut V) -> Option<i64>) -> bool {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return false;
+        };
+        let Some(time) = change(&mut slot.value) else {
+            return false;
+        };
+        let rank = (time, self.next_seq);
+        self.next_seq += 1;
+        if let Some(key) = self.recency.remove(&slot.rank) {
+            self.recency.insert(rank, key);
+        }
+        slot.rank = rank;
+        true
+    }
+
+    /// The value of `key`.
+    pub(crate) fn get(&self, key: &Key) -> Option<&V> {
+        self.slots.get(key).map(|slot| &slot.value)
+    }
+
     /// Stores `value` under `key`, as the most recently matched of the keys whose recency time is
     /// `time`.
     pub(crate) fn put(&mut self, key: Arc<Key>, value: V, time: i64) -> &mut V {
