@@ -62,7 +62,7 @@ fn the_documented_noise_is_what_the_shipped_rules_raise_on_real_benign_traffic()
         .split_once("\n\n")
         .unwrap_or_else(|| panic!("scripts/rule-noise printed one table, not two:\n{stdout}"));
     for rule in [
-        "| `privileged_container` | high | `requestObject` |",
+        "| `cluster_admin_binding` | critical | `requestObject` |",
         "| `denied_request_from_tool` | medium | `userAgent` |",
         "| `unauthenticated_request_burst` | medium | `sourceIPs` |",
     ] {
