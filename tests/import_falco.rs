@@ -380,6 +380,102 @@ fn append_override_enabled_and_exceptions_work_end_to_end() {
 }
 
 #[test]
+fn uri_parameters_and_the_newer_plugin_fields_work_end_to_end() {
+    let event = |n: u32, uri: &str, annotations: &str| {
+        format!(
+            r#"{{"verb":"create","requestURI":"{uri}","objectRef":{{"resource":"pods","subresource":"exec","name":"web-0"}},"user":{{"username":"u{n}"}},"annotations":{{{annotations}}},"requestReceivedTimestamp":"2024-05-01T12:00:0{n}Z"}}"#
+        ) + "\n"
+    };
+    let events = [
+        // The first `command` is `/bin/sh` (percent-decoded): a shell.
+        event(
+            1,
+            "/api/v1/namespaces/web/pods/web-0/exec?command=%2Fbin%2Fsh&command=-c&command=id&container=web",
+            r#""authentication.openshift.io/decision":"deny","authentication.openshift.io/username":"mallory""#,
+        ),
+        // `sh` is not the first value: Falco reads only the first.
+        event(
+            2,
+            "/api/v1/namespaces/web/pods/web-0/exec?command=ls&command=sh",
+            r#""pod-security.kubernetes.io/audit-violations":"would violate PodSecurity \"restricted:latest\": privileged""#,
+        ),
+        // A `;` in the query: Go's URL parser rejects it and the plugin reads nothing.
+        event(
+            3,
+            "/api/v1/namespaces/web/pods/web-0/exec?command=sh;x",
+            r#""validation.policy.admission.k8s.io/validation_failure":"[{\"message\":\"no\"}]""#,
+        ),
+    ]
+    .concat();
+    let dir = rules_dir(&[
+        (
+            "user.yaml",
+            "- rule: Shell Exec\n  desc: d\n  condition: ka.target.subresource=exec and ka.uri.param[command] in (sh, bash, /bin/sh)\n  \
+               output: shell %ka.uri.param[command] by %ka.user.name\n  priority: WARNING\n  source: k8s_audit\n\
+             - rule: Exec Names A Container\n  desc: d\n  condition: ka.uri.param[container] exists\n  output: o\n  priority: NOTICE\n  source: k8s_audit\n\
+             - rule: OpenShift Login Denied\n  desc: d\n  condition: ka.auth.openshift.decision=deny and ka.auth.openshift.username=mallory\n  \
+               output: denied %ka.auth.openshift.username\n  priority: WARNING\n  source: k8s_audit\n\
+             - rule: Pod Security Violation\n  desc: d\n  condition: ka.security.pod.violations contains restricted\n  output: o\n  priority: NOTICE\n  source: k8s_audit\n\
+             - rule: Admission Policy Failure\n  desc: d\n  condition: ka.validations.admission.policy.failure exists\n  output: o\n  priority: NOTICE\n  source: k8s_audit\n\
+             - rule: Targets A Pod By Name\n  desc: d\n  condition: ka.target.pod.name=web-0\n  output: o\n  priority: NOTICE\n  source: k8s_audit\n",
+        ),
+        ("events.jsonl", &events),
+    ]);
+    let out = dir.join("out");
+    let file = arg(&dir.join("user.yaml")).to_owned();
+    let run = k8scop(&["import", "falco", &file, "--out", arg(&out)]);
+    // `ka.target.pod.name` does not translate, and says why; the rest does.
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "rule `Targets A Pod By Name` ({file}:31): `ka.target.pod.name` is documented only as"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("imported 5 rules, 0 macros and 0 lists from 1 file"),
+        "{}",
+        run.stderr
+    );
+    let text = std::fs::read_to_string(out.join("user.rules")).unwrap();
+    assert!(
+        text.contains(r#"uri_param(requestURI, "command") in ["sh", "bash", "/bin/sh"]"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"annotations["authentication.openshift.io/decision"] == "deny""#),
+        "{text}"
+    );
+    let check = k8scop(&["check", arg(&out)]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let (got, errors) = matches(&out, &dir.join("events.jsonl"));
+    assert_eq!(errors, "[]");
+    assert_eq!(
+        got,
+        BTreeMap::from([
+            ("shell_exec".to_owned(), 1),
+            ("exec_names_a_container".to_owned(), 1),
+            ("openshift_login_denied".to_owned(), 1),
+            ("pod_security_violation".to_owned(), 1),
+            ("admission_policy_failure".to_owned(), 1),
+        ])
+    );
+    let run = k8scop(&[
+        "test-rule",
+        arg(&out),
+        "--events",
+        arg(&dir.join("events.jsonl")),
+        "--format",
+        "json",
+    ]);
+    let doc = run.json();
+    let shells = doc["rules"]["shell_exec"]["matching_events"].to_string();
+    assert!(shells.ends_with("events.jsonl:1\"]"), "{shells}");
+}
+
+#[test]
 fn what_does_not_translate_is_reported_per_rule_and_the_rest_imported() {
     let dir = rules_dir(&[(
         "rules.yaml",

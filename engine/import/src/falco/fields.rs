@@ -86,19 +86,31 @@ impl Path {
     }
 }
 
+/// How a field's value is taken from the value at its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// The value itself.
+    Value,
+    /// The image repository of the image at the path
+    /// (`ka.req.pod.containers.image.repository`): the image up to its first `:`, then up to
+    /// its first `@`.
+    ImageRepository,
+    /// The first value of this query parameter of the URI at the path (`ka.uri.param[NAME]`),
+    /// as the stdlib's `uri_param` gives it.
+    UriParam(String),
+}
+
 /// A Falco field read from a path of the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapped {
     /// Where the value is.
     pub path: Path,
-    /// Its JSON type.
+    /// Its JSON type (of the value at `path`).
     pub kind: Kind,
     /// Whether the plugin declares it a list field (Falco's `in` then means every value).
     pub list: bool,
-    /// Whether the value is the image repository of the image at `path`
-    /// (`ka.req.pod.containers.image.repository`): the image up to its first `:`, then up to
-    /// its first `@`.
-    pub repository: bool,
+    /// How the field's value is taken from the value at `path`.
+    pub read: Read,
 }
 
 /// What a Falco field is for the translator.
@@ -122,7 +134,7 @@ fn mapped(path: Path, kind: Kind, list: bool) -> Resolved {
         path,
         kind,
         list,
-        repository: false,
+        read: Read::Value,
     })
 }
 
@@ -165,7 +177,11 @@ fn container_field(list: &str, rest: &str, arg: Option<&str>) -> Option<Resolved
         path,
         kind,
         list: true,
-        repository: rest == "image.repository",
+        read: if rest == "image.repository" {
+            Read::ImageRepository
+        } else {
+            Read::Value
+        },
     }))
 }
 
@@ -184,18 +200,39 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Resolved {
         "ka.stage" => single("stage", Kind::Str),
         "ka.auth.decision" => annotation("authorization.k8s.io/decision"),
         "ka.auth.reason" => annotation("authorization.k8s.io/reason"),
+        "ka.auth.openshift.decision" => annotation("authentication.openshift.io/decision"),
+        "ka.auth.openshift.username" => annotation("authentication.openshift.io/username"),
+        "ka.validations.admission.policy.failure" => {
+            annotation("validation.policy.admission.k8s.io/validation_failure")
+        }
+        "ka.security.pod.violations" => annotation("pod-security.kubernetes.io/audit-violations"),
         "ka.user.name" => single("user.username", Kind::Str),
         "ka.user.groups" => mapped(Path::of("user.groups"), Kind::Str, true),
         "ka.impuser.name" => single("impersonatedUser.username", Kind::Str),
         "ka.verb" => single("verb", Kind::Str),
         "ka.uri" => single("requestURI", Kind::Str),
-        "ka.uri.param" => Resolved::Unsupported(
-            "`ka.uri.param` parses the query string of the request URI, which no k8scop path or function does".into(),
-        ),
+        "ka.uri.param" => match arg {
+            Some(param) => Resolved::Mapped(Mapped {
+                path: Path::of("requestURI"),
+                kind: Kind::Str,
+                list: false,
+                read: Read::UriParam(param.to_owned()),
+            }),
+            None => Resolved::Unsupported("`ka.uri.param` needs a parameter name argument".into()),
+        },
         "ka.target.name" | "ka.req.configmap.name" => single("objectRef.name", Kind::Str),
         "ka.target.namespace" => single("objectRef.namespace", Kind::Str),
         "ka.target.resource" => single("objectRef.resource", Kind::Str),
         "ka.target.subresource" => single("objectRef.subresource", Kind::Str),
+        "ka.target.pod.name" => Resolved::Unsupported(
+            "`ka.target.pod.name` is documented only as \"the target pod name\", and the pod a request targets is named in different places (`objectRef.name`, or `responseObject.metadata.name` for a pod created with `generateName`); write `ka.target.name` with `ka.target.resource=pods`".into(),
+        ),
+        "ka.req.binding.subjects.user_names"
+        | "ka.req.binding.subjects.serviceaccount_names"
+        | "ka.req.binding.subjects.serviceaccount_ns_names"
+        | "ka.req.binding.subjects.group_names" => Resolved::Unsupported(format!(
+            "`{name}` keeps the binding's subjects of one kind, which no k8scop path selects; compare `ka.req.binding.subjects` (each subject as JSON text) instead"
+        )),
         "ka.req.binding.subjects" => mapped(Path::of("requestObject.subjects"), Kind::Json, true),
         "ka.req.binding.role" => single("requestObject.roleRef.name", Kind::Str),
         "ka.req.binding.subject.has_name" => Resolved::Constant("true".into()),
@@ -207,7 +244,11 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Resolved {
                     .push("image"),
                 kind: Kind::Str,
                 list: false,
-                repository: name.ends_with(".repository"),
+                read: if name.ends_with(".repository") {
+                    Read::ImageRepository
+                } else {
+                    Read::Value
+                },
             })
         }
         "ka.req.pod.host_ipc" => single("requestObject.spec.hostIPC", Kind::Bool),
@@ -371,12 +412,51 @@ mod tests {
         let Resolved::Mapped(m) = resolve("ka.req.pod.containers.image.repository", None) else {
             panic!()
         };
-        assert!(m.repository && m.list && m.kind == Kind::Str);
+        assert!(m.read == Read::ImageRepository && m.list && m.kind == Kind::Str);
         assert!(matches!(
             resolve("ka.req.pod.containers.eff_run_as_user", None),
             Resolved::Unsupported(_)
         ));
         assert!(matches!(resolve("ka.nope", None), Resolved::Unsupported(_)));
+    }
+
+    #[test]
+    fn newer_plugin_fields_read_their_annotations_or_say_why_not() {
+        for (field, key) in [
+            (
+                "ka.auth.openshift.decision",
+                "authentication.openshift.io/decision",
+            ),
+            (
+                "ka.auth.openshift.username",
+                "authentication.openshift.io/username",
+            ),
+            (
+                "ka.validations.admission.policy.failure",
+                "validation.policy.admission.k8s.io/validation_failure",
+            ),
+            (
+                "ka.security.pod.violations",
+                "pod-security.kubernetes.io/audit-violations",
+            ),
+        ] {
+            assert_eq!(path(field, None), format!("annotations[\"{key}\"]"));
+        }
+        for field in [
+            "ka.target.pod.name",
+            "ka.req.binding.subjects.user_names",
+            "ka.req.binding.subjects.serviceaccount_ns_names",
+        ] {
+            let Resolved::Unsupported(reason) = resolve(field, None) else {
+                panic!("{field}")
+            };
+            assert!(reason.starts_with(&format!("`{field}`")), "{reason}");
+        }
+        let Resolved::Mapped(m) = resolve("ka.uri.param", Some("command")) else {
+            panic!()
+        };
+        assert_eq!(m.read, Read::UriParam("command".into()));
+        assert_eq!(m.path.render(&|_| false), "requestURI");
     }
 
     #[test]

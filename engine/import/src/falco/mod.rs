@@ -707,8 +707,14 @@ impl<'a> Generator<'a> {
                 fields::Resolved::Mapped(m) => {
                     let path = m.path.render(&|_| false);
                     title.push_str(&format!("{{{path}}}"));
-                    if m.repository {
-                        notes.push(format!("`%{name}` shows the whole image"));
+                    match &m.read {
+                        fields::Read::Value => {}
+                        fields::Read::ImageRepository => {
+                            notes.push(format!("`%{name}` shows the whole image"))
+                        }
+                        fields::Read::UriParam(param) => notes.push(format!(
+                            "`%ka.uri.param[{param}]` shows the whole request URI, which holds the parameter"
+                        )),
                     }
                     if !fields.contains(&path) {
                         fields.push(path);
@@ -718,13 +724,6 @@ impl<'a> Generator<'a> {
                 fields::Resolved::Constant(c) => push_literal(&mut title, &c),
                 fields::Resolved::HostPathFlag(_) => {
                     title.push_str("{requestObject.spec.volumes.hostPath.path}")
-                }
-                fields::Resolved::Unsupported(_) if name == "ka.uri.param" => {
-                    title.push_str("{requestURI}");
-                    notes.push(format!(
-                        "`%ka.uri.param[{}]` shows the whole request URI, which holds the parameter",
-                        arg.unwrap_or_default()
-                    ));
                 }
                 fields::Resolved::Unsupported(_) if name.starts_with("jevt.time") => {
                     title.push_str("{requestReceivedTimestamp}");

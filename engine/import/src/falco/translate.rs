@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::condition::{Expr, Field, Item, Op, Value};
-use super::fields::{self, Kind, Mapped, Resolved};
+use super::fields::{self, Kind, Mapped, Read, Resolved};
 use crate::write::quote;
 
 /// Rhai helper functions a translated condition calls; the importer writes the ones used.
@@ -434,18 +434,25 @@ impl Translator<'_> {
             }
             Resolved::HostPathFlag(arg) => return self.host_path_flag(&arg, op, value),
         };
-        let mut operand = self.path(&mapped);
-        if mapped.repository {
-            self.helpers.insert(Helper::ImageRepository);
-            operand = format!("{}({operand})", Helper::ImageRepository.name());
-        }
+        let path = self.path(&mapped);
+        let mut operand = match &mapped.read {
+            Read::Value => path.clone(),
+            Read::ImageRepository => {
+                self.helpers.insert(Helper::ImageRepository);
+                format!("{}({path})", Helper::ImageRepository.name())
+            }
+            Read::UriParam(name) => format!("uri_param({path}, {})", quote(name)),
+        };
         if op == Op::Exists {
-            return Ok(Cond::Atom(format!("exists {}", self.path(&mapped))));
+            return Ok(Cond::Atom(match mapped.read {
+                // A parameter that is present has a value, the empty string at least.
+                Read::UriParam(_) => format!("{operand} startswith \"\""),
+                Read::Value | Read::ImageRepository => format!("exists {path}"),
+            }));
         }
-        let mut kind = if mapped.repository {
-            Kind::Str
-        } else {
-            mapped.kind
+        let mut kind = match mapped.read {
+            Read::Value => mapped.kind,
+            Read::ImageRepository | Read::UriParam(_) => Kind::Str,
         };
         if let Some(t) = &field.transformer {
             let function = match t.as_str() {
@@ -469,7 +476,7 @@ impl Translator<'_> {
                 ));
             };
             if other.transformer.is_some()
-                || right.repository
+                || right.read != Read::Value
                 || kind != Kind::Str
                 || right.kind != Kind::Str
             {
@@ -810,6 +817,32 @@ mod tests {
     }
 
     #[test]
+    fn uri_parameters_read_the_request_uri_with_uri_param() {
+        assert_eq!(
+            t("ka.uri.param[command] contains curl"),
+            r#"uri_param(requestURI, "command") contains "curl""#
+        );
+        assert_eq!(
+            t("ka.uri.param[command] in (sh, bash)"),
+            r#"uri_param(requestURI, "command") in ["sh", "bash"]"#
+        );
+        // Falco's value is text, so `= 1` compares the text.
+        assert_eq!(
+            t("ka.uri.param[tty] = true"),
+            r#"uri_param(requestURI, "tty") == "true""#
+        );
+        assert_eq!(
+            t("ka.uri.param[command] exists"),
+            r#"uri_param(requestURI, "command") startswith """#
+        );
+        assert_eq!(
+            t("tolower(ka.uri.param[command]) = sh"),
+            r#"lower(uri_param(requestURI, "command")) == "sh""#
+        );
+        assert!(err("ka.uri.param = x").contains("parameter name"));
+    }
+
+    #[test]
     fn host_path_flags_and_pmatch() {
         assert_eq!(
             t("ka.req.volume.hostpath[/etc*] = true"),
@@ -828,7 +861,6 @@ mod tests {
             err("broken"),
             "macro `broken` did not translate: it uses `jevt.obj`"
         );
-        assert!(err("ka.uri.param[command] = ls").contains("query string"));
         assert!(err("ka.verb bcontains 6162").contains("`bcontains`"));
         assert!(err("ka.verb = (a, b)").contains("takes one value"));
         assert!(err("allowed_k8s_users").contains("stands where a condition"));
