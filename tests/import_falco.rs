@@ -505,6 +505,108 @@ fn uri_parameters_and_the_newer_plugin_fields_work_end_to_end() {
 }
 
 #[test]
+fn host_ports_and_volume_types_read_the_pod_as_the_plugin_does() {
+    let pod = |n: u32, spec: &str| {
+        format!(
+            r#"{{"verb":"create","objectRef":{{"resource":"pods","name":"p{n}"}},"requestObject":{{"spec":{spec}}},"requestReceivedTimestamp":"2024-05-01T12:00:0{n}Z"}}"#
+        ) + "\n"
+    };
+    let events = [
+        pod(
+            1,
+            r#"{"containers":[{"name":"a","ports":[{"containerPort":8080}]},{"name":"b","ports":[{"containerPort":80,"hostPort":443}]}],"volumes":[{"name":"c","configMap":{"name":"c"}},{"name":"root","hostPath":{"path":"/"}}]}"#,
+        ),
+        pod(
+            2,
+            r#"{"containers":[{"name":"a"}],"volumes":[{"name":"s","secret":{"secretName":"s"}}]}"#,
+        ),
+        pod(
+            3,
+            r#"{"initContainers":[{"name":"i","ports":[{"containerPort":22,"hostPort":22}]}],"containers":[{"name":"a"}]}"#,
+        ),
+    ]
+    .concat();
+    let rule = |name: &str, condition: &str| {
+        format!("- rule: {name}\n  desc: d\n  condition: {condition}\n  output: o\n  priority: NOTICE\n  source: k8s_audit\n")
+    };
+    let rules = [
+        rule(
+            "Host Port 443",
+            "ka.req.pod.containers.host_port intersects (443)",
+        ),
+        // Without a hostPort, the plugin gives the containerPort.
+        rule(
+            "Port 8080",
+            "ka.req.pod.containers.host_port intersects (8080)",
+        ),
+        rule(
+            "Init Host Port",
+            "ka.req.pod.initContainers.host_port[0] = 22",
+        ),
+        rule(
+            "Only Safe Volumes",
+            "ka.req.pod.volumes.volume_type in (configMap, secret)",
+        ),
+        rule(
+            "Second Volume Host Path",
+            "ka.req.pod.volumes.volume_type[1] = hostPath",
+        ),
+        rule(
+            "Runs As Root",
+            "ka.req.pod.containers.eff_run_as_user intersects (0)",
+        ),
+    ]
+    .concat();
+    let dir = rules_dir(&[("pods.yaml", &rules), ("events.jsonl", &events)]);
+    let out = dir.join("out");
+    let file = arg(&dir.join("pods.yaml")).to_owned();
+    let run = k8scop(&["import", "falco", &file, "--out", arg(&out)]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "rule `Runs As Root` ({file}:31): `ka.req.pod.containers.eff_run_as_user` is documented as"
+        )),
+        "{}",
+        run.stderr
+    );
+    let check = k8scop(&["check", arg(&out)]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let (got, errors) = matches(&out, &dir.join("events.jsonl"));
+    assert_eq!(errors, "[]");
+    assert_eq!(
+        got,
+        BTreeMap::from([
+            ("host_port_443".to_owned(), 1),
+            ("port_8080".to_owned(), 1),
+            ("init_host_port".to_owned(), 1),
+            ("only_safe_volumes".to_owned(), 1),
+            ("second_volume_host_path".to_owned(), 1),
+        ])
+    );
+    let run = k8scop(&[
+        "test-rule",
+        arg(&out),
+        "--events",
+        arg(&dir.join("events.jsonl")),
+        "--format",
+        "json",
+    ]);
+    let doc = run.json();
+    for (rule, event) in [
+        ("host_port_443", 1),
+        ("init_host_port", 3),
+        ("only_safe_volumes", 2),
+        ("second_volume_host_path", 1),
+    ] {
+        let ids = doc["rules"][rule]["matching_events"].to_string();
+        assert!(
+            ids.ends_with(&format!("events.jsonl:{event}\"]")),
+            "{rule}: {ids}"
+        );
+    }
+}
+
+#[test]
 fn what_does_not_translate_is_reported_per_rule_and_the_rest_imported() {
     let dir = rules_dir(&[(
         "rules.yaml",

@@ -98,6 +98,21 @@ pub enum Read {
     /// The first value of this query parameter of the URI at the path (`ka.uri.param[NAME]`),
     /// as the stdlib's `uri_param` gives it.
     UriParam(String),
+    /// `ka.req.pod.<list>.host_port`, read from the pod spec: each port's `hostPort`, or its
+    /// `containerPort` without one, of the containers of `list` (the one at `index`); the
+    /// field's `path` is where a title shows them.
+    HostPorts {
+        /// `containers`, `initContainers` or `ephemeralContainers`.
+        list: String,
+        /// The container, when the field has an index argument.
+        index: Option<usize>,
+    },
+    /// `ka.req.pod.volumes.volume_type`, read from the pod spec: the member names of each volume
+    /// (the one at `index`) but `name`; the field's `path` is where a title shows them.
+    VolumeTypes {
+        /// The volume, when the field has an index argument.
+        index: Option<usize>,
+    },
 }
 
 /// A Falco field read from a path of the event.
@@ -161,14 +176,29 @@ fn container_field(list: &str, rest: &str, arg: Option<&str>) -> Option<Resolved
         "proc_mount" => ("securityContext.procMount", Kind::Str),
         "add_capabilities" => ("securityContext.capabilities.add", Kind::Str),
         "eff_run_as_user" | "eff_run_as_group" => {
+            let own = rest.trim_start_matches("eff_");
+            let key = if own == "run_as_user" {
+                "runAsUser"
+            } else {
+                "runAsGroup"
+            };
             return Some(Resolved::Unsupported(format!(
-                "`ka.req.pod.{list}.{rest}` combines the pod's and each container's security context with a default of 0, which no k8scop path expresses"
-            )))
+                "`ka.req.pod.{list}.{rest}` is documented as the pod's and each container's security context combined, but the plugin reads `spec.{key}` and each container's `{key}`, outside any security context, and gives 0 without them, so no translation both matches Falco and means what the rule says; compare `ka.req.pod.{list}.{own}` and `ka.req.pod.{own}` instead"
+            )));
         }
         "host_port" => {
-            return Some(Resolved::Unsupported(format!(
-                "`ka.req.pod.{list}.host_port` takes each port's hostPort, or its containerPort when there is none, which no k8scop path expresses"
-            )))
+            return Some(Resolved::Mapped(Mapped {
+                path: Path::of("requestObject.spec")
+                    .push(list)
+                    .index(index_arg(arg))
+                    .push("ports"),
+                kind: Kind::Str,
+                list: true,
+                read: Read::HostPorts {
+                    list: list.to_owned(),
+                    index: index_arg(arg),
+                },
+            }))
         }
         _ => return None,
     };
@@ -304,9 +334,14 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Resolved {
             Kind::Str,
             true,
         ),
-        "ka.req.pod.volumes.volume_type" => Resolved::Unsupported(
-            "`ka.req.pod.volumes.volume_type` lists the member names of each volume, which no k8scop path gives".into(),
-        ),
+        "ka.req.pod.volumes.volume_type" => Resolved::Mapped(Mapped {
+            path: Path::of("requestObject.spec.volumes").index(index_arg(arg)),
+            kind: Kind::Str,
+            list: true,
+            read: Read::VolumeTypes {
+                index: index_arg(arg),
+            },
+        }),
         "ka.resp.name" => single("responseObject.metadata.name", Kind::Str),
         "ka.response.code" => single("responseStatus.code", Kind::Num),
         "ka.response.reason" => single("responseStatus.reason", Kind::Str),

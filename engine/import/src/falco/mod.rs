@@ -254,7 +254,7 @@ impl<'a> Generator<'a> {
     fn run(mut self) -> Import {
         self.report.problems = std::mem::take(&mut self.loaded.problems);
         self.report.notes = std::mem::take(&mut self.loaded.notes);
-        for h in [Helper::Text, Helper::ImageRepository] {
+        for h in Helper::ALL {
             self.names.claim(h.name());
         }
         // Names first: definitions are order-free in k8scop, and a path whose first segment is
@@ -715,6 +715,12 @@ impl<'a> Generator<'a> {
                         fields::Read::UriParam(param) => notes.push(format!(
                             "`%ka.uri.param[{param}]` shows the whole request URI, which holds the parameter"
                         )),
+                        fields::Read::HostPorts { .. } => {
+                            notes.push(format!("`%{name}` shows the containers' ports"))
+                        }
+                        fields::Read::VolumeTypes { .. } => {
+                            notes.push(format!("`%{name}` shows the volumes"))
+                        }
                     }
                     if !fields.contains(&path) {
                         fields.push(path);

@@ -20,6 +20,10 @@ pub enum Helper {
     Text,
     /// `falco_image_repository(image)`: the image up to its first `:`, then up to its first `@`.
     ImageRepository,
+    /// `falco_host_ports(spec, list, index)`: `ka.req.pod.<list>.host_port`.
+    HostPorts,
+    /// `falco_volume_types(spec, index)`: `ka.req.pod.volumes.volume_type`.
+    VolumeTypes,
 }
 
 impl Helper {
@@ -28,8 +32,18 @@ impl Helper {
         match self {
             Helper::Text => "falco_text",
             Helper::ImageRepository => "falco_image_repository",
+            Helper::HostPorts => "falco_host_ports",
+            Helper::VolumeTypes => "falco_volume_types",
         }
     }
+
+    /// Every helper, so that their names are kept free of the imported lists and macros.
+    pub const ALL: [Helper; 4] = [
+        Helper::Text,
+        Helper::ImageRepository,
+        Helper::HostPorts,
+        Helper::VolumeTypes,
+    ];
 
     /// The Rhai definition, with a comment saying what it reproduces.
     pub fn definition(self) -> &'static str {
@@ -51,6 +65,53 @@ impl Helper {
                  // `:`, then up to the first `@` (`docker.io/nginx:1.25` gives `docker.io/nginx`).\n    \
                  fn falco_image_repository(image) {\n        \
                      image.split(\":\")[0].split(\"@\")[0]\n    \
+                 }\n"
+            }
+            Helper::HostPorts => {
+                "    // `ka.req.pod.<list>.host_port` as Falco's k8saudit plugin gives it: for each container of\n    \
+                 // `list` (the one at `index`, or all when `index` is -1), each port's hostPort, or its\n    \
+                 // containerPort when it has none, as text. Nothing without that list or container, or\n    \
+                 // when a container's `ports` is not a list.\n    \
+                 fn falco_host_ports(spec, list, index) {\n        \
+                     if type_of(spec) != \"map\" { return (); }\n        \
+                     let containers = spec[list];\n        \
+                     if type_of(containers) != \"array\" { return (); }\n        \
+                     if index >= 0 {\n            \
+                         if index >= containers.len() { return (); }\n            \
+                         containers = [containers[index]];\n        \
+                     }\n        \
+                     let ports = [];\n        \
+                     for c in containers {\n            \
+                         if type_of(c) != \"map\" || !c.contains(\"ports\") { continue; }\n            \
+                         if type_of(c.ports) != \"array\" { return (); }\n            \
+                         for p in c.ports {\n                \
+                             if type_of(p) != \"map\" { continue; }\n                \
+                             let key = if p.contains(\"hostPort\") { \"hostPort\" } else { \"containerPort\" };\n                \
+                             if !p.contains(key) { continue; }\n                \
+                             let v = p[key];\n                \
+                             ports.push(if type_of(v) == \"()\" { \"null\" } else { falco_text(v) });\n            \
+                         }\n        \
+                     }\n        \
+                     ports\n    \
+                 }\n"
+            }
+            Helper::VolumeTypes => {
+                "    // `ka.req.pod.volumes.volume_type` as Falco's k8saudit plugin gives it: the member names\n    \
+                 // but `name` of each volume (the one at `index`, or all when `index` is -1), in key order.\n    \
+                 fn falco_volume_types(spec, index) {\n        \
+                     if type_of(spec) != \"map\" { return (); }\n        \
+                     let volumes = spec[\"volumes\"];\n        \
+                     if type_of(volumes) != \"array\" { return (); }\n        \
+                     if index >= 0 {\n            \
+                         if index >= volumes.len() { return (); }\n            \
+                         volumes = [volumes[index]];\n        \
+                     }\n        \
+                     let types = [];\n        \
+                     for v in volumes {\n            \
+                         if type_of(v) != \"map\" { continue; }\n            \
+                         for k in v.keys() { if k != \"name\" { types.push(k); } }\n        \
+                     }\n        \
+                     types\n    \
                  }\n"
             }
         }
@@ -348,6 +409,16 @@ impl Translator<'_> {
         m.path.render(&|n| names.contains(n))
     }
 
+    /// The pod spec of the request, as a path.
+    fn pod_spec(&self) -> String {
+        let names = &self.env.names;
+        fields::Path(vec![
+            fields::Seg::Name("requestObject".into()),
+            fields::Seg::Name("spec".into()),
+        ])
+        .render(&|n| names.contains(n))
+    }
+
     fn operands(&self, items: &[Item]) -> Vec<Operand> {
         items
             .iter()
@@ -442,17 +513,40 @@ impl Translator<'_> {
                 format!("{}({path})", Helper::ImageRepository.name())
             }
             Read::UriParam(name) => format!("uri_param({path}, {})", quote(name)),
+            Read::HostPorts { list, index } => {
+                self.helpers.insert(Helper::HostPorts);
+                self.helpers.insert(Helper::Text);
+                format!(
+                    "{}({}, {}, {})",
+                    Helper::HostPorts.name(),
+                    self.pod_spec(),
+                    quote(list),
+                    index.map_or(-1, |i| i as i64)
+                )
+            }
+            Read::VolumeTypes { index } => {
+                self.helpers.insert(Helper::VolumeTypes);
+                format!(
+                    "{}({}, {})",
+                    Helper::VolumeTypes.name(),
+                    self.pod_spec(),
+                    index.map_or(-1, |i| i as i64)
+                )
+            }
         };
         if op == Op::Exists {
             return Ok(Cond::Atom(match mapped.read {
                 // A parameter that is present has a value, the empty string at least.
                 Read::UriParam(_) => format!("{operand} startswith \"\""),
                 Read::Value | Read::ImageRepository => format!("exists {path}"),
+                Read::HostPorts { .. } | Read::VolumeTypes { .. } => {
+                    return Err(format!("`{field} exists` does not translate"))
+                }
             }));
         }
         let mut kind = match mapped.read {
             Read::Value => mapped.kind,
-            Read::ImageRepository | Read::UriParam(_) => Kind::Str,
+            _ => Kind::Str,
         };
         if let Some(t) = &field.transformer {
             let function = match t.as_str() {
@@ -840,6 +934,23 @@ mod tests {
             r#"lower(uri_param(requestURI, "command")) == "sh""#
         );
         assert!(err("ka.uri.param = x").contains("parameter name"));
+    }
+
+    #[test]
+    fn host_ports_and_volume_types_read_the_pod_spec_through_helpers() {
+        assert_eq!(
+            t("ka.req.pod.containers.host_port intersects (80, 443)"),
+            r#"falco_host_ports(requestObject.spec, "containers", -1) intersects ["80", "443"]"#
+        );
+        assert_eq!(
+            t("ka.req.pod.initContainers.host_port[1] = 8080"),
+            r#"falco_host_ports(requestObject.spec, "initContainers", 1) == "8080""#
+        );
+        assert_eq!(
+            t("ka.req.pod.volumes.volume_type in (configMap, secret)"),
+            r#"all falco_volume_types(requestObject.spec, -1) in ["configMap", "secret"]"#
+        );
+        assert!(err("ka.req.pod.volumes.volume_type exists").contains("does not translate"));
     }
 
     #[test]
