@@ -505,7 +505,7 @@ fn uri_parameters_and_the_newer_plugin_fields_work_end_to_end() {
 }
 
 #[test]
-fn host_ports_and_volume_types_read_the_pod_as_the_plugin_does() {
+fn host_ports_volume_types_and_the_privileged_flag_read_the_pod_as_the_plugin_does() {
     let pod = |n: u32, spec: &str| {
         format!(
             r#"{{"verb":"create","objectRef":{{"resource":"pods","name":"p{n}"}},"requestObject":{{"spec":{spec}}},"requestReceivedTimestamp":"2024-05-01T12:00:0{n}Z"}}"#
@@ -514,7 +514,7 @@ fn host_ports_and_volume_types_read_the_pod_as_the_plugin_does() {
     let events = [
         pod(
             1,
-            r#"{"containers":[{"name":"a","ports":[{"containerPort":8080}]},{"name":"b","ports":[{"containerPort":80,"hostPort":443}]}],"volumes":[{"name":"c","configMap":{"name":"c"}},{"name":"root","hostPath":{"path":"/"}}]}"#,
+            r#"{"containers":[{"name":"a","ports":[{"containerPort":8080}]},{"name":"b","ports":[{"containerPort":80,"hostPort":443}],"securityContext":{"privileged":true}}],"volumes":[{"name":"c","configMap":{"name":"c"}},{"name":"root","hostPath":{"path":"/"}}]}"#,
         ),
         pod(
             2,
@@ -555,6 +555,9 @@ fn host_ports_and_volume_types_read_the_pod_as_the_plugin_does() {
             "Runs As Root",
             "ka.req.pod.containers.eff_run_as_user intersects (0)",
         ),
+        // The deprecated field: `true` when any container is privileged.
+        rule("Privileged Pod", "ka.req.container.privileged = true"),
+        rule("Unprivileged Pod", "ka.req.container.privileged = false"),
     ]
     .concat();
     let dir = rules_dir(&[("pods.yaml", &rules), ("events.jsonl", &events)]);
@@ -581,6 +584,8 @@ fn host_ports_and_volume_types_read_the_pod_as_the_plugin_does() {
             ("init_host_port".to_owned(), 1),
             ("only_safe_volumes".to_owned(), 1),
             ("second_volume_host_path".to_owned(), 1),
+            ("privileged_pod".to_owned(), 1),
+            ("unprivileged_pod".to_owned(), 2),
         ])
     );
     let run = k8scop(&[
@@ -597,6 +602,7 @@ fn host_ports_and_volume_types_read_the_pod_as_the_plugin_does() {
         ("init_host_port", 3),
         ("only_safe_volumes", 2),
         ("second_volume_host_path", 1),
+        ("privileged_pod", 1),
     ] {
         let ids = doc["rules"][rule]["matching_events"].to_string();
         assert!(

@@ -138,6 +138,9 @@ pub enum Resolved {
     /// `ka.req.volume.hostpath[PATH]`: `true` when a hostPath volume is PATH (a prefix when
     /// PATH ends with `*`), `false` otherwise; missing without volumes.
     HostPathFlag(String),
+    /// `ka.req.container.privileged` (deprecated): `true` when some container is privileged,
+    /// `false` otherwise; missing without containers.
+    AnyContainerPrivileged,
     /// A field whose value is the same for every event.
     Constant(String),
     /// A field that cannot be read from the event, with the reason.
@@ -286,9 +289,7 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Resolved {
             single("requestObject.spec.hostNetwork", Kind::Bool)
         }
         "ka.req.pod.host_pid" => single("requestObject.spec.hostPID", Kind::Bool),
-        "ka.req.container.privileged" => Resolved::Unsupported(
-            "`ka.req.container.privileged` (deprecated) is `true` or `false` for the pod as a whole; use `ka.req.pod.containers.privileged`".into(),
-        ),
+        "ka.req.container.privileged" => Resolved::AnyContainerPrivileged,
         "ka.req.pod.run_as_user" => single("requestObject.spec.securityContext.runAsUser", Kind::Num),
         "ka.req.pod.run_as_group" => {
             single("requestObject.spec.securityContext.runAsGroup", Kind::Num)

@@ -728,6 +728,9 @@ impl<'a> Generator<'a> {
                 }
                 fields::Resolved::RawTime => title.push_str("{requestReceivedTimestamp}"),
                 fields::Resolved::Constant(c) => push_literal(&mut title, &c),
+                fields::Resolved::AnyContainerPrivileged => {
+                    title.push_str("{requestObject.spec.containers.securityContext.privileged}")
+                }
                 fields::Resolved::HostPathFlag(_) => {
                     title.push_str("{requestObject.spec.volumes.hostPath.path}")
                 }

@@ -503,7 +503,23 @@ impl Translator<'_> {
                 };
                 return Ok(Cond::Const(holds));
             }
-            Resolved::HostPathFlag(arg) => return self.host_path_flag(&arg, op, value),
+            Resolved::HostPathFlag(arg) => {
+                let path = "requestObject.spec.volumes.hostPath.path";
+                let test = match arg.strip_suffix('*') {
+                    Some(prefix) => format!("{path} startswith {}", quote(prefix)),
+                    None => format!("{path} == {}", quote(&arg)),
+                };
+                return flag(field, &test, "requestObject.spec.volumes", op, value);
+            }
+            Resolved::AnyContainerPrivileged => {
+                return flag(
+                    field,
+                    "requestObject.spec.containers.securityContext.privileged == true",
+                    "requestObject.spec.containers",
+                    op,
+                    value,
+                )
+            }
         };
         let path = self.path(&mapped);
         let mut operand = match &mapped.read {
@@ -707,37 +723,31 @@ impl Translator<'_> {
         };
         Ok(Cond::Atom(text))
     }
+}
 
-    /// `ka.req.volume.hostpath[PATH] = true`: some hostPath volume is PATH (or under the prefix
-    /// before a final `*`).
-    fn host_path_flag(&mut self, arg: &str, op: Op, value: &Value) -> Result<Cond, String> {
-        let path = "requestObject.spec.volumes.hostPath.path";
-        let test = match arg.strip_suffix('*') {
-            Some(prefix) => format!("{path} startswith {}", quote(prefix)),
-            None => format!("{path} == {}", quote(arg)),
-        };
-        let wanted = match (op, value) {
-            (Op::Eq | Op::In | Op::Intersects, Value::One(i)) => i.text.clone(),
-            (Op::In | Op::Intersects, Value::List(items)) if items.len() == 1 => {
-                items[0].text.clone()
-            }
-            (Op::Ne, Value::One(i)) if i.text == "true" => "false".into(),
-            (Op::Ne, Value::One(i)) if i.text == "false" => "true".into(),
-            (Op::Exists, _) => return Ok(Cond::Atom("exists requestObject.spec.volumes".into())),
-            _ => {
-                return Err(format!(
-                    "`ka.req.volume.hostpath[{arg}] {op}` does not translate; compare with `= true`"
-                ))
-            }
-        };
-        match wanted.as_str() {
-            "true" => Ok(Cond::Atom(test)),
-            "false" => Ok(Cond::and(vec![
-                Cond::Atom("exists requestObject.spec.volumes".into()),
-                Cond::not(Cond::Atom(test)),
-            ])),
-            _ => Ok(Cond::Const(false)),
+/// A field that is `true` when `test` holds and `false` otherwise, and missing without
+/// `present` (`ka.req.volume.hostpath[PATH]`, `ka.req.container.privileged`), compared with
+/// `true` or `false`.
+fn flag(field: &Field, test: &str, present: &str, op: Op, value: &Value) -> Result<Cond, String> {
+    let wanted = match (op, value) {
+        (Op::Eq | Op::In | Op::Intersects, Value::One(i)) => i.text.clone(),
+        (Op::In | Op::Intersects, Value::List(items)) if items.len() == 1 => items[0].text.clone(),
+        (Op::Ne, Value::One(i)) if i.text == "true" => "false".into(),
+        (Op::Ne, Value::One(i)) if i.text == "false" => "true".into(),
+        (Op::Exists, _) => return Ok(Cond::Atom(format!("exists {present}"))),
+        _ => {
+            return Err(format!(
+                "`{field} {op}` does not translate; compare with `= true`"
+            ))
         }
+    };
+    match wanted.as_str() {
+        "true" => Ok(Cond::Atom(test.to_owned())),
+        "false" => Ok(Cond::and(vec![
+            Cond::Atom(format!("exists {present}")),
+            Cond::not(Cond::Atom(test.to_owned())),
+        ])),
+        _ => Ok(Cond::Const(false)),
     }
 }
 
@@ -958,6 +968,22 @@ mod tests {
         assert_eq!(
             t("ka.req.volume.hostpath[/etc*] = true"),
             r#"requestObject.spec.volumes.hostPath.path startswith "/etc""#
+        );
+        assert_eq!(
+            t("ka.req.volume.hostpath[/var/run/docker.sock] != true"),
+            r#"exists requestObject.spec.volumes and not requestObject.spec.volumes.hostPath.path == "/var/run/docker.sock""#
+        );
+        assert_eq!(
+            err("ka.req.volume.hostpath[/etc*] contains x"),
+            "`ka.req.volume.hostpath[/etc*] contains` does not translate; compare with `= true`"
+        );
+        assert_eq!(
+            t("ka.req.container.privileged = true"),
+            "requestObject.spec.containers.securityContext.privileged == true"
+        );
+        assert_eq!(
+            t("ka.req.container.privileged = false"),
+            "exists requestObject.spec.containers and not requestObject.spec.containers.securityContext.privileged == true"
         );
         assert_eq!(
             t("ka.uri pmatch (images)"),
