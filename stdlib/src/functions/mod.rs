@@ -58,6 +58,7 @@ mod split;
 mod starts_with_any;
 mod trim;
 mod upper;
+mod uri_param;
 mod weekday;
 
 /// Every function, sorted by name (`tests::functions_are_sorted_and_unique` checks it).
@@ -88,5 +89,6 @@ pub(crate) static ALL: &[&dyn Function] = &[
     &starts_with_any::StartsWithAny,
     &trim::Trim,
     &upper::Upper,
+    &uri_param::UriParam,
     &weekday::Weekday,
 ];

@@ -86,19 +86,46 @@ impl Path {
     }
 }
 
+/// How a field's value is taken from the value at its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// The value itself.
+    Value,
+    /// The image repository of the image at the path
+    /// (`ka.req.pod.containers.image.repository`): the image up to its first `:`, then up to
+    /// its first `@`.
+    ImageRepository,
+    /// The first value of this query parameter of the URI at the path (`ka.uri.param[NAME]`),
+    /// as the stdlib's `uri_param` gives it.
+    UriParam(String),
+    /// `ka.req.pod.<list>.host_port`, read from the pod spec: each port's `hostPort`, or its
+    /// `containerPort` without one, of the containers of `list` (the one at `index`); the
+    /// field's `path` is where a title shows them.
+    HostPorts {
+        /// `containers`, `initContainers` or `ephemeralContainers`.
+        list: String,
+        /// The container, when the field has an index argument.
+        index: Option<usize>,
+    },
+    /// `ka.req.pod.volumes.volume_type`, read from the pod spec: the member names of each volume
+    /// (the one at `index`) but `name`; the field's `path` is where a title shows them.
+    VolumeTypes {
+        /// The volume, when the field has an index argument.
+        index: Option<usize>,
+    },
+}
+
 /// A Falco field read from a path of the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapped {
     /// Where the value is.
     pub path: Path,
-    /// Its JSON type.
+    /// Its JSON type (of the value at `path`).
     pub kind: Kind,
     /// Whether the plugin declares it a list field (Falco's `in` then means every value).
     pub list: bool,
-    /// Whether the value is the image repository of the image at `path`
-    /// (`ka.req.pod.containers.image.repository`): the image up to its first `:`, then up to
-    /// its first `@`.
-    pub repository: bool,
+    /// How the field's value is taken from the value at `path`.
+    pub read: Read,
 }
 
 /// What a Falco field is for the translator.
@@ -111,6 +138,9 @@ pub enum Resolved {
     /// `ka.req.volume.hostpath[PATH]`: `true` when a hostPath volume is PATH (a prefix when
     /// PATH ends with `*`), `false` otherwise; missing without volumes.
     HostPathFlag(String),
+    /// `ka.req.container.privileged` (deprecated): `true` when some container is privileged,
+    /// `false` otherwise; missing without containers.
+    AnyContainerPrivileged,
     /// A field whose value is the same for every event.
     Constant(String),
     /// A field that cannot be read from the event, with the reason.
@@ -122,7 +152,7 @@ fn mapped(path: Path, kind: Kind, list: bool) -> Resolved {
         path,
         kind,
         list,
-        repository: false,
+        read: Read::Value,
     })
 }
 
@@ -149,14 +179,29 @@ fn container_field(list: &str, rest: &str, arg: Option<&str>) -> Option<Resolved
         "proc_mount" => ("securityContext.procMount", Kind::Str),
         "add_capabilities" => ("securityContext.capabilities.add", Kind::Str),
         "eff_run_as_user" | "eff_run_as_group" => {
+            let own = rest.trim_start_matches("eff_");
+            let key = if own == "run_as_user" {
+                "runAsUser"
+            } else {
+                "runAsGroup"
+            };
             return Some(Resolved::Unsupported(format!(
-                "`ka.req.pod.{list}.{rest}` combines the pod's and each container's security context with a default of 0, which no k8scop path expresses"
-            )))
+                "`ka.req.pod.{list}.{rest}` is documented as the pod's and each container's security context combined, but the plugin reads `spec.{key}` and each container's `{key}`, outside any security context, and gives 0 without them, so no translation both matches Falco and means what the rule says; compare `ka.req.pod.{list}.{own}` and `ka.req.pod.{own}` instead"
+            )));
         }
         "host_port" => {
-            return Some(Resolved::Unsupported(format!(
-                "`ka.req.pod.{list}.host_port` takes each port's hostPort, or its containerPort when there is none, which no k8scop path expresses"
-            )))
+            return Some(Resolved::Mapped(Mapped {
+                path: Path::of("requestObject.spec")
+                    .push(list)
+                    .index(index_arg(arg))
+                    .push("ports"),
+                kind: Kind::Str,
+                list: true,
+                read: Read::HostPorts {
+                    list: list.to_owned(),
+                    index: index_arg(arg),
+                },
+            }))
         }
         _ => return None,
     };
@@ -165,7 +210,11 @@ fn container_field(list: &str, rest: &str, arg: Option<&str>) -> Option<Resolved
         path,
         kind,
         list: true,
-        repository: rest == "image.repository",
+        read: if rest == "image.repository" {
+            Read::ImageRepository
+        } else {
+            Read::Value
+        },
     }))
 }
 
@@ -184,18 +233,39 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Resolved {
         "ka.stage" => single("stage", Kind::Str),
         "ka.auth.decision" => annotation("authorization.k8s.io/decision"),
         "ka.auth.reason" => annotation("authorization.k8s.io/reason"),
+        "ka.auth.openshift.decision" => annotation("authentication.openshift.io/decision"),
+        "ka.auth.openshift.username" => annotation("authentication.openshift.io/username"),
+        "ka.validations.admission.policy.failure" => {
+            annotation("validation.policy.admission.k8s.io/validation_failure")
+        }
+        "ka.security.pod.violations" => annotation("pod-security.kubernetes.io/audit-violations"),
         "ka.user.name" => single("user.username", Kind::Str),
         "ka.user.groups" => mapped(Path::of("user.groups"), Kind::Str, true),
         "ka.impuser.name" => single("impersonatedUser.username", Kind::Str),
         "ka.verb" => single("verb", Kind::Str),
         "ka.uri" => single("requestURI", Kind::Str),
-        "ka.uri.param" => Resolved::Unsupported(
-            "`ka.uri.param` parses the query string of the request URI, which no k8scop path or function does".into(),
-        ),
+        "ka.uri.param" => match arg {
+            Some(param) => Resolved::Mapped(Mapped {
+                path: Path::of("requestURI"),
+                kind: Kind::Str,
+                list: false,
+                read: Read::UriParam(param.to_owned()),
+            }),
+            None => Resolved::Unsupported("`ka.uri.param` needs a parameter name argument".into()),
+        },
         "ka.target.name" | "ka.req.configmap.name" => single("objectRef.name", Kind::Str),
         "ka.target.namespace" => single("objectRef.namespace", Kind::Str),
         "ka.target.resource" => single("objectRef.resource", Kind::Str),
         "ka.target.subresource" => single("objectRef.subresource", Kind::Str),
+        "ka.target.pod.name" => Resolved::Unsupported(
+            "`ka.target.pod.name` is documented only as \"the target pod name\", and the pod a request targets is named in different places (`objectRef.name`, or `responseObject.metadata.name` for a pod created with `generateName`); write `ka.target.name` with `ka.target.resource=pods`".into(),
+        ),
+        "ka.req.binding.subjects.user_names"
+        | "ka.req.binding.subjects.serviceaccount_names"
+        | "ka.req.binding.subjects.serviceaccount_ns_names"
+        | "ka.req.binding.subjects.group_names" => Resolved::Unsupported(format!(
+            "`{name}` keeps the binding's subjects of one kind, which no k8scop path selects; compare `ka.req.binding.subjects` (each subject as JSON text) instead"
+        )),
         "ka.req.binding.subjects" => mapped(Path::of("requestObject.subjects"), Kind::Json, true),
         "ka.req.binding.role" => single("requestObject.roleRef.name", Kind::Str),
         "ka.req.binding.subject.has_name" => Resolved::Constant("true".into()),
@@ -207,7 +277,11 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Resolved {
                     .push("image"),
                 kind: Kind::Str,
                 list: false,
-                repository: name.ends_with(".repository"),
+                read: if name.ends_with(".repository") {
+                    Read::ImageRepository
+                } else {
+                    Read::Value
+                },
             })
         }
         "ka.req.pod.host_ipc" => single("requestObject.spec.hostIPC", Kind::Bool),
@@ -215,9 +289,7 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Resolved {
             single("requestObject.spec.hostNetwork", Kind::Bool)
         }
         "ka.req.pod.host_pid" => single("requestObject.spec.hostPID", Kind::Bool),
-        "ka.req.container.privileged" => Resolved::Unsupported(
-            "`ka.req.container.privileged` (deprecated) is `true` or `false` for the pod as a whole; use `ka.req.pod.containers.privileged`".into(),
-        ),
+        "ka.req.container.privileged" => Resolved::AnyContainerPrivileged,
         "ka.req.pod.run_as_user" => single("requestObject.spec.securityContext.runAsUser", Kind::Num),
         "ka.req.pod.run_as_group" => {
             single("requestObject.spec.securityContext.runAsGroup", Kind::Num)
@@ -263,9 +335,14 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Resolved {
             Kind::Str,
             true,
         ),
-        "ka.req.pod.volumes.volume_type" => Resolved::Unsupported(
-            "`ka.req.pod.volumes.volume_type` lists the member names of each volume, which no k8scop path gives".into(),
-        ),
+        "ka.req.pod.volumes.volume_type" => Resolved::Mapped(Mapped {
+            path: Path::of("requestObject.spec.volumes").index(index_arg(arg)),
+            kind: Kind::Str,
+            list: true,
+            read: Read::VolumeTypes {
+                index: index_arg(arg),
+            },
+        }),
         "ka.resp.name" => single("responseObject.metadata.name", Kind::Str),
         "ka.response.code" => single("responseStatus.code", Kind::Num),
         "ka.response.reason" => single("responseStatus.reason", Kind::Str),
@@ -371,12 +448,51 @@ mod tests {
         let Resolved::Mapped(m) = resolve("ka.req.pod.containers.image.repository", None) else {
             panic!()
         };
-        assert!(m.repository && m.list && m.kind == Kind::Str);
+        assert!(m.read == Read::ImageRepository && m.list && m.kind == Kind::Str);
         assert!(matches!(
             resolve("ka.req.pod.containers.eff_run_as_user", None),
             Resolved::Unsupported(_)
         ));
         assert!(matches!(resolve("ka.nope", None), Resolved::Unsupported(_)));
+    }
+
+    #[test]
+    fn newer_plugin_fields_read_their_annotations_or_say_why_not() {
+        for (field, key) in [
+            (
+                "ka.auth.openshift.decision",
+                "authentication.openshift.io/decision",
+            ),
+            (
+                "ka.auth.openshift.username",
+                "authentication.openshift.io/username",
+            ),
+            (
+                "ka.validations.admission.policy.failure",
+                "validation.policy.admission.k8s.io/validation_failure",
+            ),
+            (
+                "ka.security.pod.violations",
+                "pod-security.kubernetes.io/audit-violations",
+            ),
+        ] {
+            assert_eq!(path(field, None), format!("annotations[\"{key}\"]"));
+        }
+        for field in [
+            "ka.target.pod.name",
+            "ka.req.binding.subjects.user_names",
+            "ka.req.binding.subjects.serviceaccount_ns_names",
+        ] {
+            let Resolved::Unsupported(reason) = resolve(field, None) else {
+                panic!("{field}")
+            };
+            assert!(reason.starts_with(&format!("`{field}`")), "{reason}");
+        }
+        let Resolved::Mapped(m) = resolve("ka.uri.param", Some("command")) else {
+            panic!()
+        };
+        assert_eq!(m.read, Read::UriParam("command".into()));
+        assert_eq!(m.path.render(&|_| false), "requestURI");
     }
 
     #[test]

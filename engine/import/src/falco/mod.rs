@@ -254,7 +254,7 @@ impl<'a> Generator<'a> {
     fn run(mut self) -> Import {
         self.report.problems = std::mem::take(&mut self.loaded.problems);
         self.report.notes = std::mem::take(&mut self.loaded.notes);
-        for h in [Helper::Text, Helper::ImageRepository] {
+        for h in Helper::ALL {
             self.names.claim(h.name());
         }
         // Names first: definitions are order-free in k8scop, and a path whose first segment is
@@ -707,8 +707,20 @@ impl<'a> Generator<'a> {
                 fields::Resolved::Mapped(m) => {
                     let path = m.path.render(&|_| false);
                     title.push_str(&format!("{{{path}}}"));
-                    if m.repository {
-                        notes.push(format!("`%{name}` shows the whole image"));
+                    match &m.read {
+                        fields::Read::Value => {}
+                        fields::Read::ImageRepository => {
+                            notes.push(format!("`%{name}` shows the whole image"))
+                        }
+                        fields::Read::UriParam(param) => notes.push(format!(
+                            "`%ka.uri.param[{param}]` shows the whole request URI, which holds the parameter"
+                        )),
+                        fields::Read::HostPorts { .. } => {
+                            notes.push(format!("`%{name}` shows the containers' ports"))
+                        }
+                        fields::Read::VolumeTypes { .. } => {
+                            notes.push(format!("`%{name}` shows the volumes"))
+                        }
                     }
                     if !fields.contains(&path) {
                         fields.push(path);
@@ -716,15 +728,11 @@ impl<'a> Generator<'a> {
                 }
                 fields::Resolved::RawTime => title.push_str("{requestReceivedTimestamp}"),
                 fields::Resolved::Constant(c) => push_literal(&mut title, &c),
+                fields::Resolved::AnyContainerPrivileged => {
+                    title.push_str("{requestObject.spec.containers.securityContext.privileged}")
+                }
                 fields::Resolved::HostPathFlag(_) => {
                     title.push_str("{requestObject.spec.volumes.hostPath.path}")
-                }
-                fields::Resolved::Unsupported(_) if name == "ka.uri.param" => {
-                    title.push_str("{requestURI}");
-                    notes.push(format!(
-                        "`%ka.uri.param[{}]` shows the whole request URI, which holds the parameter",
-                        arg.unwrap_or_default()
-                    ));
                 }
                 fields::Resolved::Unsupported(_) if name.starts_with("jevt.time") => {
                     title.push_str("{requestReceivedTimestamp}");

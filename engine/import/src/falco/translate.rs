@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::condition::{Expr, Field, Item, Op, Value};
-use super::fields::{self, Kind, Mapped, Resolved};
+use super::fields::{self, Kind, Mapped, Read, Resolved};
 use crate::write::quote;
 
 /// Rhai helper functions a translated condition calls; the importer writes the ones used.
@@ -20,6 +20,10 @@ pub enum Helper {
     Text,
     /// `falco_image_repository(image)`: the image up to its first `:`, then up to its first `@`.
     ImageRepository,
+    /// `falco_host_ports(spec, list, index)`: `ka.req.pod.<list>.host_port`.
+    HostPorts,
+    /// `falco_volume_types(spec, index)`: `ka.req.pod.volumes.volume_type`.
+    VolumeTypes,
 }
 
 impl Helper {
@@ -28,8 +32,18 @@ impl Helper {
         match self {
             Helper::Text => "falco_text",
             Helper::ImageRepository => "falco_image_repository",
+            Helper::HostPorts => "falco_host_ports",
+            Helper::VolumeTypes => "falco_volume_types",
         }
     }
+
+    /// Every helper, so that their names are kept free of the imported lists and macros.
+    pub const ALL: [Helper; 4] = [
+        Helper::Text,
+        Helper::ImageRepository,
+        Helper::HostPorts,
+        Helper::VolumeTypes,
+    ];
 
     /// The Rhai definition, with a comment saying what it reproduces.
     pub fn definition(self) -> &'static str {
@@ -51,6 +65,53 @@ impl Helper {
                  // `:`, then up to the first `@` (`docker.io/nginx:1.25` gives `docker.io/nginx`).\n    \
                  fn falco_image_repository(image) {\n        \
                      image.split(\":\")[0].split(\"@\")[0]\n    \
+                 }\n"
+            }
+            Helper::HostPorts => {
+                "    // `ka.req.pod.<list>.host_port` as Falco's k8saudit plugin gives it: for each container of\n    \
+                 // `list` (the one at `index`, or all when `index` is -1), each port's hostPort, or its\n    \
+                 // containerPort when it has none, as text. Nothing without that list or container, or\n    \
+                 // when a container's `ports` is not a list.\n    \
+                 fn falco_host_ports(spec, list, index) {\n        \
+                     if type_of(spec) != \"map\" { return (); }\n        \
+                     let containers = spec[list];\n        \
+                     if type_of(containers) != \"array\" { return (); }\n        \
+                     if index >= 0 {\n            \
+                         if index >= containers.len() { return (); }\n            \
+                         containers = [containers[index]];\n        \
+                     }\n        \
+                     let ports = [];\n        \
+                     for c in containers {\n            \
+                         if type_of(c) != \"map\" || !c.contains(\"ports\") { continue; }\n            \
+                         if type_of(c.ports) != \"array\" { return (); }\n            \
+                         for p in c.ports {\n                \
+                             if type_of(p) != \"map\" { continue; }\n                \
+                             let key = if p.contains(\"hostPort\") { \"hostPort\" } else { \"containerPort\" };\n                \
+                             if !p.contains(key) { continue; }\n                \
+                             let v = p[key];\n                \
+                             ports.push(if type_of(v) == \"()\" { \"null\" } else { falco_text(v) });\n            \
+                         }\n        \
+                     }\n        \
+                     ports\n    \
+                 }\n"
+            }
+            Helper::VolumeTypes => {
+                "    // `ka.req.pod.volumes.volume_type` as Falco's k8saudit plugin gives it: the member names\n    \
+                 // but `name` of each volume (the one at `index`, or all when `index` is -1), in key order.\n    \
+                 fn falco_volume_types(spec, index) {\n        \
+                     if type_of(spec) != \"map\" { return (); }\n        \
+                     let volumes = spec[\"volumes\"];\n        \
+                     if type_of(volumes) != \"array\" { return (); }\n        \
+                     if index >= 0 {\n            \
+                         if index >= volumes.len() { return (); }\n            \
+                         volumes = [volumes[index]];\n        \
+                     }\n        \
+                     let types = [];\n        \
+                     for v in volumes {\n            \
+                         if type_of(v) != \"map\" { continue; }\n            \
+                         for k in v.keys() { if k != \"name\" { types.push(k); } }\n        \
+                     }\n        \
+                     types\n    \
                  }\n"
             }
         }
@@ -348,6 +409,16 @@ impl Translator<'_> {
         m.path.render(&|n| names.contains(n))
     }
 
+    /// The pod spec of the request, as a path.
+    fn pod_spec(&self) -> String {
+        let names = &self.env.names;
+        fields::Path(vec![
+            fields::Seg::Name("requestObject".into()),
+            fields::Seg::Name("spec".into()),
+        ])
+        .render(&|n| names.contains(n))
+    }
+
     fn operands(&self, items: &[Item]) -> Vec<Operand> {
         items
             .iter()
@@ -432,20 +503,66 @@ impl Translator<'_> {
                 };
                 return Ok(Cond::Const(holds));
             }
-            Resolved::HostPathFlag(arg) => return self.host_path_flag(&arg, op, value),
+            Resolved::HostPathFlag(arg) => {
+                let path = "requestObject.spec.volumes.hostPath.path";
+                let test = match arg.strip_suffix('*') {
+                    Some(prefix) => format!("{path} startswith {}", quote(prefix)),
+                    None => format!("{path} == {}", quote(&arg)),
+                };
+                return flag(field, &test, "requestObject.spec.volumes", op, value);
+            }
+            Resolved::AnyContainerPrivileged => {
+                return flag(
+                    field,
+                    "requestObject.spec.containers.securityContext.privileged == true",
+                    "requestObject.spec.containers",
+                    op,
+                    value,
+                )
+            }
         };
-        let mut operand = self.path(&mapped);
-        if mapped.repository {
-            self.helpers.insert(Helper::ImageRepository);
-            operand = format!("{}({operand})", Helper::ImageRepository.name());
-        }
+        let path = self.path(&mapped);
+        let mut operand = match &mapped.read {
+            Read::Value => path.clone(),
+            Read::ImageRepository => {
+                self.helpers.insert(Helper::ImageRepository);
+                format!("{}({path})", Helper::ImageRepository.name())
+            }
+            Read::UriParam(name) => format!("uri_param({path}, {})", quote(name)),
+            Read::HostPorts { list, index } => {
+                self.helpers.insert(Helper::HostPorts);
+                self.helpers.insert(Helper::Text);
+                format!(
+                    "{}({}, {}, {})",
+                    Helper::HostPorts.name(),
+                    self.pod_spec(),
+                    quote(list),
+                    index.map_or(-1, |i| i as i64)
+                )
+            }
+            Read::VolumeTypes { index } => {
+                self.helpers.insert(Helper::VolumeTypes);
+                format!(
+                    "{}({}, {})",
+                    Helper::VolumeTypes.name(),
+                    self.pod_spec(),
+                    index.map_or(-1, |i| i as i64)
+                )
+            }
+        };
         if op == Op::Exists {
-            return Ok(Cond::Atom(format!("exists {}", self.path(&mapped))));
+            return Ok(Cond::Atom(match mapped.read {
+                // A parameter that is present has a value, the empty string at least.
+                Read::UriParam(_) => format!("{operand} startswith \"\""),
+                Read::Value | Read::ImageRepository => format!("exists {path}"),
+                Read::HostPorts { .. } | Read::VolumeTypes { .. } => {
+                    return Err(format!("`{field} exists` does not translate"))
+                }
+            }));
         }
-        let mut kind = if mapped.repository {
-            Kind::Str
-        } else {
-            mapped.kind
+        let mut kind = match mapped.read {
+            Read::Value => mapped.kind,
+            _ => Kind::Str,
         };
         if let Some(t) = &field.transformer {
             let function = match t.as_str() {
@@ -469,7 +586,7 @@ impl Translator<'_> {
                 ));
             };
             if other.transformer.is_some()
-                || right.repository
+                || right.read != Read::Value
                 || kind != Kind::Str
                 || right.kind != Kind::Str
             {
@@ -606,37 +723,31 @@ impl Translator<'_> {
         };
         Ok(Cond::Atom(text))
     }
+}
 
-    /// `ka.req.volume.hostpath[PATH] = true`: some hostPath volume is PATH (or under the prefix
-    /// before a final `*`).
-    fn host_path_flag(&mut self, arg: &str, op: Op, value: &Value) -> Result<Cond, String> {
-        let path = "requestObject.spec.volumes.hostPath.path";
-        let test = match arg.strip_suffix('*') {
-            Some(prefix) => format!("{path} startswith {}", quote(prefix)),
-            None => format!("{path} == {}", quote(arg)),
-        };
-        let wanted = match (op, value) {
-            (Op::Eq | Op::In | Op::Intersects, Value::One(i)) => i.text.clone(),
-            (Op::In | Op::Intersects, Value::List(items)) if items.len() == 1 => {
-                items[0].text.clone()
-            }
-            (Op::Ne, Value::One(i)) if i.text == "true" => "false".into(),
-            (Op::Ne, Value::One(i)) if i.text == "false" => "true".into(),
-            (Op::Exists, _) => return Ok(Cond::Atom("exists requestObject.spec.volumes".into())),
-            _ => {
-                return Err(format!(
-                    "`ka.req.volume.hostpath[{arg}] {op}` does not translate; compare with `= true`"
-                ))
-            }
-        };
-        match wanted.as_str() {
-            "true" => Ok(Cond::Atom(test)),
-            "false" => Ok(Cond::and(vec![
-                Cond::Atom("exists requestObject.spec.volumes".into()),
-                Cond::not(Cond::Atom(test)),
-            ])),
-            _ => Ok(Cond::Const(false)),
+/// A field that is `true` when `test` holds and `false` otherwise, and missing without
+/// `present` (`ka.req.volume.hostpath[PATH]`, `ka.req.container.privileged`), compared with
+/// `true` or `false`.
+fn flag(field: &Field, test: &str, present: &str, op: Op, value: &Value) -> Result<Cond, String> {
+    let wanted = match (op, value) {
+        (Op::Eq | Op::In | Op::Intersects, Value::One(i)) => i.text.clone(),
+        (Op::In | Op::Intersects, Value::List(items)) if items.len() == 1 => items[0].text.clone(),
+        (Op::Ne, Value::One(i)) if i.text == "true" => "false".into(),
+        (Op::Ne, Value::One(i)) if i.text == "false" => "true".into(),
+        (Op::Exists, _) => return Ok(Cond::Atom(format!("exists {present}"))),
+        _ => {
+            return Err(format!(
+                "`{field} {op}` does not translate; compare with `= true`"
+            ))
         }
+    };
+    match wanted.as_str() {
+        "true" => Ok(Cond::Atom(test.to_owned())),
+        "false" => Ok(Cond::and(vec![
+            Cond::Atom(format!("exists {present}")),
+            Cond::not(Cond::Atom(test.to_owned())),
+        ])),
+        _ => Ok(Cond::Const(false)),
     }
 }
 
@@ -810,10 +921,69 @@ mod tests {
     }
 
     #[test]
+    fn uri_parameters_read_the_request_uri_with_uri_param() {
+        assert_eq!(
+            t("ka.uri.param[command] contains curl"),
+            r#"uri_param(requestURI, "command") contains "curl""#
+        );
+        assert_eq!(
+            t("ka.uri.param[command] in (sh, bash)"),
+            r#"uri_param(requestURI, "command") in ["sh", "bash"]"#
+        );
+        // Falco's value is text, so `= 1` compares the text.
+        assert_eq!(
+            t("ka.uri.param[tty] = true"),
+            r#"uri_param(requestURI, "tty") == "true""#
+        );
+        assert_eq!(
+            t("ka.uri.param[command] exists"),
+            r#"uri_param(requestURI, "command") startswith """#
+        );
+        assert_eq!(
+            t("tolower(ka.uri.param[command]) = sh"),
+            r#"lower(uri_param(requestURI, "command")) == "sh""#
+        );
+        assert!(err("ka.uri.param = x").contains("parameter name"));
+    }
+
+    #[test]
+    fn host_ports_and_volume_types_read_the_pod_spec_through_helpers() {
+        assert_eq!(
+            t("ka.req.pod.containers.host_port intersects (80, 443)"),
+            r#"falco_host_ports(requestObject.spec, "containers", -1) intersects ["80", "443"]"#
+        );
+        assert_eq!(
+            t("ka.req.pod.initContainers.host_port[1] = 8080"),
+            r#"falco_host_ports(requestObject.spec, "initContainers", 1) == "8080""#
+        );
+        assert_eq!(
+            t("ka.req.pod.volumes.volume_type in (configMap, secret)"),
+            r#"all falco_volume_types(requestObject.spec, -1) in ["configMap", "secret"]"#
+        );
+        assert!(err("ka.req.pod.volumes.volume_type exists").contains("does not translate"));
+    }
+
+    #[test]
     fn host_path_flags_and_pmatch() {
         assert_eq!(
             t("ka.req.volume.hostpath[/etc*] = true"),
             r#"requestObject.spec.volumes.hostPath.path startswith "/etc""#
+        );
+        assert_eq!(
+            t("ka.req.volume.hostpath[/var/run/docker.sock] != true"),
+            r#"exists requestObject.spec.volumes and not requestObject.spec.volumes.hostPath.path == "/var/run/docker.sock""#
+        );
+        assert_eq!(
+            err("ka.req.volume.hostpath[/etc*] contains x"),
+            "`ka.req.volume.hostpath[/etc*] contains` does not translate; compare with `= true`"
+        );
+        assert_eq!(
+            t("ka.req.container.privileged = true"),
+            "requestObject.spec.containers.securityContext.privileged == true"
+        );
+        assert_eq!(
+            t("ka.req.container.privileged = false"),
+            "exists requestObject.spec.containers and not requestObject.spec.containers.securityContext.privileged == true"
         );
         assert_eq!(
             t("ka.uri pmatch (images)"),
@@ -828,7 +998,6 @@ mod tests {
             err("broken"),
             "macro `broken` did not translate: it uses `jevt.obj`"
         );
-        assert!(err("ka.uri.param[command] = ls").contains("query string"));
         assert!(err("ka.verb bcontains 6162").contains("`bcontains`"));
         assert!(err("ka.verb = (a, b)").contains("takes one value"));
         assert!(err("allowed_k8s_users").contains("stands where a condition"));
