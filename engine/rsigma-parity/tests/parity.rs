@@ -426,3 +426,266 @@ level: low
         );
     }
 }
+
+/// Correlation rules of each type, with the detection rules they refer to, each by another
+/// author (DRL 1.1: a correlation's alerts name them all).
+const CORRELATIONS: &str = r#"
+title: Secret read
+id: secret-read
+name: secret_read
+author: Reader Author
+logsource: {product: kubernetes, service: audit}
+detection:
+    selection: {verb: [get, list], objectRef.resource: secrets}
+    condition: selection
+level: low
+---
+title: Pod exec
+id: pod-exec
+name: pod_exec
+author: Exec Author
+logsource: {product: kubernetes, service: audit}
+detection:
+    selection: {objectRef.subresource: exec}
+    condition: selection
+level: low
+---
+title: Role binding created
+id: binding-created
+name: binding_created
+logsource: {product: kubernetes, service: audit}
+detection:
+    selection: {verb: create, objectRef.resource: rolebindings}
+    condition: selection
+level: low
+---
+title: Many secret reads
+id: many-reads
+author: Count Author
+correlation:
+    type: event_count
+    rules: secret_read
+    group-by: [user.username]
+    timespan: 1m
+    condition: {gte: 3}
+level: high
+---
+title: Secrets read in several namespaces
+id: reads-across-namespaces
+correlation:
+    type: value_count
+    rules: [secret_read]
+    group-by: [user.username]
+    timespan: 5m
+    condition: {field: objectRef.namespace, gt: 1}
+level: high
+---
+title: Secret read, then exec
+id: read-then-exec
+author: Exec Author
+correlation:
+    type: temporal_ordered
+    rules: [secret_read, pod_exec]
+    group-by: [user.username]
+    timespan: 2m
+level: high
+---
+title: Binding and exec in one namespace
+id: binding-and-exec
+correlation:
+    type: temporal
+    rules: [binding_created, pod_exec]
+    group-by: [user.username, objectRef.namespace]
+    timespan: 2m
+    # Every rule, as the specification defines `temporal`; rsigma 0.23 needs it written out
+    # (without a condition, it fires when any one rule matches).
+    condition: {gte: 2}
+level: high
+"#;
+
+/// The timed events of the correlation test: (seconds after 12:00:00, user, what, namespace).
+const TIMELINE: &[(i64, &str, &str, Option<&str>)] = &[
+    // alice: three reads in a minute (inclusive), a fourth; reads in two namespaces; a read
+    // then execs; a read that sees the execs in its window; a binding then an exec in `web`.
+    (0, "alice", "read", Some("a")),
+    (30, "alice", "read", Some("a")),
+    (60, "alice", "read", Some("b")),
+    (61, "alice", "read", None),
+    (90, "alice", "exec", Some("web")),
+    (100, "alice", "exec", Some("web")),
+    (125, "alice", "read", Some("a")),
+    (200, "alice", "bind", Some("web")),
+    (250, "alice", "exec", Some("web")),
+    (260, "alice", "exec", Some("other")),
+    (400, "alice", "exec", Some("web")),
+    // bob: the first read falls out of the minute before the third; later a third in it.
+    (0, "bob", "read", Some("a")),
+    (61, "bob", "read", Some("a")),
+    (62, "bob", "read", Some("a")),
+    (120, "bob", "read", Some("a")),
+    // carol: two reads only.
+    (10, "carol", "read", Some("a")),
+    (20, "carol", "read", Some("a")),
+    // dave: an exec, then a read: the wrong order; an exec after the read left the window.
+    (5, "dave", "exec", Some("web")),
+    (10, "dave", "read", Some("a")),
+    (200, "dave", "exec", Some("web")),
+    // erin: a read, and an exec exactly two minutes later; frank one second later.
+    (0, "erin", "read", Some("a")),
+    (120, "erin", "exec", Some("web")),
+    (0, "frank", "read", Some("a")),
+    (121, "frank", "exec", Some("web")),
+    // grace: an exec, then a binding (any order), in one namespace; then in two.
+    (300, "grace", "exec", Some("web")),
+    (330, "grace", "bind", Some("web")),
+    (500, "grace", "exec", Some("web")),
+    (510, "grace", "bind", Some("ops")),
+];
+
+/// The audit events of [`TIMELINE`], in time order, as JSON lines.
+fn timeline_events() -> String {
+    let mut timeline = TIMELINE.to_vec();
+    timeline.sort_by_key(|(t, ..)| *t);
+    let mut lines = Vec::new();
+    for (n, (secs, user, what, namespace)) in timeline.iter().enumerate() {
+        let (verb, resource, subresource) = match *what {
+            "read" => ("get", "secrets", None),
+            "exec" => ("create", "pods", Some("exec")),
+            "bind" => ("create", "rolebindings", None),
+            other => panic!("unknown step {other}"),
+        };
+        let mut object = serde_json::json!({"resource": resource, "name": "x", "apiVersion": "v1"});
+        if let Some(ns) = namespace {
+            object["namespace"] = (*ns).into();
+        }
+        if let Some(sub) = subresource {
+            object["subresource"] = sub.into();
+        }
+        let time = format!("2024-05-01T12:{:02}:{:02}Z", secs / 60, secs % 60);
+        lines.push(
+            serde_json::json!({
+                "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+                "auditID": format!("t{secs:03}-{n:02}"), "stage": "ResponseComplete",
+                "verb": verb, "user": {"username": user, "groups": ["system:authenticated"]},
+                "sourceIPs": ["10.0.0.7"], "userAgent": "kubectl/v1.30.0",
+                "responseStatus": {"code": 200}, "requestReceivedTimestamp": time,
+                "objectRef": object,
+            })
+            .to_string(),
+        );
+    }
+    lines.join("\n")
+}
+
+/// Where a correlation fired: (its Sigma id, the event's time in seconds, the group's values).
+type Firing = (String, i64, Vec<String>);
+
+/// The imported correlation rules on timed events, next to rsigma's correlation engine (sliding
+/// windows, an alert at every event that satisfies the condition, the event time read from
+/// `requestReceivedTimestamp`):
+///
+/// - `event_count` and `value_count` (k8scop thresholds) fire at exactly the same events, for
+///   the same groups;
+/// - `temporal_ordered` and `temporal` (k8scop sequences) fire at events where rsigma fires,
+///   for the same group; rsigma also fires again at each further event of the referred rules
+///   while the window still holds them, where k8scop's sequence has used its events up: every
+///   such firing comes at most the timespan after a k8scop one of the same group.
+///
+/// Every correlation alert names the authors of the rules it is built on (DRL 1.1).
+#[test]
+fn imported_correlations_fire_where_rsigma_fires() {
+    let files: Vec<SigmaFile> = vec![("correlations.yml".into(), CORRELATIONS.into())];
+    let pair = Pair::load(&files).expect("loads");
+    let mut engine = pair.engine();
+    let mut rsigma = rsigma_eval::CorrelationEngine::new(rsigma_eval::CorrelationConfig {
+        timestamp_fields: vec!["requestReceivedTimestamp".into()],
+        timestamp_fallback: rsigma_eval::TimestampFallback::Skip,
+        ..Default::default()
+    });
+    for (path, text) in &files {
+        let collection = rsigma_parser::parse_sigma_yaml(text).expect("rsigma parses");
+        rsigma
+            .add_collection(&collection)
+            .unwrap_or_else(|e| panic!("rsigma loads {path}: {e}"));
+    }
+    let timespans: BTreeMap<&str, i64> = [
+        ("many-reads", 60),
+        ("reads-across-namespaces", 300),
+        ("read-then-exec", 120),
+        ("binding-and-exec", 120),
+    ]
+    .into();
+    let mut k8scop_fired: Vec<Firing> = Vec::new();
+    let mut rsigma_fired: Vec<Firing> = Vec::new();
+    let mut authors: BTreeMap<String, String> = BTreeMap::new();
+    for (event, value) in decode(&pair.ruleset, "timeline", &timeline_events()) {
+        let secs = event.time / 1000;
+        let mut out = k8scop_engine::Output::default();
+        engine.process(&event, &mut out);
+        for update in &out.alerts {
+            let id = &pair.ids_by_name[update.alert.detection.name.as_ref()];
+            if !timespans.contains_key(id.as_str()) {
+                continue;
+            }
+            let group = update
+                .alert
+                .group
+                .iter()
+                .filter_map(|(_, v)| v.clone())
+                .collect();
+            k8scop_fired.push((id.clone(), secs, group));
+            authors.insert(id.clone(), update.alert.detection.author.clone());
+        }
+        for result in rsigma.process_event(&rsigma_eval::JsonEvent::borrow(&value)) {
+            let Some(body) = result.as_correlation() else {
+                continue;
+            };
+            let id = result.header.rule_id.clone().unwrap_or_default();
+            let group = body.group_key.iter().map(|(_, v)| v.clone()).collect();
+            rsigma_fired.push((id, secs, group));
+        }
+    }
+    for (id, timespan) in &timespans {
+        let of = |fired: &[Firing]| -> Vec<(i64, Vec<String>)> {
+            fired
+                .iter()
+                .filter(|(i, ..)| i == id)
+                .map(|(_, t, g)| (*t, g.clone()))
+                .collect()
+        };
+        let (k8scop, rsigma) = (of(&k8scop_fired), of(&rsigma_fired));
+        assert!(
+            !k8scop.is_empty(),
+            "{id} never fired in k8scop; rsigma: {rsigma:?}"
+        );
+        if id.starts_with("read-then") || id.starts_with("binding") {
+            for firing in &k8scop {
+                assert!(
+                    rsigma.contains(firing),
+                    "{id}: k8scop fired at {firing:?}, rsigma did not: {rsigma:?}"
+                );
+            }
+            for (t, group) in &rsigma {
+                assert!(
+                    k8scop.iter().any(|(k, g)| g == group && t - timespan <= *k && k <= t),
+                    "{id}: rsigma fired at {t} for {group:?}, with no k8scop firing in the timespan before: {k8scop:?}"
+                );
+            }
+        } else {
+            assert_eq!(
+                k8scop, rsigma,
+                "{id}: k8scop's firings (left), rsigma's (right)"
+            );
+        }
+    }
+    // DRL 1.1: each correlation's alerts name its own author and those of the rules it uses.
+    let expected: BTreeMap<String, String> = [
+        ("many-reads", "Count Author, Reader Author"),
+        ("reads-across-namespaces", "Reader Author"),
+        ("read-then-exec", "Exec Author, Reader Author"),
+        ("binding-and-exec", "Exec Author"),
+    ]
+    .map(|(id, author)| (id.to_owned(), author.to_owned()))
+    .into();
+    assert_eq!(authors, expected);
+}
