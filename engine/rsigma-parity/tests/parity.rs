@@ -319,6 +319,11 @@ const MODIFIERS: &[(&str, &str, &str)] = &[
         "requestObject.data.ps|utf16|base64: 'ping'",
     ),
     (
+        "hour",
+        "requestReceivedTimestamp",
+        "requestReceivedTimestamp|hour: [13, 14]",
+    ),
+    (
         "windash",
         "requestObject.spec.containers.command",
         "requestObject.spec.containers.command|windash|contains: ' -enc '",

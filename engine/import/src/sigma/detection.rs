@@ -256,9 +256,7 @@ fn value(f: &str, field: &str, mods: &Mods, v: &Val) -> Result<Vec<Piece>, Strin
         ));
     }
     if let Some(part) = &mods.time_part {
-        return Err(format!(
-            "`{field}|{part}` (a part of a timestamp) is not translated: use `hour(parse_time({f}))` or `weekday(...)` in a condition"
-        ));
+        return time_part(f, field, part, mods, v);
     }
     if mods.fieldref {
         let Val::Str(other) = v else {
@@ -405,6 +403,53 @@ fn value(f: &str, field: &str, mods: &Mods, v: &Val) -> Result<Vec<Piece>, Strin
     Ok(vec![Piece::Other(Expr::Atom(format!(
         "{f} matches {}",
         quote(&re)
+    )))])
+}
+
+/// `field|hour: N`: the hour of the timestamp, compared for equality as a Sigma engine does,
+/// with k8scop's `hour` (UTC, of an RFC 3339 text or epoch seconds). The other parts (minute,
+/// day of the month, ISO week, month, year) have no k8scop function.
+fn time_part(f: &str, field: &str, part: &str, mods: &Mods, v: &Val) -> Result<Vec<Piece>, String> {
+    if part != "hour" {
+        return Err(format!(
+            "`{field}|{part}` (a part of a timestamp) is not translated: k8scop has functions for the hour (`hour({f})`) and the day of the week (`weekday({f})`), not for the {}",
+            match part {
+                "minute" => "minute",
+                "day" => "day of the month",
+                "week" => "week of the year",
+                "month" => "month",
+                _ => "year",
+            }
+        ));
+    }
+    let others = [
+        mods.contains,
+        mods.startswith,
+        mods.endswith,
+        mods.base64,
+        mods.base64offset,
+        mods.windash,
+        mods.re,
+        mods.cidr,
+        mods.fieldref,
+        mods.neq,
+        mods.cmp.is_some(),
+    ];
+    if others.iter().any(|m| *m) {
+        return Err(format!(
+            "`{field}|hour` compares the hour for equality; with another comparison modifier it is not translated"
+        ));
+    }
+    let hour = match v {
+        Val::Int(n) => *n,
+        Val::Str(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("`{field}|hour` takes a whole number, not `{s}`"))?,
+        _ => return Err(format!("`{field}|hour` takes a whole number")),
+    };
+    Ok(vec![Piece::Other(Expr::Atom(format!(
+        "hour({f}) == {hour}"
     )))])
 }
 
@@ -680,6 +725,14 @@ mod tests {
             1
         );
         assert!(tr("a", &["windash", "contains"], &[s("-e")]).contains("\u{2015}e"));
+        assert_eq!(
+            tr(
+                "requestReceivedTimestamp",
+                &["hour"],
+                &[Val::Int(22), s("23")]
+            ),
+            "hour(requestReceivedTimestamp) == 22 or hour(requestReceivedTimestamp) == 23"
+        );
     }
 
     #[test]
@@ -689,6 +742,8 @@ mod tests {
         };
         assert!(err(None, &[], s("x")).contains("keyword"));
         assert!(err(Some("a"), &["expand"], s("%x%")).contains("pipeline"));
+        assert!(err(Some("t"), &["minute"], Val::Int(5)).contains("not for the minute"));
+        assert!(err(Some("t"), &["hour", "gt"], Val::Int(5)).contains("equality"));
         assert!(err(Some("a"), &["re"], s("(?<=x)y")).contains("look-around"));
         assert!(Mods::parse(&["bogus"]).unwrap_err().contains("`bogus`"));
         assert!(Mods::parse(&["i"]).unwrap_err().contains("`re`"));

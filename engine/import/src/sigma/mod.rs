@@ -6,7 +6,8 @@
 //! [`SigmaError`]s of files that are not valid Sigma.
 //!
 //! - Detection rules ([`detection`], [`condition`]): selections (a map is every item, a list of
-//!   maps any of them), every modifier of the specification, conditions with `and`, `or`,
+//!   maps any of them), the modifiers of the specification (the few that do not translate are
+//!   reported: docs/importing-sigma.md), conditions with `and`, `or`,
 //!   `not`, parentheses, `1 of` / `all of` patterns and `them`.
 //! - Correlation rules: `event_count` and `value_count` become rules with a `threshold`,
 //!   `temporal_ordered` a `sequence`, `temporal` one sequence per order of its rules; `group-by`
@@ -152,7 +153,11 @@ enum Body {
 pub fn import(inputs: &[Input<'_>]) -> Import {
     let mut out = Import::default();
     let mut docs: Vec<Doc> = Vec::new();
-    let mut used_names: HashSet<String> = HashSet::new();
+    // A rule may not take the name of a stdlib function: `hour.yml` imports as `hour_2`.
+    let mut used_names: HashSet<String> = k8scop_stdlib::all()
+        .iter()
+        .map(|f| f.name().to_owned())
+        .collect();
     for (file_index, input) in inputs.iter().enumerate() {
         let stem = stem(input.path);
         match read_documents(input) {

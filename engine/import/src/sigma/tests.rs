@@ -232,3 +232,15 @@ fn a_temporal_condition_must_ask_for_every_rule() {
     let reason = skipped("condition: 'secret_read or exec'").expect("skipped");
     assert!(reason.contains("expression"), "{reason}");
 }
+
+#[test]
+fn a_rule_does_not_take_the_name_of_a_stdlib_function() {
+    let out = import(&[Input {
+        path: "sigma/hour.yml",
+        text: DETECTION,
+    }]);
+    assert_eq!(
+        out.rules[0].outcome,
+        Outcome::Imported(vec!["hour_2".into()])
+    );
+}
