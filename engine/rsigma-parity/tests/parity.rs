@@ -508,7 +508,8 @@ correlation:
 level: high
 "#;
 
-/// The timed events of the correlation test: (seconds after 12:00:00, user, what, namespace).
+/// The timed events of the correlation test: (seconds after 12:00:00, user (`""`: none), what,
+/// namespace).
 const TIMELINE: &[(i64, &str, &str, Option<&str>)] = &[
     // alice: three reads in a minute (inclusive), a fourth; reads in two namespaces; a read
     // then execs; a read that sees the execs in its window; a binding then an exec in `web`.
@@ -540,6 +541,10 @@ const TIMELINE: &[(i64, &str, &str, Option<&str>)] = &[
     (120, "erin", "exec", Some("web")),
     (0, "frank", "read", Some("a")),
     (121, "frank", "exec", Some("web")),
+    // Reads without a user: a group of their own in both engines.
+    (0, "", "read", Some("a")),
+    (20, "", "read", Some("a")),
+    (40, "", "read", Some("b")),
     // grace: an exec, then a binding (any order), in one namespace; then in two.
     (300, "grace", "exec", Some("web")),
     (330, "grace", "bind", Some("web")),
@@ -567,17 +572,18 @@ fn timeline_events() -> String {
             object["subresource"] = sub.into();
         }
         let time = format!("2024-05-01T12:{:02}:{:02}Z", secs / 60, secs % 60);
-        lines.push(
-            serde_json::json!({
-                "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
-                "auditID": format!("t{secs:03}-{n:02}"), "stage": "ResponseComplete",
-                "verb": verb, "user": {"username": user, "groups": ["system:authenticated"]},
-                "sourceIPs": ["10.0.0.7"], "userAgent": "kubectl/v1.30.0",
-                "responseStatus": {"code": 200}, "requestReceivedTimestamp": time,
-                "objectRef": object,
-            })
-            .to_string(),
-        );
+        let mut event = serde_json::json!({
+            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+            "auditID": format!("t{secs:03}-{n:02}"), "stage": "ResponseComplete",
+            "verb": verb, "user": {"username": user, "groups": ["system:authenticated"]},
+            "sourceIPs": ["10.0.0.7"], "userAgent": "kubectl/v1.30.0",
+            "responseStatus": {"code": 200}, "requestReceivedTimestamp": time,
+            "objectRef": object,
+        });
+        if user.is_empty() {
+            event["user"] = serde_json::json!({"groups": ["system:unauthenticated"]});
+        }
+        lines.push(event.to_string());
     }
     lines.join("\n")
 }
