@@ -918,6 +918,7 @@ fn translate_correlation(
             if group_by.is_empty() {
                 return Err("a temporal correlation without `group-by`: k8scop sequences need a key (`by`)".into());
             }
+            notes.push("a k8scop sequence fires at the event that completes it and uses its events up; rsigma fires again at each further event of the rules while the timespan still holds them".into());
             let step_names: Vec<String> = refs.iter().map(|&i| docs[i].name.clone()).collect();
             let orders = if kind == "temporal_ordered" {
                 vec![step_names]

@@ -169,6 +169,14 @@ fn correlations_become_thresholds_and_sequences() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
+    // The report says where an imported correlation fires differently from a Sigma engine.
+    let notes = |title: &str| -> Vec<String> {
+        let report = out.rules.iter().find(|r| r.title == title).expect(title);
+        report.notes.clone()
+    };
+    assert!(notes("Many secret reads")[0].contains("sliding window"));
+    assert!(notes("Read then exec")[0].contains("uses its events up"));
+    assert_eq!(notes("Both").len(), 2);
     // DRL 1.1: a correlation's alerts name the authors of the rules it is built on, after its
     // own, each once.
     let author_of = |name: &str| -> String {
