@@ -1,7 +1,7 @@
 //! The promise of `k8scop import sigma`: the imported rules give, event by event, exactly the
 //! detections rsigma gives for the Sigma rules as they are. Checked on SigmaHQ's 16 Kubernetes
 //! audit rules (read from ../shared/data: DRL 1.1, never copied) over every audit event of the
-//! project's samples, of the shared third-party data, and of `tests/sigma_events.jsonl` (200
+//! project's samples, of the shared third-party data, and of `tests/sigma_events.jsonl` (204
 //! events written for this test: every rule's verbs and resources, case variants, near misses,
 //! and for each modifier events it matches and events it misses).
 
@@ -322,6 +322,31 @@ const MODIFIERS: &[(&str, &str, &str)] = &[
         "hour",
         "requestReceivedTimestamp",
         "requestReceivedTimestamp|hour: [13, 14]",
+    ),
+    (
+        "minute",
+        "requestReceivedTimestamp",
+        "requestReceivedTimestamp|minute: 1",
+    ),
+    (
+        "day",
+        "requestReceivedTimestamp",
+        "requestReceivedTimestamp|day: 30",
+    ),
+    (
+        "week",
+        "requestReceivedTimestamp",
+        "requestReceivedTimestamp|week: 1",
+    ),
+    (
+        "month",
+        "requestReceivedTimestamp",
+        "requestReceivedTimestamp|month: [11, 12]",
+    ),
+    (
+        "year",
+        "requestReceivedTimestamp",
+        "requestReceivedTimestamp|year: 2025",
     ),
     (
         "windash",

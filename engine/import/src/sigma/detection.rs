@@ -406,22 +406,10 @@ fn value(f: &str, field: &str, mods: &Mods, v: &Val) -> Result<Vec<Piece>, Strin
     )))])
 }
 
-/// `field|hour: N`: the hour of the timestamp, compared for equality as a Sigma engine does,
-/// with k8scop's `hour` (UTC, of an RFC 3339 text or epoch seconds). The other parts (minute,
-/// day of the month, ISO week, month, year) have no k8scop function.
+/// `field|hour: N` (or `|minute`, `|day`, `|week`, `|month`, `|year`): that part of the
+/// timestamp, in UTC, compared for equality as a Sigma engine does, with k8scop's `hour` or
+/// `time_part` (of an RFC 3339 text or epoch seconds).
 fn time_part(f: &str, field: &str, part: &str, mods: &Mods, v: &Val) -> Result<Vec<Piece>, String> {
-    if part != "hour" {
-        return Err(format!(
-            "`{field}|{part}` (a part of a timestamp) is not translated: k8scop has functions for the hour (`hour({f})`) and the day of the week (`weekday({f})`), not for the {}",
-            match part {
-                "minute" => "minute",
-                "day" => "day of the month",
-                "week" => "week of the year",
-                "month" => "month",
-                _ => "year",
-            }
-        ));
-    }
     let others = [
         mods.contains,
         mods.startswith,
@@ -437,20 +425,23 @@ fn time_part(f: &str, field: &str, part: &str, mods: &Mods, v: &Val) -> Result<V
     ];
     if others.iter().any(|m| *m) {
         return Err(format!(
-            "`{field}|hour` compares the hour for equality; with another comparison modifier it is not translated"
+            "`{field}|{part}` compares the {part} for equality; with another comparison modifier it is not translated"
         ));
     }
-    let hour = match v {
+    let n = match v {
         Val::Int(n) => *n,
         Val::Str(s) => s
             .trim()
             .parse::<i64>()
-            .map_err(|_| format!("`{field}|hour` takes a whole number, not `{s}`"))?,
-        _ => return Err(format!("`{field}|hour` takes a whole number")),
+            .map_err(|_| format!("`{field}|{part}` takes a whole number, not `{s}`"))?,
+        _ => return Err(format!("`{field}|{part}` takes a whole number")),
     };
-    Ok(vec![Piece::Other(Expr::Atom(format!(
-        "hour({f}) == {hour}"
-    )))])
+    let call = if part == "hour" {
+        format!("hour({f})")
+    } else {
+        format!("time_part({f}, {})", quote(part))
+    };
+    Ok(vec![Piece::Other(Expr::Atom(format!("{call} == {n}")))])
 }
 
 /// A plain text compared with the item's string operator.
@@ -733,6 +724,10 @@ mod tests {
             ),
             "hour(requestReceivedTimestamp) == 22 or hour(requestReceivedTimestamp) == 23"
         );
+        assert_eq!(
+            tr("t", &["week"], &[Val::Int(1)]),
+            r#"time_part(t, "week") == 1"#
+        );
     }
 
     #[test]
@@ -742,7 +737,7 @@ mod tests {
         };
         assert!(err(None, &[], s("x")).contains("keyword"));
         assert!(err(Some("a"), &["expand"], s("%x%")).contains("pipeline"));
-        assert!(err(Some("t"), &["minute"], Val::Int(5)).contains("not for the minute"));
+        assert!(err(Some("t"), &["week"], s("first")).contains("whole number"));
         assert!(err(Some("t"), &["hour", "gt"], Val::Int(5)).contains("equality"));
         assert!(err(Some("a"), &["re"], s("(?<=x)y")).contains("look-around"));
         assert!(Mods::parse(&["bogus"]).unwrap_err().contains("`bogus`"));
