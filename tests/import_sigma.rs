@@ -217,3 +217,65 @@ fn bad_input_is_named_with_its_place() {
         run.stderr
     );
 }
+
+/// A Sigma rule and a correlation on it, each by its own author.
+const CORRELATED: &str = r#"
+title: Secret read
+name: secret_read
+author: Reader Author
+logsource: {product: kubernetes, service: audit}
+detection:
+    selection: {verb: [get, list], objectRef.resource: secrets}
+    condition: selection
+---
+title: Many secret reads
+name: many_reads
+author: Count Author
+correlation:
+    type: event_count
+    rules: secret_read
+    group-by: [user.username]
+    timespan: 1m
+    condition: {gte: 3}
+level: high
+"#;
+
+#[test]
+fn an_imported_correlation_alerts_with_the_authors_of_the_rules_it_uses() {
+    let dir = rules_dir(&[("reads.yml", CORRELATED)]);
+    let out = dir.join("out");
+    let run = k8scop(&["import", "sigma", arg(&dir), "--out", arg(&out)]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // alice reads three secrets within a minute, bob two: the Sigma rule fires for alice.
+    let read = |user: &str, secs: u32| {
+        format!(
+            r#"{{"verb":"get","objectRef":{{"resource":"secrets","namespace":"web","name":"s{secs}"}},"user":{{"username":"{user}"}},"requestReceivedTimestamp":"2024-05-01T12:00:{secs:02}Z"}}"#
+        )
+    };
+    let events = [
+        read("alice", 0),
+        read("bob", 1),
+        read("alice", 30),
+        read("bob", 40),
+        read("alice", 59),
+    ]
+    .join("\n");
+    let run = k8scop_stdin(
+        &["test-rule", arg(&out), "--events", "-", "--format", "json"],
+        Some(&events),
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    let alerts = report["alerts"].as_array().expect("alerts");
+    // `generate: false`: the read rule raises no alerts of its own, so the correlation's alert
+    // is the only one, and it names both authors (DRL 1.1).
+    assert_eq!(alerts.len(), 1, "{report:#}");
+    let alert = &alerts[0];
+    assert_eq!(alert["rule"]["name"], "many_reads", "{alert:#}");
+    assert_eq!(alert["user"]["name"], "alice", "{alert:#}");
+    assert_eq!(
+        alert["rule"]["author"],
+        serde_json::json!(["Count Author, Reader Author"]),
+        "{alert:#}"
+    );
+}

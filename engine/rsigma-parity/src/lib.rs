@@ -32,8 +32,11 @@ pub struct Pair {
     pub rules_files: Vec<(String, String)>,
     /// rsigma, with the Sigma rules as they are.
     pub rsigma: rsigma_eval::Engine,
-    /// The k8scop rule name of each Sigma rule id.
+    /// The k8scop rule name of each Sigma rule id (the first, for a `temporal` correlation
+    /// imported as several sequences).
     pub names_by_id: HashMap<String, String>,
+    /// The Sigma rule id of each k8scop rule or sequence the import wrote.
+    pub ids_by_name: HashMap<String, String>,
 }
 
 impl Pair {
@@ -49,10 +52,14 @@ impl Pair {
             return Err(format!("import: {e}"));
         }
         let mut names_by_id = HashMap::new();
+        let mut ids_by_name = HashMap::new();
         for report in &import.rules {
             match (&report.outcome, &report.id) {
                 (k8scop_import::sigma::Outcome::Imported(names), Some(id)) => {
                     names_by_id.insert(id.clone(), names[0].clone());
+                    for name in names {
+                        ids_by_name.insert(name.clone(), id.clone());
+                    }
                 }
                 (k8scop_import::sigma::Outcome::Skipped(reason), _) => {
                     return Err(format!("{} was not imported: {reason}", report.title))
@@ -90,6 +97,7 @@ impl Pair {
             rules_files: import.files.into_iter().map(|f| (f.name, f.text)).collect(),
             rsigma,
             names_by_id,
+            ids_by_name,
         })
     }
 

@@ -56,6 +56,7 @@ mod service_account_name;
 mod service_account_namespace;
 mod split;
 mod starts_with_any;
+mod time_part;
 mod trim;
 mod upper;
 mod uri_param;
@@ -87,6 +88,7 @@ pub(crate) static ALL: &[&dyn Function] = &[
     &service_account_namespace::ServiceAccountNamespace,
     &split::Split,
     &starts_with_any::StartsWithAny,
+    &time_part::TimePart,
     &trim::Trim,
     &upper::Upper,
     &uri_param::UriParam,

@@ -256,9 +256,7 @@ fn value(f: &str, field: &str, mods: &Mods, v: &Val) -> Result<Vec<Piece>, Strin
         ));
     }
     if let Some(part) = &mods.time_part {
-        return Err(format!(
-            "`{field}|{part}` (a part of a timestamp) is not translated: use `hour(parse_time({f}))` or `weekday(...)` in a condition"
-        ));
+        return time_part(f, field, part, mods, v);
     }
     if mods.fieldref {
         let Val::Str(other) = v else {
@@ -406,6 +404,44 @@ fn value(f: &str, field: &str, mods: &Mods, v: &Val) -> Result<Vec<Piece>, Strin
         "{f} matches {}",
         quote(&re)
     )))])
+}
+
+/// `field|hour: N` (or `|minute`, `|day`, `|week`, `|month`, `|year`): that part of the
+/// timestamp, in UTC, compared for equality as a Sigma engine does, with k8scop's `hour` or
+/// `time_part` (of an RFC 3339 text or epoch seconds).
+fn time_part(f: &str, field: &str, part: &str, mods: &Mods, v: &Val) -> Result<Vec<Piece>, String> {
+    let others = [
+        mods.contains,
+        mods.startswith,
+        mods.endswith,
+        mods.base64,
+        mods.base64offset,
+        mods.windash,
+        mods.re,
+        mods.cidr,
+        mods.fieldref,
+        mods.neq,
+        mods.cmp.is_some(),
+    ];
+    if others.iter().any(|m| *m) {
+        return Err(format!(
+            "`{field}|{part}` compares the {part} for equality; with another comparison modifier it is not translated"
+        ));
+    }
+    let n = match v {
+        Val::Int(n) => *n,
+        Val::Str(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("`{field}|{part}` takes a whole number, not `{s}`"))?,
+        _ => return Err(format!("`{field}|{part}` takes a whole number")),
+    };
+    let call = if part == "hour" {
+        format!("hour({f})")
+    } else {
+        format!("time_part({f}, {})", quote(part))
+    };
+    Ok(vec![Piece::Other(Expr::Atom(format!("{call} == {n}")))])
 }
 
 /// A plain text compared with the item's string operator.
@@ -680,6 +716,18 @@ mod tests {
             1
         );
         assert!(tr("a", &["windash", "contains"], &[s("-e")]).contains("\u{2015}e"));
+        assert_eq!(
+            tr(
+                "requestReceivedTimestamp",
+                &["hour"],
+                &[Val::Int(22), s("23")]
+            ),
+            "hour(requestReceivedTimestamp) == 22 or hour(requestReceivedTimestamp) == 23"
+        );
+        assert_eq!(
+            tr("t", &["week"], &[Val::Int(1)]),
+            r#"time_part(t, "week") == 1"#
+        );
     }
 
     #[test]
@@ -689,6 +737,8 @@ mod tests {
         };
         assert!(err(None, &[], s("x")).contains("keyword"));
         assert!(err(Some("a"), &["expand"], s("%x%")).contains("pipeline"));
+        assert!(err(Some("t"), &["week"], s("first")).contains("whole number"));
+        assert!(err(Some("t"), &["hour", "gt"], Val::Int(5)).contains("equality"));
         assert!(err(Some("a"), &["re"], s("(?<=x)y")).contains("look-around"));
         assert!(Mods::parse(&["bogus"]).unwrap_err().contains("`bogus`"));
         assert!(Mods::parse(&["i"]).unwrap_err().contains("`re`"));

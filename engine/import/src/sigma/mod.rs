@@ -6,7 +6,8 @@
 //! [`SigmaError`]s of files that are not valid Sigma.
 //!
 //! - Detection rules ([`detection`], [`condition`]): selections (a map is every item, a list of
-//!   maps any of them), every modifier of the specification, conditions with `and`, `or`,
+//!   maps any of them), the modifiers of the specification (the few that do not translate are
+//!   reported: docs/importing-sigma.md), conditions with `and`, `or`,
 //!   `not`, parentheses, `1 of` / `all of` patterns and `them`.
 //! - Correlation rules: `event_count` and `value_count` become rules with a `threshold`,
 //!   `temporal_ordered` a `sequence`, `temporal` one sequence per order of its rules; `group-by`
@@ -14,7 +15,8 @@
 //! - Metadata: `level` gives the severity, `tags` become k8scop tags (`attack.t1609` is
 //!   `mitre:T1609`, `attack.execution` is `attack:execution`), the Sigma `id` the tag
 //!   `sigma:ID`; `author`, `description` and `references` are kept, so that every alert names the
-//!   rule's author as the Detection Rule License (DRL 1.1) of SigmaHQ's rules asks.
+//!   rule's author as the Detection Rule License (DRL 1.1) of SigmaHQ's rules asks. A
+//!   correlation's alerts name the authors of the rules it refers to as well.
 
 pub mod condition;
 pub mod detection;
@@ -151,7 +153,11 @@ enum Body {
 pub fn import(inputs: &[Input<'_>]) -> Import {
     let mut out = Import::default();
     let mut docs: Vec<Doc> = Vec::new();
-    let mut used_names: HashSet<String> = HashSet::new();
+    // A rule may not take the name of a stdlib function: `hour.yml` imports as `hour_2`.
+    let mut used_names: HashSet<String> = k8scop_stdlib::all()
+        .iter()
+        .map(|f| f.name().to_owned())
+        .collect();
     for (file_index, input) in inputs.iter().enumerate() {
         let stem = stem(input.path);
         match read_documents(input) {
@@ -244,9 +250,11 @@ pub fn import(inputs: &[Input<'_>]) -> Import {
             },
             Body::Correlation(_) => match generated[i].as_ref().expect("a correlation") {
                 Ok(g) => {
+                    let meta = with_referred_authors(&doc.meta, &g.refs, &docs);
                     let text = texts.entry(doc.file).or_default();
-                    write_header(text, &doc.meta);
-                    text.push_str(&g.text(&doc.meta));
+                    write_header(text, &meta);
+                    write_built_on(text, &g.refs, &docs);
+                    text.push_str(&g.text(&meta));
                     notes.extend(g.notes.iter().cloned());
                     Outcome::Imported(g.names.clone())
                 }
@@ -670,6 +678,43 @@ fn write_header(text: &mut String, meta: &Meta) {
     }
 }
 
+/// A correlation's metadata with the authors of the rules it refers to added to its own
+/// (each once, its own first): its alerts are made from those rules, whose authors the
+/// Detection Rule License (DRL 1.1) asks to keep, and with `generate: false` those rules raise
+/// no alerts of their own.
+fn with_referred_authors(meta: &Meta, refs: &[usize], docs: &[Doc]) -> Meta {
+    let mut authors: Vec<String> = Vec::new();
+    let referred = refs.iter().map(|&r| docs[r].meta.author.as_ref());
+    for author in std::iter::once(meta.author.as_ref())
+        .chain(referred)
+        .flatten()
+    {
+        let author = one_line(author);
+        if !authors.contains(&author) {
+            authors.push(author);
+        }
+    }
+    Meta {
+        author: (!authors.is_empty()).then(|| authors.join(", ")),
+        ..meta.clone()
+    }
+}
+
+/// The comment that says which Sigma rules a correlation is built on, and their authors.
+fn write_built_on(text: &mut String, refs: &[usize], docs: &[Doc]) {
+    let rules: Vec<String> = refs
+        .iter()
+        .map(|&r| {
+            let meta = &docs[r].meta;
+            match &meta.author {
+                Some(author) => format!("\"{}\" ({})", one_line(&meta.title), one_line(author)),
+                None => format!("\"{}\"", one_line(&meta.title)),
+            }
+        })
+        .collect();
+    let _ = writeln!(text, "# Built on the Sigma rules {}.", rules.join(", "));
+}
+
 /// The properties every imported rule or sequence has.
 fn write_meta(text: &mut String, meta: &Meta) {
     let _ = writeln!(
@@ -856,7 +901,7 @@ fn translate_correlation(
                     .map(|i| conditions[i].clone().expect("checked above"))
                     .collect(),
             );
-            notes.push("a k8scop threshold raises an alert at every match that has enough in the window before it (a sliding window); a Sigma engine counts in windows that start at the first match".into());
+            notes.push("a k8scop threshold fires at every match with enough matches in the timespan before it (a sliding window, as rsigma's); an event that matches several of the referred rules counts once".into());
             Ok(Generated {
                 names: vec![name.to_owned()],
                 refs,
@@ -869,9 +914,11 @@ fn translate_correlation(
             })
         }
         "temporal" | "temporal_ordered" => {
+            temporal_condition(get("condition"), &kind, refs.len())?;
             if group_by.is_empty() {
                 return Err("a temporal correlation without `group-by`: k8scop sequences need a key (`by`)".into());
             }
+            notes.push("a k8scop sequence fires at the event that completes it and uses its events up; rsigma fires again at each further event of the rules while the timespan still holds them".into());
             let step_names: Vec<String> = refs.iter().map(|&i| docs[i].name.clone()).collect();
             let orders = if kind == "temporal_ordered" {
                 vec![step_names]
@@ -928,6 +975,21 @@ fn count_condition(cond: &Value) -> Result<(&'static str, u64), String> {
         found = Some((op, n));
     }
     found.ok_or_else(|| "the correlation `condition` has no `gte` or `gt`".into())
+}
+
+/// A temporal correlation's optional `condition`: k8scop sequences need every rule, so only a
+/// condition that asks for all of them (`gte: N` for N rules, or `gt: N - 1`) translates.
+fn temporal_condition(cond: Option<&Value>, kind: &str, rules: usize) -> Result<(), String> {
+    let Some(cond) = cond else { return Ok(()) };
+    if cond.is_string() {
+        return Err(format!("a `{kind}` condition that is an expression over the rules is not translated: a k8scop sequence needs every rule"));
+    }
+    let (op, n) = count_condition(cond)?;
+    let needed = if op == ">=" { n } else { n + 1 };
+    if needed != rules as u64 {
+        return Err(format!("a `{kind}` condition of {needed} of its {rules} rules is not translated: a k8scop sequence needs every rule (`gte: {rules}`, or no condition)"));
+    }
+    Ok(())
 }
 
 fn permutations(items: &[String]) -> Vec<Vec<String>> {

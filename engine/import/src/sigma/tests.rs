@@ -100,6 +100,7 @@ fn invalid_yaml_names_file_and_line() {
 const CORRELATED: &str = r#"
 title: Secret read
 name: secret_read
+author: Reader
 logsource: {product: kubernetes, service: audit}
 detection:
     sel:
@@ -109,12 +110,14 @@ detection:
 ---
 title: Exec
 name: exec
+author: Execer
 logsource: {product: kubernetes, service: audit}
 detection:
     sel: {objectRef.subresource: exec}
     condition: sel
 ---
 title: Many secret reads
+author: Counter
 correlation:
     type: event_count
     rules: secret_read
@@ -146,6 +149,7 @@ correlation:
     rules: [secret_read, exec]
     group-by: [user.username]
     timespan: 5m
+    condition: {gte: 2}
 "#;
 
 #[test]
@@ -165,6 +169,35 @@ fn correlations_become_thresholds_and_sequences() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
+    // The report says where an imported correlation fires differently from a Sigma engine.
+    let notes = |title: &str| -> Vec<String> {
+        let report = out.rules.iter().find(|r| r.title == title).expect(title);
+        report.notes.clone()
+    };
+    assert!(notes("Many secret reads")[0].contains("sliding window"));
+    assert!(notes("Read then exec")[0].contains("uses its events up"));
+    assert_eq!(notes("Both").len(), 2);
+    // DRL 1.1: a correlation's alerts name the authors of the rules it is built on, after its
+    // own, each once.
+    let author_of = |name: &str| -> String {
+        let block = text
+            .split(&format!(" {name} {{"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"));
+        let line = block.lines().find(|l| l.contains("author")).unwrap_or("");
+        line.trim().to_owned()
+    };
+    assert_eq!(author_of("k8s_test_3"), r#"author      "Counter, Reader""#);
+    assert_eq!(author_of("k8s_test_4"), r#"author      "Reader""#);
+    assert_eq!(
+        author_of("read_then_exec"),
+        r#"author      "Reader, Execer""#
+    );
+    assert_eq!(author_of("k8s_test_6_2"), r#"author      "Reader, Execer""#);
+    assert!(
+        text.contains("# Built on the Sigma rules \"Secret read\" (Reader), \"Exec\" (Execer).\n"),
+        "{text}"
+    );
     // generate: true in one of the correlations using secret_read: it keeps its alerts; exec
     // is only used with the default generate: false.
     let exec = text.split("rule exec {").nth(1).unwrap();
@@ -190,4 +223,32 @@ fn unknown_references_are_reported() {
         .collect();
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0].contains("`nope`"));
+}
+
+#[test]
+fn a_temporal_condition_must_ask_for_every_rule() {
+    let skipped = |condition: &str| -> Option<String> {
+        let out = one(&CORRELATED.replace("condition: {gte: 2}", condition));
+        out.rules.iter().find_map(|r| match &r.outcome {
+            Outcome::Skipped(reason) => Some(reason.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(skipped("condition: {gt: 1}"), None);
+    let reason = skipped("condition: {gte: 1}").expect("skipped");
+    assert!(reason.contains("1 of its 2 rules"), "{reason}");
+    let reason = skipped("condition: 'secret_read or exec'").expect("skipped");
+    assert!(reason.contains("expression"), "{reason}");
+}
+
+#[test]
+fn a_rule_does_not_take_the_name_of_a_stdlib_function() {
+    let out = import(&[Input {
+        path: "sigma/hour.yml",
+        text: DETECTION,
+    }]);
+    assert_eq!(
+        out.rules[0].outcome,
+        Outcome::Imported(vec!["hour_2".into()])
+    );
 }
