@@ -585,7 +585,8 @@ fn projection_drops_what_no_rule_reads() {
     let chunk = lines("a", 1, RAW);
     let projected = Decoder::new(&ruleset).decode(&chunk);
     let full = Decoder::without_projection(&ruleset).decode(&chunk);
-    // The shipped rules read `responseObject.rules` (a patched role's rules), nothing else of it.
+    // The shipped rules read `responseObject.rules` (a patched role's rules) and
+    // `responseObject.spec` (a JSON-patched workload's pod spec), nothing else of it.
     let huge = |v: &serde_json::Value| {
         v.get("responseObject")
             .and_then(|r| r.get("huge"))
