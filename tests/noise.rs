@@ -1,9 +1,11 @@
 //! docs/rules/noise.md shows what the shipped rules raise on real benign traffic: the table there
 //! is exactly what `scripts/rule-noise` measures today (PerfSPEC converted by
 //! `scripts/perfspec-to-audit`, audit2rbac's demo, Elastic's pipeline samples and Falco's benign
-//! traces, all from ../shared/data), and the list of the rules PerfSPEC cannot exercise is the one
-//! the script derives from the rules' field use. A rule change that adds noise, or that makes a
-//! rule read a field PerfSPEC lacks, fails here until the page is updated.
+//! traces, all from ../shared/data), the list of the rules PerfSPEC cannot exercise is the one
+//! the script derives from the rules' field use, and the table of the KubeArmor, Falco and sysdig
+//! rules is what they raise on the real captures of those kinds (../shared/data/kubearmor,
+//! falco-alerts and sysdig). A rule change that adds noise or changes what a non-audit rule finds,
+//! or that makes a rule read a field PerfSPEC lacks, fails here until the page is updated.
 
 use std::process::Command;
 
@@ -58,9 +60,13 @@ fn the_documented_noise_is_what_the_shipped_rules_raise_on_real_benign_traffic()
     );
     // Not vacuous either: the rules that read request bodies, user agents and source addresses
     // are named as the ones PerfSPEC cannot exercise, and pod_exec (which reads none) is not.
-    let (measured, blind) = stdout
-        .split_once("\n\n")
-        .unwrap_or_else(|| panic!("scripts/rule-noise printed one table, not two:\n{stdout}"));
+    let tables: Vec<&str> = stdout.split("\n\n").collect();
+    let [measured, blind, other_kinds] = tables[..] else {
+        panic!(
+            "scripts/rule-noise printed {} tables, not three:\n{stdout}",
+            tables.len()
+        )
+    };
     for rule in [
         "| `cluster_admin_binding` | critical | `requestObject` |",
         "| `denied_request_from_tool` | medium | `userAgent` |",
@@ -69,6 +75,22 @@ fn the_documented_noise_is_what_the_shipped_rules_raise_on_real_benign_traffic()
         assert!(blind.contains(rule), "{rule} missing from:\n{blind}");
     }
     assert!(!blind.contains("`pod_exec`"), "{blind}");
+    // Not vacuous for the other kinds: every KubeArmor, Falco and sysdig event was read as its
+    // kind and evaluated, and each kind's rules were run on their samples.
+    assert!(
+        other_kinds.contains("| events | | 43 | 8 | 211 | 211 | 211 |"),
+        "{other_kinds}"
+    );
+    for rule in [
+        "| `kubearmor_blocked_process` | high | 12 (12) | n/a |",
+        "| `falco_warning_alert` | medium | n/a | 1 (8) | n/a |",
+        "| `sysdig_icmp_to_public_address` | low | n/a | n/a | 1 (10) | 1 (10) | 1 (10) |",
+    ] {
+        assert!(
+            other_kinds.contains(rule),
+            "{rule} missing from:\n{other_kinds}"
+        );
+    }
     assert_eq!(
         format!("{measured}\n"),
         documented_table("<!-- scripts/rule-noise -->"),
@@ -76,9 +98,15 @@ fn the_documented_noise_is_what_the_shipped_rules_raise_on_real_benign_traffic()
          update the table (and the reasons given for each rule)"
     );
     assert_eq!(
-        blind,
+        format!("{blind}\n"),
         documented_table("<!-- scripts/rule-noise: not exercised -->"),
         "docs/rules/noise.md's list of the rules PerfSPEC cannot exercise differs from what \
          scripts/rule-noise finds now: update it"
+    );
+    assert_eq!(
+        other_kinds,
+        documented_table("<!-- scripts/rule-noise: other kinds -->"),
+        "docs/rules/noise.md's table of the KubeArmor, Falco and sysdig rules differs from what \
+         scripts/rule-noise measures now: update the table (and what it says the alerts are)"
     );
 }
