@@ -242,18 +242,23 @@ const SUITE: &[Case] = &[
     ("fal_01_003.json", &[], None),
 ];
 
-/// The rules (k8scop names) that matched the trace, with their match counts, and the errors.
-fn matches(rules: &Path, trace: &Path) -> (BTreeMap<String, u64>, String) {
+/// `k8scop test-rule RULES --events EVENTS --format json`, which must succeed: its report.
+fn test_rule_report(rules: &Path, events: &Path) -> serde_json::Value {
     let run = k8scop(&[
         "test-rule",
         arg(rules),
         "--events",
-        arg(trace),
+        arg(events),
         "--format",
         "json",
     ]);
-    assert_eq!(run.code, 0, "{}: {}", trace.display(), run.stderr);
-    let doc = run.json();
+    assert_eq!(run.code, 0, "{}: {}", events.display(), run.stderr);
+    run.json()
+}
+
+/// The rules (k8scop names) that matched the trace, with their match counts, and the errors.
+fn matches(rules: &Path, trace: &Path) -> (BTreeMap<String, u64>, String) {
+    let doc = test_rule_report(rules, trace);
     let matched = doc["rules"]
         .as_object()
         .unwrap()
@@ -391,16 +396,7 @@ fn append_override_enabled_and_exceptions_work_end_to_end() {
         text.contains("title       \"secret {objectRef.name} written by {user.username}\""),
         "{text}"
     );
-    let run = k8scop(&[
-        "test-rule",
-        arg(&out),
-        "--events",
-        arg(&dir.join("events.jsonl")),
-        "--format",
-        "json",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let doc = run.json();
+    let doc = test_rule_report(&out, &dir.join("events.jsonl"));
     // eve's patch (appended macro) and dave's write outside `web`; carol is an admin now, bob
     // and dave in `web` are exceptions.
     assert_eq!(doc["rules"]["secret_written"]["matches"], 2, "{doc}");
@@ -491,15 +487,7 @@ fn uri_parameters_and_the_newer_plugin_fields_work_end_to_end() {
             ("admission_policy_failure".to_owned(), 1),
         ])
     );
-    let run = k8scop(&[
-        "test-rule",
-        arg(&out),
-        "--events",
-        arg(&dir.join("events.jsonl")),
-        "--format",
-        "json",
-    ]);
-    let doc = run.json();
+    let doc = test_rule_report(&out, &dir.join("events.jsonl"));
     let shells = doc["rules"]["shell_exec"]["matching_events"].to_string();
     assert!(shells.ends_with("events.jsonl:1\"]"), "{shells}");
 }
@@ -588,15 +576,7 @@ fn host_ports_volume_types_and_the_privileged_flag_read_the_pod_as_the_plugin_do
             ("unprivileged_pod".to_owned(), 2),
         ])
     );
-    let run = k8scop(&[
-        "test-rule",
-        arg(&out),
-        "--events",
-        arg(&dir.join("events.jsonl")),
-        "--format",
-        "json",
-    ]);
-    let doc = run.json();
+    let doc = test_rule_report(&out, &dir.join("events.jsonl"));
     for (rule, event) in [
         ("host_port_443", 1),
         ("init_host_port", 3),

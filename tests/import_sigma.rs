@@ -1,6 +1,8 @@
 //! `k8scop import sigma` on SigmaHQ's Kubernetes audit rules (read from ../shared/data, never
 //! copied: DRL 1.1), then `check` and `test-rule` on what it wrote.
 
+use std::path::Path;
+
 use crate::util::{arg, k8scop, k8scop_stdin, rules_dir, shared_data};
 
 /// Imports the 16 SigmaHQ rules into a fresh directory.
@@ -153,12 +155,7 @@ fn imported_rules_detect_what_the_sigma_rules_describe() {
         r#"{"verb":"update","objectRef":{"resource":"rolebindings","apiGroup":"example.com","namespace":"web"},"user":{"username":"carol"},"requestReceivedTimestamp":"2024-05-01T12:00:03Z"}"#,
     ]
     .join("\n");
-    let run = k8scop_stdin(
-        &["test-rule", arg(&out), "--events", "-", "--format", "json"],
-        Some(&events),
-    );
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let report = run.json();
+    let report = test_rule_report(&out, &events);
     let matches = |rule: &str| {
         report["rules"][rule]["matches"]
             .as_u64()
@@ -260,12 +257,7 @@ fn an_imported_correlation_alerts_with_the_authors_of_the_rules_it_uses() {
         read("alice", 59),
     ]
     .join("\n");
-    let run = k8scop_stdin(
-        &["test-rule", arg(&out), "--events", "-", "--format", "json"],
-        Some(&events),
-    );
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let report = run.json();
+    let report = test_rule_report(&out, &events);
     let alerts = report["alerts"].as_array().expect("alerts");
     // `generate: false`: the read rule raises no alerts of its own, so the correlation's alert
     // is the only one, and it names both authors (DRL 1.1).
@@ -278,4 +270,15 @@ fn an_imported_correlation_alerts_with_the_authors_of_the_rules_it_uses() {
         serde_json::json!(["Count Author, Reader Author"]),
         "{alert:#}"
     );
+}
+
+/// `k8scop test-rule RULES --events - --format json` with `events` on standard input, which must
+/// succeed: its report.
+fn test_rule_report(rules: &Path, events: &str) -> serde_json::Value {
+    let run = k8scop_stdin(
+        &["test-rule", arg(rules), "--events", "-", "--format", "json"],
+        Some(events),
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    run.json()
 }
