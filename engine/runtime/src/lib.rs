@@ -29,3 +29,4 @@ pub mod server;
 pub mod shutdown;
 pub mod sinks;
 pub mod sources;
+mod workers;

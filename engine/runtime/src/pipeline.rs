@@ -1,8 +1,9 @@
 //! The streaming runtime: sources -> decode -> engine -> sinks, on tokio.
 //!
 //! - Sources read raw text and send [`Chunk`](crate::sources::Chunk)s on a bounded channel.
-//! - Decoding (JSON, event shapes, projection) runs on the blocking pool, several chunks at once,
-//!   but results are consumed in input order, so the engine sees events in order and stays
+//! - Decoding (JSON, event shapes, projection) and judging the rules' conditions run on a thread
+//!   per core (`workers.rs`), several chunks at once, each batch freed by the thread that
+//!   built it; results are consumed in input order, so the engine sees events in order and stays
 //!   deterministic.
 //! - One engine task owns the ruleset's state; between two chunks it swaps in a reloaded ruleset.
 //! - Each sink has its own task behind a bounded channel: a slow sink slows everything upstream,

@@ -8,11 +8,10 @@ use std::time::Instant;
 use k8scop_engine::alert::AlertUpdate;
 use k8scop_engine::chunk::Chunk;
 use k8scop_engine::decode::{Decoded, Dedup, Problem, ProblemKind};
+use k8scop_engine::engine::Judged;
 use k8scop_engine::engine::{Engine, Output};
-use k8scop_engine::engine::{Judged, Scratch};
 use k8scop_engine::ruleset::Ruleset;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 use crate::checkpoint::{Checkpoint, CheckpointError, Committer, Pending, CHECKPOINT_VERSION};
 use crate::pipeline::{Notice, Pipeline, PipelineError, Stats, Summary};
@@ -20,6 +19,7 @@ use crate::reload::{self, Generation};
 use crate::shutdown;
 use crate::sinks::{Sink, SinkError, SinkFailure};
 use crate::sources::{Batch, Position, SourceContext};
+use crate::workers::{Reply, Workers};
 
 /// Checkpoints waiting for acknowledgements (the engine offers one every few seconds).
 const CHECKPOINT_QUEUE: usize = 4;
@@ -36,8 +36,9 @@ const DEDUP_CAPACITY: usize = 100_000;
 /// it reaches.
 struct InFlight {
     generation: Arc<Generation>,
-    /// The events and, judged on the same worker, what the generation's rules say of them.
-    decoded: JoinHandle<(Decoded, Judged)>,
+    /// The events and, judged on the same thread, what the generation's rules say of them; none
+    /// for the marker a reload sends down the line.
+    decoded: Option<Reply>,
     position: Option<Position>,
 }
 
@@ -217,9 +218,16 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
         ))
     });
 
-    // Decoding: batches are decoded on the blocking pool, several at once, and handed on in
+    // Decoding: batches are decoded on a thread per core, several at once, and handed on in
     // input order so that the engine sees events in order.
     let (decoded_tx, mut decoded_rx) = mpsc::channel::<InFlight>(config.decode_parallelism.max(1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = Workers::start(cores.min(config.decode_parallelism.max(1))).map_err(|e| {
+        PipelineError::Task {
+            task: "starting the decoding threads",
+            message: e.to_string(),
+        }
+    })?;
     stats.live.queue("decode", None, &decoded_tx);
     // The rules are loaded and the source runs: ready for traffic.
     stats.ready.store(true, Ordering::Relaxed);
@@ -236,8 +244,7 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
                     Some(next) = reload_rx.recv() => {
                         current = next;
                         let generation = Arc::clone(&current);
-                        let decoded = tokio::task::spawn_blocking(<(Decoded, Judged)>::default);
-                        let in_flight = InFlight { generation, decoded, position: None };
+                        let in_flight = InFlight { generation, decoded: None, position: None };
                         if decoded_tx.send(in_flight).await.is_err() {
                             return;
                         }
@@ -258,14 +265,9 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
                 let generation = Arc::clone(&current);
                 let decoder = Arc::clone(&current.decoder);
                 let ruleset = Arc::clone(&current.ruleset);
-                // The conditions are judged here too, in parallel with other batches: the
+                // The conditions are judged there too, in parallel with other batches: the
                 // engine's thread keeps only what needs state and order.
-                let decoded = tokio::task::spawn_blocking(move || {
-                    let decoded = decoder.decode(&chunk);
-                    chunk.recycle();
-                    let judged = ruleset.judge(&decoded.events, &mut Scratch::default());
-                    (decoded, judged)
-                });
+                let decoded = Some(workers.decode(chunk, decoder, ruleset));
                 let in_flight = InFlight {
                     generation,
                     decoded,
@@ -316,16 +318,23 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
                 warnings: current.warnings.clone(),
             });
         }
-        let (decoded, judged) = match in_flight.decoded.await {
-            Ok(d) => d,
-            Err(e) => {
-                // Stop reading, but drain and flush what the sinks already have.
-                failure = Some(PipelineError::Task {
-                    task: "decoding",
-                    message: e.to_string(),
-                });
-                break;
-            }
+        let (decoded, judged, spent) = match in_flight.decoded {
+            None => (Decoded::default(), Judged::default(), None),
+            Some(pending) => match pending.await {
+                Ok(Ok(done)) => (done.decoded, done.judged, Some(done.spent)),
+                failed => {
+                    // Stop reading, but drain and flush what the sinks already have.
+                    let message = match failed {
+                        Ok(Err(panic)) => panic,
+                        _ => "the decoding thread ended".to_owned(),
+                    };
+                    failure = Some(PipelineError::Task {
+                        task: "decoding",
+                        message,
+                    });
+                    break;
+                }
+            },
         };
         stats.bytes_read.fetch_add(decoded.bytes, Ordering::Relaxed);
         for problem in decoded.problems {
@@ -345,9 +354,11 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
         stats.duplicates.fetch_add(duplicates, Ordering::Relaxed);
         stats.events.fetch_add(applied, Ordering::Relaxed);
         stats.newest_event.fetch_max(newest, Ordering::Relaxed);
-        // Freeing a batch of event trees is real work: do it off the engine's thread.
-        let events = decoded.events;
-        tokio::task::spawn_blocking(move || drop(events));
+        // Freeing a batch's events is real work: the thread that built them does it, into the
+        // heap they came from, and reuses the verdicts' buffers.
+        if let Some(spent) = spent {
+            spent.give_back(decoded.events, judged);
+        }
         for error in out.errors.drain(..) {
             stats.script_errors.fetch_add(1, Ordering::Relaxed);
             notices(Notice::ScriptError(error));
