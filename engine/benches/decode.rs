@@ -103,10 +103,12 @@ fn bench(c: &mut Criterion) {
     group.bench_function("projected_parse_only", |b| {
         let mut builder = DocBuilder::default();
         let mut specials = json::Specials::default();
+        let mut root = json::RootMembers::default();
         b.iter(|| {
             text.lines()
                 .map(|line| {
-                    json::parse_into(line, Some(trie), &mut builder, &mut specials).expect("JSON");
+                    json::parse_into(line, Some(trie), &mut builder, &mut specials, &mut root)
+                        .expect("JSON");
                     builder.finish_into()
                 })
                 .filter(|doc| doc.root().is_object())

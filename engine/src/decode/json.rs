@@ -19,7 +19,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::projection::{Child, NodeId, Trie};
-use crate::doc::{DocBuilder, SeenKeys};
+use crate::doc::{DocBuilder, KeyNumber, SeenKeys};
 
 /// How deeply arrays and objects may nest, as in serde_json.
 const RECURSION_LIMIT: u16 = 128;
@@ -124,7 +124,13 @@ type Result<T> = std::result::Result<T, Box<JsonError>>;
 /// Parses one JSON document in full. Trailing non-whitespace is an error.
 pub fn parse(text: &str) -> std::result::Result<Value, JsonError> {
     let mut out = DocBuilder::default();
-    parse_into(text, None, &mut out, &mut Specials::default())?;
+    parse_into(
+        text,
+        None,
+        &mut out,
+        &mut Specials::default(),
+        &mut RootMembers::default(),
+    )?;
     Ok(out.finish().to_value())
 }
 
@@ -132,21 +138,30 @@ pub fn parse(text: &str) -> std::result::Result<Value, JsonError> {
 /// nothing is kept (a scalar where the root drops scalars) is `Null`.
 pub fn parse_projected(text: &str, trie: &Trie) -> std::result::Result<Value, JsonError> {
     let mut out = DocBuilder::default();
-    parse_into(text, Some(trie), &mut out, &mut Specials::default())?;
+    parse_into(
+        text,
+        Some(trie),
+        &mut out,
+        &mut Specials::default(),
+        &mut RootMembers::default(),
+    )?;
     Ok(out.finish().to_value())
 }
 
 /// Parses one JSON document into `out` (which must be empty): all of it, or what `trie` keeps.
 /// On error `out` is left empty. `specials` is scratch space, reused from one document to the
-/// next so that its buffer is allocated once.
+/// next so that its buffer is allocated once. With a `trie`, `root` tells where the root
+/// object's members are ([`RootMembers`]).
 pub fn parse_into(
     text: &str,
     trie: Option<&Trie>,
     out: &mut DocBuilder,
     specials: &mut Specials,
+    root: &mut RootMembers,
 ) -> std::result::Result<(), JsonError> {
     specials.build(text.as_bytes());
-    let mut parser = Parser::new(text, out, specials);
+    root.present = 0;
+    let mut parser = Parser::new(text, out, specials, root);
     let parsed = match trie {
         Some(trie) => parser.projected(trie, Trie::ROOT).map(drop),
         None => parser.value(),
@@ -167,10 +182,17 @@ struct Parser<'a, 'o> {
     /// Containers that may still be entered.
     depth_left: u16,
     out: &'o mut DocBuilder,
+    /// Where the root object's members are (projected parses).
+    root: &'o mut RootMembers,
 }
 
 impl<'a, 'o> Parser<'a, 'o> {
-    fn new(text: &'a str, out: &'o mut DocBuilder, specials: &'o Specials) -> Self {
+    fn new(
+        text: &'a str,
+        out: &'o mut DocBuilder,
+        specials: &'o Specials,
+        root: &'o mut RootMembers,
+    ) -> Self {
         Parser {
             text,
             bytes: text.as_bytes(),
@@ -178,6 +200,7 @@ impl<'a, 'o> Parser<'a, 'o> {
             pos: 0,
             depth_left: RECURSION_LIMIT,
             out,
+            root,
         }
     }
 
@@ -364,6 +387,9 @@ impl<'a, 'o> Parser<'a, 'o> {
         match self.peek() {
             Some(b'{') => {
                 self.enter()?;
+                // The document's root object: its members' places are noted (a repeated key's
+                // later member replaces the earlier one, as in the document).
+                let at_root = self.depth_left == RECURSION_LIMIT - 1;
                 let object = self.out.open_object();
                 let (mut len, mut seen) = (0, SeenKeys::default());
                 self.members(|p, key| match trie.numbered_child(node, &key) {
@@ -373,6 +399,9 @@ impl<'a, 'o> Parser<'a, 'o> {
                         len += 1;
                         p.value()?;
                         p.out.end_member(at);
+                        if at_root {
+                            p.root.set(number, at + 1);
+                        }
                         Ok(())
                     }
                     Some((Child::Node(inner), number)) => {
@@ -381,10 +410,16 @@ impl<'a, 'o> Parser<'a, 'o> {
                         if p.projected(trie, inner)? {
                             len += 1;
                             p.out.end_member(at);
+                            if at_root {
+                                p.root.set(number, at + 1);
+                            }
                         } else {
                             // Nothing kept; a repeated key still removes the earlier member,
                             // as the last one wins in a full parse.
                             p.out.unkey(mark, &mut seen, &key);
+                            if at_root {
+                                p.root.unset(number);
+                            }
                         }
                         Ok(())
                     }
@@ -732,6 +767,56 @@ pub struct Specials {
     /// The length of the text; what [`Specials::next`] gives when no special byte follows.
     len: usize,
 }
+
+/// Where the members of a projected document's root object are, by the number of their key
+/// among the children of the projection's root ([`KeyNumber`], the first 128; the shipped
+/// rules' root has about 80 children, the fields of every event kind): filled as the
+/// parse builds the root, so that what every event's identification reads there (its time, id,
+/// verb...) takes no lookup. Reset by each parse.
+#[derive(Debug)]
+pub struct RootMembers {
+    /// The node of each present member's value, by key number.
+    value_at: [u32; ROOT_MEMBERS],
+    /// Bit `n` set when the member of key number `n` is present.
+    present: u128,
+}
+
+impl Default for RootMembers {
+    fn default() -> Self {
+        RootMembers {
+            value_at: [0; ROOT_MEMBERS],
+            present: 0,
+        }
+    }
+}
+
+impl RootMembers {
+    /// The node of the value of the root's member whose key has `number`, if it is present
+    /// (always `None` for a number past [`ROOT_MEMBERS`], and after a parse without projection).
+    #[inline]
+    pub fn value_at(&self, number: KeyNumber) -> Option<u32> {
+        let n = number.0 as usize;
+        (n < ROOT_MEMBERS && self.present >> n & 1 == 1).then(|| self.value_at[n])
+    }
+
+    #[inline]
+    fn set(&mut self, number: KeyNumber, value_at: usize) {
+        if let Some(slot) = self.value_at.get_mut(number.0 as usize) {
+            *slot = value_at as u32;
+            self.present |= 1 << number.0;
+        }
+    }
+
+    #[inline]
+    fn unset(&mut self, number: KeyNumber) {
+        if (number.0 as usize) < ROOT_MEMBERS {
+            self.present &= !(1 << number.0);
+        }
+    }
+}
+
+/// The root members [`RootMembers`] notes: key numbers below this.
+pub const ROOT_MEMBERS: usize = 128;
 
 impl Specials {
     /// Computes the bitmap of `bytes`, replacing the previous one.

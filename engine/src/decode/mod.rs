@@ -26,7 +26,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::chunk::Chunk;
-use crate::doc::{Doc, DocBuilder};
+use crate::doc::{Doc, DocBuilder, KeyNumber};
 use crate::engine::{
     check_version, corrupt, hex64, parse_hex64, version_in, version_of, StateError,
 };
@@ -144,6 +144,11 @@ pub struct Decoder {
     /// `None`: parse documents in full.
     projection: Option<Trie>,
     accepted: KindSet,
+    /// The numbers of the audit kind's root keys ([`kinds::audit::ROOT_KEYS`]) among the
+    /// children of the projection's root, when each has a number [`json::RootMembers`] notes:
+    /// a parse then tells where
+    /// they are ([`json::RootMembers`]) and identification looks none of them up.
+    audit_root: Option<[KeyNumber; kinds::audit::ROOT_KEYS.len()]>,
 }
 
 /// What one chunk decoded to.
@@ -188,6 +193,7 @@ impl Decoder {
             projection_for(ruleset)
         };
         Decoder {
+            audit_root: projection.as_ref().and_then(audit_root_numbers),
             projection,
             accepted: accepted(ruleset),
         }
@@ -199,6 +205,7 @@ impl Decoder {
         Decoder {
             projection: None,
             accepted: accepted(ruleset),
+            audit_root: None,
         }
     }
 
@@ -264,6 +271,7 @@ impl Decoder {
         let mut position = String::new();
         let mut builder = DocBuilder::default();
         let mut specials = json::Specials::default();
+        let mut root = json::RootMembers::default();
         // Room for as many events as lines of the first one's length fit (counting the lines
         // was a pass of its own over the text).
         let first = memchr::memchr(b'\n', text.as_bytes()).map_or(text.len(), |end| end + 1);
@@ -284,10 +292,11 @@ impl Decoder {
             {
                 continue;
             }
-            match json::parse_into(line, self.projection.as_ref(), &mut builder, &mut specials) {
+            let projection = self.projection.as_ref();
+            match json::parse_into(line, projection, &mut builder, &mut specials, &mut root) {
                 Ok(()) => {
                     let doc = builder.finish_into();
-                    self.document(doc, origin, line_no, &mut position, out)
+                    self.document(doc, &root, origin, line_no, &mut position, out)
                 }
                 Err(err) => out.problems.push(Problem {
                     origin: Arc::clone(origin),
@@ -329,6 +338,7 @@ impl Decoder {
     fn document(
         &self,
         doc: Doc,
+        root: &json::RootMembers,
         origin: &Arc<str>,
         line: u64,
         position: &mut String,
@@ -338,6 +348,19 @@ impl Decoder {
         // alert...), goes straight to classification; anything else (lists, wrappers, v1beta1)
         // through the `Value`-based shapes.
         set_position(position, origin, line);
+        // An audit event's root keys, where the parse found them.
+        let audit = self
+            .audit_root
+            .filter(|_| doc.root().is_object())
+            .and_then(|numbers| {
+                let found = numbers.map(|n| root.value_at(n).map(|at| doc.root().node_at(at)));
+                kinds::audit::identify_plain_found(found, position)
+            });
+        if let Some(identity) = audit {
+            let event = identity.map(|identity| Event::identified(doc, KindId::AUDIT, identity));
+            self.classified(event, origin, line, out);
+            return;
+        }
         if let Some((kind, identity)) = kinds::identify_plain(doc.root(), position) {
             let event = identity.map(|identity| Event::identified(doc, kind, identity));
             self.classified(event, origin, line, out);
@@ -427,6 +450,18 @@ impl Decoder {
             Err(not) => out.problems.push(problem(ProblemKind::Skipped, not.reason)),
         }
     }
+}
+
+/// The numbers of [`kinds::audit::ROOT_KEYS`] among the children of `trie`'s root, if each is
+/// there with a number [`json::RootMembers`] notes.
+fn audit_root_numbers(trie: &Trie) -> Option<[KeyNumber; kinds::audit::ROOT_KEYS.len()]> {
+    let mut numbers = [KeyNumber(0); kinds::audit::ROOT_KEYS.len()];
+    for (number, key) in numbers.iter_mut().zip(kinds::audit::ROOT_KEYS) {
+        *number = trie
+            .key_number(Trie::ROOT, key)
+            .filter(|n| (n.0 as usize) < json::ROOT_MEMBERS)?;
+    }
+    Some(numbers)
 }
 
 /// `origin:line` into `position`.

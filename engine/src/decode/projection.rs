@@ -174,6 +174,11 @@ impl Trie {
             .map(|(e, number)| (e.child, KeyNumber(number)))
     }
 
+    /// The number of `key` among the children of `node` ([`Trie::numbered_child`]), if it is one.
+    pub(super) fn key_number(&self, node: NodeId, key: &str) -> Option<KeyNumber> {
+        self.numbered_child(node, key).map(|(_, number)| number)
+    }
+
     fn set_child(&mut self, node: NodeId, key: &str, child: Child) {
         let node = &mut self.nodes[node.0 as usize];
         match node.children.binary_search_by(|e| by_length(&e.key, key)) {

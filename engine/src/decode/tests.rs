@@ -970,3 +970,56 @@ fn a_reused_audit_id_does_not_hide_other_requests() {
         .collect();
     assert_eq!((out.events.len(), kept.len()), (5, 4), "{kept:?}");
 }
+
+/// Where the parse notes the root's members ([`json::RootMembers`]) is where a lookup finds
+/// them, whatever the document: repeated keys (the last wins), a repeated key whose last value
+/// keeps nothing, nested keys of the same name, escaped keys, values of every type, and every
+/// line of the project's samples. Identification reads the noted places instead of looking up.
+#[test]
+fn root_members_noted_by_the_parse_are_what_lookups_find() {
+    let decoder = Decoder::new(&shipped());
+    let trie = decoder
+        .projection()
+        .expect("the shipped rules are projected");
+    let numbers = decoder
+        .audit_root
+        .expect("every root key of an audit event has a number");
+    let mut texts: Vec<String> = [
+        r#"{"verb":"get","verb":"list","auditID":"a","requestReceivedTimestamp":"2024-01-01T00:00:00Z"}"#,
+        r#"{"user":{"username":"a"},"verb":"get","user":"not an object"}"#,
+        r#"{"user":"x","user":{"username":"b"},"stage":"ResponseComplete"}"#,
+        r#"{"user":{},"verb":"get","requestURI":"/api"}"#,
+        r#"{"objectRef":{"verb":"x","stage":"y"},"verb":"get","stageTimestamp":"t"}"#,
+        r#"{"stage":null,"auditID":5,"kind":"EventList","items":[{"verb":"get"}]}"#,
+        r#"{"requestReceivedTimestamp":"t","requestReceivedTimestamp":"u","@timestamp":1}"#,
+        r#"{"ver\u0062":"get","\u0061uditID":"b","timestamp":"2024-01-01T00:00:00Z"}"#,
+        r#"{"verb":["get"],"user":[{"username":"c"}],"kind":{"a":1}}"#,
+        r#"{"unknown":{"verb":"x"},"level":"Metadata"}"#,
+        r#"{}"#,
+    ]
+    .map(String::from)
+    .to_vec();
+    for file in files_in(&root().join("rules/samples")) {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        texts.extend(text.lines().map(String::from));
+    }
+    let mut checked = 0;
+    for text in &texts {
+        let (mut builder, mut specials) = (DocBuilder::default(), json::Specials::default());
+        let mut noted = json::RootMembers::default();
+        if json::parse_into(text, Some(trie), &mut builder, &mut specials, &mut noted).is_err() {
+            continue;
+        }
+        let doc = builder.finish_into();
+        if !doc.root().is_object() {
+            continue;
+        }
+        let looked_up = doc
+            .root()
+            .get_all(kinds::audit::ROOT_KEYS)
+            .map(|found| found.map(Ref::index));
+        assert_eq!(numbers.map(|n| noted.value_at(n)), looked_up, "{text}");
+        checked += 1;
+    }
+    assert!(checked > 60, "only {checked} documents checked");
+}

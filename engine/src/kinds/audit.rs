@@ -39,7 +39,7 @@ const fn rfc3339(key: &'static str) -> TimeField {
 /// Every root key that recognising, identifying and deduplicating an event read, looked up in one
 /// pass ([`Ref::get_all`]): the time fields, then `auditID`, `stage`, `verb`, `requestURI`, `user`
 /// and `kind`.
-const ROOT_KEYS: [&str; 10] = [
+pub(crate) const ROOT_KEYS: [&str; 10] = [
     TIME_FIELDS[0].key,
     TIME_FIELDS[1].key,
     TIME_FIELDS[2].key,
@@ -106,6 +106,20 @@ fn identity<'a>(
     })
 }
 
+/// [`EventKind::identify_plain`] of an audit event from the values of its root's
+/// [`ROOT_KEYS`] (what `get_all` finds there), however they were found: the decoder knows them
+/// from the parse.
+pub(crate) fn identify_plain_found(
+    found: [Option<Ref<'_>>; ROOT_KEYS.len()],
+    position: &str,
+) -> Option<Result<Identity, NotAnEvent>> {
+    let [received, .., verb, _, _, kind] = found;
+    let plain = verb.is_some_and(Ref::is_string)
+        && received.is_some()
+        && kind.and_then(Ref::as_str) != Some("EventList");
+    plain.then(|| identity(found, position))
+}
+
 impl EventKind for Audit {
     fn name(&self) -> &'static str {
         "k8s_audit"
@@ -126,12 +140,7 @@ impl EventKind for Audit {
     /// [`Audit::plain`] and [`Audit::identify`] from one pass over the event's members (this runs
     /// for every event).
     fn identify_plain(&self, doc: Ref<'_>, position: &str) -> Option<Result<Identity, NotAnEvent>> {
-        let found = doc.get_all(ROOT_KEYS);
-        let [received, .., verb, _, _, kind] = found;
-        let plain = verb.is_some_and(Ref::is_string)
-            && received.is_some()
-            && kind.and_then(Ref::as_str) != Some("EventList");
-        plain.then(|| identity(found, position))
+        identify_plain_found(doc.get_all(ROOT_KEYS), position)
     }
 
     fn projection_keys(&self) -> &'static [&'static [&'static str]] {
