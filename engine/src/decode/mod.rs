@@ -347,20 +347,24 @@ impl Decoder {
         // The common case, a document a kind takes as it is (a raw v1 audit event, a KubeArmor
         // alert...), goes straight to classification; anything else (lists, wrappers, v1beta1)
         // through the `Value`-based shapes.
-        set_position(position, origin, line);
-        // An audit event's root keys, where the parse found them.
+        // An audit event's root keys, where the parse found them. Its position is written only
+        // if it needs one, for want of an `auditID`.
         let audit = self
             .audit_root
             .filter(|_| doc.root().is_object())
             .and_then(|numbers| {
                 let found = numbers.map(|n| root.value_at(n).map(|at| doc.root().node_at(at)));
-                kinds::audit::identify_plain_found(found, position)
+                kinds::audit::identify_plain_found(found, || {
+                    set_position(position, origin, line);
+                    Arc::from(position.as_str())
+                })
             });
         if let Some(identity) = audit {
             let event = identity.map(|identity| Event::identified(doc, KindId::AUDIT, identity));
             self.classified(event, origin, line, out);
             return;
         }
+        set_position(position, origin, line);
         if let Some((kind, identity)) = kinds::identify_plain(doc.root(), position) {
             let event = identity.map(|identity| Event::identified(doc, kind, identity));
             self.classified(event, origin, line, out);

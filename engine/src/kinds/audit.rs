@@ -53,9 +53,10 @@ pub(crate) const ROOT_KEYS: [&str; 10] = [
 ];
 
 /// The time, id and deduplication key of an audit event, from the values of its [`ROOT_KEYS`].
+/// `position` names an event that has no `auditID` (it is asked for only then).
 fn identity<'a>(
     found: [Option<Ref<'a>>; ROOT_KEYS.len()],
-    position: &str,
+    position: impl FnOnce() -> Arc<str>,
 ) -> Result<Identity, NotAnEvent> {
     let [received, stage_time, timestamp, at_timestamp, audit_id, stage, verb, uri, user, _kind] =
         found;
@@ -78,15 +79,9 @@ fn identity<'a>(
     };
     let (audit_id, stage) = (audit_id.and_then(Ref::as_str), stage.and_then(Ref::as_str));
     let id: Arc<str> = match (audit_id, stage) {
-        (Some(audit_id), Some(stage)) => {
-            let mut id = String::with_capacity(audit_id.len() + 1 + stage.len());
-            id.push_str(audit_id);
-            id.push('/');
-            id.push_str(stage);
-            id.into()
-        }
+        (Some(audit_id), Some(stage)) => joined_id(audit_id, stage),
         (Some(audit_id), None) => audit_id.into(),
-        _ => position.into(),
+        _ => position(),
     };
     let str_of = |value: Option<Ref<'a>>| value.and_then(Ref::as_str);
     // In the order of `DEDUP_FIELDS`.
@@ -106,12 +101,30 @@ fn identity<'a>(
     })
 }
 
+/// `audit_id/stage`, in one allocation: through a `String`, an `Arc<str>` takes two and a copy,
+/// for every event.
+fn joined_id(audit_id: &str, stage: &str) -> Arc<str> {
+    let mut buffer = [0u8; 128];
+    let length = audit_id.len() + 1 + stage.len();
+    if let Some(id) = buffer.get_mut(..length) {
+        let (head, tail) = id.split_at_mut(audit_id.len());
+        head.copy_from_slice(audit_id.as_bytes());
+        tail[0] = b'/';
+        tail[1..].copy_from_slice(stage.as_bytes());
+        // Always UTF-8: two strings joined by an ASCII byte.
+        if let Ok(id) = std::str::from_utf8(id) {
+            return Arc::from(id);
+        }
+    }
+    format!("{audit_id}/{stage}").into()
+}
+
 /// [`EventKind::identify_plain`] of an audit event from the values of its root's
 /// [`ROOT_KEYS`] (what `get_all` finds there), however they were found: the decoder knows them
 /// from the parse.
 pub(crate) fn identify_plain_found(
     found: [Option<Ref<'_>>; ROOT_KEYS.len()],
-    position: &str,
+    position: impl FnOnce() -> Arc<str>,
 ) -> Option<Result<Identity, NotAnEvent>> {
     let [received, .., verb, _, _, kind] = found;
     let plain = verb.is_some_and(Ref::is_string)
@@ -134,13 +147,13 @@ impl EventKind for Audit {
     }
 
     fn identify(&self, doc: Ref<'_>, position: &str) -> Result<Identity, NotAnEvent> {
-        identity(doc.get_all(ROOT_KEYS), position)
+        identity(doc.get_all(ROOT_KEYS), || position.into())
     }
 
     /// [`Audit::plain`] and [`Audit::identify`] from one pass over the event's members (this runs
     /// for every event).
     fn identify_plain(&self, doc: Ref<'_>, position: &str) -> Option<Result<Identity, NotAnEvent>> {
-        identify_plain_found(doc.get_all(ROOT_KEYS), position)
+        identify_plain_found(doc.get_all(ROOT_KEYS), || position.into())
     }
 
     fn projection_keys(&self) -> &'static [&'static [&'static str]] {
