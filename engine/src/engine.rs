@@ -157,6 +157,8 @@ pub struct Engine {
     happened: Vec<bool>,
     /// The rules `happened` is true for (reset before the next event).
     hits: Vec<usize>,
+    /// Which steps of a sequence an event is, reused from one sequence and event to the next.
+    steps: Vec<bool>,
     /// The buffers [`Engine::process`] judges one event with.
     scratch: Scratch,
     /// The verdict [`Engine::process`] judges one event into.
@@ -180,6 +182,7 @@ impl Engine {
         Engine {
             happened: vec![false; ruleset.rules.len()],
             hits: Vec::new(),
+            steps: Vec::new(),
             ruleset,
             limits,
             states,
@@ -337,7 +340,7 @@ impl Engine {
                 aggregate(state, event, self.coalesce_alerts, out);
             }
         }
-        let mut steps = Vec::new();
+        let mut steps = std::mem::take(&mut self.steps);
         let mut inline = 0;
         for (j, seq) in ruleset.sequences.iter().enumerate() {
             steps.clear();
@@ -380,6 +383,7 @@ impl Engine {
                 }
             }
         }
+        self.steps = steps;
         self.advance(event.time);
     }
 
