@@ -133,3 +133,45 @@ fn an_unreadable_path_exits_2() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("does/not/exist"), "{}", run.stderr);
 }
+
+/// `--format json` lists each rule and sequence with the fields it reads to decide a match: the
+/// shipped privileged-container rule needs the request object (the `Request` audit level), and
+/// a sequence reads what the rules of its steps read.
+#[test]
+fn json_lists_what_each_detection_reads() {
+    let run = k8scop(&["check", "--format", "json", "rules"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let doc = run.json();
+    let detections = doc["detections"].as_array().expect("detections");
+    assert_eq!(
+        detections.len() as u64,
+        doc["rules"].as_u64().unwrap() + doc["sequences"].as_u64().unwrap()
+    );
+    let reads = |name: &str| -> Vec<String> {
+        let d = detections
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is listed"));
+        serde_json::from_value(d["reads"].clone()).expect("paths")
+    };
+    let privileged = reads("privileged_container");
+    assert!(
+        privileged.contains(&"requestObject.spec.containers.securityContext.privileged".to_owned()),
+        "{privileged:?}"
+    );
+    let chain = reads("secrets_then_exec");
+    for rule in ["secret_enumeration", "pod_exec"] {
+        for path in reads(rule) {
+            assert!(
+                chain.contains(&path),
+                "{path} of {rule} missing from {chain:?}"
+            );
+        }
+    }
+    let chain = detections
+        .iter()
+        .find(|d| d["name"] == "secrets_then_exec")
+        .unwrap();
+    assert_eq!(chain["kind"], "sequence");
+    assert_eq!(chain["sources"], serde_json::json!(["k8s_audit"]));
+}

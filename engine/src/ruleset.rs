@@ -262,31 +262,86 @@ impl Ruleset {
     /// `event`, so events must be parsed in full. A script-block function called from a
     /// condition sees only its arguments (paths, which [`Ruleset::field_paths`] lists).
     pub fn uses_scripts(&self) -> bool {
-        fn cond(c: &Cond) -> bool {
-            use crate::eval::Source;
-            fn source(s: &Source) -> bool {
-                match s {
-                    Source::Script(_) => true,
-                    Source::Call(c) => c.args.iter().any(source),
-                    Source::Path(_) | Source::Const(_) => false,
-                }
-            }
-            match c {
-                Cond::True | Cond::False | Cond::Exists(_) => false,
-                Cond::And(cs) | Cond::Or(cs) => cs.iter().any(cond),
-                Cond::Not(c) | Cond::Memo { cond: c, .. } => cond(c),
-                Cond::Test { left, .. } => source(left),
-                Cond::Dynamic { left, right, .. } => source(left) || source(right),
-                Cond::Truthy(s) => source(s),
-            }
-        }
-        self.rules.iter().any(|r| cond(&r.when))
+        self.rules.iter().any(|r| r.when.runs_script())
             || self.sequences.iter().any(|s| {
                 s.steps
                     .iter()
-                    .any(|st| matches!(st, Step::Inline { cond: c, .. } if cond(c)))
+                    .any(|st| matches!(st, Step::Inline { cond: c, .. } if c.runs_script()))
             })
     }
+
+    /// What each rule, then each sequence, reads of an event to decide that it matches: the
+    /// field paths of its `when` (its macros expanded) and of its threshold's `by` and
+    /// `distinct`; for a sequence, those of the rules its steps name, of its inline steps and
+    /// of its `by`. For `k8scop check --format json`: which audit level and which fields a rule
+    /// needs to ever match.
+    pub fn detection_reads(&self) -> Vec<DetectionReads<'_>> {
+        fn rule_paths<'a>(rule: &'a Rule, out: &mut Vec<&'a FieldPath>) {
+            rule.when.paths(out);
+            if let Some(t) = &rule.threshold {
+                out.extend(t.by.iter());
+                out.extend(t.distinct.iter());
+            }
+        }
+        fn finish<'a>(
+            detection: &'a Detection,
+            sources: KindSet,
+            paths: Vec<&'a FieldPath>,
+            whole_event: bool,
+        ) -> DetectionReads<'a> {
+            let mut paths: Vec<&str> = paths.into_iter().map(FieldPath::text).collect();
+            paths.sort_unstable();
+            paths.dedup();
+            DetectionReads {
+                detection,
+                sources,
+                paths,
+                whole_event,
+            }
+        }
+        let rules = self.rules.iter().map(|rule| {
+            let mut paths = Vec::new();
+            rule_paths(rule, &mut paths);
+            finish(&rule.detection, rule.source, paths, rule.when.runs_script())
+        });
+        let sequences = self.sequences.iter().map(|seq| {
+            let (mut paths, mut sources, mut whole_event) = (Vec::new(), None, false);
+            let mut add = |kinds: KindSet| {
+                sources = Some(sources.map_or(kinds, |s: KindSet| s.union(kinds)));
+            };
+            for step in &seq.steps {
+                match step {
+                    Step::Rule(i) => {
+                        let rule = &self.rules[*i];
+                        rule_paths(rule, &mut paths);
+                        whole_event |= rule.when.runs_script();
+                        add(rule.source);
+                    }
+                    Step::Inline { kinds, cond } => {
+                        cond.paths(&mut paths);
+                        whole_event |= cond.runs_script();
+                        add(*kinds);
+                    }
+                }
+            }
+            paths.extend(seq.by.iter());
+            let sources = sources.unwrap_or_else(|| KindSet::of(KindId::AUDIT));
+            finish(&seq.detection, sources, paths, whole_event)
+        });
+        rules.chain(sequences).collect()
+    }
+}
+
+/// What one rule or sequence reads to decide that an event matches ([`Ruleset::detection_reads`]).
+pub struct DetectionReads<'r> {
+    /// The rule or sequence.
+    pub detection: &'r Detection,
+    /// The kinds of event it evaluates (for a sequence, those of its steps).
+    pub sources: KindSet,
+    /// The field paths, as written, sorted, each once.
+    pub paths: Vec<&'r str>,
+    /// Whether a condition script (`script { ... }`) reads the whole event besides.
+    pub whole_event: bool,
 }
 
 /// The inline steps (`{ CONDITION }`) of `sequences`, counted over every sequence in order (the
@@ -304,6 +359,27 @@ pub(crate) fn inline_steps(
 }
 
 impl Cond {
+    /// Whether the condition runs a condition script (`script { ... }`), which sees the whole
+    /// event.
+    pub fn runs_script(&self) -> bool {
+        use crate::eval::Source;
+        fn source(s: &Source) -> bool {
+            match s {
+                Source::Script(_) => true,
+                Source::Call(c) => c.args.iter().any(source),
+                Source::Path(_) | Source::Const(_) => false,
+            }
+        }
+        match self {
+            Cond::True | Cond::False | Cond::Exists(_) => false,
+            Cond::And(cs) | Cond::Or(cs) => cs.iter().any(Cond::runs_script),
+            Cond::Not(c) | Cond::Memo { cond: c, .. } => c.runs_script(),
+            Cond::Test { left, .. } => source(left),
+            Cond::Dynamic { left, right, .. } => source(left) || source(right),
+            Cond::Truthy(s) => source(s),
+        }
+    }
+
     /// Collects the field paths a condition reads.
     pub fn paths<'a>(&'a self, out: &mut Vec<&'a FieldPath>) {
         use crate::eval::Source;
@@ -326,5 +402,82 @@ impl Cond {
             }
             Cond::Truthy(s) => source(s, out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What each rule and sequence reads: macros expanded, threshold keys, a sequence's step
+    /// rules, inline steps and key; titles and `fields` left out; scripts flagged.
+    #[test]
+    fn detection_reads_follow_macros_steps_and_keys() {
+        let ruleset = crate::loader::ruleset_of(
+            r#"
+            macro exec = objectRef.subresource in ["exec", "attach"]
+            rule pod_exec {
+                title "{user.username} in {objectRef.name}"
+                when  verb == "create" and exec
+                fields [sourceIPs]
+            }
+            rule many_names {
+                when      objectRef.resource == "secrets"
+                threshold distinct objectRef.name >= 3 within 10m by user.username
+            }
+            rule long_names { when script { (event.objectRef?.name ?? "").len() > 40 } }
+            rule alerts { source kubearmor  when Action == "Block" }
+            sequence chain {
+                by     user.username
+                within 5m
+                steps  many_names -> { responseStatus.code == 403 } -> pod_exec
+            }
+            "#,
+        );
+        let reads: Vec<_> = ruleset
+            .detection_reads()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.detection.name.to_string(),
+                    r.paths.join(" "),
+                    r.whole_event,
+                )
+            })
+            .collect();
+        let expect =
+            |name: &str, paths: &str, script: bool| (name.to_owned(), paths.to_owned(), script);
+        assert_eq!(
+            reads,
+            [
+                expect("pod_exec", "objectRef.subresource verb", false),
+                expect(
+                    "many_names",
+                    "objectRef.name objectRef.resource user.username",
+                    false
+                ),
+                expect("long_names", "", true),
+                expect("alerts", "Action", false),
+                expect(
+                    "chain",
+                    "objectRef.name objectRef.resource objectRef.subresource \
+                     responseStatus.code user.username verb",
+                    false
+                ),
+            ]
+        );
+        let sources: Vec<_> = ruleset
+            .detection_reads()
+            .iter()
+            .map(|r| r.sources.single().map(crate::kinds::KindId::name))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                Some("k8s_audit"),
+                Some("k8s_audit"),
+                Some("k8s_audit"),
+                Some("kubearmor"),
+                Some("k8s_audit")
+            ]
+        );
     }
 }

@@ -38,6 +38,7 @@ pub fn run(args: &CheckArgs) -> u8 {
             "errors": errors,
             "warnings": warnings,
             "diagnostics": compiled.diagnostics.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
+            "detections": ruleset.map_or_else(Vec::new, detections_json),
         });
         outln!("{doc}");
     } else {
@@ -63,4 +64,31 @@ pub fn run(args: &CheckArgs) -> u8 {
     } else {
         0
     }
+}
+
+/// Each rule and sequence with what it reads to decide a match
+/// ([`k8scop_engine::ruleset::Ruleset::detection_reads`]).
+fn detections_json(ruleset: &k8scop_engine::ruleset::Ruleset) -> Vec<serde_json::Value> {
+    use k8scop_engine::kinds::KindId;
+    ruleset
+        .detection_reads()
+        .into_iter()
+        .map(|reads| {
+            let d = reads.detection;
+            let sources: Vec<&str> = KindId::all()
+                .filter(|k| reads.sources.contains(*k))
+                .map(KindId::name)
+                .collect();
+            serde_json::json!({
+                "name": &*d.name,
+                "kind": d.kind.as_str(),
+                "file": d.file,
+                "severity": d.severity.as_str(),
+                "enabled": d.enabled,
+                "sources": sources,
+                "reads": reads.paths,
+                "whole_event": reads.whole_event,
+            })
+        })
+        .collect()
 }
