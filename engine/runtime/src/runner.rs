@@ -100,6 +100,15 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
         })?
         .map_err(|diagnostics| PipelineError::Ruleset { diagnostics })?;
     let first = Arc::new(first);
+    // The decoding threads, before any task starts: if they cannot be had, nothing is left
+    // running.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = Workers::start(cores.min(config.decode_parallelism.max(1))).map_err(|e| {
+        PipelineError::Task {
+            task: "starting the decoding threads",
+            message: e.to_string(),
+        }
+    })?;
     notices(Notice::Loaded {
         rules: first.ruleset.rules.len(),
         sequences: first.ruleset.sequences.len(),
@@ -221,13 +230,6 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
     // Decoding: batches are decoded on a thread per core, several at once, and handed on in
     // input order so that the engine sees events in order.
     let (decoded_tx, mut decoded_rx) = mpsc::channel::<InFlight>(config.decode_parallelism.max(1));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = Workers::start(cores.min(config.decode_parallelism.max(1))).map_err(|e| {
-        PipelineError::Task {
-            task: "starting the decoding threads",
-            message: e.to_string(),
-        }
-    })?;
     stats.live.queue("decode", None, &decoded_tx);
     // The rules are loaded and the source runs: ready for traffic.
     stats.ready.store(true, Ordering::Relaxed);

@@ -13,7 +13,7 @@
 //! events is the runner's business: it awaits the batches' [`Reply`]s in input order.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 
 use k8scop_engine::chunk::Chunk;
@@ -109,22 +109,27 @@ fn work(queue: &Mutex<Receiver<Job>>) {
     let mut scratch = Scratch::default();
     let mut spare: Vec<Judged> = Vec::new();
     loop {
-        while let Ok((events, judged)) = spent.try_recv() {
+        while let Ok((events, mut judged)) = spent.try_recv() {
             drop(events);
-            // Verdict buffers for the batches in flight; more than that is never needed.
+            // Verdict buffers for the batches in flight; more than that is never needed. A kept
+            // one must not keep its ruleset alive past a reload.
             if spare.len() < SPARE_VERDICTS {
+                judged.forget_ruleset();
                 spare.push(judged);
             }
         }
         // The lock is held while waiting, so that one waiting thread takes the next job and the
-        // others wait for the lock (the std receiver cannot be shared otherwise).
+        // others wait for the lock (the std receiver cannot be shared otherwise). The wait is cut
+        // short now and then, so that batches given back while the input is idle are freed.
         let job = match queue.lock() {
-            Ok(queue) => queue.recv(),
-            Err(poisoned) => poisoned.into_inner().recv(),
+            Ok(queue) => queue.recv_timeout(IDLE_FREE),
+            Err(poisoned) => poisoned.into_inner().recv_timeout(IDLE_FREE),
         };
-        let Ok(Job { work, reply }) = job else {
+        let Job { work, reply } = match job {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => continue,
             // The pool was dropped and every job given is done.
-            return;
+            Err(RecvTimeoutError::Disconnected) => return,
         };
         let mut judged = spare.pop().unwrap_or_default();
         let outcome = catch_unwind(AssertUnwindSafe(|| work(&mut scratch, &mut judged)));
@@ -149,6 +154,9 @@ fn work(queue: &Mutex<Receiver<Job>>) {
 
 /// Spare verdict buffers a thread keeps.
 const SPARE_VERDICTS: usize = 8;
+
+/// How long a thread waits for a job before it frees what was given back meanwhile.
+const IDLE_FREE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// What a panic said, as a task's `JoinError` reports it.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -238,5 +246,25 @@ mod tests {
         assert_eq!(message, r#"panicked with message "bad batch""#);
         let done = next.await.expect("a reply").expect("decoded");
         assert_eq!(done.decoded.events.len(), 1);
+    }
+
+    /// Verdict buffers kept for reuse do not keep their ruleset alive: after a reload, the old
+    /// ruleset is freed even though its last verdicts were given back to the thread.
+    #[tokio::test]
+    async fn kept_verdicts_let_their_ruleset_go() {
+        let ruleset = ruleset();
+        let old = Arc::downgrade(&ruleset);
+        let workers = Workers::start(1).expect("a thread");
+        let decoder = Arc::new(Decoder::new(&ruleset));
+        let done = workers
+            .decode(lines(EXEC), decoder, ruleset)
+            .await
+            .expect("a reply")
+            .expect("decoded");
+        done.spent.give_back(done.decoded.events, done.judged);
+        // The next batch makes the thread take back what was given (and keep the verdict).
+        let next = workers.submit(Box::new(|_, _| Decoded::default()));
+        next.await.expect("a reply").expect("done");
+        assert!(old.upgrade().is_none(), "the old ruleset is still alive");
     }
 }

@@ -349,23 +349,27 @@ impl Decoder {
         // through the `Value`-based shapes.
         // An audit event's root keys, where the parse found them. Its position is written only
         // if it needs one, for want of an `auditID`.
-        let audit = self
-            .audit_root
-            .filter(|_| doc.root().is_object())
-            .and_then(|numbers| {
-                let found = numbers.map(|n| root.value_at(n).map(|at| doc.root().node_at(at)));
-                kinds::audit::identify_plain_found(found, || {
-                    set_position(position, origin, line);
-                    Arc::from(position.as_str())
-                })
+        let numbers = self.audit_root.filter(|_| doc.root().is_object());
+        if let Some(numbers) = numbers {
+            let found = numbers.map(|n| root.value_at(n).map(|at| doc.root().node_at(at)));
+            let audit = kinds::audit::identify_plain_found(found, || {
+                set_position(position, origin, line);
+                Arc::from(position.as_str())
             });
-        if let Some(identity) = audit {
-            let event = identity.map(|identity| Event::identified(doc, KindId::AUDIT, identity));
-            self.classified(event, origin, line, out);
-            return;
+            if let Some(identity) = audit {
+                let event =
+                    identity.map(|identity| Event::identified(doc, KindId::AUDIT, identity));
+                self.classified(event, origin, line, out);
+                return;
+            }
         }
         set_position(position, origin, line);
-        if let Some((kind, identity)) = kinds::identify_plain(doc.root(), position) {
+        // The audit kind, when it declined above, is not asked again.
+        let identified = match numbers {
+            Some(_) => kinds::identify_plain_not_audit(doc.root(), position),
+            None => kinds::identify_plain(doc.root(), position),
+        };
+        if let Some((kind, identity)) = identified {
             let event = identity.map(|identity| Event::identified(doc, kind, identity));
             self.classified(event, origin, line, out);
             return;

@@ -57,6 +57,14 @@ impl std::fmt::Debug for Judged {
 }
 
 impl Judged {
+    /// Lets go of the ruleset the verdicts were made with (and so they apply to no event any
+    /// more), keeping the buffers: a verdict kept for reuse must not keep an old ruleset alive
+    /// after a reload.
+    pub fn forget_ruleset(&mut self) {
+        self.ruleset = None;
+        self.events = 0;
+    }
+
     /// The rules whose `when` held for `event` (without an error), in rule order.
     pub(crate) fn rules_matched(&self, event: usize) -> impl Iterator<Item = usize> + '_ {
         let words = &self.bits[event * self.stride..(event + 1) * self.stride];

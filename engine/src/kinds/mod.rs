@@ -204,7 +204,23 @@ pub fn identify_plain(
     doc: Ref<'_>,
     position: &str,
 ) -> Option<(KindId, Result<Identity, NotAnEvent>)> {
-    KindId::all().find_map(|k| {
+    identify_plain_among(KindId::all(), doc, position)
+}
+
+/// [`identify_plain`] for a document the audit kind (the first one) has already declined.
+pub(crate) fn identify_plain_not_audit(
+    doc: Ref<'_>,
+    position: &str,
+) -> Option<(KindId, Result<Identity, NotAnEvent>)> {
+    identify_plain_among(KindId::all().filter(|&k| k != KindId::AUDIT), doc, position)
+}
+
+fn identify_plain_among(
+    kinds: impl Iterator<Item = KindId>,
+    doc: Ref<'_>,
+    position: &str,
+) -> Option<(KindId, Result<Identity, NotAnEvent>)> {
+    kinds.into_iter().find_map(|k| {
         k.kind()
             .identify_plain(doc, position)
             .map(|identity| (k, identity))
