@@ -9,8 +9,9 @@
 //!
 //! So decoding runs on a fixed set of threads, as many as there are cores; a batch goes to the
 //! first free thread, and the engine gives each batch back ([`Spent`]) to the thread that built
-//! it, which frees it before its next batch and reuses its verdicts' buffers. The order of
-//! events is the runner's business: it awaits the batches' [`Reply`]s in input order.
+//! it, which frees it before its next batch (or within 200 ms when the input pauses) and reuses
+//! its verdicts' buffers. The order of events is the runner's business: it awaits the batches'
+//! [`Reply`]s in input order.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
