@@ -256,6 +256,20 @@ fn test_rule_report(rules: &Path, events: &Path) -> serde_json::Value {
     run.json()
 }
 
+/// The imported rules in `rules` pass `k8scop check`, and over `events` exactly the rules of
+/// `expected` match, as many times as it says, without an error.
+fn assert_checks_and_matches(rules: &Path, events: &Path, expected: &[(&str, u64)]) {
+    let check = k8scop(&["check", arg(rules)]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let (got, errors) = matches(rules, events);
+    assert_eq!(errors, "[]");
+    let expected: BTreeMap<String, u64> = expected
+        .iter()
+        .map(|&(rule, n)| (rule.to_owned(), n))
+        .collect();
+    assert_eq!(got, expected);
+}
+
 /// The rules (k8scop names) that matched the trace, with their match counts, and the errors.
 fn matches(rules: &Path, trace: &Path) -> (BTreeMap<String, u64>, String) {
     let doc = test_rule_report(rules, trace);
@@ -473,19 +487,16 @@ fn uri_parameters_and_the_newer_plugin_fields_work_end_to_end() {
         text.contains(r#"annotations["authentication.openshift.io/decision"] == "deny""#),
         "{text}"
     );
-    let check = k8scop(&["check", arg(&out)]);
-    assert_eq!(check.code, 0, "{}", check.stderr);
-    let (got, errors) = matches(&out, &dir.join("events.jsonl"));
-    assert_eq!(errors, "[]");
-    assert_eq!(
-        got,
-        BTreeMap::from([
-            ("shell_exec".to_owned(), 1),
-            ("exec_names_a_container".to_owned(), 1),
-            ("openshift_login_denied".to_owned(), 1),
-            ("pod_security_violation".to_owned(), 1),
-            ("admission_policy_failure".to_owned(), 1),
-        ])
+    assert_checks_and_matches(
+        &out,
+        &dir.join("events.jsonl"),
+        &[
+            ("shell_exec", 1),
+            ("exec_names_a_container", 1),
+            ("openshift_login_denied", 1),
+            ("pod_security_violation", 1),
+            ("admission_policy_failure", 1),
+        ],
     );
     let doc = test_rule_report(&out, &dir.join("events.jsonl"));
     let shells = doc["rules"]["shell_exec"]["matching_events"].to_string();
@@ -560,21 +571,18 @@ fn host_ports_volume_types_and_the_privileged_flag_read_the_pod_as_the_plugin_do
         "{}",
         run.stderr
     );
-    let check = k8scop(&["check", arg(&out)]);
-    assert_eq!(check.code, 0, "{}", check.stderr);
-    let (got, errors) = matches(&out, &dir.join("events.jsonl"));
-    assert_eq!(errors, "[]");
-    assert_eq!(
-        got,
-        BTreeMap::from([
-            ("host_port_443".to_owned(), 1),
-            ("port_8080".to_owned(), 1),
-            ("init_host_port".to_owned(), 1),
-            ("only_safe_volumes".to_owned(), 1),
-            ("second_volume_host_path".to_owned(), 1),
-            ("privileged_pod".to_owned(), 1),
-            ("unprivileged_pod".to_owned(), 2),
-        ])
+    assert_checks_and_matches(
+        &out,
+        &dir.join("events.jsonl"),
+        &[
+            ("host_port_443", 1),
+            ("port_8080", 1),
+            ("init_host_port", 1),
+            ("only_safe_volumes", 1),
+            ("second_volume_host_path", 1),
+            ("privileged_pod", 1),
+            ("unprivileged_pod", 2),
+        ],
     );
     let doc = test_rule_report(&out, &dir.join("events.jsonl"));
     for (rule, event) in [
