@@ -66,55 +66,16 @@ pub const DEDUP_FIELDS: &[&[&str]] = &[
 /// `values` are the string values of [`DEDUP_FIELDS`], in that order (`None` for a field that is
 /// missing or not a string); the event has no key without a string `auditID`.
 pub(crate) fn dedup_key_of(values: [Option<&str>; DEDUP_FIELDS.len()]) -> Option<u64> {
+    use std::hash::Hasher;
     values[0]?;
-    let mut hasher = StagedHasher::new(dedup_hash_key().hasher());
+    let mut hasher = dedup_hash_key().hasher();
     for value in values {
         let value = value.unwrap_or_default();
         // Length-prefixed, so that ("a/b", "") and ("a", "b") differ.
-        hasher.write(&(value.len() as u64).to_le_bytes());
+        hasher.write_le_u64(value.len() as u64);
         hasher.write(value.as_bytes());
     }
     Some(hasher.finish())
-}
-
-/// A hasher fed through a buffer: the pieces of a deduplication key are short (an 8-byte length,
-/// then a few bytes), and handing each to SipHash on its own cost more than hashing them. The
-/// hash is that of the bytes written, in order, however they are split (SipHash hashes a stream).
-struct StagedHasher {
-    hasher: crate::hash::SipHasher13,
-    buffer: [u8; 256],
-    len: usize,
-}
-
-impl StagedHasher {
-    fn new(hasher: crate::hash::SipHasher13) -> Self {
-        StagedHasher {
-            hasher,
-            buffer: [0; 256],
-            len: 0,
-        }
-    }
-
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        use std::hash::Hasher;
-        if self.len + bytes.len() > self.buffer.len() {
-            self.hasher.write(&self.buffer[..self.len]);
-            self.len = 0;
-            if bytes.len() > self.buffer.len() {
-                self.hasher.write(bytes);
-                return;
-            }
-        }
-        self.buffer[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-    }
-
-    fn finish(mut self) -> u64 {
-        use std::hash::Hasher;
-        self.hasher.write(&self.buffer[..self.len]);
-        self.hasher.finish()
-    }
 }
 
 /// The process's deduplication hash key: random on a fresh start, or the one a restored
