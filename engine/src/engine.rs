@@ -464,7 +464,7 @@ fn fresh_states(ruleset: &Ruleset, limits: Limits) -> Vec<DetectionState> {
         threshold: rule
             .threshold
             .as_ref()
-            .map(|t| Threshold::new(t.counting, t.at_least, t.within_ms, limits)),
+            .map(|t| Threshold::new(t.counting, t.condition.clone(), t.within_ms, limits)),
         sequence: None,
         aggregation: Aggregation::new(rule.detection.within_ms, limits),
         payloads: HashMap::new(),

@@ -11,7 +11,7 @@ use crate::kinds::{KindId, KindSet};
 use crate::path::{FieldPath, Slots};
 use crate::prefilter::Prefilter;
 use crate::script::ScriptHost;
-use crate::state::Counting;
+use crate::state::{CountCondition, Counting};
 use crate::template::Template;
 
 /// Whether an alert comes from a rule or a sequence.
@@ -85,8 +85,8 @@ pub struct ThresholdSpec {
     pub counting: Counting,
     /// The path counted by `distinct`.
     pub distinct: Option<FieldPath>,
-    /// How many (events or distinct values) raise the alert.
-    pub at_least: u64,
+    /// What the count (of events or distinct values) must pass to raise the alert.
+    pub condition: CountCondition,
     /// The sliding window, in milliseconds.
     pub within_ms: i64,
     /// The group paths: each group counts on its own.

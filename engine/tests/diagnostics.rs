@@ -256,6 +256,17 @@ snapshot!(
     NeverMatches,
     NeverTrue
 );
+// A threshold no count can pass: a match counts itself.
+snapshot!(
+    threshold_no_count_passes,
+    "rule r {\n    when verb == \"get\"\n    threshold count < 1 within 1m\n}\n",
+    NeverMatches
+);
+snapshot!(
+    threshold_empty_range,
+    "rule r {\n    when verb == \"get\"\n    threshold distinct user.username >= 5 and <= 4 within 1m\n}\n",
+    NeverMatches
+);
 // String operators read strings only: an imported Sigma rule's `responseStatus.code: 'ALLOW'`.
 snapshot!(
     never_true_string_operator_on_an_integer,

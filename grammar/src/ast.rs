@@ -237,19 +237,73 @@ pub struct RuleDef {
     pub span: Span,
 }
 
-/// `threshold count >= N within D [by path, ...]` or `threshold distinct PATH >= N within D [by ...]`.
+/// `threshold count >= N within D [by path, ...]` or `threshold distinct PATH >= N within D [by ...]`;
+/// the comparison may be any of `>=`, `>`, `<=`, `<`, `==`, `!=`, and several joined with `and`
+/// make a range (`>= 3 and <= 10`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
     /// What is counted: matches, or distinct values of a path among them.
     pub kind: ThresholdKind,
-    /// The `N` of `>= N`. A `> N` in the source is normalised to `>= N + 1`.
-    pub at_least: Spanned<u64>,
+    /// The comparisons the count must pass, all of them, as written.
+    pub bounds: Vec<CountBound>,
     /// The sliding window the matches are counted over, ending at each match.
     pub within: Duration,
     /// `by path, ...`: matches are counted separately for each combination of these values.
     pub by: Vec<Path>,
     /// The whole `threshold ...` property.
     pub span: Span,
+}
+
+/// One comparison of a [`Threshold`]'s count, e.g. `>= 3`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountBound {
+    /// How the count compares.
+    pub cmp: CountCmp,
+    /// What it is compared with.
+    pub n: Spanned<u64>,
+}
+
+/// The comparison of a [`CountBound`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CountCmp {
+    /// `>=`
+    AtLeast,
+    /// `>`
+    MoreThan,
+    /// `<=`
+    AtMost,
+    /// `<`
+    LessThan,
+    /// `==`
+    Exactly,
+    /// `!=`
+    Not,
+}
+
+impl CountCmp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CountCmp::AtLeast => ">=",
+            CountCmp::MoreThan => ">",
+            CountCmp::AtMost => "<=",
+            CountCmp::LessThan => "<",
+            CountCmp::Exactly => "==",
+            CountCmp::Not => "!=",
+        }
+    }
+
+    /// Whether `count CMP n` holds.
+    pub fn holds(self, count: u64, n: u64) -> bool {
+        match self {
+            CountCmp::AtLeast => count >= n,
+            CountCmp::MoreThan => count > n,
+            CountCmp::AtMost => count <= n,
+            CountCmp::LessThan => count < n,
+            CountCmp::Exactly => count == n,
+            CountCmp::Not => count != n,
+        }
+    }
 }
 
 /// What a [`Threshold`] counts.

@@ -18,10 +18,10 @@ use pest::iterators::Pair;
 use pest::Parser as _;
 
 use crate::ast::{
-    AlertProps, Call, CmpOp, Comparison, Duration, Expect, Expr, ExprKind, File, Ident, Item,
-    ListDef, ListItem, Literal, LiteralValue, MacroDef, Operand, Path, RuleDef, ScriptBlock,
-    ScriptExpr, Segment, SegmentKind, SequenceDef, Severity, Span, Spanned, Step, StrLit, TestDef,
-    TestEvents, Threshold, ThresholdKind,
+    AlertProps, Call, CmpOp, Comparison, CountBound, CountCmp, Duration, Expect, Expr, ExprKind,
+    File, Ident, Item, ListDef, ListItem, Literal, LiteralValue, MacroDef, Operand, Path, RuleDef,
+    ScriptBlock, ScriptExpr, Segment, SegmentKind, SequenceDef, Severity, Span, Spanned, Step,
+    StrLit, TestDef, TestEvents, Threshold, ThresholdKind,
 };
 use crate::diagnostic::{Code, Diagnostic, SourceFile};
 use suggest::{did_you_mean, quoted_list};
@@ -382,24 +382,39 @@ impl<'f> Builder<'f> {
             Rule::thr_distinct => ThresholdKind::Distinct(self.path(only_child(kind))),
             other => unexpected(other, "threshold_prop"),
         };
-        let strict = next(&mut it).as_str() == ">";
-        let count = self.count(next(&mut it));
-        let within = self.duration(next(&mut it));
-        let by = it.next().map(|p| self.path_seq(p).node).unwrap_or_default();
-        let at_least = match count {
-            // `> N` is `>= N + 1`.
-            Some(n) if strict => match n.node.checked_add(1) {
-                Some(plus_one) => Some(Spanned::new(plus_one, n.span)),
-                None => {
-                    self.too_large(n.span, "count");
-                    None
+        let mut bounds = Vec::new();
+        let mut within = None;
+        let mut by = Vec::new();
+        let mut complete = true;
+        for part in it {
+            match part.as_rule() {
+                Rule::thr_bound => {
+                    let mut parts = children(part);
+                    let cmp = match next(&mut parts).as_str() {
+                        ">=" => CountCmp::AtLeast,
+                        ">" => CountCmp::MoreThan,
+                        "<=" => CountCmp::AtMost,
+                        "<" => CountCmp::LessThan,
+                        "==" => CountCmp::Exactly,
+                        "!=" => CountCmp::Not,
+                        other => unreachable!("the grammar has no comparison `{other}`"),
+                    };
+                    match self.count(next(&mut parts)) {
+                        Some(n) => bounds.push(CountBound { cmp, n }),
+                        None => complete = false,
+                    }
                 }
-            },
-            count => count,
-        };
+                Rule::duration => within = self.duration(part),
+                Rule::path_seq => by = self.path_seq(part).node,
+                other => unexpected(other, "threshold_prop"),
+            }
+        }
+        if !complete {
+            return None;
+        }
         Some(Threshold {
             kind,
-            at_least: at_least?,
+            bounds,
             within: within?,
             by,
             span,

@@ -248,7 +248,7 @@ snapshot!(
 );
 snapshot!(
     count_too_large,
-    "rule r { threshold count > 18446744073709551615 within 1m }",
+    "rule r { threshold count >= 18446744073709551616 within 1m }",
     InvalidValue
 );
 snapshot!(

@@ -6,8 +6,8 @@ use common::{
     condition, parse_ok, rule, sequence, sexp, show_expr, tests, text_of, LANGUAGE_EXAMPLE,
 };
 use k8scop_grammar::ast::{
-    CmpOp, Expect, ExprKind, Item, ListItem, LiteralValue, Operand, SegmentKind, Severity, Step,
-    TestEvents, ThresholdKind,
+    CmpOp, CountCmp, Expect, ExprKind, Item, ListItem, LiteralValue, Operand, SegmentKind,
+    Severity, Step, TestEvents, ThresholdKind,
 };
 use serde_json::json;
 
@@ -130,8 +130,10 @@ fn language_example_rules() {
     let enumeration = rule(&file, "secret_enumeration");
     let threshold = enumeration.threshold.as_ref().expect("a threshold");
     assert_eq!(threshold.kind, ThresholdKind::Count);
-    assert_eq!(threshold.at_least.node, 5);
-    assert_eq!(text_of(LANGUAGE_EXAMPLE, threshold.at_least.span), "5");
+    assert_eq!(threshold.bounds.len(), 1);
+    assert_eq!(threshold.bounds[0].cmp, CountCmp::AtLeast);
+    assert_eq!(threshold.bounds[0].n.node, 5);
+    assert_eq!(text_of(LANGUAGE_EXAMPLE, threshold.bounds[0].n.span), "5");
     assert_eq!(threshold.within.millis, 60_000);
     let by: Vec<String> = threshold.by.iter().map(|p| p.to_string()).collect();
     assert_eq!(by, ["user.username"]);
@@ -146,7 +148,7 @@ fn language_example_rules() {
         ThresholdKind::Distinct(path) => assert_eq!(path.to_string(), "objectRef.namespace"),
         other => panic!("expected distinct, got {other:?}"),
     }
-    assert_eq!(threshold.at_least.node, 3);
+    assert_eq!(threshold.bounds[0].n.node, 3);
     assert_eq!(threshold.within.millis, 600_000);
 
     let scripted = rule(&file, "scripted_access");
@@ -752,8 +754,11 @@ rule r {
     assert_eq!(r.within.map(|d| d.millis), Some(500));
     assert_eq!(r.within.map(|d| text_of(text, d.span)), Some("500ms"));
     let t = r.threshold.as_ref().expect("a threshold");
-    // `> 9` is `>= 10`.
-    assert_eq!(t.at_least.node, 10);
+    assert_eq!(t.bounds.len(), 1);
+    assert_eq!(
+        (t.bounds[0].cmp, t.bounds[0].n.node),
+        (CountCmp::MoreThan, 9)
+    );
     assert_eq!(t.within.millis, 7_200_000);
     assert_eq!(t.by.len(), 2);
     assert_eq!(p.enabled.as_ref().map(|e| e.node), Some(false));
@@ -923,4 +928,44 @@ fn names_may_be_keywords() {
         Some("rule")
     );
     assert_eq!(file.items.len(), 3);
+}
+
+#[test]
+fn threshold_comparisons_and_ranges() {
+    let cases: &[(&str, &[(CountCmp, u64)])] = &[
+        ("count >= 3", &[(CountCmp::AtLeast, 3)]),
+        ("count > 3", &[(CountCmp::MoreThan, 3)]),
+        ("count <= 3", &[(CountCmp::AtMost, 3)]),
+        ("count < 3", &[(CountCmp::LessThan, 3)]),
+        ("count == 3", &[(CountCmp::Exactly, 3)]),
+        ("count != 3", &[(CountCmp::Not, 3)]),
+        (
+            "count >= 3 and <= 10",
+            &[(CountCmp::AtLeast, 3), (CountCmp::AtMost, 10)],
+        ),
+        (
+            "distinct objectRef.namespace > 1 and < 5 and != 3",
+            &[
+                (CountCmp::MoreThan, 1),
+                (CountCmp::LessThan, 5),
+                (CountCmp::Not, 3),
+            ],
+        ),
+    ];
+    for (written, expected) in cases {
+        let text = format!(
+            "rule r {{\n  when verb == \"get\"\n  threshold {written} within 1m by a\n}}\n"
+        );
+        let file = parse_ok(&text);
+        let t = rule(&file, "r").threshold.clone().expect("a threshold");
+        let bounds: Vec<(CountCmp, u64)> = t.bounds.iter().map(|b| (b.cmp, b.n.node)).collect();
+        assert_eq!(bounds, *expected, "{written}");
+        let last = t.bounds.last().expect("a bound");
+        assert_eq!(
+            text_of(&text, last.n.span),
+            expected[expected.len() - 1].1.to_string()
+        );
+        assert_eq!(t.within.millis, 60_000, "{written}");
+        assert_eq!(t.by.len(), 1, "{written}");
+    }
 }

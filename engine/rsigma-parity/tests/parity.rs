@@ -560,6 +560,66 @@ correlation:
     # (without a condition, it fires when any one rule matches).
     condition: {gte: 2}
 level: high
+---
+title: Few secret reads
+id: few-reads
+correlation:
+    type: event_count
+    rules: secret_read
+    group-by: [user.username]
+    timespan: 1m
+    condition: {lt: 3}
+level: low
+---
+title: At most two secret reads
+id: at-most-two-reads
+correlation:
+    type: event_count
+    rules: secret_read
+    group-by: [user.username]
+    timespan: 1m
+    condition: {lte: 2}
+level: low
+---
+title: Exactly two secret reads
+id: two-reads
+correlation:
+    type: event_count
+    rules: secret_read
+    group-by: [user.username]
+    timespan: 1m
+    condition: {eq: 2}
+level: low
+---
+title: Not two secret reads
+id: not-two-reads
+correlation:
+    type: event_count
+    rules: secret_read
+    group-by: [user.username]
+    timespan: 1m
+    condition: {neq: 2}
+level: low
+---
+title: Two or three secret reads
+id: two-or-three-reads
+correlation:
+    type: event_count
+    rules: secret_read
+    group-by: [user.username]
+    timespan: 1m
+    condition: {gte: 2, lte: 3}
+level: low
+---
+title: Secrets read in one namespace only
+id: reads-in-one-namespace
+correlation:
+    type: value_count
+    rules: [secret_read]
+    group-by: [user.username]
+    timespan: 5m
+    condition: {field: objectRef.namespace, lt: 2}
+level: low
 "#;
 
 /// The timed events of the correlation test: (seconds after 12:00:00, user (`""`: none), what,
@@ -689,6 +749,12 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("read-then-exec", (120, true)),
         ("read-then-b", (60, true)),
         ("binding-and-exec", (120, true)),
+        ("few-reads", (60, false)),
+        ("at-most-two-reads", (60, false)),
+        ("two-reads", (60, false)),
+        ("not-two-reads", (60, false)),
+        ("two-or-three-reads", (60, false)),
+        ("reads-in-one-namespace", (300, false)),
     ]
     .into();
     let mut k8scop_fired: BTreeSet<Firing> = BTreeSet::new();
@@ -773,6 +839,12 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("read-then-b", "Reader Author, Touch Author"),
         ("read-then-exec", "Exec Author, Reader Author"),
         ("binding-and-exec", "Exec Author"),
+        ("few-reads", "Reader Author"),
+        ("at-most-two-reads", "Reader Author"),
+        ("two-reads", "Reader Author"),
+        ("not-two-reads", "Reader Author"),
+        ("two-or-three-reads", "Reader Author"),
+        ("reads-in-one-namespace", "Reader Author"),
     ]
     .map(|(id, author)| (id.to_owned(), author.to_owned()))
     .into();

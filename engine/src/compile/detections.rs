@@ -18,7 +18,7 @@ use crate::hash::Fnv1a64;
 use crate::kinds::{self, KindId, KindSet};
 use crate::path::FieldPath;
 use crate::ruleset::{Detection, DetectionKind, Rule, Sequence, Step, ThresholdSpec};
-use crate::state::Counting;
+use crate::state::{CountCondition, Counting};
 use crate::template::{split_path, Template};
 
 impl Compiler<'_> {
@@ -62,10 +62,34 @@ impl Compiler<'_> {
                     (Counting::Distinct, Some(self.field(p)))
                 }
             };
+            let condition =
+                CountCondition::new(t.bounds.iter().map(|b| (b.cmp, b.n.node)).collect());
+            let least = match counting {
+                Counting::Count => 1,
+                Counting::Distinct => 0,
+            };
+            if condition.never_from(least) && !switched_off {
+                let help = if condition.never_from(0) {
+                    "the comparisons leave no number between them; check them"
+                } else {
+                    "a match counts itself, so the count is at least 1"
+                };
+                let d = Diagnostic::new(
+                    Code::NeverMatches,
+                    format!("rule `{}` can never raise an alert", def.name.name),
+                )
+                .with_label(
+                    file,
+                    t.span,
+                    format!("no count passes `{}`", condition.text()),
+                )
+                .with_help(help);
+                self.report(d);
+            }
             ThresholdSpec {
                 counting,
                 distinct,
-                at_least: t.at_least.node,
+                condition,
                 within_ms: t.within.millis as i64,
                 by: self.paths(&scope, &t.by),
             }

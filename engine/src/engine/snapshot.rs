@@ -423,7 +423,7 @@ fn load_detection(
             current.threshold = match (&rule.threshold, saved.threshold) {
                 (Some(spec), Some(saved)) => Some(Threshold::restore(
                     spec.counting,
-                    spec.at_least,
+                    spec.condition.clone(),
                     spec.within_ms,
                     limits,
                     saved,

@@ -71,7 +71,7 @@ mod timeline_tests;
 
 pub use aggregate::{alert_id, Aggregation, OpenAlert, Sample, Update};
 pub use sequence::{Sequence, SequenceMatch};
-pub use threshold::{Counting, Threshold};
+pub use threshold::{CountCondition, Counting, Threshold};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -1,10 +1,15 @@
 //! Thresholds: `threshold count >= N within D [by ...]` and
-//! `threshold distinct PATH >= N within D [by ...]`.
+//! `threshold distinct PATH >= N within D [by ...]`, and the other comparisons (`>`, `<=`, `<`,
+//! `==`, `!=`, ranges such as `>= 3 and <= 10`: a [`CountCondition`]).
 //!
-//! A match at time `t` is a *hit* when, counting it, its key has at least `N` matches (or `N`
-//! distinct values of the path among its matches) with time in `[t - D, t]`. Only hits raise alerts
-//! and count as sequence steps; nothing resets after a hit, so every further match while the window
-//! holds enough is a hit too.
+//! A match at time `t` is a *hit* when, counting it, the number of its key's matches (or of
+//! distinct values of the path among its matches) with time in `[t - D, t]` passes the condition.
+//! Only hits raise alerts and count as sequence steps; nothing resets after a hit, so every further
+//! match while the window holds enough is a hit too.
+//!
+//! Below, `N` is the condition's [`CountCondition::enough`]: the count from which its answer no
+//! longer changes (the `N` of `>= N`, `N + 1` for `<= N`, `== N` or `!= N`), so that counting
+//! stops there.
 //!
 //! # What a key holds
 //!
@@ -26,11 +31,13 @@
 //! behind the watermark can look at them. A key therefore holds at most 3 blocks, that is at most
 //! `6 * (N - 1)` times or `6 * N` values.
 //!
-//! `count >= N` with `N <= 1` (and `distinct >= 0`) is a hit on every match and holds no state.
+//! A condition that holds for every count a match can see (`count >= 1`, `distinct >= 0`) makes a
+//! hit of every match and holds no state.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use k8scop_grammar::ast::CountCmp;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -46,11 +53,100 @@ pub enum Counting {
     Distinct,
 }
 
+/// The comparisons a threshold's count must pass, all of them: `>= 3`, `< 5`, `>= 3 and <= 10`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountCondition {
+    bounds: Vec<(CountCmp, u64)>,
+}
+
+impl CountCondition {
+    /// The condition of these comparisons (none: every count passes).
+    pub fn new(bounds: Vec<(CountCmp, u64)>) -> Self {
+        CountCondition { bounds }
+    }
+
+    /// `>= n`.
+    pub fn at_least(n: u64) -> Self {
+        CountCondition::new(vec![(CountCmp::AtLeast, n)])
+    }
+
+    /// Whether `count` passes every comparison.
+    pub fn holds(&self, count: u64) -> bool {
+        self.bounds.iter().all(|&(cmp, n)| cmp.holds(count, n))
+    }
+
+    /// The count from which the answer no longer changes: [`CountCondition::holds`] gives the same
+    /// for every count at or above it, so a window need only be counted up to it.
+    pub fn enough(&self) -> u64 {
+        self.bounds
+            .iter()
+            .map(|&(cmp, n)| match cmp {
+                CountCmp::AtLeast | CountCmp::LessThan => n,
+                CountCmp::MoreThan | CountCmp::AtMost | CountCmp::Exactly | CountCmp::Not => {
+                    n.saturating_add(1)
+                }
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether every count from `min` on passes.
+    pub fn holds_from(&self, min: u64) -> bool {
+        self.bounds.iter().all(|&(cmp, n)| match cmp {
+            CountCmp::AtLeast => n <= min,
+            CountCmp::MoreThan | CountCmp::Not => n < min,
+            CountCmp::AtMost | CountCmp::LessThan | CountCmp::Exactly => false,
+        })
+    }
+
+    /// Whether no count from `min` on passes.
+    pub fn never_from(&self, min: u64) -> bool {
+        // The counts that pass are [lo, hi] less the `!=` values.
+        let mut lo = min;
+        let mut hi = u64::MAX;
+        let mut not = BTreeSet::new();
+        for &(cmp, n) in &self.bounds {
+            match cmp {
+                CountCmp::AtLeast => lo = lo.max(n),
+                CountCmp::MoreThan => match n.checked_add(1) {
+                    Some(n) => lo = lo.max(n),
+                    None => return true,
+                },
+                CountCmp::AtMost => hi = hi.min(n),
+                CountCmp::LessThan => match n.checked_sub(1) {
+                    Some(n) => hi = hi.min(n),
+                    None => return true,
+                },
+                CountCmp::Exactly => (lo, hi) = (lo.max(n), hi.min(n)),
+                CountCmp::Not => {
+                    not.insert(n);
+                }
+            }
+        }
+        lo > hi || not.range(lo..=hi).count() as u128 == u128::from(hi - lo) + 1
+    }
+
+    /// The condition as a rule writes it: `>= 3 and <= 10`.
+    pub fn text(&self) -> String {
+        let parts: Vec<String> = self
+            .bounds
+            .iter()
+            .map(|(cmp, n)| format!("{} {n}", cmp.as_str()))
+            .collect();
+        parts.join(" and ")
+    }
+}
+
 /// The threshold state of one rule.
 #[derive(Debug)]
 pub struct Threshold {
     counting: Counting,
-    at_least: u64,
+    condition: CountCondition,
+    /// `condition.enough()`.
+    enough: u64,
+    /// The answer for every match, when the condition gives the same for every count a match
+    /// can see (at least 1 for `count`, 0 for `distinct`).
+    fixed: Option<bool>,
     within: i64,
     /// Block width: `within`, at least 1ms.
     width: i64,
@@ -86,13 +182,31 @@ impl Block {
 }
 
 impl Threshold {
-    /// A threshold that needs `at_least` matches (or distinct values) within `within_ms`.
-    /// A negative window counts as 0.
-    pub fn new(counting: Counting, at_least: u64, within_ms: i64, limits: Limits) -> Self {
+    /// A threshold whose count of matches (or distinct values) within `within_ms` must pass
+    /// `condition`. A negative window counts as 0.
+    pub fn new(
+        counting: Counting,
+        condition: CountCondition,
+        within_ms: i64,
+        limits: Limits,
+    ) -> Self {
         let within = within_ms.max(0);
+        let min = match counting {
+            Counting::Count => 1,
+            Counting::Distinct => 0,
+        };
+        let fixed = if condition.holds_from(min) {
+            Some(true)
+        } else if condition.never_from(min) {
+            Some(false)
+        } else {
+            None
+        };
         Threshold {
             counting,
-            at_least,
+            enough: condition.enough(),
+            fixed,
+            condition,
             within,
             width: within.max(1),
             limits,
@@ -104,25 +218,21 @@ impl Threshold {
 
     /// Records one match of `key` at time `t`; for [`Counting::Distinct`], `values` are the values
     /// of the distinct path in this match (a match without a value adds none). Returns true when
-    /// this match is a threshold hit: counting it, its key has at least N matches (or N distinct
-    /// values among its matches) with time in `[t - within, t]`.
+    /// this match is a threshold hit: counting it, the number of its key's matches (or of distinct
+    /// values among its matches) with time in `[t - within, t]` passes the condition.
     pub fn observe(&mut self, key: &Key, t: i64, values: &[String]) -> bool {
         self.newest = self.newest.max(t);
-        let n = self.at_least;
-        let always = match self.counting {
-            Counting::Count => n <= 1,
-            Counting::Distinct => n == 0,
-        };
-        if always {
-            return true;
+        if let Some(hit) = self.fixed {
+            return hit;
         }
+        let n = self.enough;
         let lo = t.saturating_sub(self.within);
         let taken = self.keys.take(key);
         let window = taken.as_ref().map(|(_, window)| window);
         let (hit, new_values) = match self.counting {
             Counting::Count => {
-                let others = window.map_or(0, |w| w.count(self.width, lo, t, n - 1));
-                (others + 1 >= n, Vec::new())
+                let others = window.map_or(0, |w| w.count(self.width, lo, t, n.saturating_sub(1)));
+                (self.condition.holds(others + 1), Vec::new())
             }
             Counting::Distinct => {
                 let current: BTreeSet<&str> = values.iter().map(String::as_str).collect();
@@ -130,7 +240,10 @@ impl Threshold {
                     Some(w) => w.distinct(self.width, lo, t, current.clone(), n),
                     None => current.len() as u64,
                 };
-                (distinct >= n, current.into_iter().collect())
+                (
+                    self.condition.holds(distinct),
+                    current.into_iter().collect(),
+                )
             }
         };
 
@@ -141,7 +254,7 @@ impl Threshold {
             None => (Arc::new(key.clone()), Window::default()),
         };
         match self.counting {
-            Counting::Count => window.record_time(self.width, t, cap(n - 1)),
+            Counting::Count => window.record_time(self.width, t, cap(n.saturating_sub(1))),
             Counting::Distinct => {
                 for value in new_values {
                     window.record_value(self.width, t, value, cap(n));
@@ -214,16 +327,16 @@ impl Threshold {
         }
     }
 
-    /// The threshold a snapshot was taken of; `counting`, `at_least`, `within_ms` and `limits` are
-    /// those of its rule, as for [`Threshold::new`].
+    /// The threshold a snapshot was taken of; `counting`, `condition`, `within_ms` and `limits`
+    /// are those of its rule, as for [`Threshold::new`].
     pub(crate) fn restore(
         counting: Counting,
-        at_least: u64,
+        condition: CountCondition,
         within_ms: i64,
         limits: Limits,
         state: ThresholdState,
     ) -> Result<Self, Invalid> {
-        let mut threshold = Threshold::new(counting, at_least, within_ms, limits);
+        let mut threshold = Threshold::new(counting, condition, within_ms, limits);
         let width = threshold.width;
         threshold.keys = Keyed::restore(state.keys, |key, window| {
             let mut blocks = BTreeMap::new();
@@ -459,11 +572,21 @@ mod tests {
     }
 
     fn count(n: u64, within: i64) -> Threshold {
-        Threshold::new(Counting::Count, n, within, Limits::default())
+        Threshold::new(
+            Counting::Count,
+            CountCondition::at_least(n),
+            within,
+            Limits::default(),
+        )
     }
 
     fn distinct(n: u64, within: i64) -> Threshold {
-        Threshold::new(Counting::Distinct, n, within, Limits::default())
+        Threshold::new(
+            Counting::Distinct,
+            CountCondition::at_least(n),
+            within,
+            Limits::default(),
+        )
     }
 
     fn hits(th: &mut Threshold, k: &str, times: &[i64]) -> Vec<bool> {
@@ -661,7 +784,7 @@ mod tests {
             max_keys: 2,
             ..Limits::default()
         };
-        let mut th = Threshold::new(Counting::Count, 2, 10, limits);
+        let mut th = Threshold::new(Counting::Count, CountCondition::at_least(2), 10, limits);
         th.observe(&key("a"), 0, &[]);
         th.observe(&key("b"), 100, &[]);
         // "a" is older than 100 - 2 * 10: expired, no overflow.
@@ -684,7 +807,7 @@ mod tests {
             max_keys: 1,
             ..Limits::default()
         };
-        let mut th = Threshold::new(Counting::Count, 2, 10, limits);
+        let mut th = Threshold::new(Counting::Count, CountCondition::at_least(2), 10, limits);
         th.observe(&key("a"), 1_000, &[]);
         assert!(!th.observe(&key("b"), 0, &[]));
         assert_eq!(th.overflow(), Overflow::default());
@@ -692,7 +815,12 @@ mod tests {
         for t in [i64::MIN, i64::MAX, 0, i64::MIN + 1] {
             th.observe(&key("x"), t, &[]);
         }
-        let mut th = Threshold::new(Counting::Distinct, 2, i64::MAX, Limits::default());
+        let mut th = Threshold::new(
+            Counting::Distinct,
+            CountCondition::at_least(2),
+            i64::MAX,
+            Limits::default(),
+        );
         assert!(!th.observe(&key("x"), i64::MIN, &vals(&["a"])));
         assert!(
             !th.observe(&key("x"), 0, &vals(&["b"])),
@@ -702,5 +830,59 @@ mod tests {
             th.observe(&key("x"), i64::MAX, &vals(&["c"])),
             "0 is within MAX of MAX"
         );
+    }
+    fn condition(bounds: &[(CountCmp, u64)]) -> CountCondition {
+        CountCondition::new(bounds.to_vec())
+    }
+
+    #[test]
+    fn conditions_other_than_at_least() {
+        use CountCmp::*;
+        // The comparisons, and whether each of five matches within a minute is a hit.
+        type Case = (&'static [(CountCmp, u64)], [bool; 5]);
+        let cases: &[Case] = &[
+            (&[(LessThan, 3)], [true, true, false, false, false]),
+            (&[(AtMost, 3)], [true, true, true, false, false]),
+            (&[(Exactly, 3)], [false, false, true, false, false]),
+            (&[(Not, 3)], [true, true, false, true, true]),
+            (&[(MoreThan, 3)], [false, false, false, true, true]),
+            (
+                &[(AtLeast, 2), (AtMost, 4)],
+                [false, true, true, true, false],
+            ),
+        ];
+        for (bounds, expected) in cases {
+            let mut th = Threshold::new(Counting::Count, condition(bounds), MIN, Limits::default());
+            assert_eq!(hits(&mut th, "a", &[0, 1, 2, 3, 4]), expected, "{bounds:?}");
+        }
+    }
+
+    #[test]
+    fn conditions_know_where_their_answer_settles() {
+        use CountCmp::*;
+        assert_eq!(condition(&[(AtLeast, 3)]).enough(), 3);
+        assert_eq!(condition(&[(AtLeast, 3), (AtMost, 10)]).enough(), 11);
+        assert_eq!(condition(&[(LessThan, 0)]).enough(), 0);
+        assert!(condition(&[(AtLeast, 1)]).holds_from(1));
+        assert!(!condition(&[(AtLeast, 1)]).holds_from(0));
+        assert!(condition(&[(Not, 0)]).holds_from(1));
+        assert!(!condition(&[(AtMost, 1_000)]).holds_from(1));
+        assert!(condition(&[(LessThan, 1)]).never_from(1));
+        assert!(condition(&[(Exactly, 0)]).never_from(1));
+        assert!(!condition(&[(Exactly, 0)]).never_from(0));
+        assert!(condition(&[(AtLeast, 5), (AtMost, 4)]).never_from(0));
+        assert!(condition(&[(AtLeast, 2), (AtMost, 3), (Not, 2), (Not, 3)]).never_from(0));
+        assert!(!condition(&[(AtLeast, 2), (AtMost, 3), (Not, 2)]).never_from(0));
+        assert!(condition(&[(MoreThan, u64::MAX)]).never_from(0));
+        assert!(!condition(&[(Not, 7)]).never_from(0));
+        // A condition that never passes holds no state either.
+        let mut th = Threshold::new(
+            Counting::Count,
+            condition(&[(LessThan, 1)]),
+            MIN,
+            Limits::default(),
+        );
+        assert_eq!(hits(&mut th, "a", &[0, 1]), [false, false]);
+        assert_eq!(th.keys(), 0);
     }
 }

@@ -80,7 +80,12 @@ fn timeline(seed: u64, len: usize, keys: u64, max_late: i64) -> Vec<Event> {
 }
 
 /// A threshold with every match kept, straight from the spec.
-fn reference_threshold(counting: Counting, n: u64, within: i64, events: &[Event]) -> Vec<bool> {
+fn reference_threshold(
+    counting: Counting,
+    condition: &CountCondition,
+    within: i64,
+    events: &[Event],
+) -> Vec<bool> {
     let mut seen: BTreeMap<&Key, Vec<(i64, &[String])>> = BTreeMap::new();
     events
         .iter()
@@ -91,11 +96,11 @@ fn reference_threshold(counting: Counting, n: u64, within: i64, events: &[Event]
                 .iter()
                 .filter(|(t, _)| e.time - within <= *t && *t <= e.time);
             match counting {
-                Counting::Count => in_window.count() as u64 >= n,
+                Counting::Count => condition.holds(in_window.count() as u64),
                 Counting::Distinct => {
                     let values: std::collections::BTreeSet<&String> =
                         in_window.flat_map(|(_, vs)| vs.iter()).collect();
-                    values.len() as u64 >= n
+                    condition.holds(values.len() as u64)
                 }
             }
         })
@@ -143,16 +148,32 @@ fn thresholds_match_the_reference_when_events_are_at_most_within_late() {
     let within = 50;
     for seed in 0..4 {
         let events = timeline(seed, 4_000, 8, within);
-        for (counting, n) in [
-            (Counting::Count, 2),
-            (Counting::Count, 4),
-            (Counting::Count, 9),
-            (Counting::Distinct, 1),
-            (Counting::Distinct, 2),
-            (Counting::Distinct, 4),
+        use k8scop_grammar::ast::CountCmp::*;
+        let at_least = |n| vec![(AtLeast, n)];
+        for (counting, bounds) in [
+            (Counting::Count, at_least(2)),
+            (Counting::Count, at_least(4)),
+            (Counting::Count, at_least(9)),
+            (Counting::Distinct, at_least(1)),
+            (Counting::Distinct, at_least(2)),
+            (Counting::Distinct, at_least(4)),
+            // The other comparisons and ranges: the summary must count exactly up to where the
+            // answer settles (`enough`), past the `N` of `>=`.
+            (Counting::Count, vec![(LessThan, 3)]),
+            (Counting::Count, vec![(AtMost, 4)]),
+            (Counting::Count, vec![(Exactly, 3)]),
+            (Counting::Count, vec![(Not, 2)]),
+            (Counting::Count, vec![(MoreThan, 2), (AtMost, 5)]),
+            (Counting::Distinct, vec![(LessThan, 2)]),
+            (Counting::Distinct, vec![(Exactly, 2)]),
+            (
+                Counting::Distinct,
+                vec![(AtLeast, 2), (Not, 3), (AtMost, 4)],
+            ),
         ] {
-            let expected = reference_threshold(counting, n, within, &events);
-            let mut th = Threshold::new(counting, n, within, unbounded());
+            let condition = CountCondition::new(bounds);
+            let expected = reference_threshold(counting, &condition, within, &events);
+            let mut th = Threshold::new(counting, condition.clone(), within, unbounded());
             let mut watermark = i64::MIN;
             let got: Vec<bool> = events
                 .iter()
@@ -165,7 +186,8 @@ fn thresholds_match_the_reference_when_events_are_at_most_within_late() {
                 })
                 .collect();
             let first_difference = got.iter().zip(&expected).position(|(g, x)| g != x);
-            assert_eq!(first_difference, None, "seed {seed}, {counting:?} >= {n}");
+            let text = condition.text();
+            assert_eq!(first_difference, None, "seed {seed}, {counting:?} {text}");
             assert!(expected.iter().any(|&h| h) && expected.iter().any(|&h| !h));
         }
     }
@@ -207,8 +229,13 @@ fn bounded_run(events: &[Event], within: i64) -> Vec<String> {
         max_samples: 3,
     };
     let mut trace = Vec::new();
-    let mut count = Threshold::new(Counting::Count, 5, within, limits);
-    let mut distinct = Threshold::new(Counting::Distinct, 3, within, limits);
+    let mut count = Threshold::new(Counting::Count, CountCondition::at_least(5), within, limits);
+    let mut distinct = Threshold::new(
+        Counting::Distinct,
+        CountCondition::at_least(3),
+        within,
+        limits,
+    );
     let mut seq = Sequence::new(3, within, limits);
     let mut agg = Aggregation::new(within, limits);
     let mut opened = 0usize;

@@ -883,7 +883,10 @@ fn translate_correlation(
     match kind.as_str() {
         "event_count" | "value_count" => {
             let cond = get("condition").ok_or("the correlation has no `condition`")?;
-            let (op, n) = count_condition(cond)?;
+            let bounds: Vec<String> = count_condition(cond)?
+                .into_iter()
+                .map(|(op, n)| format!("{op} {n}"))
+                .collect();
             let what = if kind == "value_count" {
                 let field = cond
                     .get("field")
@@ -901,14 +904,14 @@ fn translate_correlation(
                     .map(|i| conditions[i].clone().expect("checked above"))
                     .collect(),
             );
-            notes.push("a k8scop threshold fires at every match with enough matches in the timespan before it (a sliding window, as rsigma's); an event that matches several of the referred rules counts once".into());
+            notes.push("a k8scop threshold fires at every match whose count in the timespan before it passes the condition (a sliding window, as rsigma's); an event that matches several of the referred rules counts once".into());
             Ok(Generated {
                 names: vec![name.to_owned()],
                 refs,
                 generate,
                 kind: Generation::Threshold {
                     when,
-                    threshold: format!("{what} {op} {n} within {within}{by}"),
+                    threshold: format!("{what} {} within {within}{by}", bounds.join(" and ")),
                 },
                 notes,
             })
@@ -952,29 +955,36 @@ fn translate_correlation(
     }
 }
 
-/// `gte: N` / `gt: N` as a k8scop threshold comparison.
-fn count_condition(cond: &Value) -> Result<(&'static str, u64), String> {
+/// A correlation `condition` (`gte: N`, `lt: N`, ..., several making a range) as the comparisons
+/// of a k8scop threshold, in the order written.
+fn count_condition(cond: &Value) -> Result<Vec<(&'static str, u64)>, String> {
     let Value::Mapping(m) = cond else {
         return Err("the correlation `condition` is not a mapping".into());
     };
-    let mut found = None;
+    let mut bounds = Vec::new();
     for (k, v) in m {
         let Some(k) = k.as_str() else { continue };
         let op = match k {
             "gte" => ">=",
             "gt" => ">",
+            "lte" => "<=",
+            "lt" => "<",
+            "eq" => "==",
+            "neq" => "!=",
             "field" => continue,
-            "lt" | "lte" | "eq" | "neq" => {
-                return Err(format!("the condition `{k}` is not translated: a k8scop threshold fires when a count reaches a minimum (`gte`, `gt`), not when the window closes"))
-            }
             other => return Err(format!("unknown correlation condition `{other}`")),
         };
         let n = v
             .as_u64()
             .ok_or_else(|| format!("the condition `{k}` needs a whole number"))?;
-        found = Some((op, n));
+        bounds.push((op, n));
     }
-    found.ok_or_else(|| "the correlation `condition` has no `gte` or `gt`".into())
+    if bounds.is_empty() {
+        return Err(
+            "the correlation `condition` has no comparison (gte, gt, lte, lt, eq, neq)".into(),
+        );
+    }
+    Ok(bounds)
 }
 
 /// A temporal correlation's optional `condition`: k8scop sequences need every rule, so only a
@@ -984,12 +994,18 @@ fn temporal_condition(cond: Option<&Value>, kind: &str, rules: usize) -> Result<
     if cond.is_string() {
         return Err(format!("a `{kind}` condition that is an expression over the rules is not translated: a k8scop sequence needs every rule"));
     }
-    let (op, n) = count_condition(cond)?;
-    let needed = if op == ">=" { n } else { n + 1 };
-    if needed != rules as u64 {
-        return Err(format!("a `{kind}` condition of {needed} of its {rules} rules is not translated: a k8scop sequence needs every rule (`gte: {rules}`, or no condition)"));
+    let needed = match count_condition(cond)?.as_slice() {
+        [(">=", n)] => format!("{n}"),
+        [(">", n)] => format!("{}", u128::from(*n) + 1),
+        bounds => {
+            let text: Vec<String> = bounds.iter().map(|(op, n)| format!("{op} {n}")).collect();
+            format!("`{}`", text.join(" and "))
+        }
+    };
+    if needed == rules.to_string() {
+        return Ok(());
     }
-    Ok(())
+    Err(format!("a `{kind}` condition of {needed} of its {rules} rules is not translated: a k8scop sequence needs every rule (`gte: {rules}`, or no condition)"))
 }
 
 fn permutations(items: &[String]) -> Vec<Vec<String>> {

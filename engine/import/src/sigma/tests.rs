@@ -210,6 +210,48 @@ fn correlations_become_thresholds_and_sequences() {
     assert!(!read.split('}').next().unwrap().contains("enabled"));
 }
 
+/// Every comparison of Sigma's correlation conditions, alone or several making a range, becomes
+/// the same comparison of a threshold, in rules that parse (`imported_correlations_fire_where_rsigma_fires`
+/// in rsigma-parity runs them).
+#[test]
+fn every_count_condition_becomes_a_threshold_comparison() {
+    for (condition, expected) in [
+        ("{lt: 5}", "count < 5"),
+        ("{lte: 5}", "count <= 5"),
+        ("{eq: 5}", "count == 5"),
+        ("{neq: 5}", "count != 5"),
+        ("{gte: 2, lte: 10}", "count >= 2 and <= 10"),
+        ("{gt: 1, lt: 4, neq: 2}", "count > 1 and < 4 and != 2"),
+    ] {
+        let out =
+            one(&CORRELATED.replace("condition: {gte: 5}", &format!("condition: {condition}")));
+        assert!(out.errors.is_empty(), "{condition}: {:?}", out.errors);
+        let text = &out.files[0].text;
+        let line = format!("threshold   {expected} within 10m by user.username");
+        assert!(
+            text.contains(&line),
+            "{condition}: missing {line:?} in\n{text}"
+        );
+        let file = k8scop_grammar::SourceFile::new("imported.rules", text.as_str());
+        let parsed = k8scop_grammar::parse(&file);
+        assert!(
+            parsed.is_ok(),
+            "{condition}: the imported rules do not parse"
+        );
+    }
+    let out = one(&CORRELATED.replace("condition: {gte: 5}", "condition: {field: x}"));
+    let report = out
+        .rules
+        .iter()
+        .find(|r| r.title == "Many secret reads")
+        .unwrap();
+    assert!(
+        matches!(&report.outcome, Outcome::Skipped(reason) if reason.contains("no comparison")),
+        "{:?}",
+        report.outcome
+    );
+}
+
 #[test]
 fn unknown_references_are_reported() {
     let out = one(&CORRELATED.replace("rules: secret_read", "rules: nope"));
