@@ -15,7 +15,8 @@
 //! beforehand (all of them in memory, so mostly out of the caches). The process uses mimalloc,
 //! as the k8scop binary does, for both engines. Each is run RUNS times (default
 //! 5) and the medians are printed, with the ratio, after checking that both engines counted the
-//! same detections per rule.
+//! same detections per rule. The JSON-lines runs are also given in the thread's CPU time (Linux),
+//! which time spent waiting for a core on a busy machine does not inflate.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 use k8scop_engine::decode::Decoder;
 use k8scop_engine::engine::{Judged, Scratch};
 use k8scop_engine::{Engine, Output};
-use k8scop_rsigma_parity::{chunks, ExampleArgs, Pair};
+use k8scop_rsigma_parity::{chunks, thread_cpu_ns, ExampleArgs, Pair};
 
 /// The allocator of the k8scop binary, for both engines alike.
 #[global_allocator]
@@ -32,6 +33,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The size of the chunks `k8scop run` reads a file in.
 const CHUNK: usize = 256 * 1024;
+
+/// The thread's CPU time since `start` (a [`thread_cpu_ns`] reading), when Linux gives it.
+fn cpu_since(start: Option<u64>) -> Option<Duration> {
+    Some(Duration::from_nanos(thread_cpu_ns()?.checked_sub(start?)?))
+}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -57,8 +63,11 @@ fn main() -> Result<(), String> {
     let mut k8scop_counts = BTreeMap::new();
     let mut rsigma_counts: BTreeMap<String, u64> = BTreeMap::new();
     let (mut k_end, mut r_end, mut k_eval, mut r_eval) = (vec![], vec![], vec![], vec![]);
+    // The same JSON-lines runs in thread CPU time, where Linux gives it.
+    let (mut k_cpu, mut r_cpu) = (vec![], vec![]);
     for run in 0..runs {
         // k8scop: text -> events -> engine, chunk by chunk as `k8scop run` reads a file.
+        let cpu_start = thread_cpu_ns();
         let start = Instant::now();
         // As `k8scop run` does on one thread: decode a chunk, judge its events' conditions,
         // then apply the verdicts in order, each alert's updates coalesced per chunk (a sink
@@ -77,6 +86,7 @@ fn main() -> Result<(), String> {
             std::hint::black_box(out.take_alerts());
         }
         k_end.push(start.elapsed());
+        k_cpu.extend(cpu_since(cpu_start));
         if run == 0 {
             for (d, s) in engine.stats() {
                 k8scop_counts.insert(d.name.to_string(), s.matches);
@@ -97,6 +107,7 @@ fn main() -> Result<(), String> {
 
         // rsigma: text -> lines -> serde_json::Value -> engine. The lines are split here, in the
         // timed loop, as k8scop splits its chunks into lines in its own.
+        let cpu_start = thread_cpu_ns();
         let start = Instant::now();
         let mut detections = 0u64;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -115,6 +126,7 @@ fn main() -> Result<(), String> {
             }
         }
         r_end.push(start.elapsed());
+        r_cpu.extend(cpu_since(cpu_start));
         std::hint::black_box(detections);
         // The same, over values parsed beforehand.
         let values: Vec<serde_json::Value> = lines
@@ -159,6 +171,13 @@ fn main() -> Result<(), String> {
         median(k_end),
         median(r_end),
     );
+    if k_cpu.len() == runs && r_cpu.len() == runs {
+        row(
+            "the same, thread CPU time (median)",
+            median(k_cpu),
+            median(r_cpu),
+        );
+    }
     row("parsed events (median)", median(k_eval), median(r_eval));
     Ok(())
 }

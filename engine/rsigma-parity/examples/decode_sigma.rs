@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use k8scop_engine::decode::Decoder;
-use k8scop_rsigma_parity::{chunks, ExampleArgs, Pair};
+use k8scop_rsigma_parity::{chunks, thread_cpu_ns, ExampleArgs, Pair};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -58,10 +58,4 @@ fn main() -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// The CPU time of the calling thread in nanoseconds (Linux), `None` elsewhere.
-fn thread_cpu_ns() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    stat.split_whitespace().next()?.parse().ok()
 }

@@ -225,3 +225,10 @@ pub fn chunks(text: &str, size: usize) -> impl Iterator<Item = &str> {
         Some(chunk)
     })
 }
+
+/// The CPU time of the calling thread in nanoseconds (Linux, `/proc/thread-self/schedstat`),
+/// `None` elsewhere: time spent waiting for a core on a loaded machine does not inflate it.
+pub fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
