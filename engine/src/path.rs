@@ -15,6 +15,8 @@ enum Step {
     Key(Box<str>),
     Index(usize),
     Wildcard,
+    /// `**`: the value and every value nested in it.
+    Deep,
 }
 
 /// A compiled field path.
@@ -181,6 +183,7 @@ impl FieldPath {
                 SegmentKind::Field(k) | SegmentKind::Quoted(k) => Step::Key(k.as_str().into()),
                 SegmentKind::Index(i) => Step::Index(*i),
                 SegmentKind::Wildcard => Step::Wildcard,
+                SegmentKind::Deep => Step::Deep,
             })
             .collect();
         FieldPath {
@@ -214,7 +217,7 @@ impl FieldPath {
     pub fn key_prefix(&self) -> impl Iterator<Item = &str> {
         self.steps.iter().map_while(|s| match s {
             Step::Key(k) => Some(&**k),
-            Step::Index(_) | Step::Wildcard => None,
+            Step::Index(_) | Step::Wildcard | Step::Deep => None,
         })
     }
 
@@ -340,8 +343,36 @@ where
         }
         // `[*]` on a single value is that value.
         Step::Wildcard => walk(value, rest, flatten_last, f),
+        Step::Deep => deep(value, rest, flatten_last, f),
         _ => ControlFlow::Continue(()),
     }
+}
+
+/// `**` at `value`: the rest of the path from `value` and from every value nested in it, each
+/// value reached once. A path that ends at `**` visits every non-null value itself, arrays and
+/// objects included, and flattens nothing: their elements and members are visited in turn.
+fn deep<'v, F>(value: Ref<'v>, rest: &[Step], flatten_last: bool, f: &mut F) -> ControlFlow<()>
+where
+    F: FnMut(Ref<'v>) -> ControlFlow<()>,
+{
+    if rest.is_empty() {
+        if !value.is_null() {
+            f(value)?;
+        }
+    } else if !(value.is_array() && matches!(rest[0], Step::Key(_))) {
+        // A key applied to an array applies to its elements, which are visited below anyway.
+        walk(value, rest, flatten_last, f)?;
+    }
+    if value.is_array() {
+        for item in value.items() {
+            deep(item, rest, flatten_last, f)?;
+        }
+    } else {
+        for (_, member) in value.members() {
+            deep(member, rest, flatten_last, f)?;
+        }
+    }
+    ControlFlow::Continue(())
 }
 
 #[inline]
@@ -388,6 +419,65 @@ mod tests {
 
     fn key(k: &str) -> SegmentKind {
         SegmentKind::Field(k.into())
+    }
+
+    #[test]
+    fn deep_visits_every_value_once() {
+        let doc = Doc::from_value(&json!({"a": {"b": [1, {"c": "x"}], "n": null}, "d": "y"}));
+        let event = doc.root();
+        let all = values(path(&[SegmentKind::Deep]).collect(event, true));
+        // The root, then each member and element before the next sibling; the null is not a
+        // value, and nothing is visited twice (the array is not flattened as well).
+        assert_eq!(
+            all,
+            vec![
+                json!({"a": {"b": [1, {"c": "x"}], "n": null}, "d": "y"}),
+                json!({"b": [1, {"c": "x"}], "n": null}),
+                json!([1, {"c": "x"}]),
+                json!(1),
+                json!({"c": "x"}),
+                json!("x"),
+                json!("y"),
+            ]
+        );
+        let under = values(path(&[key("a"), key("b"), SegmentKind::Deep]).collect(event, true));
+        assert_eq!(
+            under,
+            vec![
+                json!([1, {"c": "x"}]),
+                json!(1),
+                json!({"c": "x"}),
+                json!("x")
+            ]
+        );
+        assert!(path(&[key("missing"), SegmentKind::Deep])
+            .first(event)
+            .is_none());
+    }
+
+    #[test]
+    fn a_key_after_deep_is_found_at_every_depth() {
+        let doc = Doc::from_value(&json!({"spec": {
+            "image": "top",
+            "containers": [{"image": "a"}, {"image": "b", "sidecar": {"image": "c"}}],
+            "matrix": [[{"image": "d"}]]
+        }}));
+        let event = doc.root();
+        let mut images = values(path(&[SegmentKind::Deep, key("image")]).collect(event, true));
+        images.sort_by_key(|v| v.to_string());
+        assert_eq!(images, ["a", "b", "c", "d", "top"].map(|s| json!(s)));
+        // An index after `**` applies to every array: the first container, and the first element
+        // of `matrix` (whose `image` crosses the inner array) as well as the inner array's first,
+        // which reach the same value twice.
+        let mut first = values(
+            path(&[SegmentKind::Deep, SegmentKind::Index(0), key("image")]).collect(event, true),
+        );
+        first.dedup();
+        assert_eq!(first, vec![json!("a"), json!("d")]);
+        // The fast path over the same steps.
+        let p = path(&[SegmentKind::Deep, key("image")]);
+        assert!(p.any(event, |v| v.as_str() == Some("c")));
+        assert!(!p.any(event, |v| v.as_str() == Some("spec")));
     }
 
     #[test]

@@ -628,6 +628,8 @@ impl std::fmt::Display for Path {
                 SegmentKind::Quoted(name) => write!(f, "[{name:?}]")?,
                 SegmentKind::Index(i) => write!(f, "[{i}]")?,
                 SegmentKind::Wildcard => write!(f, "[*]")?,
+                SegmentKind::Deep if i == 0 => write!(f, "**")?,
+                SegmentKind::Deep => write!(f, ".**")?,
             }
         }
         Ok(())
@@ -654,4 +656,7 @@ pub enum SegmentKind {
     Index(usize),
     /// `[*]`: crosses an array explicitly (arrays are crossed implicitly too).
     Wildcard,
+    /// `**`: the value and every value nested in it, at any depth (`**` alone: every value of
+    /// the event).
+    Deep,
 }

@@ -922,6 +922,7 @@ impl<'f> Builder<'f> {
                 }
             }
             Rule::seg_wildcard => SegmentKind::Wildcard,
+            Rule::seg_deep => SegmentKind::Deep,
             other => unexpected(other, "path"),
         };
         Segment { kind, span }

@@ -969,3 +969,40 @@ fn threshold_comparisons_and_ranges() {
         assert_eq!(t.by.len(), 1, "{written}");
     }
 }
+
+#[test]
+fn deep_paths() {
+    for (written, segments) in [
+        ("**", vec![SegmentKind::Deep]),
+        (
+            "requestObject.**",
+            vec![
+                SegmentKind::Field("requestObject".into()),
+                SegmentKind::Deep,
+            ],
+        ),
+        (
+            "**.image",
+            vec![SegmentKind::Deep, SegmentKind::Field("image".into())],
+        ),
+        (
+            "a.**[0]",
+            vec![
+                SegmentKind::Field("a".into()),
+                SegmentKind::Deep,
+                SegmentKind::Index(0),
+            ],
+        ),
+    ] {
+        let text = format!("rule r {{\n  when {written} contains \"x\"\n}}\n");
+        let file = parse_ok(&text);
+        let when = rule(&file, "r").when.clone().expect("a condition");
+        let mut paths = Vec::new();
+        collect_paths(&when, &mut paths);
+        let left = paths[0];
+        let kinds: Vec<SegmentKind> = left.segments.iter().map(|s| s.kind.clone()).collect();
+        assert_eq!(kinds, segments, "{written}");
+        assert_eq!(left.to_string(), written);
+        assert_eq!(text_of(&text, left.span), written);
+    }
+}

@@ -600,6 +600,13 @@ fn projection_drops_what_no_rule_reads() {
     // A ruleset with a script sees whole events.
     let scripted = ruleset_with_script();
     assert!(!Decoder::new(&scripted).projects());
+    // So does one with a `**` path from the root; `**` under a field keeps that field whole.
+    let anywhere = self::ruleset(r#"rule s { when ** contains "huge" }"#);
+    assert!(!Decoder::new(&anywhere).projects());
+    let under = self::ruleset(r#"rule s { when responseObject.** contains "x" }"#);
+    let decoded = Decoder::new(&under).decode(&chunk);
+    assert!(Decoder::new(&under).projects());
+    assert!(huge(&decoded.events[0].to_value()));
 }
 
 fn ruleset_with_script() -> Ruleset {

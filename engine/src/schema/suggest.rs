@@ -104,6 +104,8 @@ fn fix(states: &[State], segments: &[Segment], insert: bool, objects: Objects) -
             let (cost, tail) = fix(states, rest, insert, objects)?;
             return Some((cost + DROP_INDEX_COST, tail));
         }
+        // `**` reaches anything: the rest stands as written.
+        SegmentKind::Deep => return Some((0, segments.iter().map(|s| s.kind.clone()).collect())),
     };
 
     let mut best: Option<Fix> = None;
@@ -281,7 +283,7 @@ fn anywhere(
         .iter()
         .filter_map(|s| match &s.kind {
             SegmentKind::Field(name) | SegmentKind::Quoted(name) => Some(name.as_str()),
-            SegmentKind::Index(_) | SegmentKind::Wildcard => None,
+            SegmentKind::Index(_) | SegmentKind::Wildcard | SegmentKind::Deep => None,
         })
         .collect();
     let last = *names.last()?;
@@ -393,6 +395,8 @@ fn render(segments: &[SegmentKind]) -> String {
             SegmentKind::Quoted(name) => out.push_str(&format!("[{name:?}]")),
             SegmentKind::Index(index) => out.push_str(&format!("[{index}]")),
             SegmentKind::Wildcard => out.push_str("[*]"),
+            SegmentKind::Deep if i == 0 => out.push_str("**"),
+            SegmentKind::Deep => out.push_str(".**"),
         }
     }
     out

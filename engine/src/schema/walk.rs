@@ -87,6 +87,8 @@ pub(super) fn step(states: &[State], segment: &SegmentKind, objects: Objects) ->
                     // `[*]` on a single value is that value.
                     _ => out.next.push(state),
                 },
+                // Every value below, of any type: what follows is not checked.
+                SegmentKind::Deep => out.free = true,
             }
         }
     }
