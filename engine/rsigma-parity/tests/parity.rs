@@ -411,10 +411,41 @@ level: low
 "#
         .into(),
     ));
+    // Keywords: values without a field, searched in every string of the event.
+    files.push((
+        "keywords.yml".into(),
+        r#"
+title: keywords
+id: keywords
+logsource: {product: kubernetes, service: audit}
+detection:
+    keywords:
+        - 'TruffleHog'
+        - 'azurehound'
+        - 'kubectl/v2*'
+        - 'KUBE-SYSTEM'
+    condition: keywords
+level: low
+---
+title: one keyword with wildcards, and a field
+id: keyword_and_field
+logsource: {product: kubernetes, service: audit}
+detection:
+    keyword: '*secret?'
+    selection: {verb: [get, list]}
+    condition: keyword and selection
+level: low
+"#
+        .into(),
+    ));
     let fields: BTreeMap<&str, &str> = MODIFIERS
         .iter()
         .map(|(id, field, _)| (*id, *field))
-        .chain([("conditions", "user.username")])
+        .chain([
+            ("conditions", "user.username"),
+            ("keywords", "userAgent"),
+            ("keyword_and_field", "verb"),
+        ])
         .collect();
     let pair = Pair::load(&files).expect("loads");
     let mut engine = pair.engine();

@@ -210,7 +210,7 @@ fn plain(parts: &[Part]) -> Option<String> {
 pub fn item(field: Option<&str>, mods: &Mods, values: &[Val]) -> Result<Expr, String> {
     let Some(field) = field else {
         return Err(
-            "keyword searches (values without a field) look at every string of the event; k8scop conditions name their fields: name the field the keyword is in"
+            "modifiers on keywords (a key with no field name) are not translated: write the keywords as a list, or name the field they are in"
                 .into(),
         );
     };
@@ -246,6 +246,33 @@ pub fn item(field: Option<&str>, mods: &Mods, values: &[Val]) -> Result<Expr, St
         expr
     })
 }
+
+/// Keywords, values without a field: any of them in any string of the event, at any depth
+/// (`**`), as a Sigma engine searches them: anywhere in the string (wildcards `*` and `?`
+/// included), ignoring case.
+pub fn keywords(values: &[Val]) -> Result<Expr, String> {
+    if values.is_empty() {
+        return Err("an empty list of keywords".into());
+    }
+    let mut pieces = Vec::new();
+    for v in values {
+        let Val::Str(_) = v else {
+            return Err(format!(
+                "the keyword `{}` is not a string: a Sigma engine searches the event's strings only, so it never matches; quote it to search for its text",
+                v.text()
+            ));
+        };
+        let contains = Mods {
+            contains: true,
+            ..Mods::default()
+        };
+        pieces.extend(value(ANYWHERE, "keywords", &contains, v)?);
+    }
+    Ok(Expr::or(merge(ANYWHERE, pieces, false)))
+}
+
+/// The k8scop path of every value of the event, at any depth.
+const ANYWHERE: &str = "**";
 
 /// The pieces one value gives: several for `base64offset` and `windash`, which stand for any
 /// of their variants.
@@ -728,6 +755,25 @@ mod tests {
             tr("t", &["week"], &[Val::Int(1)]),
             r#"time_part(t, "week") == 1"#
         );
+    }
+
+    #[test]
+    fn keywords_search_every_string_of_the_event() {
+        // Anywhere in a string, ignoring case; wildcards too (a Sigma engine's keyword search).
+        assert_eq!(
+            keywords(&[s("TruffleHog"), s("mimikatz"), s("kubectl/v2*")])
+                .unwrap()
+                .render(),
+            r#"** icontains ["TruffleHog", "mimikatz"] or ** matches "(?i)kubectl/v2.*""#
+        );
+        // Text without letters has no case to ignore.
+        assert_eq!(
+            keywords(&[s("10.0.0.")]).unwrap().render(),
+            r#"** contains "10.0.0.""#
+        );
+        let err = keywords(&[s("a"), Val::Int(4688)]).unwrap_err();
+        assert!(err.contains("quote it"), "{err}");
+        assert!(keywords(&[]).is_err());
     }
 
     #[test]

@@ -597,7 +597,21 @@ fn selection(name: &str, value: &Value) -> Result<Expr, String> {
             }
             Ok(Expr::or(parts))
         }
-        _ => detection::item(None, &Mods::default(), &[]),
+        // Keywords: a list of plain values, or one.
+        Value::Sequence(list) => {
+            let values = list
+                .iter()
+                .map(|x| {
+                    Val::of(x).ok_or_else(|| {
+                        format!("`{name}` mixes keywords with lists or field mappings")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            detection::keywords(&values)
+        }
+        v => detection::keywords(&[
+            Val::of(v).ok_or_else(|| format!("`{name}` is neither a mapping nor keywords"))?
+        ]),
     }
 }
 
