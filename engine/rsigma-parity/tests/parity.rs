@@ -411,7 +411,10 @@ level: low
 "#
         .into(),
     ));
-    // Keywords: values without a field, searched in every string of the event.
+    // Keywords: values without a field, searched in every string of the event. rsigma 0.23
+    // searches a keyword with wildcards anywhere in a string too (its IR lowers every keyword to
+    // a case-insensitive `contains`): `*secret?` matches "secrets-store" (fixture-0105), which an
+    // anchored pattern would not.
     files.push((
         "keywords.yml".into(),
         r#"

@@ -95,7 +95,9 @@ impl CountCondition {
         self.bounds.iter().all(|&(cmp, n)| match cmp {
             CountCmp::AtLeast => n <= min,
             CountCmp::MoreThan | CountCmp::Not => n < min,
-            CountCmp::AtMost | CountCmp::LessThan | CountCmp::Exactly => false,
+            // No count is above the largest: `<= u64::MAX` always holds.
+            CountCmp::AtMost => n == u64::MAX,
+            CountCmp::LessThan | CountCmp::Exactly => false,
         })
     }
 
@@ -867,6 +869,16 @@ mod tests {
         assert!(!condition(&[(AtLeast, 1)]).holds_from(0));
         assert!(condition(&[(Not, 0)]).holds_from(1));
         assert!(!condition(&[(AtMost, 1_000)]).holds_from(1));
+        // Always true, so a key holds nothing (rather than every match time it ever saw).
+        assert!(condition(&[(AtMost, u64::MAX)]).holds_from(0));
+        let mut th = Threshold::new(
+            Counting::Count,
+            condition(&[(AtMost, u64::MAX)]),
+            MIN,
+            Limits::default(),
+        );
+        assert_eq!(hits(&mut th, "a", &[0, 1, 2]), [true, true, true]);
+        assert_eq!(th.keys(), 0);
         assert!(condition(&[(LessThan, 1)]).never_from(1));
         assert!(condition(&[(Exactly, 0)]).never_from(1));
         assert!(!condition(&[(Exactly, 0)]).never_from(0));
