@@ -594,67 +594,39 @@ correlation:
     # (without a condition, it fires when any one rule matches).
     condition: {gte: 2}
 level: high
----
-title: Few secret reads
-id: few-reads
-correlation:
-    type: event_count
-    rules: secret_read
-    group-by: [user.username]
-    timespan: 1m
-    condition: {lt: 3}
-level: low
----
-title: At most two secret reads
-id: at-most-two-reads
-correlation:
-    type: event_count
-    rules: secret_read
-    group-by: [user.username]
-    timespan: 1m
-    condition: {lte: 2}
-level: low
----
-title: Exactly two secret reads
-id: two-reads
-correlation:
-    type: event_count
-    rules: secret_read
-    group-by: [user.username]
-    timespan: 1m
-    condition: {eq: 2}
-level: low
----
-title: Not two secret reads
-id: not-two-reads
-correlation:
-    type: event_count
-    rules: secret_read
-    group-by: [user.username]
-    timespan: 1m
-    condition: {neq: 2}
-level: low
----
-title: Two or three secret reads
-id: two-or-three-reads
-correlation:
-    type: event_count
-    rules: secret_read
-    group-by: [user.username]
-    timespan: 1m
-    condition: {gte: 2, lte: 3}
-level: low
----
-title: Secrets read in one namespace only
-id: reads-in-one-namespace
-correlation:
-    type: value_count
-    rules: [secret_read]
-    group-by: [user.username]
-    timespan: 5m
-    condition: {field: objectRef.namespace, lt: 2}
-level: low
 "#;
+
+/// Count correlations with the other comparisons and a range, on `secret_read` by user: (id,
+/// type, timespan, condition).
+const COUNT_CONDITIONS: &[(&str, &str, &str, &str)] = &[
+    ("few-reads", "event_count", "1m", "{lt: 3}"),
+    ("at-most-two-reads", "event_count", "1m", "{lte: 2}"),
+    ("two-reads", "event_count", "1m", "{eq: 2}"),
+    ("not-two-reads", "event_count", "1m", "{neq: 2}"),
+    (
+        "two-or-three-reads",
+        "event_count",
+        "1m",
+        "{gte: 2, lte: 3}",
+    ),
+    (
+        "reads-in-one-namespace",
+        "value_count",
+        "5m",
+        "{field: objectRef.namespace, lt: 2}",
+    ),
+];
+
+/// [`CORRELATIONS`] and [`COUNT_CONDITIONS`], as one file.
+fn correlations() -> String {
+    let mut text = CORRELATIONS.to_owned();
+    for (id, kind, timespan, condition) in COUNT_CONDITIONS {
+        text.push_str(&format!(
+            "---\ntitle: {id}\nid: {id}\ncorrelation:\n    type: {kind}\n    rules: secret_read\n    group-by: [user.username]\n    timespan: {timespan}\n    condition: {condition}\nlevel: low\n"
+        ));
+    }
+    text
+}
 
 /// The timed events of the correlation test: (seconds after 12:00:00, user (`""`: none), what,
 /// namespace).
@@ -761,7 +733,7 @@ const NOON: i64 = 1_714_564_800;
 /// Every correlation alert names the authors of the rules it is built on (DRL 1.1).
 #[test]
 fn imported_correlations_fire_where_rsigma_fires() {
-    let files: Vec<SigmaFile> = vec![("correlations.yml".into(), CORRELATIONS.into())];
+    let files: Vec<SigmaFile> = vec![("correlations.yml".into(), correlations())];
     let pair = Pair::load(&files).expect("loads");
     let mut engine = pair.engine();
     let mut rsigma = rsigma_eval::CorrelationEngine::new(rsigma_eval::CorrelationConfig {
@@ -783,14 +755,13 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("read-then-exec", (120, true)),
         ("read-then-b", (60, true)),
         ("binding-and-exec", (120, true)),
-        ("few-reads", (60, false)),
-        ("at-most-two-reads", (60, false)),
-        ("two-reads", (60, false)),
-        ("not-two-reads", (60, false)),
-        ("two-or-three-reads", (60, false)),
-        ("reads-in-one-namespace", (300, false)),
     ]
-    .into();
+    .into_iter()
+    .chain(COUNT_CONDITIONS.iter().map(|(id, _, timespan, _)| {
+        let minutes: i64 = timespan.trim_end_matches('m').parse().expect("minutes");
+        (*id, (minutes * 60, false))
+    }))
+    .collect();
     let mut k8scop_fired: BTreeSet<Firing> = BTreeSet::new();
     let mut rsigma_fired: BTreeSet<Firing> = BTreeSet::new();
     let mut authors: BTreeMap<String, String> = BTreeMap::new();
@@ -873,14 +844,14 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("read-then-b", "Reader Author, Touch Author"),
         ("read-then-exec", "Exec Author, Reader Author"),
         ("binding-and-exec", "Exec Author"),
-        ("few-reads", "Reader Author"),
-        ("at-most-two-reads", "Reader Author"),
-        ("two-reads", "Reader Author"),
-        ("not-two-reads", "Reader Author"),
-        ("two-or-three-reads", "Reader Author"),
-        ("reads-in-one-namespace", "Reader Author"),
     ]
+    .into_iter()
+    .chain(
+        COUNT_CONDITIONS
+            .iter()
+            .map(|(id, ..)| (*id, "Reader Author")),
+    )
     .map(|(id, author)| (id.to_owned(), author.to_owned()))
-    .into();
+    .collect();
     assert_eq!(authors, expected);
 }
