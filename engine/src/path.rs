@@ -348,9 +348,10 @@ where
     }
 }
 
-/// `**` at `value`: the rest of the path from `value` and from every value nested in it, each
-/// value reached once. A path that ends at `**` visits every non-null value itself, arrays and
-/// objects included, and flattens nothing: their elements and members are visited in turn.
+/// `**` at `value`: the rest of the path from `value` and from every value nested in it. A path
+/// that ends at `**` (or continues with names) reaches each value once: every non-null value
+/// itself, arrays and objects included, and flattens nothing. An index or `[*]` after `**` can
+/// reach a value twice (through an array and through its element).
 fn deep<'v, F>(value: Ref<'v>, rest: &[Step], flatten_last: bool, f: &mut F) -> ControlFlow<()>
 where
     F: FnMut(Ref<'v>) -> ControlFlow<()>,

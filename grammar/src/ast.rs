@@ -281,6 +281,21 @@ pub enum CountCmp {
 }
 
 impl CountCmp {
+    /// Every comparison.
+    pub const ALL: [CountCmp; 6] = [
+        CountCmp::AtLeast,
+        CountCmp::MoreThan,
+        CountCmp::AtMost,
+        CountCmp::LessThan,
+        CountCmp::Exactly,
+        CountCmp::Not,
+    ];
+
+    /// The comparison written `text` (`">="`...).
+    pub fn from_text(text: &str) -> Option<CountCmp> {
+        CountCmp::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
     /// The operator as written.
     pub fn as_str(self) -> &'static str {
         match self {

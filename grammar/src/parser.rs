@@ -390,14 +390,9 @@ impl<'f> Builder<'f> {
             match part.as_rule() {
                 Rule::thr_bound => {
                     let mut parts = children(part);
-                    let cmp = match next(&mut parts).as_str() {
-                        ">=" => CountCmp::AtLeast,
-                        ">" => CountCmp::MoreThan,
-                        "<=" => CountCmp::AtMost,
-                        "<" => CountCmp::LessThan,
-                        "==" => CountCmp::Exactly,
-                        "!=" => CountCmp::Not,
-                        other => unreachable!("the grammar has no comparison `{other}`"),
+                    let op = next(&mut parts).as_str();
+                    let Some(cmp) = CountCmp::from_text(op) else {
+                        unreachable!("the grammar has no comparison `{op}`")
                     };
                     match self.count(next(&mut parts)) {
                         Some(n) => bounds.push(CountBound { cmp, n }),

@@ -64,11 +64,7 @@ impl Compiler<'_> {
             };
             let condition =
                 CountCondition::new(t.bounds.iter().map(|b| (b.cmp, b.n.node)).collect());
-            let least = match counting {
-                Counting::Count => 1,
-                Counting::Distinct => 0,
-            };
-            if condition.never_from(least) && !switched_off {
+            if condition.never_from(counting.least()) && !switched_off {
                 let help = if condition.never_from(0) {
                     "the comparisons leave no number between them; check them"
                 } else {

@@ -53,6 +53,16 @@ pub enum Counting {
     Distinct,
 }
 
+impl Counting {
+    /// The smallest count a match can see: it counts itself, but may add no value.
+    pub fn least(self) -> u64 {
+        match self {
+            Counting::Count => 1,
+            Counting::Distinct => 0,
+        }
+    }
+}
+
 /// The comparisons a threshold's count must pass, all of them: `>= 3`, `< 5`, `>= 3 and <= 10`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CountCondition {
@@ -92,32 +102,32 @@ impl CountCondition {
 
     /// Whether every count from `min` on passes.
     pub fn holds_from(&self, min: u64) -> bool {
-        self.bounds.iter().all(|&(cmp, n)| match cmp {
-            CountCmp::AtLeast => n <= min,
-            CountCmp::MoreThan | CountCmp::Not => n < min,
-            // No count is above the largest: `<= u64::MAX` always holds.
-            CountCmp::AtMost => n == u64::MAX,
-            CountCmp::LessThan | CountCmp::Exactly => false,
-        })
+        let (lo, hi, not) = self.passing(min);
+        lo == min && hi == u64::MAX && not.range(lo..).next().is_none()
     }
 
     /// Whether no count from `min` on passes.
     pub fn never_from(&self, min: u64) -> bool {
-        // The counts that pass are [lo, hi] less the `!=` values.
-        let mut lo = min;
-        let mut hi = u64::MAX;
-        let mut not = BTreeSet::new();
+        let (lo, hi, not) = self.passing(min);
+        lo > hi || not.range(lo..=hi).count() as u128 == u128::from(hi - lo) + 1
+    }
+
+    /// The counts from `min` on that pass: `[lo, hi]` (empty when `lo > hi`) less the `!=`
+    /// values.
+    fn passing(&self, min: u64) -> (u64, u64, BTreeSet<u64>) {
+        let (mut lo, mut hi, mut not) = (min, u64::MAX, BTreeSet::new());
         for &(cmp, n) in &self.bounds {
             match cmp {
                 CountCmp::AtLeast => lo = lo.max(n),
+                // `> u64::MAX` and `< 0` leave nothing: an empty range.
                 CountCmp::MoreThan => match n.checked_add(1) {
                     Some(n) => lo = lo.max(n),
-                    None => return true,
+                    None => (lo, hi) = (1, 0),
                 },
                 CountCmp::AtMost => hi = hi.min(n),
                 CountCmp::LessThan => match n.checked_sub(1) {
                     Some(n) => hi = hi.min(n),
-                    None => return true,
+                    None => (lo, hi) = (1, 0),
                 },
                 CountCmp::Exactly => (lo, hi) = (lo.max(n), hi.min(n)),
                 CountCmp::Not => {
@@ -125,7 +135,7 @@ impl CountCondition {
                 }
             }
         }
-        lo > hi || not.range(lo..=hi).count() as u128 == u128::from(hi - lo) + 1
+        (lo, hi, not)
     }
 
     /// The condition as a rule writes it: `>= 3 and <= 10`.
@@ -193,13 +203,10 @@ impl Threshold {
         limits: Limits,
     ) -> Self {
         let within = within_ms.max(0);
-        let min = match counting {
-            Counting::Count => 1,
-            Counting::Distinct => 0,
-        };
-        let fixed = if condition.holds_from(min) {
+        let least = counting.least();
+        let fixed = if condition.holds_from(least) {
             Some(true)
-        } else if condition.never_from(min) {
+        } else if condition.never_from(least) {
             Some(false)
         } else {
             None

@@ -1008,17 +1008,17 @@ fn temporal_condition(cond: Option<&Value>, kind: &str, rules: usize) -> Result<
     if cond.is_string() {
         return Err(format!("a `{kind}` condition that is an expression over the rules is not translated: a k8scop sequence needs every rule"));
     }
+    let all = rules as u64;
     let needed = match count_condition(cond)?.as_slice() {
-        [(">=", n)] => format!("{n}"),
-        [(">", n)] => format!("{}", u128::from(*n) + 1),
+        [(">=", n)] if *n == all => return Ok(()),
+        [(">", n)] if n.checked_add(1) == Some(all) => return Ok(()),
+        [(">=", n)] => n.to_string(),
+        [(">", n)] => (u128::from(*n) + 1).to_string(),
         bounds => {
             let text: Vec<String> = bounds.iter().map(|(op, n)| format!("{op} {n}")).collect();
             format!("`{}`", text.join(" and "))
         }
     };
-    if needed == rules.to_string() {
-        return Ok(());
-    }
     Err(format!("a `{kind}` condition of {needed} of its {rules} rules is not translated: a k8scop sequence needs every rule (`gte: {rules}`, or no condition)"))
 }
 
