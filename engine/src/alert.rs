@@ -9,11 +9,13 @@
 use std::sync::Arc;
 
 use k8scop_grammar::ast::Severity;
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::ser::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::doc::Ref;
 use crate::event::format_millis;
+use crate::json_text::{self, List, Object};
 use crate::path::FieldPath;
 use crate::ruleset::Detection;
 use crate::state::Sample;
@@ -136,10 +138,10 @@ pub fn ecs_severity(severity: Severity) -> u8 {
 
 impl Alert {
     /// The alert document (ECS plus `k8scop.*`) as a `serde_json::Value`, for callers that add
-    /// to it. Sinks that only write it use [`Alert::doc`], which serialises the same document
-    /// without building a tree first.
+    /// to it. Sinks that only write it use [`AlertDoc::write_json`], which writes the same
+    /// document's text without building a tree first.
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self.doc()).unwrap_or(Value::Null)
+        serde_json::from_str(&self.doc().to_text()).unwrap_or(Value::Null)
     }
 
     /// The alert document, serialisable as it is: the same JSON as [`Alert::to_json`], keys in
@@ -152,7 +154,7 @@ impl Alert {
     }
 }
 
-/// An alert's document, serialised straight from the [`Alert`] (see [`Alert::doc`]).
+/// An alert's document, written straight from the [`Alert`] (see [`Alert::doc`]).
 ///
 /// Objects are written with their keys in byte order, as a `serde_json::Map` (a sorted map)
 /// writes them, so that both forms of the document are the same text.
@@ -169,182 +171,76 @@ impl AlertDoc<'_> {
     }
 }
 
-/// A timestamp in milliseconds, serialised as RFC 3339 with milliseconds (`format_millis`).
-struct Millis(i64);
-
-impl Serialize for Millis {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0u8; 24];
-        match write_millis(self.0, &mut buf) {
-            Some(text) => s.serialize_str(text),
-            None => s.serialize_str(&format_millis(self.0)),
-        }
-    }
+/// Writes timestamps in milliseconds as JSON strings, RFC 3339 with milliseconds
+/// (`format_millis`). It keeps the date of the last one, which an alert's other times mostly
+/// share.
+#[derive(Default)]
+struct Stamps {
+    /// The last day written (days since 1970-01-01), and the buffer with its date.
+    day: Option<i64>,
+    buf: [u8; 24],
 }
 
-/// A one-key object `{"KEY": VALUE}`.
-struct One<'a, T: Serialize + ?Sized>(&'static str, &'a T);
-
-impl<T: Serialize + ?Sized> Serialize for One<'_, T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(1))?;
-        map.serialize_entry(self.0, self.1)?;
-        map.end()
-    }
-}
-
-/// An object of the present entries of `(key, value)` pairs given in byte order of the keys.
-struct Present<'a>(&'a [(&'static str, &'a Option<String>)]);
-
-impl Serialize for Present<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(None)?;
-        for (key, value) in self.0 {
-            if let Some(v) = value {
-                map.serialize_entry(key, v)?;
+impl Stamps {
+    fn push(&mut self, out: &mut Vec<u8>, ms: i64) {
+        let day = ms.div_euclid(86_400_000);
+        if self.day != Some(day) {
+            if !write_date(day, &mut self.buf) {
+                json_text::push_str(out, &format_millis(ms));
+                return;
             }
+            self.day = Some(day);
         }
-        map.end()
+        write_time(ms.rem_euclid(86_400_000), &mut self.buf);
+        // Digits and separators: nothing to escape.
+        out.push(b'"');
+        out.extend_from_slice(&self.buf);
+        out.push(b'"');
     }
 }
 
-struct EventPart<'a>(&'a Alert);
-
-impl Serialize for EventPart<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let a = self.0;
-        let mut map = s.serialize_map(Some(6))?;
-        map.serialize_entry("category", &["configuration"])?;
-        map.serialize_entry("count", &a.count)?;
-        map.serialize_entry("end", &Millis(a.last_seen))?;
-        map.serialize_entry("kind", "alert")?;
-        map.serialize_entry("severity", &ecs_severity(a.detection.severity))?;
-        map.serialize_entry("start", &Millis(a.first_seen))?;
-        map.end()
-    }
+/// Appends the one-key object `{"KEY": VALUE}` of a string.
+fn push_one(out: &mut Vec<u8>, key: &str, value: &str) {
+    let mut object = Object::open(out);
+    object.named_str(key, value);
+    object.close();
 }
 
-struct RulePart<'a>(&'a Detection);
-
-impl Serialize for RulePart<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let d = self.0;
-        let mut map = s.serialize_map(None)?;
-        if !d.author.is_empty() {
-            map.serialize_entry("author", &[&d.author])?;
-        }
-        if !d.description.is_empty() {
-            map.serialize_entry("description", &d.description)?;
-        }
-        map.serialize_entry("id", &*d.name)?;
-        map.serialize_entry("name", &*d.name)?;
-        if let Some(reference) = d.references.first() {
-            map.serialize_entry("reference", reference)?;
-        }
-        map.serialize_entry("ruleset", &d.file)?;
-        map.end()
-    }
-}
-
-struct ContainerPart<'a>(&'a Context);
-
-impl Serialize for ContainerPart<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let c = self.0;
-        let mut map = s.serialize_map(None)?;
-        if let Some(image) = &c.image {
-            map.serialize_entry("image", &One("name", image))?;
-        }
-        if let Some(name) = &c.container {
-            map.serialize_entry("name", name)?;
-        }
-        map.end()
-    }
-}
-
-/// The group key as an object: sorted by path, the last of a repeated path kept (as a map
-/// built from the pairs would).
-struct GroupPart<'a>(&'a [(String, Option<String>)]);
-
-impl Serialize for GroupPart<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<&(String, Option<String>)> = self.0.iter().rev().collect();
-        // Stable sort of the reversed pairs, then the first of each key: the last one written.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.dedup_by(|later, first| later.0 == first.0);
-        let mut map = s.serialize_map(Some(entries.len()))?;
-        for (key, value) in entries {
-            map.serialize_entry(key, value)?;
-        }
-        map.end()
-    }
-}
-
-struct SamplePart<'a>(&'a Sample);
-
-impl Serialize for SamplePart<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(2))?;
-        map.serialize_entry("id", &*self.0.event_id)?;
-        map.serialize_entry("time", &Millis(self.0.time))?;
-        map.end()
-    }
-}
-
-struct SamplesPart<'a>(&'a [Sample]);
-
-impl Serialize for SamplesPart<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(SamplePart))
-    }
-}
-
-struct OwnPart<'a>(&'a Alert, Option<&'a str>);
-
-impl Serialize for OwnPart<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let a = self.0;
-        let d = &a.detection;
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("count", &a.count)?;
-        if let Some(url) = self.1 {
-            map.serialize_entry("events_url", url)?;
-        }
-        if !a.fields.is_empty() {
-            map.serialize_entry("fields", &*a.fields)?;
-        }
-        map.serialize_entry("file", &d.file)?;
-        map.serialize_entry("first_seen", &Millis(a.first_seen))?;
-        map.serialize_entry("group", &GroupPart(&a.group))?;
-        map.serialize_entry("id", &a.id)?;
-        map.serialize_entry("kind", d.kind.as_str())?;
-        map.serialize_entry("last_seen", &Millis(a.last_seen))?;
-        if !d.references.is_empty() {
-            map.serialize_entry("references", &d.references)?;
-        }
-        map.serialize_entry("rule", &*d.name)?;
-        map.serialize_entry("samples", &SamplesPart(&a.samples))?;
-        map.serialize_entry("severity", d.severity.as_str())?;
-        map.serialize_entry("title", &a.title)?;
-        map.end()
-    }
-}
-
-impl Serialize for AlertDoc<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl AlertDoc<'_> {
+    /// Appends the document's JSON text to `out`: the text `serde_json` writes of
+    /// [`Alert::to_json`], objects with their keys in byte order as a `serde_json::Map` (a
+    /// sorted map) keeps them, written straight from the alert.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         let a = self.alert;
         let d = &a.detection;
         let c = &*a.context;
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("@timestamp", &Millis(a.last_seen))?;
+        let mut stamps = Stamps::default();
+        let mut doc = Object::open(out);
+        stamps.push(doc.name("@timestamp"), a.last_seen);
         if c.container.is_some() || c.image.is_some() {
-            map.serialize_entry("container", &ContainerPart(c))?;
+            let mut container = Object::open(doc.name("container"));
+            if let Some(image) = &c.image {
+                push_one(container.name("image"), "name", image);
+            }
+            if let Some(name) = &c.container {
+                container.named_str("name", name);
+            }
+            container.close();
         }
-        map.serialize_entry("event", &EventPart(a))?;
+        let mut event = Object::open(doc.name("event"));
+        event
+            .name("category")
+            .extend_from_slice(b"[\"configuration\"]");
+        json_text::push_u64(event.name("count"), a.count);
+        stamps.push(event.name("end"), a.last_seen);
+        event.named_str("kind", "alert");
+        json_text::push_u64(event.name("severity"), ecs_severity(d.severity).into());
+        stamps.push(event.name("start"), a.first_seen);
+        event.close();
         if let Some(host) = &c.host {
-            map.serialize_entry("host", &One("name", host))?;
+            push_one(doc.name("host"), "name", host);
         }
-        map.serialize_entry("k8scop", &OwnPart(a, self.events_url.as_deref()))?;
+        self.write_own(doc.name("k8scop"), &mut stamps);
         let k8s = [
             ("name", &c.name),
             ("namespace", &c.namespace),
@@ -353,35 +249,119 @@ impl Serialize for AlertDoc<'_> {
             ("verb", &c.verb),
         ];
         if k8s.iter().any(|(_, v)| v.is_some()) {
-            map.serialize_entry("kubernetes", &Present(&k8s))?;
+            let mut kubernetes = Object::open(doc.name("kubernetes"));
+            for (key, value) in k8s {
+                if let Some(value) = value {
+                    kubernetes.named_str(key, value);
+                }
+            }
+            kubernetes.close();
         }
-        map.serialize_entry("message", &a.title)?;
+        doc.named_str("message", &a.title);
         if let Some(process) = &c.process {
-            map.serialize_entry("process", &One("command_line", process))?;
+            push_one(doc.name("process"), "command_line", process);
         }
-        map.serialize_entry("rule", &RulePart(d))?;
+        let mut rule = Object::open(doc.name("rule"));
+        if !d.author.is_empty() {
+            json_text::push_strs(rule.name("author"), &[&d.author]);
+        }
+        if !d.description.is_empty() {
+            rule.named_str("description", &d.description);
+        }
+        rule.named_str("id", &d.name);
+        rule.named_str("name", &d.name);
+        if let Some(reference) = d.references.first() {
+            rule.named_str("reference", reference);
+        }
+        rule.named_str("ruleset", &d.file);
+        rule.close();
         if let Some(ip) = &c.source_ip {
-            map.serialize_entry("source", &One("ip", ip))?;
+            push_one(doc.name("source"), "ip", ip);
         }
         if !d.tags.is_empty() {
-            map.serialize_entry("tags", &d.tags)?;
+            json_text::push_strs(doc.name("tags"), &d.tags);
         }
         if let Some(user) = &c.user {
-            map.serialize_entry("user", &One("name", user))?;
+            push_one(doc.name("user"), "name", user);
         }
         if let Some(ua) = &c.user_agent {
-            map.serialize_entry("user_agent", &One("original", ua))?;
+            push_one(doc.name("user_agent"), "original", ua);
         }
-        map.end()
+        doc.close();
+    }
+
+    /// Appends the `k8scop` object.
+    fn write_own(&self, out: &mut Vec<u8>, stamps: &mut Stamps) {
+        let a = self.alert;
+        let d = &a.detection;
+        let mut own = Object::open(out);
+        json_text::push_u64(own.name("count"), a.count);
+        if let Some(url) = &self.events_url {
+            own.named_str("events_url", url);
+        }
+        if !a.fields.is_empty() {
+            let mut fields = Object::open(own.name("fields"));
+            for (key, value) in a.fields.iter() {
+                json_text::push_value(fields.key(key), value);
+            }
+            fields.close();
+        }
+        own.named_str("file", &d.file);
+        stamps.push(own.name("first_seen"), a.first_seen);
+        // The group key sorted by path, the last of a repeated path kept (as a map built from
+        // the pairs would).
+        let mut entries: Vec<&(String, Option<String>)> = a.group.iter().rev().collect();
+        entries.sort_by(|x, y| x.0.cmp(&y.0));
+        entries.dedup_by(|later, first| later.0 == first.0);
+        let mut group = Object::open(own.name("group"));
+        for (key, value) in entries {
+            match value {
+                Some(value) => group.str(key, value),
+                None => group.key(key).extend_from_slice(b"null"),
+            }
+        }
+        group.close();
+        own.named_str("id", &a.id);
+        own.named_str("kind", d.kind.as_str());
+        stamps.push(own.name("last_seen"), a.last_seen);
+        if !d.references.is_empty() {
+            json_text::push_strs(own.name("references"), &d.references);
+        }
+        own.named_str("rule", &d.name);
+        let mut samples = List::open(own.name("samples"));
+        for sample in &a.samples {
+            let mut one = Object::open(samples.item());
+            one.named_str("id", &sample.event_id);
+            stamps.push(one.name("time"), sample.time);
+            one.close();
+        }
+        samples.close();
+        own.named_str("severity", d.severity.as_str());
+        own.named_str("title", &a.title);
+        own.close();
+    }
+
+    /// The document's JSON text (see [`AlertDoc::write_json`]).
+    pub fn to_text(&self) -> String {
+        let mut out = Vec::with_capacity(2048);
+        self.write_json(&mut out);
+        // Only strings and ASCII go in, so the text is UTF-8.
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
-/// Writes `ms` (milliseconds since the Unix epoch) as `format_millis` does,
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, into `buf`; `None` outside the years 0 to 9999, which
-/// `format_millis` writes in another form.
-fn write_millis(ms: i64, buf: &mut [u8; 24]) -> Option<&str> {
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000);
+/// The document serialises as its JSON text ([`AlertDoc::write_json`]), embedded as it is by
+/// `serde_json`'s writers and parsed by `serde_json::to_value`.
+impl Serialize for AlertDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let raw = RawValue::from_string(self.to_text()).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+}
+
+/// Writes the date of a day (days since 1970-01-01), `YYYY-MM-DDT`, into `buf[..11]`; false
+/// outside the years 0 to 9999.
+fn write_date(days: i64, buf: &mut [u8; 24]) -> bool {
     // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -393,32 +373,36 @@ fn write_millis(ms: i64, buf: &mut [u8; 24]) -> Option<&str> {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     if !(0..=9999).contains(&year) {
-        return None;
+        return false;
     }
-    let (hour, minute) = (in_day / 3_600_000, in_day / 60_000 % 60);
-    let (second, milli) = (in_day / 1000 % 60, in_day % 1000);
-    let mut put = |at: usize, value: i64, width: usize| {
-        let mut v = value;
-        for i in (0..width).rev() {
-            buf[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, year, 4);
-    put(5, month, 2);
-    put(8, day, 2);
-    put(11, hour, 2);
-    put(14, minute, 2);
-    put(17, second, 2);
-    put(20, milli, 3);
+    put_digits(buf, 0, year, 4);
+    put_digits(buf, 5, month, 2);
+    put_digits(buf, 8, day, 2);
     buf[4] = b'-';
     buf[7] = b'-';
     buf[10] = b'T';
+    true
+}
+
+/// Writes the time of day (`in_day` milliseconds), `HH:MM:SS.mmmZ`, into `buf[11..]`.
+fn write_time(in_day: i64, buf: &mut [u8; 24]) {
+    put_digits(buf, 11, in_day / 3_600_000, 2);
+    put_digits(buf, 14, in_day / 60_000 % 60, 2);
+    put_digits(buf, 17, in_day / 1000 % 60, 2);
+    put_digits(buf, 20, in_day % 1000, 3);
     buf[13] = b':';
     buf[16] = b':';
     buf[19] = b'.';
     buf[23] = b'Z';
-    std::str::from_utf8(&buf[..]).ok()
+}
+
+/// Writes `value` in `width` decimal digits at `buf[at..]`.
+fn put_digits(buf: &mut [u8; 24], at: usize, value: i64, width: usize) {
+    let mut v = value;
+    for i in (0..width).rev() {
+        buf[at + i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 #[cfg(test)]
@@ -605,34 +589,48 @@ rule armor {
 
     #[test]
     fn millis_are_written_as_chrono_writes_them() {
-        let mut buf = [0u8; 24];
-        let mut ms: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00Z
-        let end: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
-                                            // About 200,000 instants spread over every year, plus the ends and the leap days.
-        let step = (end - ms) / 199_999 + 7;
-        while ms <= end {
+        let mut stamps = Stamps::default();
+        let mut check = |ms: i64| {
+            let mut out = Vec::new();
+            stamps.push(&mut out, ms);
             assert_eq!(
-                write_millis(ms, &mut buf),
-                Some(format_millis(ms).as_str()),
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&format_millis(ms)).unwrap(),
                 "{ms}"
             );
+        };
+        let start: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00Z
+        let end: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+                                            // About 200,000 instants spread over every year, each a new day; each followed by
+                                            // instants of the same day and of the next, which reuse or replace the date written.
+        let step = (end - start) / 199_999 + 7;
+        let mut ms = start;
+        while ms <= end {
+            for later in [0, 1, 999, 3_600_000, 86_399_999, 86_400_000] {
+                if ms + later <= end {
+                    check(ms + later);
+                }
+            }
             ms += step;
         }
+        // The ends, leap days, and the years beyond 0 to 9999, which `format_millis` writes in
+        // another form, before and after a date of the range.
         for ms in [
             0,
             -1,
             951_782_400_000,
             4_107_456_000_000,
             end,
-            -62_167_219_200_000,
+            start,
+            end + 1,
+            start - 1,
+            0,
+            end + 1,
+            end,
+            i64::MAX,
+            i64::MIN,
         ] {
-            assert_eq!(
-                write_millis(ms, &mut buf),
-                Some(format_millis(ms).as_str()),
-                "{ms}"
-            );
+            check(ms);
         }
-        assert_eq!(write_millis(end + 1, &mut buf), None);
-        assert_eq!(write_millis(-62_167_219_200_001, &mut buf), None);
     }
 }

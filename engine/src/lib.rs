@@ -26,6 +26,7 @@ pub mod eval;
 pub mod event;
 pub mod hash;
 pub mod input;
+pub mod json_text;
 pub mod kinds;
 pub mod loader;
 pub mod memo_regex;

@@ -154,7 +154,7 @@ impl EsSink {
                 if let Some(link) = &self.config.events_url {
                     doc = doc.with_events_url(link.render(&u.alert));
                 }
-                serde_json::to_writer(&mut lines, &doc).unwrap_or_default();
+                doc.write_json(&mut lines);
                 lines.push(b'\n');
                 Doc {
                     id: u.alert.id.clone(),

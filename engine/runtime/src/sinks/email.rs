@@ -343,7 +343,7 @@ impl EmailSink {
         }
         let mut documents = String::new();
         for h in held {
-            documents.push_str(&serde_json::to_string(&h.update.alert.doc()).unwrap_or_default());
+            documents.push_str(&h.update.alert.doc().to_text());
             documents.push('\n');
         }
         let json = ContentType::parse("application/json")

@@ -120,8 +120,7 @@ impl Sink for FileSink {
                 buf.push(b'\n');
             }
             for update in updates {
-                // Writing a `Value` into a `Vec` cannot fail.
-                let _ = serde_json::to_writer(&mut buf, &update.alert.doc());
+                update.alert.doc().write_json(&mut buf);
                 buf.push(b'\n');
             }
             let joined = tokio::task::spawn_blocking(move || {

@@ -145,8 +145,7 @@ impl Sink for StdoutSink {
                         self.buf.extend_from_slice(line.as_bytes());
                     }
                     OutputFormat::Json => {
-                        // Writing a `Value` into a `Vec` cannot fail.
-                        let _ = serde_json::to_writer(&mut self.buf, &update.alert.doc());
+                        update.alert.doc().write_json(&mut self.buf);
                     }
                 }
                 self.buf.push(b'\n');
