@@ -255,7 +255,8 @@ fn a_full_queue_answers_429_until_the_sink_catches_up_and_nothing_is_lost() {
     };
     let client = client();
     // Each request: 20 gets of distinct pods, so 20 alerts of about 1 KiB; the 64 KiB pipe
-    // fills after a few, then the queues behind it.
+    // fills after a few, then the queues behind it (the sink's queue holds 8 batches of up to
+    // 1024 alerts, which the engine holds up to 100 ms to merge the updates of an alert).
     let template: Value = serde_json::from_str(&sample_events()[0]).unwrap();
     let batch = |n: usize| {
         let items: Vec<String> = (0..20)
@@ -271,7 +272,7 @@ fn a_full_queue_answers_429_until_the_sink_catches_up_and_nothing_is_lost() {
     };
     let mut accepted = 0;
     let mut refused = None;
-    for n in 0..200 {
+    for n in 0..2000 {
         let (status, text) = post(&client, &url, batch(n));
         match status {
             200 => accepted += 1,
@@ -283,7 +284,7 @@ fn a_full_queue_answers_429_until_the_sink_catches_up_and_nothing_is_lost() {
             other => panic!("request {n}: {other} {text}"),
         }
     }
-    let refused = refused.expect("a stalled pipeline answers 429 within 200 requests");
+    let refused = refused.expect("a stalled pipeline answers 429 within 2000 requests");
     assert!(accepted >= 3, "{accepted}");
     // The API server sends the batch again later; once stdout is read, it is taken.
     let mut stdout = stalled.stdout.take().unwrap();

@@ -6,6 +6,8 @@
 //!   built it; results are consumed in input order, so the engine sees events in order and stays
 //!   deterministic.
 //! - One engine task owns the ruleset's state; between two chunks it swaps in a reloaded ruleset.
+//!   It holds the alert updates up to 100 ms (at most 1,024 alerts), merging the updates of an
+//!   alert in that time into its latest state, then sends them to the sinks as one batch.
 //! - Each sink has its own task behind a bounded channel: a slow sink slows everything upstream,
 //!   nothing is dropped.
 

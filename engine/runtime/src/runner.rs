@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use k8scop_engine::alert::AlertUpdate;
 use k8scop_engine::chunk::Chunk;
@@ -28,7 +28,13 @@ const CHUNK_QUEUE: usize = 8;
 /// Alert batches in flight to each sink.
 const SINK_QUEUE: usize = 8;
 /// How often the engine publishes its per-rule counters for the metrics.
-const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
+/// How long the engine holds alert updates before it sends them to the sinks: further updates
+/// of the same alerts within that time are merged, so a sink gets each alert's latest state
+/// once rather than every step (a busy rule updates its alert on most events).
+const ALERT_HOLD: Duration = Duration::from_millis(100);
+/// Distinct alerts held at most: more are sent at once, whatever their age.
+const MAX_HELD_ALERTS: usize = 1024;
 /// Recently seen (auditID, stage) pairs remembered for deduplication.
 const DEDUP_CAPACITY: usize = 100_000;
 
@@ -292,20 +298,39 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
     let mut last_published: Option<Instant> = None;
     // Whether the engine's counters changed since they were last published.
     let mut unpublished = false;
+    // The alert updates held in `out`.
+    let mut hold = Hold::default();
+    let sinks = SinkQueues {
+        queues: sink_queues,
+        stats: Arc::clone(&stats),
+        notices: Arc::clone(&notices),
+    };
     loop {
-        let next = if unpublished {
-            // Publish the last figures once the input pauses, so that a scrape sees them.
-            match tokio::time::timeout(PUBLISH_INTERVAL, decoded_rx.recv()).await {
+        // While the input pauses: send the held alerts when they are due, and publish the
+        // last figures, so that a scrape sees them.
+        let wait = match (hold.left(Instant::now()), unpublished) {
+            (Some(left), true) => Some(left.min(PUBLISH_INTERVAL)),
+            (Some(left), false) => Some(left),
+            (None, true) => Some(PUBLISH_INTERVAL),
+            (None, false) => None,
+        };
+        let next = match wait {
+            Some(wait) => match tokio::time::timeout(wait, decoded_rx.recv()).await {
                 Ok(next) => next,
                 Err(_) => {
-                    stats.live.publish(engine.stats());
-                    last_published = Some(Instant::now());
-                    unpublished = false;
+                    if hold.due(out.alerts.len(), Instant::now()) {
+                        sinks.send(seq, out.take_alerts().into()).await;
+                        hold.sent();
+                    }
+                    if unpublished {
+                        stats.live.publish(engine.stats());
+                        last_published = Some(Instant::now());
+                        unpublished = false;
+                    }
                     continue;
                 }
-            }
-        } else {
-            decoded_rx.recv().await
+            },
+            None => decoded_rx.recv().await,
         };
         let Some(in_flight) = next else { break };
         if !Arc::ptr_eq(&in_flight.generation, &current) {
@@ -372,30 +397,6 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
         stats
             .alerts_updated
             .fetch_add(std::mem::take(&mut out.alerts_updated), Ordering::Relaxed);
-        let batch: Arc<[AlertUpdate]> = out.take_alerts().into();
-        // Every sink gets every batch, an empty one too, and acknowledges it: a checkpoint
-        // after this batch waits for those acknowledgements.
-        for (name, queue) in &sink_queues {
-            // A full queue waits: a slow sink slows the engine, and so the source.
-            let sent = queue
-                .send(SinkBatch {
-                    seq,
-                    updates: Arc::clone(&batch),
-                })
-                .await;
-            if sent.is_err() && !batch.is_empty() {
-                // The sink's task is gone (it panicked): its alerts are undelivered, counted.
-                stats
-                    .undelivered
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                stats
-                    .live
-                    .sink(name)
-                    .undelivered
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                notices(SinkError::new(name.clone(), SinkFailure::Stopped, batch.len()).into());
-            }
-        }
         if let Some(position) = in_flight.position {
             unsaved = Some(position);
         }
@@ -407,7 +408,19 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
         } else {
             unpublished = true;
         }
-        if pending_tx.is_some() && last_checkpoint.elapsed() >= config.checkpoints.interval {
+        // The alerts go to the sinks once held long enough, or before a checkpoint, which
+        // waits for the sinks to acknowledge every alert before it (and so is sent even when
+        // there are none).
+        let checkpoint_due = pending_tx.is_some()
+            && unsaved.is_some()
+            && last_checkpoint.elapsed() >= config.checkpoints.interval;
+        let now = Instant::now();
+        hold.note(out.alerts.len(), now);
+        if checkpoint_due || hold.due(out.alerts.len(), now) {
+            sinks.send(seq, out.take_alerts().into()).await;
+            hold.sent();
+        }
+        if checkpoint_due {
             if let Some(position) = unsaved.take() {
                 offer_checkpoint(
                     &mut pending_tx,
@@ -424,6 +437,9 @@ pub async fn run(parts: Pipeline) -> Result<Summary, PipelineError> {
             }
         }
     }
+    // What is still held goes out before the last checkpoint, and after a failure too.
+    sinks.send(seq, out.take_alerts().into()).await;
+    let sink_queues = sinks.queues;
     stats.live.publish(engine.stats());
     stats.ready.store(false, Ordering::Relaxed);
     let interrupted = shutdown.is_requested();
@@ -553,6 +569,73 @@ async fn offer_checkpoint(
     }
 }
 
+/// When the engine sends the alert updates it holds to the sinks: [`ALERT_HOLD`] after the
+/// first of them, or at once when [`MAX_HELD_ALERTS`] alerts are held.
+#[derive(Debug, Default)]
+struct Hold {
+    /// When the first of the updates held was made.
+    since: Option<Instant>,
+}
+
+impl Hold {
+    /// Notes that `held` alerts are held at `now` (after a batch).
+    fn note(&mut self, held: usize, now: Instant) {
+        if held > 0 && self.since.is_none() {
+            self.since = Some(now);
+        }
+    }
+
+    /// Whether the `held` alerts are due at `now`.
+    fn due(&self, held: usize, now: Instant) -> bool {
+        held >= MAX_HELD_ALERTS
+            || self
+                .since
+                .is_some_and(|t| now.saturating_duration_since(t) >= ALERT_HOLD)
+    }
+
+    /// How long from `now` until the held alerts are due; `None` when none are held.
+    fn left(&self, now: Instant) -> Option<Duration> {
+        self.since
+            .map(|t| ALERT_HOLD.saturating_sub(now.saturating_duration_since(t)))
+    }
+
+    /// The held alerts were sent.
+    fn sent(&mut self) {
+        self.since = None;
+    }
+}
+
+/// The sinks' queues, as the engine sends them alerts.
+struct SinkQueues {
+    queues: Vec<(String, mpsc::Sender<SinkBatch>)>,
+    stats: Arc<Stats>,
+    notices: Arc<dyn Fn(Notice) + Send + Sync>,
+}
+
+impl SinkQueues {
+    /// Sends `updates`, the alerts of the engine's batches up to `seq`, to every sink; an empty
+    /// list too, which the sinks acknowledge all the same (a checkpoint after `seq` waits for
+    /// that).
+    async fn send(&self, seq: u64, updates: Arc<[AlertUpdate]>) {
+        for (name, queue) in &self.queues {
+            // A full queue waits: a slow sink slows the engine, and so the source.
+            let batch = SinkBatch {
+                seq,
+                updates: Arc::clone(&updates),
+            };
+            if queue.send(batch).await.is_err() && !updates.is_empty() {
+                // The sink's task is gone (it panicked): its alerts are undelivered, counted.
+                let lost = updates.len() as u64;
+                self.stats.undelivered.fetch_add(lost, Ordering::Relaxed);
+                let live = self.stats.live.sink(name);
+                live.undelivered.fetch_add(lost, Ordering::Relaxed);
+                let error = SinkError::new(name.clone(), SinkFailure::Stopped, updates.len());
+                (self.notices)(error.into());
+            }
+        }
+    }
+}
+
 /// Runs one sink: writes each batch, then acknowledges its `seq`. A batch the sink gave up on is
 /// not acknowledged, and neither is any later one: the checkpoint stays before the lost alerts.
 /// While the sink holds alerts back ([`Sink::held_until`]), batches are acknowledged only once
@@ -629,5 +712,39 @@ async fn run_sink(
             }
         }
         Err(e) => report(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_alerts_are_due_after_the_hold_or_when_too_many() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut hold = Hold::default();
+        // Nothing held: nothing is due, and the engine waits for input without a deadline.
+        assert!(!hold.due(0, t0 + ms(500)));
+        assert_eq!(hold.left(t0), None);
+        hold.note(0, t0);
+        assert_eq!(hold.left(t0), None, "a batch without alerts starts no hold");
+        // The first alerts start the hold; later batches do not move it.
+        hold.note(3, t0);
+        hold.note(5, t0 + ms(60));
+        assert!(!hold.due(5, t0 + ms(99)));
+        assert_eq!(hold.left(t0 + ms(60)), Some(ms(40)));
+        assert!(hold.due(5, t0 + ALERT_HOLD));
+        assert_eq!(hold.left(t0 + ms(250)), Some(Duration::ZERO));
+        // Too many alerts are sent at once, however young.
+        assert!(hold.due(MAX_HELD_ALERTS, t0));
+        assert!(!hold.due(MAX_HELD_ALERTS - 1, t0));
+        // Once sent, the next alerts start a new hold.
+        hold.sent();
+        assert_eq!(hold.left(t0 + ms(300)), None);
+        assert!(!hold.due(1, t0 + ms(300)));
+        hold.note(1, t0 + ms(300));
+        assert!(!hold.due(1, t0 + ms(399)));
+        assert!(hold.due(1, t0 + ms(400)));
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Every sink implements [`Sink`]. The pipeline runs each sink in its own task behind a bounded
 //! channel, so a slow sink slows the engine down rather than losing alerts. Updates of the same
-//! alert within one batch are already coalesced: a sink sees the alert's latest state, with
-//! [`AlertKind::New`] if the alert was opened in that batch.
+//! alert within one batch are already merged: a sink sees the alert's latest state, with
+//! [`AlertKind::New`] if the alert was opened since the previous batch. The engine sends a batch
+//! 100 ms after the first update it holds (sooner when 1,024 alerts are held).
 
 use std::future::Future;
 use std::pin::Pin;
