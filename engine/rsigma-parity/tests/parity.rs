@@ -594,6 +594,14 @@ correlation:
     # (without a condition, it fires when any one rule matches).
     condition: {gte: 2}
 level: high
+---
+title: A binding, then an exec, by anyone
+id: bind-then-exec-anywhere
+correlation:
+    type: temporal_ordered
+    rules: [binding_created, pod_exec]
+    timespan: 1m
+level: high
 "#;
 
 /// Count correlations with the other comparisons and a range, on `secret_read` by user: (id,
@@ -755,6 +763,7 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("read-then-exec", (120, true)),
         ("read-then-b", (60, true)),
         ("binding-and-exec", (120, true)),
+        ("bind-then-exec-anywhere", (60, true)),
     ]
     .into_iter()
     .chain(COUNT_CONDITIONS.iter().map(|(id, _, timespan, _)| {
@@ -774,10 +783,13 @@ fn imported_correlations_fire_where_rsigma_fires() {
             if !correlations.contains_key(id.as_str()) {
                 continue;
             }
+            // A correlation without `group-by` is a sequence without `by`, whose alerts are
+            // grouped by their title: rsigma's group is empty.
             let group = update
                 .alert
                 .group
                 .iter()
+                .filter(|(path, _)| path != "title")
                 .filter_map(|(_, v)| v.clone())
                 .collect();
             k8scop_fired.insert((id.clone(), secs, group));
@@ -844,6 +856,7 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("read-then-b", "Reader Author, Touch Author"),
         ("read-then-exec", "Exec Author, Reader Author"),
         ("binding-and-exec", "Exec Author"),
+        ("bind-then-exec-anywhere", "Exec Author"),
     ]
     .into_iter()
     .chain(

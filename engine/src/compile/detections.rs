@@ -129,9 +129,6 @@ impl Compiler<'_> {
             resources: None,
         };
         let mut missing = Vec::new();
-        if def.by.is_none() {
-            missing.push("by");
-        }
         if def.within.is_none() {
             missing.push("within");
         }
@@ -149,11 +146,18 @@ impl Compiler<'_> {
                 format!("sequence `{}` has no {list}", def.name.name),
             )
             .with_label(file, def.name.span, "this sequence is incomplete")
-            .with_help("a sequence needs `by PATH, ...`, `within DURATION` and `steps A -> B`");
+            .with_help(
+                "a sequence needs `within DURATION` and `steps A -> B`, and usually `by PATH, ...`",
+            );
             self.report(d);
             return None;
         }
-        let by = self.paths(&scope, &def.by.as_ref()?.node);
+        // Without `by`, every event has the same key: the steps of any events follow one another.
+        let by = def
+            .by
+            .as_ref()
+            .map(|b| self.paths(&scope, &b.node))
+            .unwrap_or_default();
         let within = def.within?;
         let mut steps = Vec::new();
         let mut ok = true;
@@ -192,7 +196,7 @@ impl Compiler<'_> {
             DetectionKind::Sequence,
             &def.props,
             self.options.default_within_ms,
-            Some(by.clone()),
+            Some(by.clone()).filter(|by| !by.is_empty()),
             def.span,
         )?;
         ok.then(|| Sequence {

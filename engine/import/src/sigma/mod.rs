@@ -811,7 +811,9 @@ impl Generated {
                     }
                     let _ = writeln!(text, "sequence {name} {{");
                     write_meta(&mut text, meta);
-                    let _ = writeln!(text, "    by          {by}");
+                    if !by.is_empty() {
+                        let _ = writeln!(text, "    by          {by}");
+                    }
                     let _ = writeln!(text, "    within      {within}");
                     let _ = writeln!(text, "    steps       {}", steps.join(" -> "));
                     text.push_str("}\n");
@@ -933,7 +935,7 @@ fn translate_correlation(
         "temporal" | "temporal_ordered" => {
             temporal_condition(get("condition"), &kind, refs.len())?;
             if group_by.is_empty() {
-                return Err("a temporal correlation without `group-by`: k8scop sequences need a key (`by`)".into());
+                notes.push("without `group-by`, the sequence has no `by`: the rules may match events that have nothing in common".into());
             }
             notes.push("a k8scop sequence fires at the event that completes it and uses its events up; rsigma fires again at each further event of the rules while the timespan still holds them".into());
             let step_names: Vec<String> = refs.iter().map(|&i| docs[i].name.clone()).collect();

@@ -294,3 +294,42 @@ fn a_rule_does_not_take_the_name_of_a_stdlib_function() {
         Outcome::Imported(vec!["hour_2".into()])
     );
 }
+
+/// A temporal correlation without `group-by` is a sequence without `by` (one key for all
+/// events), and the report says so (`imported_correlations_fire_where_rsigma_fires` in
+/// rsigma-parity runs one).
+#[test]
+fn a_temporal_correlation_without_group_by_is_a_sequence_without_by() {
+    let text = CORRELATED.replace(
+        "    rules: [secret_read, exec]\n    group-by: [user.username]\n    timespan: 1w",
+        "    rules: [secret_read, exec]\n    timespan: 1w",
+    );
+    let out = one(&text);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let written = &out.files[0].text;
+    let sequence = written
+        .split("sequence read_then_exec {")
+        .nth(1)
+        .and_then(|s| s.split('}').next())
+        .unwrap_or_else(|| panic!("no read_then_exec in\n{written}"));
+    assert!(
+        sequence.contains("steps       secret_read -> exec"),
+        "{sequence}"
+    );
+    assert!(!sequence.contains(" by "), "{sequence}");
+    let report = out
+        .rules
+        .iter()
+        .find(|r| r.title == "Read then exec")
+        .unwrap();
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("without `group-by`")),
+        "{:?}",
+        report.notes
+    );
+    let file = k8scop_grammar::SourceFile::new("imported.rules", written.as_str());
+    assert!(k8scop_grammar::parse(&file).is_ok(), "{written}");
+}
