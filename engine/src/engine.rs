@@ -20,9 +20,11 @@ use crate::doc::Ref;
 use crate::eval::EvalError;
 use crate::event::Event;
 use crate::path::FieldPath;
-use crate::ruleset::{Detection, Ruleset, Step};
+use crate::ruleset::{Detection, Order, Ruleset, Step};
 use crate::script::ScriptErrorKind;
-use crate::state::{Aggregation, Key, Limits, Overflow, Sample, Sequence, Threshold, Update};
+use crate::state::{
+    Aggregation, AnyOrder, Key, Limits, Overflow, Progress, Sample, Sequence, Threshold, Update,
+};
 use crate::template::Title;
 
 mod judge;
@@ -123,7 +125,7 @@ struct Payload {
 struct DetectionState {
     detection: Arc<Detection>,
     threshold: Option<Threshold>,
-    sequence: Option<Sequence>,
+    sequence: Option<Progress>,
     aggregation: Aggregation,
     payloads: HashMap<String, Payload>,
     stats: DetectionStats,
@@ -134,7 +136,7 @@ impl DetectionState {
         let mut total = self.aggregation.overflow();
         for o in [
             self.threshold.as_ref().map(Threshold::overflow),
-            self.sequence.as_ref().map(Sequence::overflow),
+            self.sequence.as_ref().map(Progress::overflow),
         ]
         .into_iter()
         .flatten()
@@ -473,12 +475,22 @@ fn fresh_states(ruleset: &Ruleset, limits: Limits) -> Vec<DetectionState> {
     let sequences = ruleset.sequences.iter().map(|seq| DetectionState {
         detection: seq.detection.clone(),
         threshold: None,
-        sequence: Some(Sequence::new(seq.steps.len(), seq.within_ms, limits)),
+        sequence: Some(progress(seq, limits)),
         aggregation: Aggregation::new(seq.detection.within_ms, limits),
         payloads: HashMap::new(),
         stats: DetectionStats::default(),
     });
     rules.chain(sequences).collect()
+}
+
+/// The fresh state of a sequence.
+fn progress(seq: &crate::ruleset::Sequence, limits: Limits) -> Progress {
+    match seq.order {
+        Order::InOrder => Progress::InOrder(Sequence::new(seq.steps.len(), seq.within_ms, limits)),
+        Order::AnyOrder { need } => {
+            Progress::AnyOrder(AnyOrder::new(seq.steps.len(), need, seq.within_ms, limits))
+        }
+    }
 }
 
 /// Reports one script or function error of a detection's evaluation in `out`, counting it in

@@ -101,8 +101,22 @@ pub struct Sequence {
     pub by: Vec<FieldPath>,
     /// The window from the first step to the last, in milliseconds.
     pub within_ms: i64,
-    /// The steps, in the order they must happen.
+    /// The steps.
     pub steps: Vec<Step>,
+    /// Whether the steps must happen in their order.
+    pub order: Order,
+}
+
+/// How a compiled sequence's steps must happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// One after the other, in the order written.
+    InOrder,
+    /// In any order, at least `need` of them (all: the number of steps).
+    AnyOrder {
+        /// How many distinct steps must happen within the window.
+        need: usize,
+    },
 }
 
 /// One step of a compiled sequence.

@@ -359,6 +359,16 @@ snapshot!(
     MissingProperty
 );
 snapshot!(
+    any_order_needs_more_steps_than_it_has,
+    "rule a {\n    when verb == \"get\"\n}\n\nrule b {\n    when verb == \"list\"\n}\n\nsequence s {\n    by user.username\n    within 5m\n    steps 3 of a, b\n}\n",
+    InvalidValue
+);
+snapshot!(
+    any_order_of_one_step,
+    "rule a {\n    when verb == \"get\"\n}\n\nsequence s {\n    by user.username\n    within 5m\n    steps all of a\n}\n",
+    InvalidValue
+);
+snapshot!(
     unknown_step,
     "rule login {\n    when verb == \"create\"\n}\n\nsequence s {\n    by user.username\n    within 5m\n    steps logn -> login\n}\n",
     UnknownStep

@@ -259,7 +259,7 @@ fn the_shipped_ruleset_restarted_after_any_sample_event_gives_the_same_alerts() 
 }
 
 /// Rules with aggregation windows, count and distinct thresholds, sequences of rule steps and of
-/// inline steps, and an `enabled false` step rule.
+/// inline steps, in order and in any order, and an `enabled false` step rule.
 const SYNTHETIC: &str = r#"
 rule secret_reads {
     title "{user.username} read {count} secrets"
@@ -297,6 +297,11 @@ sequence create_patch_delete {
     by user.username
     within 5m
     steps { verb == "create" } -> patches -> deletes
+}
+sequence two_of_exec_delete_create {
+    by user.username
+    within 2m
+    steps 2 of execs, deletes, { verb == "create" }
 }
 "#;
 
@@ -401,6 +406,7 @@ fn windows_thresholds_and_sequences_restarted_after_any_event_give_the_same_aler
         "execs",
         "read_then_exec",
         "create_patch_delete",
+        "two_of_exec_delete_create",
     ] {
         assert!(
             whole
@@ -428,7 +434,13 @@ fn state_capped_by_the_limits_is_restored_exactly_too() {
     let ruleset = ruleset(SYNTHETIC);
     let events = synthetic_events(300);
     let (_, end) = check_splits(&ruleset, limits, 5, &events, 0..=events.len());
-    for name in ["secret_reads", "deletes", "execs", "create_patch_delete"] {
+    for name in [
+        "secret_reads",
+        "deletes",
+        "execs",
+        "create_patch_delete",
+        "two_of_exec_delete_create",
+    ] {
         assert!(
             stat(&end, name, "keys_dropped") > 0,
             "the key cap never bit for {name}: {}",
@@ -482,8 +494,15 @@ fn a_rule_changed_between_runs_starts_fresh_and_the_others_keep_their_state() {
         let kept: Vec<&str> = report.kept.iter().map(|k| &**k).collect();
         assert_eq!(kept, ["secret_reads", "execs", "patches", "read_then_exec"]);
         let changed: Vec<&str> = report.changed.iter().map(|c| c.name.as_str()).collect();
-        // The sequence uses `deletes` as a step: it changed too.
-        assert_eq!(changed, ["deletes", "create_patch_delete"]);
+        // The sequences use `deletes` as a step: they changed too.
+        assert_eq!(
+            changed,
+            [
+                "deletes",
+                "create_patch_delete",
+                "two_of_exec_delete_create"
+            ]
+        );
         let removed: Vec<&str> = report.removed.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(removed, ["namespaces_listed"]);
         let added: Vec<&str> = report.added.iter().map(|a| &**a).collect();

@@ -342,10 +342,26 @@ pub struct SequenceDef {
     pub by: Option<Spanned<Vec<Path>>>,
     /// The step window.
     pub within: Option<Duration>,
-    /// `steps A -> B ...`, in order. Required, but checked by the compiler.
+    /// `steps A -> B ...`, or `steps all of A, B ...`. Required, but checked by the compiler.
     pub steps: Option<Spanned<Vec<Step>>>,
+    /// Whether the steps must happen in the order written.
+    pub order: StepOrder,
     /// The whole definition.
     pub span: Span,
+}
+
+/// How a sequence's steps must happen.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum StepOrder {
+    /// `steps A -> B -> C`: one after the other, in that order.
+    #[default]
+    InOrder,
+    /// `steps all of A, B, C` (`need: None`) or `steps N of A, B, C`: in any order, every step
+    /// or at least `need` of them.
+    AnyOrder {
+        /// How many of the steps must happen; `None` for all of them.
+        need: Option<Spanned<u64>>,
+    },
 }
 
 /// One step of a sequence.

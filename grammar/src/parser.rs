@@ -21,7 +21,7 @@ use crate::ast::{
     AlertProps, Call, CmpOp, Comparison, CountBound, CountCmp, Duration, Expect, Expr, ExprKind,
     File, Ident, Item, ListDef, ListItem, Literal, LiteralValue, MacroDef, Operand, Path, RuleDef,
     ScriptBlock, ScriptExpr, Segment, SegmentKind, SequenceDef, Severity, Span, Spanned, Step,
-    StrLit, TestDef, TestEvents, Threshold, ThresholdKind,
+    StepOrder, StrLit, TestDef, TestEvents, Threshold, ThresholdKind,
 };
 use crate::diagnostic::{Code, Diagnostic, SourceFile};
 use suggest::{did_you_mean, quoted_list};
@@ -281,6 +281,7 @@ impl<'f> Builder<'f> {
             by: None,
             within: None,
             steps: None,
+            order: StepOrder::InOrder,
             span,
         };
         for prop in it {
@@ -296,7 +297,10 @@ impl<'f> Builder<'f> {
                     keep(&mut def.within, within);
                 }
                 Rule::steps_prop => {
-                    let steps = self.steps_prop(prop, &def.name);
+                    let (steps, order) = self.steps_prop(prop, &def.name);
+                    if def.steps.is_none() {
+                        def.order = order;
+                    }
                     keep(&mut def.steps, Some(steps));
                 }
                 _ => self.alert_prop(prop, &mut def.props),
@@ -416,26 +420,73 @@ impl<'f> Builder<'f> {
         })
     }
 
-    fn steps_prop(&mut self, pair: Node, sequence: &Ident) -> Spanned<Vec<Step>> {
-        let steps: Vec<(Step, Span)> = children(pair).map(|p| self.step(p)).collect();
+    fn steps_prop(&mut self, pair: Node, sequence: &Ident) -> (Spanned<Vec<Step>>, StepOrder) {
+        let mut order = StepOrder::InOrder;
+        let mut nodes: Vec<Node> = children(pair).collect();
+        if let [only] = nodes.as_slice() {
+            if only.as_rule() == Rule::steps_any_order {
+                let mut parts = children(nodes.remove(0));
+                // INVARIANT: `steps_any_order` starts with `steps_need`.
+                let need = parts.next().map(only_child);
+                let need = match need {
+                    Some(n) if n.as_rule() == Rule::count => self.count(n),
+                    _ => None,
+                };
+                order = StepOrder::AnyOrder { need };
+                nodes = parts.collect();
+            }
+        }
+        let steps: Vec<(Step, Span)> = nodes.into_iter().map(|p| self.step(p)).collect();
         let span = match (steps.first(), steps.last()) {
             (Some((_, first)), Some((_, last))) => first.join(*last),
             // INVARIANT: `steps_prop` has at least one step.
             _ => unreachable!("the grammar gives `steps` at least one step"),
         };
         if steps.len() < 2 {
+            let help = match order {
+                StepOrder::InOrder => {
+                    "a sequence needs at least two steps: `steps first_rule -> second_rule`"
+                }
+                StepOrder::AnyOrder { .. } => {
+                    "a sequence needs at least two steps: `steps all of first_rule, second_rule`"
+                }
+            };
             self.diagnostics.push(
                 Diagnostic::new(
                     Code::InvalidValue,
                     format!("sequence `{}` has a single step", sequence.name),
                 )
                 .with_label(self.file, span, "one step only")
-                .with_help(
-                    "a sequence needs at least two steps: `steps first_rule -> second_rule`",
-                ),
+                .with_help(help),
             );
+        } else if let StepOrder::AnyOrder { need: Some(need) } = &order {
+            if need.node == 0 || need.node > steps.len() as u64 {
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        format!(
+                            "sequence `{}` needs {} of its {} steps",
+                            sequence.name,
+                            need.node,
+                            steps.len()
+                        ),
+                    )
+                    .with_label(
+                        self.file,
+                        need.span,
+                        "not between 1 and the number of steps",
+                    )
+                    .with_help(format!(
+                        "write a number from 1 to {}, or `all of` for every step",
+                        steps.len()
+                    )),
+                );
+            }
         }
-        Spanned::new(steps.into_iter().map(|(step, _)| step).collect(), span)
+        (
+            Spanned::new(steps.into_iter().map(|(step, _)| step).collect(), span),
+            order,
+        )
     }
 
     fn step(&mut self, pair: Node) -> (Step, Span) {
@@ -1242,6 +1293,7 @@ fn is_token(rule: Rule) -> bool {
             | Rule::colon
             | Rule::equals
             | Rule::arrow
+            | Rule::kw_of
             | Rule::script_head
             | Rule::kw_list
             | Rule::kw_macro

@@ -17,7 +17,7 @@ use super::{Compiler, Def, Scope};
 use crate::hash::Fnv1a64;
 use crate::kinds::{self, KindId, KindSet};
 use crate::path::FieldPath;
-use crate::ruleset::{Detection, DetectionKind, Rule, Sequence, Step, ThresholdSpec};
+use crate::ruleset::{Detection, DetectionKind, Order, Rule, Sequence, Step, ThresholdSpec};
 use crate::state::{CountCondition, Counting};
 use crate::template::{split_path, Template};
 
@@ -199,11 +199,20 @@ impl Compiler<'_> {
             Some(by.clone()).filter(|by| !by.is_empty()),
             def.span,
         )?;
+        let order = match &def.order {
+            ast::StepOrder::InOrder => Order::InOrder,
+            ast::StepOrder::AnyOrder { need } => Order::AnyOrder {
+                need: need.as_ref().map_or(steps.len(), |n| {
+                    usize::try_from(n.node).unwrap_or(usize::MAX)
+                }),
+            },
+        };
         ok.then(|| Sequence {
             detection: Arc::new(detection),
             by,
             within_ms: within.millis as i64,
             steps,
+            order,
         })
     }
 

@@ -31,11 +31,14 @@ use serde_json::{Map, Value};
 
 use super::{fresh_states, DetectionState, DetectionStats, Engine, Payload};
 use crate::alert::Context;
-use crate::ruleset::{DetectionKind, Ruleset};
+use crate::ruleset::{DetectionKind, Order, Ruleset};
 use crate::state::aggregate::AggregationState;
+use crate::state::any_order::AnyOrderState;
 use crate::state::sequence::SequenceState;
 use crate::state::threshold::ThresholdState;
-use crate::state::{loaded_time, saved_time, Aggregation, Invalid, Limits, Sequence, Threshold};
+use crate::state::{
+    loaded_time, saved_time, Aggregation, AnyOrder, Invalid, Limits, Progress, Sequence, Threshold,
+};
 use crate::template::Title;
 
 /// The version of the [`EngineState`] format this build writes and reads.
@@ -68,6 +71,9 @@ struct SavedDetection {
     threshold: Option<ThresholdState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sequence: Option<SequenceState>,
+    /// The steps of a sequence whose steps happen in any order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    any_order: Option<AnyOrderState>,
     /// What each alert remembers of its first event, by alert id (sorted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     payloads: Vec<SavedPayload>,
@@ -399,7 +405,14 @@ fn save_detection(state: &DetectionState) -> SavedDetection {
         stats: state.stats.clone(),
         aggregation: state.aggregation.snapshot(),
         threshold: state.threshold.as_ref().map(Threshold::snapshot),
-        sequence: state.sequence.as_ref().map(Sequence::snapshot),
+        sequence: match &state.sequence {
+            Some(Progress::InOrder(s)) => Some(s.snapshot()),
+            _ => None,
+        },
+        any_order: match &state.sequence {
+            Some(Progress::AnyOrder(s)) => Some(s.snapshot()),
+            _ => None,
+        },
         payloads,
     }
 }
@@ -417,7 +430,7 @@ fn load_detection(
         Aggregation::restore(current.detection.within_ms, limits, saved.aggregation)?;
     match ruleset.rules.get(index) {
         Some(rule) => {
-            if saved.sequence.is_some() {
+            if saved.sequence.is_some() || saved.any_order.is_some() {
                 return Err(Invalid::new("a rule with partial sequence matches"));
             }
             current.threshold = match (&rule.threshold, saved.threshold) {
@@ -438,15 +451,28 @@ fn load_detection(
             if saved.threshold.is_some() {
                 return Err(Invalid::new("a sequence with a threshold"));
             }
-            let Some(saved) = saved.sequence else {
-                return Err(Invalid::new("its partial matches are missing"));
-            };
-            current.sequence = Some(Sequence::restore(
-                seq.steps.len(),
-                seq.within_ms,
-                limits,
-                saved,
-            )?);
+            current.sequence = Some(match (seq.order, saved.sequence, saved.any_order) {
+                (Order::InOrder, Some(saved), None) => Progress::InOrder(Sequence::restore(
+                    seq.steps.len(),
+                    seq.within_ms,
+                    limits,
+                    saved,
+                )?),
+                (Order::AnyOrder { need }, None, Some(saved)) => Progress::AnyOrder(
+                    AnyOrder::restore(seq.steps.len(), need, seq.within_ms, limits, saved)?,
+                ),
+                (_, None, None) => return Err(Invalid::new("its partial matches are missing")),
+                (Order::InOrder, ..) => {
+                    return Err(Invalid::new(
+                        "steps in any order, and the sequence's are in order",
+                    ))
+                }
+                (Order::AnyOrder { .. }, ..) => {
+                    return Err(Invalid::new(
+                        "steps in order, and the sequence's are in any order",
+                    ))
+                }
+            });
         }
     }
     let mut payloads = HashMap::with_capacity(saved.payloads.len());

@@ -1,5 +1,5 @@
 //! The engine's stateful stages: aggregation ([`Aggregation`]), thresholds ([`Threshold`]) and
-//! sequences ([`Sequence`]).
+//! sequences ([`Sequence`], and [`AnyOrder`] for steps in any order).
 //!
 //! Each state object belongs to exactly one rule or sequence, so a hot reload can keep the state of
 //! an unchanged rule by moving its object into the new engine. The evaluator calls a state object
@@ -63,6 +63,7 @@
 //! the code relies on and refuses a snapshot that breaks them.
 
 pub mod aggregate;
+pub mod any_order;
 pub mod sequence;
 pub mod threshold;
 
@@ -70,6 +71,8 @@ pub mod threshold;
 mod timeline_tests;
 
 pub use aggregate::{alert_id, Aggregation, OpenAlert, Sample, Update};
+pub use any_order::AnyOrder;
+pub use sequence::Progress;
 pub use sequence::{Sequence, SequenceMatch};
 pub use threshold::{CountCondition, Counting, Threshold};
 

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::any_order::AnyOrder;
 use super::{
     horizon, key_text, loaded_time, saved_time, Invalid, Key, Keyed, KeyedState, Limits, Overflow,
 };
@@ -223,6 +224,49 @@ impl Sequence {
         sequence.next_partial = next_partial;
         sequence.overflow = state.overflow;
         Ok(sequence)
+    }
+}
+
+/// The state of a sequence, by how its steps must happen.
+#[derive(Debug)]
+pub enum Progress {
+    /// `steps A -> B -> C`.
+    InOrder(Sequence),
+    /// `steps all of A, B, C` or `steps N of A, B, C`.
+    AnyOrder(AnyOrder),
+}
+
+impl Progress {
+    /// One event for `key` at `t` (see [`Sequence::observe`] and [`AnyOrder::observe`]).
+    pub fn observe(&mut self, key: &Key, t: i64, happened: &[bool]) -> Option<SequenceMatch> {
+        match self {
+            Progress::InOrder(s) => s.observe(key, t, happened),
+            Progress::AnyOrder(s) => s.observe(key, t, happened),
+        }
+    }
+
+    /// Drops the keys that can no longer complete a match (see [`Sequence::evict`]).
+    pub fn evict(&mut self, watermark: i64) {
+        match self {
+            Progress::InOrder(s) => s.evict(watermark),
+            Progress::AnyOrder(s) => s.evict(watermark),
+        }
+    }
+
+    /// What had to be dropped to stay within [`Limits`].
+    pub fn overflow(&self) -> Overflow {
+        match self {
+            Progress::InOrder(s) => s.overflow(),
+            Progress::AnyOrder(s) => s.overflow(),
+        }
+    }
+
+    /// The number of keys with state.
+    pub fn keys(&self) -> usize {
+        match self {
+            Progress::InOrder(s) => s.keys(),
+            Progress::AnyOrder(s) => s.keys(),
+        }
     }
 }
 

@@ -485,6 +485,8 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         Rule::call | Rule::call_head => (5, "a function call"),
         Rule::script_expr | Rule::script_block | Rule::script_head => (5, "`script { ... }`"),
         Rule::all_kw => (5, "`all`"),
+        Rule::steps_any_order | Rule::steps_need => (5, "`all of` or a number of steps"),
+        Rule::kw_of => (5, "`of`"),
         Rule::lbrace => (6, "`{`"),
         Rule::lparen => (6, "`(`"),
         Rule::equals => (6, "`=`"),
