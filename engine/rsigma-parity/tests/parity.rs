@@ -595,6 +595,26 @@ correlation:
     condition: {gte: 2}
 level: high
 ---
+title: Two of a read, an exec and a binding
+id: two-of-three
+correlation:
+    type: temporal
+    rules: [secret_read, pod_exec, binding_created]
+    group-by: [user.username]
+    timespan: 1m
+    condition: {gte: 2}
+level: high
+---
+title: All four rules
+id: all-four
+correlation:
+    type: temporal
+    rules: [secret_read, secret_in_b, pod_exec, binding_created]
+    group-by: [user.username]
+    timespan: 2m
+    condition: {gte: 4}
+level: high
+---
 title: A binding, then an exec, by anyone
 id: bind-then-exec-anywhere
 correlation:
@@ -680,6 +700,10 @@ const TIMELINE: &[(i64, &str, &str, Option<&str>)] = &[
     (330, "grace", "bind", Some("web")),
     (500, "grace", "exec", Some("web")),
     (510, "grace", "bind", Some("ops")),
+    // ivan: a read in namespace b (two rules), a binding and an exec, in two minutes.
+    (800, "ivan", "read", Some("b")),
+    (850, "ivan", "bind", Some("ops")),
+    (900, "ivan", "exec", Some("web")),
 ];
 
 /// The audit events of [`TIMELINE`], in time order, as JSON lines.
@@ -736,7 +760,9 @@ const NOON: i64 = 1_714_564_800;
 ///   while the window still holds them, where k8scop's sequence has used its events up: every
 ///   such firing comes at most the timespan after a k8scop one of the same group;
 /// - but for an event that matches two of the referred rules, which rsigma counts twice and
-///   takes for two steps, and k8scop once (the test requires exactly these differences).
+///   takes for two steps, and k8scop once in a threshold or a sequence in order (the test
+///   requires exactly these differences); `temporal` correlations, sequences whose steps happen
+///   in any order (`all of`, `N of`), take it for two steps in both.
 ///
 /// Every correlation alert names the authors of the rules it is built on (DRL 1.1).
 #[test]
@@ -764,6 +790,8 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("read-then-b", (60, true)),
         ("binding-and-exec", (120, true)),
         ("bind-then-exec-anywhere", (60, true)),
+        ("two-of-three", (60, true)),
+        ("all-four", (120, true)),
     ]
     .into_iter()
     .chain(COUNT_CONDITIONS.iter().map(|(id, _, timespan, _)| {
@@ -837,14 +865,18 @@ fn imported_correlations_fire_where_rsigma_fires() {
         }
     }
     // The documented differences (docs/importing-sigma.md, "When an imported correlation
-    // fires"): henry's one read matches both rules, which rsigma counts twice and takes for
-    // both steps; k8scop counts the event once and makes it one step.
-    let henry = || vec!["henry".to_owned()];
+    // fires"): henry's and ivan's reads in namespace b match both rules, which rsigma counts
+    // twice and takes for both steps; k8scop counts the event once in a threshold and makes it
+    // one step of a sequence in order. In a sequence in any order (`temporal`, `all-four`) it
+    // is both steps in k8scop too: no difference there.
+    let user = |name: &str| vec![name.to_owned()];
     assert_eq!(
         differences,
         [
-            ("read-then-b".to_owned(), 700, henry(), "rsigma only"),
-            ("two-secret-events".to_owned(), 700, henry(), "rsigma only"),
+            ("read-then-b".to_owned(), 700, user("henry"), "rsigma only"),
+            ("read-then-b".to_owned(), 800, user("ivan"), "rsigma only"),
+            ("two-secret-events".to_owned(), 700, user("henry"), "rsigma only"),
+            ("two-secret-events".to_owned(), 800, user("ivan"), "rsigma only"),
         ],
         "where the engines differ: (correlation, seconds after noon, group, which engine fired); k8scop's firings {k8scop_fired:?}, rsigma's {rsigma_fired:?}"
     );
@@ -857,6 +889,8 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("read-then-exec", "Exec Author, Reader Author"),
         ("binding-and-exec", "Exec Author"),
         ("bind-then-exec-anywhere", "Exec Author"),
+        ("two-of-three", "Reader Author, Exec Author"),
+        ("all-four", "Reader Author, Touch Author, Exec Author"),
     ]
     .into_iter()
     .chain(

@@ -10,8 +10,9 @@
 //!   reported: docs/importing-sigma.md), conditions with `and`, `or`,
 //!   `not`, parentheses, `1 of` / `all of` patterns and `them`.
 //! - Correlation rules: `event_count` and `value_count` become rules with a `threshold`,
-//!   `temporal_ordered` a `sequence`, `temporal` one sequence per order of its rules; `group-by`
-//!   and `timespan` give the key and the window.
+//!   `temporal_ordered` a `sequence` with steps in order, `temporal` one with steps in any order
+//!   (`steps all of ...`, or `steps N of ...` for a condition of N rules); `group-by` and
+//!   `timespan` give the key and the window.
 //! - Metadata: `level` gives the severity, `tags` become k8scop tags (`attack.t1609` is
 //!   `mitre:T1609`, `attack.execution` is `attack:execution`), the Sigma `id` the tag
 //!   `sigma:ID`; `author`, `description` and `references` are kept, so that every alert names the
@@ -785,11 +786,12 @@ struct Generated {
 enum Generation {
     /// A rule with a threshold.
     Threshold { when: Expr, threshold: String },
-    /// Sequences, each with its steps.
-    Sequences {
+    /// A sequence.
+    Sequence {
         by: String,
         within: String,
-        steps: Vec<Vec<String>>,
+        /// What follows `steps`: `A -> B`, `all of A, B` or `N of A, B, C`.
+        steps: String,
     },
 }
 
@@ -804,20 +806,15 @@ impl Generated {
                 let _ = writeln!(text, "    threshold   {threshold}");
                 text.push_str("}\n");
             }
-            Generation::Sequences { by, within, steps } => {
-                for (i, (name, steps)) in self.names.iter().zip(steps).enumerate() {
-                    if i > 0 {
-                        text.push('\n');
-                    }
-                    let _ = writeln!(text, "sequence {name} {{");
-                    write_meta(&mut text, meta);
-                    if !by.is_empty() {
-                        let _ = writeln!(text, "    by          {by}");
-                    }
-                    let _ = writeln!(text, "    within      {within}");
-                    let _ = writeln!(text, "    steps       {}", steps.join(" -> "));
-                    text.push_str("}\n");
+            Generation::Sequence { by, within, steps } => {
+                let _ = writeln!(text, "sequence {} {{", self.names[0]);
+                write_meta(&mut text, meta);
+                if !by.is_empty() {
+                    let _ = writeln!(text, "    by          {by}");
                 }
+                let _ = writeln!(text, "    within      {within}");
+                let _ = writeln!(text, "    steps       {steps}");
+                text.push_str("}\n");
             }
         }
         text
@@ -933,34 +930,29 @@ fn translate_correlation(
             })
         }
         "temporal" | "temporal_ordered" => {
-            temporal_condition(get("condition"), &kind, refs.len())?;
+            let need = temporal_condition(get("condition"), &kind, refs.len())?;
             if group_by.is_empty() {
                 notes.push("without `group-by`, the sequence has no `by`: the rules may match events that have nothing in common".into());
             }
             notes.push("a k8scop sequence fires at the event that completes it and uses its events up; rsigma fires again at each further event of the rules while the timespan still holds them".into());
             let step_names: Vec<String> = refs.iter().map(|&i| docs[i].name.clone()).collect();
-            let orders = if kind == "temporal_ordered" {
-                vec![step_names]
+            let steps = if kind == "temporal_ordered" {
+                step_names.join(" -> ")
             } else {
-                if step_names.len() > 3 {
-                    return Err("a `temporal` correlation of more than 3 rules would need more than 6 sequences (one per order)".into());
-                }
-                notes.push("k8scop sequences are ordered: the `temporal` correlation is one sequence per order of its rules".into());
-                permutations(&step_names)
-            };
-            let names = if orders.len() == 1 {
-                vec![name.to_owned()]
-            } else {
-                (1..=orders.len()).map(|i| format!("{name}_{i}")).collect()
+                let need = match need {
+                    Some(n) if n < refs.len() as u64 => n.to_string(),
+                    _ => "all".to_owned(),
+                };
+                format!("{need} of {}", step_names.join(", "))
             };
             Ok(Generated {
-                names,
+                names: vec![name.to_owned()],
                 refs,
                 generate,
-                kind: Generation::Sequences {
+                kind: Generation::Sequence {
                     by: group_by.join(", "),
                     within,
-                    steps: orders,
+                    steps,
                 },
                 notes,
             })
@@ -1003,41 +995,43 @@ fn count_condition(cond: &Value) -> Result<Vec<(&'static str, u64)>, String> {
     Ok(bounds)
 }
 
-/// A temporal correlation's optional `condition`: k8scop sequences need every rule, so only a
-/// condition that asks for all of them (`gte: N` for N rules, or `gt: N - 1`) translates.
-fn temporal_condition(cond: Option<&Value>, kind: &str, rules: usize) -> Result<(), String> {
-    let Some(cond) = cond else { return Ok(()) };
+/// A temporal correlation's optional `condition`, as the number of its rules that must match:
+/// `None` for all of them (no condition). A `temporal` correlation takes `gte: N` (or `gt: N - 1`)
+/// for N from 1 to its number of rules, which become `steps N of ...`; a `temporal_ordered` one
+/// needs every rule, as a sequence of steps in order does.
+fn temporal_condition(
+    cond: Option<&Value>,
+    kind: &str,
+    rules: usize,
+) -> Result<Option<u64>, String> {
+    let Some(cond) = cond else { return Ok(None) };
     if cond.is_string() {
-        return Err(format!("a `{kind}` condition that is an expression over the rules is not translated: a k8scop sequence needs every rule"));
+        return Err(format!("a `{kind}` condition that is an expression over the rules is not translated: write `gte: N` for N of the rules"));
     }
     let all = rules as u64;
-    let needed = match count_condition(cond)?.as_slice() {
-        [(">=", n)] if *n == all => return Ok(()),
-        [(">", n)] if n.checked_add(1) == Some(all) => return Ok(()),
-        [(">=", n)] => n.to_string(),
-        [(">", n)] => (u128::from(*n) + 1).to_string(),
+    let need = match count_condition(cond)?.as_slice() {
+        [(">=", n)] => u128::from(*n),
+        [(">", n)] => u128::from(*n) + 1,
         bounds => {
             let text: Vec<String> = bounds.iter().map(|(op, n)| format!("{op} {n}")).collect();
-            format!("`{}`", text.join(" and "))
+            return Err(format!("a `{kind}` condition `{}` is not translated: k8scop counts the rules that matched with `gte: N` (`steps N of ...`)", text.join(" and ")));
         }
     };
-    Err(format!("a `{kind}` condition of {needed} of its {rules} rules is not translated: a k8scop sequence needs every rule (`gte: {rules}`, or no condition)"))
-}
-
-fn permutations(items: &[String]) -> Vec<Vec<String>> {
-    if items.len() <= 1 {
-        return vec![items.to_vec()];
+    if need == u128::from(all) {
+        return Ok(Some(all));
     }
-    let mut out = Vec::new();
-    for i in 0..items.len() {
-        let mut rest = items.to_vec();
-        let first = rest.remove(i);
-        for mut tail in permutations(&rest) {
-            tail.insert(0, first.clone());
-            out.push(tail);
-        }
+    if kind == "temporal_ordered" {
+        return Err(format!("a `temporal_ordered` condition of {need} of its {rules} rules is not translated: steps in order are every rule (`gte: {rules}`, or no condition)"));
     }
-    out
+    if need == 0 {
+        return Err("a `temporal` condition of 0 rules holds without any rule matching: it is not translated".into());
+    }
+    if need > u128::from(all) {
+        return Err(format!(
+            "a `temporal` condition of {need} of its {rules} rules never holds"
+        ));
+    }
+    Ok(Some(need as u64))
 }
 
 #[cfg(test)]

@@ -164,8 +164,8 @@ fn correlations_become_thresholds_and_sequences() {
         "sequence read_then_exec {",
         "within      7d",
         "steps       secret_read -> exec",
-        "sequence k8s_test_6_1 {",
-        "steps       exec -> secret_read",
+        "sequence k8s_test_6 {",
+        "steps       all of secret_read, exec",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
@@ -176,7 +176,7 @@ fn correlations_become_thresholds_and_sequences() {
     };
     assert!(notes("Many secret reads")[0].contains("sliding window"));
     assert!(notes("Read then exec")[0].contains("uses its events up"));
-    assert_eq!(notes("Both").len(), 2);
+    assert_eq!(notes("Both").len(), 1);
     // DRL 1.1: a correlation's alerts name the authors of the rules it is built on, after its
     // own, each once.
     let author_of = |name: &str| -> String {
@@ -193,7 +193,7 @@ fn correlations_become_thresholds_and_sequences() {
         author_of("read_then_exec"),
         r#"author      "Reader, Execer""#
     );
-    assert_eq!(author_of("k8s_test_6_2"), r#"author      "Reader, Execer""#);
+    assert_eq!(author_of("k8s_test_6"), r#"author      "Reader, Execer""#);
     assert!(
         text.contains("# Built on the Sigma rules \"Secret read\" (Reader), \"Exec\" (Execer).\n"),
         "{text}"
@@ -267,20 +267,56 @@ fn unknown_references_are_reported() {
     assert!(skipped[0].contains("`nope`"));
 }
 
+/// A `temporal` condition of N rules is `steps N of ...`; every rule is `all of`; other
+/// comparisons and expressions are reported. A `temporal_ordered` one needs every rule.
 #[test]
-fn a_temporal_condition_must_ask_for_every_rule() {
-    let skipped = |condition: &str| -> Option<String> {
-        let out = one(&CORRELATED.replace("condition: {gte: 2}", condition));
-        out.rules.iter().find_map(|r| match &r.outcome {
+fn a_temporal_condition_is_how_many_of_the_rules() {
+    let imported = |text: &str, condition: &str| -> Result<String, String> {
+        let out = one(&text.replace("condition: {gte: 2}", condition));
+        let skipped = out.rules.iter().find_map(|r| match &r.outcome {
             Outcome::Skipped(reason) => Some(reason.clone()),
             _ => None,
-        })
+        });
+        match skipped {
+            Some(reason) => Err(reason),
+            None => Ok(out.files[0].text.clone()),
+        }
     };
-    assert_eq!(skipped("condition: {gt: 1}"), None);
-    let reason = skipped("condition: {gte: 1}").expect("skipped");
-    assert!(reason.contains("1 of its 2 rules"), "{reason}");
-    let reason = skipped("condition: 'secret_read or exec'").expect("skipped");
-    assert!(reason.contains("expression"), "{reason}");
+    for (condition, steps) in [
+        (
+            "condition: {gte: 2}",
+            "steps       all of secret_read, exec",
+        ),
+        ("condition: {gt: 1}", "steps       all of secret_read, exec"),
+        ("condition: {gte: 1}", "steps       1 of secret_read, exec"),
+        ("condition: {gt: 0}", "steps       1 of secret_read, exec"),
+    ] {
+        let text = imported(CORRELATED, condition).unwrap_or_else(|e| panic!("{condition}: {e}"));
+        assert!(text.contains(steps), "{condition}: no {steps:?} in\n{text}");
+        let file = k8scop_grammar::SourceFile::new("imported.rules", text.as_str());
+        assert!(k8scop_grammar::parse(&file).is_ok(), "{text}");
+    }
+    for (condition, reason) in [
+        ("condition: {gte: 3}", "3 of its 2 rules never holds"),
+        ("condition: {gte: 0}", "0 rules"),
+        ("condition: {lte: 1}", "`<= 1` is not translated"),
+        ("condition: 'secret_read or exec'", "expression"),
+    ] {
+        let skipped = imported(CORRELATED, condition).expect_err(condition);
+        assert!(skipped.contains(reason), "{condition}: {skipped}");
+    }
+    // Steps in order are every rule.
+    let ordered = CORRELATED.replace(
+        "    rules: [secret_read, exec]\n    group-by: [user.username]\n    timespan: 1w",
+        "    rules: [secret_read, exec]\n    group-by: [user.username]\n    timespan: 1w\n    condition: {gte: 2}",
+    );
+    assert!(imported(&ordered, "condition: {gte: 2}").is_ok());
+    let ordered = ordered.replacen("condition: {gte: 2}", "condition: {gte: 1}", 1);
+    let skipped = imported(&ordered, "condition: {gte: 2}").expect_err("ordered, 1 of 2");
+    assert!(
+        skipped.contains("`temporal_ordered` condition of 1 of its 2 rules"),
+        "{skipped}"
+    );
 }
 
 #[test]
