@@ -89,13 +89,9 @@ impl AnyOrder {
             return Some(SequenceMatch { started_at });
         }
         let newest = latest.iter().flatten().copied().max()?;
-        if is_new {
-            let room = self.keys.make_room(self.limits.max_keys, cutoff);
-            if room.dropped.is_some() {
-                self.overflow.keys_dropped += 1;
-            }
-        }
-        self.keys.put(key_arc, latest, newest);
+        let max_keys = self.limits.max_keys;
+        let overflow = &mut self.overflow;
+        (self.keys).put_back(key_arc, latest, newest, is_new, max_keys, cutoff, overflow);
         None
     }
 

@@ -252,6 +252,26 @@ impl<V> Keyed<V> {
         Some((key, slot.value))
     }
 
+    /// Puts back a value taken with [`Keyed::take`] at recency `time`. A key that was not held
+    /// (`is_new`) first makes room under `max_keys` ([`Keyed::make_room`], keys before `cutoff`
+    /// first); a key dropped for it is counted in `overflow`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn put_back(
+        &mut self,
+        key: Arc<Key>,
+        value: V,
+        time: i64,
+        is_new: bool,
+        max_keys: usize,
+        cutoff: i64,
+        overflow: &mut Overflow,
+    ) {
+        if is_new && self.make_room(max_keys, cutoff).dropped.is_some() {
+            overflow.keys_dropped += 1;
+        }
+        self.put(key, value, time);
+    }
+
     /// Makes room for one new key when `max_keys` are held: first drops keys whose recency time is
     /// before `cutoff`, then, if none had, the least recently matched key. Returns what was
     /// removed: (expired, dropped).

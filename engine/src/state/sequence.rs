@@ -140,13 +140,17 @@ impl Sequence {
         }
         // No partial left (all stale): the key is not put back.
         let newest_start = partials.last().map(|p| p.started_at)?;
-        if is_new {
-            let room = self.keys.make_room(self.limits.max_keys, cutoff);
-            if room.dropped.is_some() {
-                self.overflow.keys_dropped += 1;
-            }
-        }
-        self.keys.put(key_arc, partials, newest_start);
+        let max_keys = self.limits.max_keys;
+        let overflow = &mut self.overflow;
+        (self.keys).put_back(
+            key_arc,
+            partials,
+            newest_start,
+            is_new,
+            max_keys,
+            cutoff,
+            overflow,
+        );
         None
     }
 

@@ -275,16 +275,10 @@ impl Threshold {
             // Everything recorded is already too old to count again (a very late match).
             return hit;
         }
-        if is_new {
-            let room = self
-                .keys
-                .make_room(self.limits.max_keys, horizon(self.newest, self.within));
-            if room.dropped.is_some() {
-                self.overflow.keys_dropped += 1;
-            }
-        }
         let newest = window.newest;
-        self.keys.put(key_arc, window, newest);
+        let cutoff = horizon(self.newest, self.within);
+        let (max_keys, overflow) = (self.limits.max_keys, &mut self.overflow);
+        (self.keys).put_back(key_arc, window, newest, is_new, max_keys, cutoff, overflow);
         hit
     }
 
