@@ -23,7 +23,8 @@ use crate::path::FieldPath;
 use crate::ruleset::{Detection, Order, Ruleset, Step};
 use crate::script::ScriptErrorKind;
 use crate::state::{
-    Aggregation, AnyOrder, Key, Limits, Overflow, Progress, Sample, Sequence, Threshold, Update,
+    Aggregation, AnyOrder, Counting, Key, Limits, Overflow, Progress, Sample, Sequence, Threshold,
+    Update,
 };
 use crate::template::Title;
 
@@ -143,6 +144,7 @@ impl DetectionState {
         {
             total.keys_dropped += o.keys_dropped;
             total.partials_dropped += o.partials_dropped;
+            total.values_dropped += o.values_dropped;
         }
         total
     }
@@ -320,15 +322,20 @@ impl Engine {
             let hit = match (&rule.threshold, &mut state.threshold) {
                 (Some(spec), Some(threshold)) => {
                     let key = key_of(&spec.by, event.root());
-                    let values: Vec<String> = match &spec.distinct {
-                        Some(path) => path
-                            .collect(event.root(), true)
-                            .into_iter()
-                            .filter_map(|v| render_values(&[v]))
-                            .collect(),
-                        None => Vec::new(),
+                    let hit = match (spec.counting, &spec.path) {
+                        (Counting::Sum | Counting::Avg | Counting::Median, Some(path)) => {
+                            let numbers = numbers_of(path, event.root());
+                            threshold.observe_numbers(&key, event.time, &numbers)
+                        }
+                        (_, path) => {
+                            let values: Vec<String> = path
+                                .iter()
+                                .flat_map(|path| path.collect(event.root(), true))
+                                .filter_map(|v| render_values(&[v]))
+                                .collect();
+                            threshold.observe(&key, event.time, &values)
+                        }
                     };
-                    let hit = threshold.observe(&key, event.time, &values);
                     state.stats.hits += u64::from(hit);
                     hit
                 }
@@ -491,6 +498,20 @@ fn progress(seq: &crate::ruleset::Sequence, limits: Limits) -> Progress {
             Progress::AnyOrder(AnyOrder::new(seq.steps.len(), need, seq.within_ms, limits))
         }
     }
+}
+
+/// The numbers `path` holds in an event, for `threshold sum`, `avg` and `median`: its JSON
+/// numbers, and its strings that are a decimal number (`"250"`, `"1.5e3"`), as a Sigma engine
+/// reads them; anything else, and infinities, add nothing.
+fn numbers_of(path: &FieldPath, root: Ref<'_>) -> Vec<f64> {
+    path.collect(root, true)
+        .into_iter()
+        .filter_map(|v| match v.as_str() {
+            Some(text) => text.parse::<f64>().ok(),
+            None => v.as_number().and_then(|n| n.as_f64()),
+        })
+        .filter(|x| x.is_finite())
+        .collect()
 }
 
 /// Reports one script or function error of a detection's evaluation in `out`, counting it in

@@ -81,10 +81,10 @@ pub struct Rule {
 
 /// A rule's `threshold`.
 pub struct ThresholdSpec {
-    /// `count` or `distinct`.
+    /// `count`, `distinct`, `sum`, `avg` or `median`.
     pub counting: Counting,
-    /// The path counted by `distinct`.
-    pub distinct: Option<FieldPath>,
+    /// The path counted by `distinct`, or whose numbers `sum`, `avg` and `median` reduce.
+    pub path: Option<FieldPath>,
     /// What the count (of events or distinct values) must pass to raise the alert.
     pub condition: CountCondition,
     /// The sliding window, in milliseconds.
@@ -246,7 +246,7 @@ impl Ruleset {
             rule.when.paths(&mut out);
             if let Some(t) = &rule.threshold {
                 out.extend(t.by.iter());
-                out.extend(t.distinct.iter());
+                out.extend(t.path.iter());
             }
         }
         for seq in &self.sequences {
@@ -294,7 +294,7 @@ impl Ruleset {
             rule.when.paths(out);
             if let Some(t) = &rule.threshold {
                 out.extend(t.by.iter());
-                out.extend(t.distinct.iter());
+                out.extend(t.path.iter());
             }
         }
         fn finish<'a>(

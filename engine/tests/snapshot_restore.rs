@@ -258,7 +258,7 @@ fn the_shipped_ruleset_restarted_after_any_sample_event_gives_the_same_alerts() 
     assert!(whole.duplicates > 10, "{} duplicates", whole.duplicates);
 }
 
-/// Rules with aggregation windows, count and distinct thresholds, sequences of rule steps and of
+/// Rules with aggregation windows, count, distinct, sum and avg thresholds, sequences of rule steps and of
 /// inline steps, in order and in any order, and an `enabled false` step rule.
 const SYNTHETIC: &str = r#"
 rule secret_reads {
@@ -272,6 +272,14 @@ rule namespaces_listed {
     when verb == "list"
     threshold distinct objectRef.namespace >= 2 within 1m by user.username
     within 1m
+}
+rule replicas_asked {
+    when verb in ["create", "patch"]
+    threshold sum requestObject.spec.replicas >= 6 within 2m by user.username
+}
+rule replicas_on_average {
+    when verb in ["create", "patch"]
+    threshold avg requestObject.spec.replicas > 4 within 2m by objectRef.namespace
 }
 rule deletes {
     title "{user.username} deleted {objectRef.resource}"
@@ -368,6 +376,12 @@ fn synthetic_events(n: usize) -> Vec<Event> {
         if exec {
             doc["objectRef"]["subresource"] = json!("exec");
         }
+        // Numbers for the sums and means, some written as strings; none in every fourth event.
+        match i % 4 {
+            0 => {}
+            1 => doc["requestObject"] = json!({"spec": {"replicas": (i % 7).to_string()}}),
+            _ => doc["requestObject"] = json!({"spec": {"replicas": i % 7}}),
+        }
         if next(25) == 0 {
             doc.as_object_mut().expect("object").remove("auditID");
         }
@@ -385,7 +399,7 @@ fn synthetic_events(n: usize) -> Vec<Event> {
 fn stat(end: &Value, name: &str, counter: &str) -> u64 {
     let stats = &end["stats"][name];
     let value = match counter {
-        "keys_dropped" | "partials_dropped" => &stats["overflow"][counter],
+        "keys_dropped" | "partials_dropped" | "values_dropped" => &stats["overflow"][counter],
         _ => &stats[counter],
     };
     value
@@ -402,6 +416,8 @@ fn windows_thresholds_and_sequences_restarted_after_any_event_give_the_same_aler
     for name in [
         "secret_reads",
         "namespaces_listed",
+        "replicas_asked",
+        "replicas_on_average",
         "deletes",
         "execs",
         "read_then_exec",
@@ -430,6 +446,7 @@ fn state_capped_by_the_limits_is_restored_exactly_too() {
         max_keys: 2,
         max_partials_per_key: 2,
         max_samples: 2,
+        max_values_per_key: 3,
     };
     let ruleset = ruleset(SYNTHETIC);
     let events = synthetic_events(300);
@@ -451,6 +468,11 @@ fn state_capped_by_the_limits_is_restored_exactly_too() {
         stat(&end, "create_patch_delete", "partials_dropped") > 0,
         "the partial-match cap never bit: {}",
         end["stats"]["create_patch_delete"]
+    );
+    assert!(
+        stat(&end, "replicas_on_average", "values_dropped") > 0,
+        "the cap on numbers never bit: {}",
+        end["stats"]["replicas_on_average"]
     );
 }
 
@@ -492,7 +514,17 @@ fn a_rule_changed_between_runs_starts_fresh_and_the_others_keep_their_state() {
         let (engine, report) = Engine::restore(Arc::clone(&after), state).expect("restores");
 
         let kept: Vec<&str> = report.kept.iter().map(|k| &**k).collect();
-        assert_eq!(kept, ["secret_reads", "execs", "patches", "read_then_exec"]);
+        assert_eq!(
+            kept,
+            [
+                "secret_reads",
+                "replicas_asked",
+                "replicas_on_average",
+                "execs",
+                "patches",
+                "read_then_exec"
+            ]
+        );
         let changed: Vec<&str> = report.changed.iter().map(|c| c.name.as_str()).collect();
         // The sequences use `deletes` as a step: they changed too.
         assert_eq!(

@@ -237,7 +237,8 @@ pub struct RuleDef {
     pub span: Span,
 }
 
-/// `threshold count >= N within D [by path, ...]` or `threshold distinct PATH >= N within D [by ...]`;
+/// `threshold count >= N within D [by path, ...]`, `threshold distinct PATH >= N within D [by ...]`,
+/// or `sum`, `avg` or `median` of a path's numbers in place of `distinct`;
 /// the comparison may be any of `>=`, `>`, `<=`, `<`, `==`, `!=`, and several joined with `and`
 /// make a range (`>= 3 and <= 10`).
 #[derive(Debug, Clone, PartialEq)]
@@ -328,6 +329,25 @@ pub enum ThresholdKind {
     Count,
     /// `threshold distinct PATH`: the distinct values of the path among the matches.
     Distinct(Path),
+    /// `threshold sum PATH`: the sum of the numbers the path holds in the matches.
+    Sum(Path),
+    /// `threshold avg PATH`: their mean.
+    Avg(Path),
+    /// `threshold median PATH`: their median.
+    Median(Path),
+}
+
+impl ThresholdKind {
+    /// The path whose values are counted, summed or averaged (none for `count`).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            ThresholdKind::Count => None,
+            ThresholdKind::Distinct(path)
+            | ThresholdKind::Sum(path)
+            | ThresholdKind::Avg(path)
+            | ThresholdKind::Median(path) => Some(path),
+        }
+    }
 }
 
 /// `sequence NAME { by ...  within D  steps A -> B ... }`

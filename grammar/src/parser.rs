@@ -384,6 +384,9 @@ impl<'f> Builder<'f> {
         let kind = match kind.as_rule() {
             Rule::thr_count => ThresholdKind::Count,
             Rule::thr_distinct => ThresholdKind::Distinct(self.path(only_child(kind))),
+            Rule::thr_sum => ThresholdKind::Sum(self.path(only_child(kind))),
+            Rule::thr_avg => ThresholdKind::Avg(self.path(only_child(kind))),
+            Rule::thr_median => ThresholdKind::Median(self.path(only_child(kind))),
             other => unexpected(other, "threshold_prop"),
         };
         let mut bounds = Vec::new();
@@ -1315,6 +1318,9 @@ fn is_token(rule: Rule) -> bool {
             | Rule::kw_within
             | Rule::kw_threshold
             | Rule::kw_distinct
+            | Rule::kw_sum
+            | Rule::kw_avg
+            | Rule::kw_median
             | Rule::kw_enabled
             | Rule::kw_steps
             | Rule::kw_events

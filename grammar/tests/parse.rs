@@ -3,7 +3,8 @@
 mod common;
 
 use common::{
-    condition, parse_ok, rule, sequence, sexp, show_expr, tests, text_of, LANGUAGE_EXAMPLE,
+    condition, parse_err, parse_ok, render_all, rule, sequence, sexp, show_expr, tests, text_of,
+    LANGUAGE_EXAMPLE,
 };
 use k8scop_grammar::ast::{
     CmpOp, CountCmp, Expect, ExprKind, Item, ListItem, LiteralValue, Operand, SegmentKind,
@@ -968,6 +969,35 @@ fn threshold_comparisons_and_ranges() {
         assert_eq!(t.within.millis, 60_000, "{written}");
         assert_eq!(t.by.len(), 1, "{written}");
     }
+}
+
+#[test]
+fn thresholds_of_sums_means_and_medians() {
+    for (written, kind) in [
+        ("sum requestObject.spec.replicas >= 50", "sum"),
+        ("avg requestObject.spec.replicas > 3 and < 9", "avg"),
+        ("median responseStatus.code != 200", "median"),
+    ] {
+        let text = format!(
+            "rule r {{\n  when verb == \"get\"\n  threshold {written} within 1m by a\n}}\n"
+        );
+        let file = parse_ok(&text);
+        let t = rule(&file, "r").threshold.clone().expect("a threshold");
+        let path = t.kind.path().expect("a path").to_string();
+        let (got, expected_path) = match &t.kind {
+            ThresholdKind::Sum(_) => ("sum", "requestObject.spec.replicas"),
+            ThresholdKind::Avg(_) => ("avg", "requestObject.spec.replicas"),
+            ThresholdKind::Median(_) => ("median", "responseStatus.code"),
+            other => panic!("{written}: {other:?}"),
+        };
+        assert_eq!((got, path.as_str()), (kind, expected_path));
+    }
+    // `sum` without a path is a syntax error that names what may follow `threshold`.
+    let errors = parse_err("rule r {\n  when verb == \"get\"\n  threshold sum >= 3 within 1m\n}\n");
+    let shown = render_all(&errors);
+    assert!(shown.contains("field path"), "{shown}");
+    // The words stay free as names.
+    parse_ok("macro sum = verb == \"get\"\nrule avg { when sum }\n");
 }
 
 #[test]

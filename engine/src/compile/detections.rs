@@ -55,16 +55,22 @@ impl Compiler<'_> {
             self.report(d);
         }
         let threshold = def.threshold.as_ref().map(|t| {
-            let (counting, distinct) = match &t.kind {
-                ast::ThresholdKind::Count => (Counting::Count, None),
-                ast::ThresholdKind::Distinct(p) => {
-                    self.check_path(&scope, p);
-                    (Counting::Distinct, Some(self.field(p)))
-                }
+            let counting = match &t.kind {
+                ast::ThresholdKind::Count => Counting::Count,
+                ast::ThresholdKind::Distinct(_) => Counting::Distinct,
+                ast::ThresholdKind::Sum(_) => Counting::Sum,
+                ast::ThresholdKind::Avg(_) => Counting::Avg,
+                ast::ThresholdKind::Median(_) => Counting::Median,
             };
+            let path = t.kind.path().map(|p| {
+                self.check_path(&scope, p);
+                self.field(p)
+            });
             let condition =
                 CountCondition::new(t.bounds.iter().map(|b| (b.cmp, b.n.node)).collect());
-            if condition.never_from(counting.least()) && !switched_off {
+            // A sum, mean or median may be any number, so only counts can be proved out of reach.
+            let least = counting.least();
+            if least.is_some_and(|least| condition.never_from(least)) && !switched_off {
                 let help = if condition.never_from(0) {
                     "the comparisons leave no number between them; check them"
                 } else {
@@ -84,7 +90,7 @@ impl Compiler<'_> {
             }
             ThresholdSpec {
                 counting,
-                distinct,
+                path,
                 condition,
                 within_ms: t.within.millis as i64,
                 by: self.paths(&scope, &t.by),

@@ -115,6 +115,8 @@ pub struct Limits {
     pub max_partials_per_key: usize,
     /// Sample events kept per alert.
     pub max_samples: usize,
+    /// Numbers held per key of a `threshold sum`, `avg` or `median`. A value below 1 counts as 1.
+    pub max_values_per_key: usize,
 }
 
 impl Default for Limits {
@@ -126,11 +128,15 @@ impl Default for Limits {
     ///   and a flood of them (an attacker hiding a sequence in noise) cannot grow memory.
     /// - `max_samples: 10`: enough events to triage an alert while keeping the alert document
     ///   small; the count says how many matched.
+    /// - `max_values_per_key: 10_000`: a `sum`, `avg` or `median` must keep every number of its
+    ///   window; 10,000 numbers (160 KB) covers a key matching three times a second through a
+    ///   one-hour window, and a flood cannot grow memory.
     fn default() -> Self {
         Limits {
             max_keys: 100_000,
             max_partials_per_key: 64,
             max_samples: 10,
+            max_values_per_key: 10_000,
         }
     }
 }
@@ -142,6 +148,10 @@ pub struct Overflow {
     pub keys_dropped: u64,
     /// Sequence partial matches dropped because `max_partials_per_key` was reached.
     pub partials_dropped: u64,
+    /// Numbers of a `threshold sum`, `avg` or `median` dropped because `max_values_per_key` was
+    /// reached.
+    #[serde(default)]
+    pub values_dropped: u64,
 }
 
 /// `t - 2 * within`, the oldest time an event at most `within` behind `t` can still look at.

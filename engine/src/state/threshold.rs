@@ -33,6 +33,15 @@
 //!
 //! A condition that holds for every count a match can see (`count >= 1`, `distinct >= 0`) makes a
 //! hit of every match and holds no state.
+//!
+//! # Sums, means and medians
+//!
+//! `threshold sum PATH`, `avg PATH` and `median PATH` reduce the numbers themselves, which no
+//! summary of a block can stand in for: a key keeps every number of its blocks (the same three
+//! blocks), with its time, at most [`Limits::max_values_per_key`] of them; past that the oldest
+//! is dropped and counted ([`Overflow::values_dropped`]). The numbers of a window are reduced in
+//! time order (arrival order for equal times), this match's last, so that a stream in order sums
+//! as a Sigma engine sums.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -51,14 +60,57 @@ pub enum Counting {
     Count,
     /// `threshold distinct PATH >= N`: distinct values of the path among the matches.
     Distinct,
+    /// `threshold sum PATH >= N`: the sum of the path's numbers in the matches.
+    Sum,
+    /// `threshold avg PATH >= N`: their mean; no hit while there is none.
+    Avg,
+    /// `threshold median PATH >= N`: their median (the mean of the middle two for an even
+    /// number of them); no hit while there is none.
+    Median,
 }
 
 impl Counting {
-    /// The smallest count a match can see: it counts itself, but may add no value.
-    pub fn least(self) -> u64 {
+    /// The smallest count a match can see: it counts itself, but may add no value. `None` for
+    /// the reductions of numbers, which may be any number.
+    pub fn least(self) -> Option<u64> {
         match self {
-            Counting::Count => 1,
-            Counting::Distinct => 0,
+            Counting::Count => Some(1),
+            Counting::Distinct => Some(0),
+            Counting::Sum | Counting::Avg | Counting::Median => None,
+        }
+    }
+
+    /// The keyword that names it in a rule.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Counting::Count => "count",
+            Counting::Distinct => "distinct",
+            Counting::Sum => "sum",
+            Counting::Avg => "avg",
+            Counting::Median => "median",
+        }
+    }
+
+    /// The reduction of `numbers` (in time order), or `None` for [`Counting::Avg`] and
+    /// [`Counting::Median`] of no numbers. Only for the reductions of numbers.
+    fn reduce(self, numbers: &mut [f64]) -> Option<f64> {
+        match self {
+            Counting::Sum => Some(numbers.iter().sum()),
+            Counting::Avg if numbers.is_empty() => None,
+            Counting::Avg => Some(numbers.iter().sum::<f64>() / numbers.len() as f64),
+            Counting::Median if numbers.is_empty() => None,
+            Counting::Median => {
+                numbers.sort_by(f64::total_cmp);
+                let mid = numbers.len() / 2;
+                Some(if numbers.len().is_multiple_of(2) {
+                    (numbers[mid - 1] + numbers[mid]) / 2.0
+                } else {
+                    numbers[mid]
+                })
+            }
+            Counting::Count | Counting::Distinct => {
+                unreachable!("{} reduces no numbers", self.as_str())
+            }
         }
     }
 }
@@ -83,6 +135,22 @@ impl CountCondition {
     /// Whether `count` passes every comparison.
     pub fn holds(&self, count: u64) -> bool {
         self.bounds.iter().all(|&(cmp, n)| cmp.holds(count, n))
+    }
+
+    /// Whether the number `x` (a sum, a mean) passes every comparison.
+    pub fn holds_for(&self, x: f64) -> bool {
+        self.bounds.iter().all(|&(cmp, n)| {
+            // Exact for every bound a rule can write below 2^53, which is all of them in practice.
+            let n = n as f64;
+            match cmp {
+                CountCmp::AtLeast => x >= n,
+                CountCmp::MoreThan => x > n,
+                CountCmp::AtMost => x <= n,
+                CountCmp::LessThan => x < n,
+                CountCmp::Exactly => x == n,
+                CountCmp::Not => x != n,
+            }
+        })
     }
 
     /// The count from which the answer no longer changes: [`CountCondition::holds`] gives the same
@@ -185,11 +253,13 @@ struct Block {
     latest: Vec<(i64, String)>,
     /// `distinct`: at most `N` values with their earliest time in this block.
     earliest: Vec<(i64, String)>,
+    /// `sum`, `avg`, `median`: every number of the block with its time, in time order.
+    numbers: Vec<(i64, f64)>,
 }
 
 impl Block {
     fn len(&self) -> usize {
-        self.times.len() + self.latest.len() + self.earliest.len()
+        self.times.len() + self.latest.len() + self.earliest.len() + self.numbers.len()
     }
 }
 
@@ -203,13 +273,10 @@ impl Threshold {
         limits: Limits,
     ) -> Self {
         let within = within_ms.max(0);
-        let least = counting.least();
-        let fixed = if condition.holds_from(least) {
-            Some(true)
-        } else if condition.never_from(least) {
-            Some(false)
-        } else {
-            None
+        let fixed = match counting.least() {
+            Some(least) if condition.holds_from(least) => Some(true),
+            Some(least) if condition.never_from(least) => Some(false),
+            _ => None,
         };
         Threshold {
             counting,
@@ -230,6 +297,10 @@ impl Threshold {
     /// this match is a threshold hit: counting it, the number of its key's matches (or of distinct
     /// values among its matches) with time in `[t - within, t]` passes the condition.
     pub fn observe(&mut self, key: &Key, t: i64, values: &[String]) -> bool {
+        debug_assert!(
+            counting_of_values(self.counting),
+            "numbers go to observe_numbers"
+        );
         self.newest = self.newest.max(t);
         if let Some(hit) = self.fixed {
             return hit;
@@ -254,6 +325,9 @@ impl Threshold {
                     current.into_iter().collect(),
                 )
             }
+            Counting::Sum | Counting::Avg | Counting::Median => {
+                unreachable!("numbers go to observe_numbers")
+            }
         };
 
         let is_new = taken.is_none();
@@ -269,17 +343,62 @@ impl Threshold {
                     window.record_value(self.width, t, value, cap(n));
                 }
             }
+            Counting::Sum | Counting::Avg | Counting::Median => {}
         }
+        self.put_back(key_arc, window, is_new);
+        hit
+    }
+
+    /// [`Threshold::observe`] for `sum`, `avg` and `median`: records one match of `key` at time
+    /// `t` holding `numbers` (a match without a number adds none, but is judged all the same), and
+    /// returns true when, with them, the reduction of the key's numbers with time in
+    /// `[t - within, t]` passes the condition.
+    pub fn observe_numbers(&mut self, key: &Key, t: i64, numbers: &[f64]) -> bool {
+        debug_assert!(!counting_of_values(self.counting), "values go to observe");
+        self.newest = self.newest.max(t);
+        let lo = t.saturating_sub(self.within);
+        let taken = self.keys.take(key);
+        let mut window_numbers = match &taken {
+            Some((_, window)) => window.numbers(self.width, lo, t),
+            None => Vec::new(),
+        };
+        window_numbers.extend_from_slice(numbers);
+        let hit = (self.counting)
+            .reduce(&mut window_numbers)
+            .is_some_and(|x| self.condition.holds_for(x));
+
+        let is_new = taken.is_none();
+        let (key_arc, mut window) = match taken {
+            Some(taken) => taken,
+            None if numbers.is_empty() => return hit,
+            None => (Arc::new(key.clone()), Window::default()),
+        };
+        for &x in numbers {
+            window.record_number(self.width, t, x);
+        }
+        let over = window
+            .held_numbers()
+            .saturating_sub(self.limits.max_values_per_key.max(1));
+        for _ in 0..over {
+            window.drop_oldest_number();
+            self.overflow.values_dropped += 1;
+        }
+        self.put_back(key_arc, window, is_new);
+        hit
+    }
+
+    /// Prunes a key's window to what later matches can look at and puts it back, unless nothing
+    /// is left of it.
+    fn put_back(&mut self, key_arc: Arc<Key>, mut window: Window, is_new: bool) {
         window.prune(self.width, horizon(self.newest, self.within));
         if window.blocks.is_empty() {
             // Everything recorded is already too old to count again (a very late match).
-            return hit;
+            return;
         }
         let newest = window.newest;
         let cutoff = horizon(self.newest, self.within);
         let (max_keys, overflow) = (self.limits.max_keys, &mut self.overflow);
         (self.keys).put_back(key_arc, window, newest, is_new, max_keys, cutoff, overflow);
-        hit
     }
 
     /// Drops the keys that can never count again for events at or after `watermark - within`
@@ -322,6 +441,7 @@ impl Threshold {
                         times: block.times.clone(),
                         latest: timed(&block.latest),
                         earliest: timed(&block.earliest),
+                        numbers: block.numbers.clone(),
                     })
                     .collect(),
             }),
@@ -359,18 +479,29 @@ impl Threshold {
                         .latest
                         .iter()
                         .chain(&block.earliest)
-                        .all(|v| v.time.div_euclid(width) == block.index);
+                        .all(|v| v.time.div_euclid(width) == block.index)
+                    && block
+                        .numbers
+                        .iter()
+                        .all(|(t, _)| t.div_euclid(width) == block.index);
                 if !times_in_block {
                     return Err(bad("times outside the block"));
                 }
                 if !block.times.is_sorted() {
                     return Err(bad("match times out of order"));
                 }
+                if !block.numbers.is_sorted_by_key(|&(t, _)| t) {
+                    return Err(bad("numbers out of time order"));
+                }
+                if block.numbers.iter().any(|(_, x)| !x.is_finite()) {
+                    return Err(bad("a number that is not finite"));
+                }
                 let index = block.index;
                 let block = Block {
                     times: block.times,
                     latest: untimed(block.latest),
                     earliest: untimed(block.earliest),
+                    numbers: block.numbers,
                 };
                 if block.len() == 0 {
                     return Err(bad("nothing"));
@@ -427,7 +558,8 @@ struct WindowState {
     blocks: Vec<BlockState>,
 }
 
-/// A block of a window: `times` for `count`, `latest` and `earliest` for `distinct`.
+/// A block of a window: `times` for `count`, `latest` and `earliest` for `distinct`, `numbers`
+/// for `sum`, `avg` and `median`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct BlockState {
     index: i64,
@@ -437,12 +569,21 @@ struct BlockState {
     latest: Vec<TimedValue>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     earliest: Vec<TimedValue>,
+    /// `sum`, `avg`, `median`: `[time, number]` pairs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    numbers: Vec<(i64, f64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct TimedValue {
     time: i64,
     value: String,
+}
+
+/// Whether `counting` counts matches or values ([`Threshold::observe`]) rather than reducing
+/// numbers ([`Threshold::observe_numbers`]).
+fn counting_of_values(counting: Counting) -> bool {
+    matches!(counting, Counting::Count | Counting::Distinct)
 }
 
 /// A count from a rule (a `u64`) as an in-memory size.
@@ -537,6 +678,45 @@ impl Window {
                 if block.earliest.len() > keep {
                     remove_extreme(&mut block.earliest, |a, b| a > b);
                 }
+            }
+        }
+    }
+
+    /// The numbers recorded in `[lo, hi]`, in time order.
+    fn numbers(&self, width: i64, lo: i64, hi: i64) -> Vec<f64> {
+        self.blocks
+            .range(lo.div_euclid(width)..=hi.div_euclid(width))
+            .flat_map(|(_, block)| &block.numbers)
+            .filter(|(time, _)| (lo..=hi).contains(time))
+            .map(|&(_, x)| x)
+            .collect()
+    }
+
+    /// Records a number seen at `t`, after the numbers recorded at or before `t`.
+    fn record_number(&mut self, width: i64, t: i64, x: f64) {
+        self.newest = if self.blocks.is_empty() {
+            t
+        } else {
+            self.newest.max(t)
+        };
+        let block = self.blocks.entry(t.div_euclid(width)).or_default();
+        let at = block.numbers.partition_point(|&(time, _)| time <= t);
+        block.numbers.insert(at, (t, x));
+    }
+
+    /// The number of numbers recorded.
+    fn held_numbers(&self) -> usize {
+        self.blocks.values().map(|block| block.numbers.len()).sum()
+    }
+
+    /// Drops the oldest number recorded (and its block, when that was the block's last).
+    fn drop_oldest_number(&mut self) {
+        if let Some(mut first) = self.blocks.first_entry() {
+            if !first.get().numbers.is_empty() {
+                first.get_mut().numbers.remove(0);
+            }
+            if first.get().len() == 0 {
+                first.remove();
             }
         }
     }
@@ -756,6 +936,80 @@ mod tests {
             th.observe(&key("a"), t, &[format!("v{}", t % 1000)]);
         }
         assert!(th.held() <= 2 * 6 * 5, "held {}", th.held());
+    }
+
+    #[test]
+    fn sums_means_and_medians_of_the_window() {
+        let mut sum = Threshold::new(
+            Counting::Sum,
+            CountCondition::at_least(10),
+            100,
+            Limits::default(),
+        );
+        assert!(!sum.observe_numbers(&key("u"), 0, &[4.0]));
+        // A match without a number adds none, and is judged on the others.
+        assert!(!sum.observe_numbers(&key("u"), 50, &[]));
+        assert!(
+            sum.observe_numbers(&key("u"), 100, &[2.5, 3.5]),
+            "4 + 2.5 + 3.5"
+        );
+        assert!(
+            !sum.observe_numbers(&key("u"), 101, &[]),
+            "4 left the window"
+        );
+        assert!(!sum.observe_numbers(&key("v"), 100, &[9.0]), "keys apart");
+
+        let at_most_zero = CountCondition::new(vec![(CountCmp::AtMost, 0)]);
+        let mut avg = Threshold::new(Counting::Avg, at_most_zero, 100, Limits::default());
+        assert!(
+            !avg.observe_numbers(&key("u"), 0, &[]),
+            "no number, no mean"
+        );
+        assert_eq!(avg.keys(), 0, "and nothing held");
+        assert!(avg.observe_numbers(&key("u"), 1, &[-1.0]));
+        assert!(!avg.observe_numbers(&key("u"), 2, &[3.0]), "mean 1");
+        assert!(avg.observe_numbers(&key("u"), 3, &[-3.0, 1.0]), "mean 0");
+        let mut sum = Threshold::new(
+            Counting::Sum,
+            CountCondition::new(vec![(CountCmp::AtMost, 0)]),
+            100,
+            Limits::default(),
+        );
+        assert!(
+            sum.observe_numbers(&key("u"), 0, &[]),
+            "the sum of no number is 0"
+        );
+
+        let mut median = Threshold::new(
+            Counting::Median,
+            CountCondition::at_least(5),
+            100,
+            Limits::default(),
+        );
+        assert!(!median.observe_numbers(&key("u"), 0, &[1.0]));
+        assert!(median.observe_numbers(&key("u"), 1, &[9.0]), "(1 + 9) / 2");
+        assert!(!median.observe_numbers(&key("u"), 2, &[2.0]), "1, 2, 9");
+        assert!(
+            median.observe_numbers(&key("u"), 3, &[7.0, 8.0]),
+            "1, 2, 7, 8, 9"
+        );
+    }
+
+    #[test]
+    fn a_key_holds_at_most_max_values_per_key_numbers() {
+        let limits = Limits {
+            max_values_per_key: 3,
+            ..Limits::default()
+        };
+        let mut sum = Threshold::new(Counting::Sum, CountCondition::at_least(10), MIN, limits);
+        for t in 0..5 {
+            sum.observe_numbers(&key("u"), t, &[3.0]);
+        }
+        assert_eq!(sum.held(), 3);
+        assert_eq!(sum.overflow().values_dropped, 2);
+        // The two oldest were dropped: 3 * 3 held, plus this match's 3.
+        assert!(sum.observe_numbers(&key("u"), 5, &[1.0]), "9 + 1");
+        assert!(!sum.observe_numbers(&key("u"), 6, &[0.0]), "3 + 3 + 1 + 0");
     }
 
     #[test]

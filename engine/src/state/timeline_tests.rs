@@ -31,6 +31,8 @@ struct Event {
     key: Key,
     time: i64,
     values: Vec<String>,
+    /// Whole numbers, so that sums are exact whatever the order of additions.
+    numbers: Vec<f64>,
     happened: Vec<bool>,
     /// Call `evict` with the watermark before this event.
     evict: bool,
@@ -67,11 +69,15 @@ fn timeline(seed: u64, len: usize, keys: u64, max_late: i64) -> Vec<Event> {
             let values = (0..rng.below(3))
                 .map(|_| format!("v{}", rng.below(6)))
                 .collect();
+            let numbers = (0..rng.below(3))
+                .map(|_| rng.below(21) as f64 - 5.0)
+                .collect();
             let happened = (0..3).map(|_| rng.chance(30)).collect();
             Event {
                 key,
                 time,
                 values,
+                numbers,
                 happened,
                 evict: rng.chance(20),
             }
@@ -102,7 +108,55 @@ fn reference_threshold(
                         in_window.flat_map(|(_, vs)| vs.iter()).collect();
                     condition.holds(values.len() as u64)
                 }
+                Counting::Sum | Counting::Avg | Counting::Median => {
+                    unreachable!("see reference_numbers")
+                }
             }
+        })
+        .collect()
+}
+
+/// A `sum`, `avg` or `median` with every match kept, straight from the spec: the numbers of the
+/// window in time order (arrival order for equal times), the current match's last.
+fn reference_numbers(
+    counting: Counting,
+    condition: &CountCondition,
+    within: i64,
+    events: &[Event],
+) -> Vec<bool> {
+    let mut seen: BTreeMap<&Key, Vec<(i64, &[f64])>> = BTreeMap::new();
+    events
+        .iter()
+        .map(|e| {
+            let matches = seen.entry(&e.key).or_default();
+            let mut window: Vec<(i64, &[f64])> = matches
+                .iter()
+                .filter(|(t, _)| e.time - within <= *t && *t <= e.time)
+                .copied()
+                .collect();
+            // Stable: equal times keep their arrival order.
+            window.sort_by_key(|&(t, _)| t);
+            let mut numbers: Vec<f64> = window
+                .iter()
+                .flat_map(|(_, ns)| ns.iter().copied())
+                .collect();
+            numbers.extend(&e.numbers);
+            matches.push((e.time, &e.numbers));
+            let value = match counting {
+                Counting::Sum => Some(numbers.iter().sum::<f64>()),
+                _ if numbers.is_empty() => None,
+                Counting::Avg => Some(numbers.iter().sum::<f64>() / numbers.len() as f64),
+                _ => {
+                    numbers.sort_by(f64::total_cmp);
+                    let mid = numbers.len() / 2;
+                    Some(if numbers.len().is_multiple_of(2) {
+                        (numbers[mid - 1] + numbers[mid]) / 2.0
+                    } else {
+                        numbers[mid]
+                    })
+                }
+            };
+            value.is_some_and(|x| condition.holds_for(x))
         })
         .collect()
 }
@@ -140,6 +194,7 @@ fn unbounded() -> Limits {
         max_keys: usize::MAX,
         max_partials_per_key: usize::MAX,
         max_samples: 10,
+        max_values_per_key: usize::MAX,
     }
 }
 
@@ -194,6 +249,43 @@ fn thresholds_match_the_reference_when_events_are_at_most_within_late() {
 }
 
 #[test]
+fn sums_means_and_medians_match_the_reference_when_events_are_at_most_within_late() {
+    let within = 50;
+    for seed in 0..4 {
+        let events = timeline(200 + seed, 4_000, 8, within);
+        use k8scop_grammar::ast::CountCmp::*;
+        for (counting, bounds) in [
+            (Counting::Sum, vec![(AtLeast, 20)]),
+            (Counting::Sum, vec![(LessThan, 3)]),
+            (Counting::Sum, vec![(MoreThan, 5), (AtMost, 30)]),
+            (Counting::Avg, vec![(AtLeast, 6)]),
+            (Counting::Avg, vec![(Exactly, 5)]),
+            (Counting::Median, vec![(MoreThan, 6)]),
+            (Counting::Median, vec![(Not, 5), (AtMost, 8)]),
+        ] {
+            let condition = CountCondition::new(bounds);
+            let expected = reference_numbers(counting, &condition, within, &events);
+            let mut th = Threshold::new(counting, condition.clone(), within, unbounded());
+            let mut watermark = i64::MIN;
+            let got: Vec<bool> = events
+                .iter()
+                .map(|e| {
+                    if e.evict {
+                        th.evict(watermark);
+                    }
+                    watermark = watermark.max(e.time);
+                    th.observe_numbers(&e.key, e.time, &e.numbers)
+                })
+                .collect();
+            let first_difference = got.iter().zip(&expected).position(|(g, x)| g != x);
+            let text = condition.text();
+            assert_eq!(first_difference, None, "seed {seed}, {counting:?} {text}");
+            assert!(expected.iter().any(|&h| h) && expected.iter().any(|&h| !h));
+        }
+    }
+}
+
+#[test]
 fn sequences_match_the_reference_when_events_are_at_most_within_late() {
     let within = 40;
     for seed in 0..4 {
@@ -227,6 +319,7 @@ fn bounded_run(events: &[Event], within: i64) -> Vec<String> {
         max_keys: 50,
         max_partials_per_key: 4,
         max_samples: 3,
+        max_values_per_key: 5,
     };
     let mut trace = Vec::new();
     let mut count = Threshold::new(Counting::Count, CountCondition::at_least(5), within, limits);
@@ -236,6 +329,7 @@ fn bounded_run(events: &[Event], within: i64) -> Vec<String> {
         within,
         limits,
     );
+    let mut sum = Threshold::new(Counting::Sum, CountCondition::at_least(10), within, limits);
     let mut seq = Sequence::new(3, within, limits);
     let mut agg = Aggregation::new(within, limits);
     let mut opened = 0usize;
@@ -245,6 +339,7 @@ fn bounded_run(events: &[Event], within: i64) -> Vec<String> {
         if e.evict {
             count.evict(watermark);
             distinct.evict(watermark);
+            sum.evict(watermark);
             seq.evict(watermark);
             let alerts = agg.evict(watermark);
             closed += alerts.len();
@@ -253,6 +348,7 @@ fn bounded_run(events: &[Event], within: i64) -> Vec<String> {
         watermark = watermark.max(e.time);
         let hit = count.observe(&e.key, e.time, &[]);
         let distinct_hit = distinct.observe(&e.key, e.time, &e.values);
+        let sum_hit = sum.observe_numbers(&e.key, e.time, &e.numbers);
         let matched = seq.observe(&e.key, e.time, &e.happened);
         let sample = Sample {
             event_id: format!("e{i}").into(),
@@ -264,7 +360,7 @@ fn bounded_run(events: &[Event], within: i64) -> Vec<String> {
         }
         assert!(alert.samples.len() <= 3);
         trace.push(format!(
-            "{hit} {distinct_hit} {matched:?} {update:?} {alert:?}"
+            "{hit} {distinct_hit} {sum_hit} {matched:?} {update:?} {alert:?}"
         ));
 
         assert!(count.keys() <= 50 && distinct.keys() <= 50 && seq.keys() <= 50 && agg.len() <= 50);
@@ -278,6 +374,7 @@ fn bounded_run(events: &[Event], within: i64) -> Vec<String> {
             "distinct holds {}",
             distinct.held()
         );
+        assert!(sum.keys() <= 50 && sum.held() <= sum.keys() * 5);
         assert!(seq.partials() <= seq.keys() * 4);
     }
     let last = agg.close_all();
@@ -289,9 +386,12 @@ fn bounded_run(events: &[Event], within: i64) -> Vec<String> {
         distinct.overflow(),
         seq.overflow(),
         agg.overflow(),
+        sum.overflow(),
     );
     assert!(
-        overflow.0.keys_dropped > 0 && overflow.2.partials_dropped > 0,
+        overflow.0.keys_dropped > 0
+            && overflow.2.partials_dropped > 0
+            && overflow.4.values_dropped > 0,
         "{overflow:?}"
     );
     trace.push(format!("{overflow:?}"));
