@@ -643,7 +643,45 @@ const COUNT_CONDITIONS: &[(&str, &str, &str, &str)] = &[
         "5m",
         "{field: objectRef.namespace, lt: 2}",
     ),
+    // The numbers of `requestObject.spec.replicas` ([`replicas`]): some written as strings,
+    // some events without one.
+    (
+        "replicas-summed",
+        "value_sum",
+        "1m",
+        "{field: requestObject.spec.replicas, gte: 9}",
+    ),
+    (
+        "replicas-summed-in-range",
+        "value_sum",
+        "2m",
+        "{field: requestObject.spec.replicas, gt: 2, lte: 12}",
+    ),
+    (
+        "replicas-on-average",
+        "value_avg",
+        "1m",
+        "{field: requestObject.spec.replicas, gte: 4}",
+    ),
+    (
+        "replicas-median",
+        "value_median",
+        "2m",
+        "{field: requestObject.spec.replicas, gt: 3}",
+    ),
 ];
+
+/// The `requestObject` of the `n`th event of the timeline, for the sums, means and medians of
+/// [`COUNT_CONDITIONS`]: replicas from 0 to 10, written as a string in every fourth event, and
+/// none in every fourth.
+fn replicas(n: usize) -> Option<serde_json::Value> {
+    let replicas = n * 5 % 11;
+    match n % 4 {
+        3 => None,
+        1 => Some(serde_json::json!({"spec": {"replicas": replicas.to_string()}})),
+        _ => Some(serde_json::json!({"spec": {"replicas": replicas}})),
+    }
+}
 
 /// [`CORRELATIONS`] and [`COUNT_CONDITIONS`], as one file.
 fn correlations() -> String {
@@ -737,6 +775,9 @@ fn timeline_events() -> String {
         if user.is_empty() {
             event["user"] = serde_json::json!({"groups": ["system:unauthenticated"]});
         }
+        if let Some(object) = replicas(n) {
+            event["requestObject"] = object;
+        }
         lines.push(event.to_string());
     }
     lines.join("\n")
@@ -753,7 +794,8 @@ const NOON: i64 = 1_714_564_800;
 /// windows, an alert at every event that satisfies the condition, the event time read from
 /// `requestReceivedTimestamp`):
 ///
-/// - `event_count` and `value_count` (k8scop thresholds) fire at exactly the same events, for
+/// - `event_count`, `value_count`, `value_sum`, `value_avg` and `value_median` (k8scop
+///   thresholds) fire at exactly the same events, for
 ///   the same groups;
 /// - `temporal_ordered` and `temporal` (k8scop sequences) fire at events where rsigma fires,
 ///   for the same group; rsigma also fires again at each further event of the referred rules
@@ -864,6 +906,15 @@ fn imported_correlations_fire_where_rsigma_fires() {
             }
         }
     }
+    // The sums, means and medians fire at different events: each is checked on its own.
+    let numeric: Vec<Vec<&Firing>> = ["replicas-summed", "replicas-on-average", "replicas-median"]
+        .iter()
+        .map(|id| k8scop_fired.iter().filter(|(i, ..)| i == id).collect())
+        .collect();
+    assert!(
+        numeric[0] != numeric[1] && numeric[1] != numeric[2] && numeric[0] != numeric[2],
+        "{numeric:?}"
+    );
     // The documented differences (docs/importing-sigma.md, "When an imported correlation
     // fires"): henry's and ivan's reads in namespace b match both rules, which rsigma counts
     // twice and takes for both steps; k8scop counts the event once in a threshold and makes it

@@ -894,23 +894,28 @@ fn translate_correlation(
     };
     let mut notes = Vec::new();
     match kind.as_str() {
-        "event_count" | "value_count" => {
+        "event_count" | "value_count" | "value_sum" | "value_avg" | "value_median" => {
             let cond = get("condition").ok_or("the correlation has no `condition`")?;
             let bounds: Vec<String> = count_condition(cond)?
                 .into_iter()
                 .map(|(op, n)| format!("{op} {n}"))
                 .collect();
-            let what = if kind == "value_count" {
-                let field = cond
-                    .get("field")
-                    .and_then(string_of)
-                    .ok_or("a `value_count` condition needs `field`")?;
-                format!(
-                    "distinct {}",
-                    crate::write::path(&field.split('.').collect::<Vec<_>>())
-                )
-            } else {
-                "count".to_owned()
+            let what = match kind.as_str() {
+                "event_count" => "count".to_owned(),
+                _ => {
+                    let field = cond
+                        .get("field")
+                        .and_then(string_of)
+                        .ok_or_else(|| format!("a `{kind}` condition needs `field`"))?;
+                    let reduce = match kind.as_str() {
+                        "value_count" => "distinct",
+                        "value_sum" => "sum",
+                        "value_avg" => "avg",
+                        _ => "median",
+                    };
+                    let path = crate::write::path(&field.split('.').collect::<Vec<_>>());
+                    format!("{reduce} {path}")
+                }
             };
             let when = Expr::or(
                 refs.iter()
@@ -918,6 +923,9 @@ fn translate_correlation(
                     .collect(),
             );
             notes.push("a k8scop threshold fires at every match whose count in the timespan before it passes the condition (a sliding window, as rsigma's); an event that matches several of the referred rules counts once".into());
+            if matches!(kind.as_str(), "value_avg" | "value_median") {
+                notes.push("while no match in the timespan holds a number, there is no mean or median and no alert".into());
+            }
             Ok(Generated {
                 names: vec![name.to_owned()],
                 refs,
@@ -958,7 +966,7 @@ fn translate_correlation(
             })
         }
         other => Err(format!(
-            "the correlation type `{other}` is not translated (event_count, value_count, temporal and temporal_ordered are)"
+            "the correlation type `{other}` is not translated (event_count, value_count, value_sum, value_avg, value_median, temporal and temporal_ordered are)"
         )),
     }
 }

@@ -252,6 +252,67 @@ fn every_count_condition_becomes_a_threshold_comparison() {
     );
 }
 
+/// `value_sum`, `value_avg` and `value_median` become `sum`, `avg` and `median` thresholds of the
+/// condition's field; `value_percentile` is reported.
+#[test]
+fn sums_means_and_medians_become_thresholds_of_their_field() {
+    let numeric = |kind: &str| {
+        CORRELATED.replace(
+            "    type: value_count\n    rules: [secret_read]\n    group-by: [user.username]\n    timespan: 1h\n    condition: {field: objectRef.namespace, gt: 2}",
+            &format!("    type: {kind}\n    rules: [secret_read]\n    group-by: [user.username]\n    timespan: 1h\n    condition: {{field: responseObject.spec.replicas, gte: 20, lt: 100}}"),
+        )
+    };
+    for (kind, expected) in [
+        ("value_sum", "sum"),
+        ("value_avg", "avg"),
+        ("value_median", "median"),
+    ] {
+        let out = one(&numeric(kind));
+        assert!(out.errors.is_empty(), "{kind}: {:?}", out.errors);
+        let text = &out.files[0].text;
+        let line = format!(
+            "threshold   {expected} responseObject.spec.replicas >= 20 and < 100 within 1h by user.username"
+        );
+        assert!(text.contains(&line), "{kind}: missing {line:?} in\n{text}");
+        let file = k8scop_grammar::SourceFile::new("imported.rules", text.as_str());
+        assert!(k8scop_grammar::parse(&file).is_ok(), "{text}");
+        let report = out
+            .rules
+            .iter()
+            .find(|r| r.title == "Secrets in many namespaces")
+            .unwrap();
+        let no_number_noted = report.notes.iter().any(|n| n.contains("no mean or median"));
+        assert_eq!(
+            no_number_noted,
+            kind != "value_sum",
+            "{kind}: {:?}",
+            report.notes
+        );
+    }
+    let out = one(&numeric("value_sum").replace("field: responseObject.spec.replicas, ", ""));
+    let skipped = out.rules.iter().find_map(|r| match &r.outcome {
+        Outcome::Skipped(reason) => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(
+        skipped
+            .as_deref()
+            .is_some_and(|r| r.contains("`value_sum` condition needs `field`")),
+        "{skipped:?}"
+    );
+    let out = one(&numeric("value_percentile"));
+    let skipped = out.rules.iter().find_map(|r| match &r.outcome {
+        Outcome::Skipped(reason) => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(
+        skipped
+            .as_deref()
+            .is_some_and(|r| r.contains("`value_percentile` is not translated")),
+        "{skipped:?}"
+    );
+}
+
 #[test]
 fn unknown_references_are_reported() {
     let out = one(&CORRELATED.replace("rules: secret_read", "rules: nope"));
