@@ -323,7 +323,13 @@ impl Engine {
                 (Some(spec), Some(threshold)) => {
                     let key = key_of(&spec.by, event.root());
                     let hit = match (spec.counting, &spec.path) {
-                        (Counting::Sum | Counting::Avg | Counting::Median, Some(path)) => {
+                        (
+                            Counting::Sum
+                            | Counting::Avg
+                            | Counting::Median
+                            | Counting::Percentile(_),
+                            Some(path),
+                        ) => {
                             let numbers = numbers_of(path, event.root());
                             threshold.observe_numbers(&key, event.time, &numbers)
                         }

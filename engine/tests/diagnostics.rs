@@ -364,6 +364,26 @@ snapshot!(
     InvalidValue
 );
 snapshot!(
+    percentile_above_100,
+    "rule r {\n    when verb == \"get\"\n    threshold percentile 101 requestObject.spec.replicas >= 5 within 1m\n}\n",
+    InvalidValue
+);
+/// A sum, mean or percentile may be any number: only counts are proved out of reach
+/// (`threshold_empty_range`).
+#[test]
+fn a_sum_below_one_or_between_two_whole_numbers_is_no_warning() {
+    for threshold in [
+        "sum requestObject.spec.replicas < 1",
+        "avg requestObject.spec.replicas > 2 and < 3",
+        "percentile 95 requestObject.spec.replicas < 1",
+    ] {
+        let text = format!(
+            "rule r {{\n    when verb == \"get\"\n    threshold {threshold} within 1m\n}}\n"
+        );
+        check(&text, &[]);
+    }
+}
+snapshot!(
     any_order_of_one_step,
     "rule a {\n    when verb == \"get\"\n}\n\nsequence s {\n    by user.username\n    within 5m\n    steps all of a\n}\n",
     InvalidValue

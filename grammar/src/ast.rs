@@ -238,7 +238,7 @@ pub struct RuleDef {
 }
 
 /// `threshold count >= N within D [by path, ...]`, `threshold distinct PATH >= N within D [by ...]`,
-/// or `sum`, `avg` or `median` of a path's numbers in place of `distinct`;
+/// or `sum`, `avg`, `median` or `percentile P` of a path's numbers in place of `distinct`;
 /// the comparison may be any of `>=`, `>`, `<=`, `<`, `==`, `!=`, and several joined with `and`
 /// make a range (`>= 3 and <= 10`).
 #[derive(Debug, Clone, PartialEq)]
@@ -335,6 +335,9 @@ pub enum ThresholdKind {
     Avg(Path),
     /// `threshold median PATH`: their median.
     Median(Path),
+    /// `threshold percentile P PATH`: their P-th percentile (P from 0 to 100), interpolated
+    /// linearly between the two nearest numbers.
+    Percentile(u8, Path),
 }
 
 impl ThresholdKind {
@@ -345,7 +348,8 @@ impl ThresholdKind {
             ThresholdKind::Distinct(path)
             | ThresholdKind::Sum(path)
             | ThresholdKind::Avg(path)
-            | ThresholdKind::Median(path) => Some(path),
+            | ThresholdKind::Median(path)
+            | ThresholdKind::Percentile(_, path) => Some(path),
         }
     }
 }

@@ -387,6 +387,23 @@ impl<'f> Builder<'f> {
             Rule::thr_sum => ThresholdKind::Sum(self.path(only_child(kind))),
             Rule::thr_avg => ThresholdKind::Avg(self.path(only_child(kind))),
             Rule::thr_median => ThresholdKind::Median(self.path(only_child(kind))),
+            Rule::thr_percentile => {
+                let mut parts = children(kind);
+                let rank = self.count(next(&mut parts))?;
+                if rank.node > 100 {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            Code::InvalidValue,
+                            format!("`percentile {}` is not a percentile", rank.node),
+                        )
+                        .with_label(self.file, rank.span, "not between 0 and 100")
+                        .with_help("write a percentile from 0 to 100: `percentile 95 PATH`"),
+                    );
+                    return None;
+                }
+                let path = self.path(next(&mut parts));
+                ThresholdKind::Percentile(rank.node as u8, path)
+            }
             other => unexpected(other, "threshold_prop"),
         };
         let mut bounds = Vec::new();
@@ -1321,6 +1338,7 @@ fn is_token(rule: Rule) -> bool {
             | Rule::kw_sum
             | Rule::kw_avg
             | Rule::kw_median
+            | Rule::kw_percentile
             | Rule::kw_enabled
             | Rule::kw_steps
             | Rule::kw_events

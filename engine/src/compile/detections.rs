@@ -61,6 +61,7 @@ impl Compiler<'_> {
                 ast::ThresholdKind::Sum(_) => Counting::Sum,
                 ast::ThresholdKind::Avg(_) => Counting::Avg,
                 ast::ThresholdKind::Median(_) => Counting::Median,
+                ast::ThresholdKind::Percentile(p, _) => Counting::Percentile(*p),
             };
             let path = t.kind.path().map(|p| {
                 self.check_path(&scope, p);

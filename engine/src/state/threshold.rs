@@ -36,7 +36,7 @@
 //!
 //! # Sums, means and medians
 //!
-//! `threshold sum PATH`, `avg PATH` and `median PATH` reduce the numbers themselves, which no
+//! `threshold sum PATH`, `avg PATH`, `median PATH` and `percentile P PATH` reduce the numbers themselves, which no
 //! summary of a block can stand in for: a key keeps every number of its blocks (the same three
 //! blocks), with its time, at most [`Limits::max_values_per_key`] of them; past that the oldest
 //! is dropped and counted ([`Overflow::values_dropped`]). The numbers of a window are reduced in
@@ -67,6 +67,10 @@ pub enum Counting {
     /// `threshold median PATH >= N`: their median (the mean of the middle two for an even
     /// number of them); no hit while there is none.
     Median,
+    /// `threshold percentile P PATH >= N`: their P-th percentile (P from 0 to 100), linearly
+    /// interpolated between the two nearest ranks (rank `P / 100 * (n - 1)` of the `n` numbers
+    /// sorted); no hit while there is none.
+    Percentile(u8),
 }
 
 impl Counting {
@@ -76,7 +80,7 @@ impl Counting {
         match self {
             Counting::Count => Some(1),
             Counting::Distinct => Some(0),
-            Counting::Sum | Counting::Avg | Counting::Median => None,
+            Counting::Sum | Counting::Avg | Counting::Median | Counting::Percentile(_) => None,
         }
     }
 
@@ -88,6 +92,7 @@ impl Counting {
             Counting::Sum => "sum",
             Counting::Avg => "avg",
             Counting::Median => "median",
+            Counting::Percentile(_) => "percentile",
         }
     }
 
@@ -98,7 +103,7 @@ impl Counting {
             Counting::Sum => Some(numbers.iter().sum()),
             Counting::Avg if numbers.is_empty() => None,
             Counting::Avg => Some(numbers.iter().sum::<f64>() / numbers.len() as f64),
-            Counting::Median if numbers.is_empty() => None,
+            Counting::Median | Counting::Percentile(_) if numbers.is_empty() => None,
             Counting::Median => {
                 numbers.sort_by(f64::total_cmp);
                 let mid = numbers.len() / 2;
@@ -106,6 +111,17 @@ impl Counting {
                     (numbers[mid - 1] + numbers[mid]) / 2.0
                 } else {
                     numbers[mid]
+                })
+            }
+            Counting::Percentile(p) => {
+                numbers.sort_by(f64::total_cmp);
+                let rank = f64::from(p.min(100)) / 100.0 * (numbers.len() - 1) as f64;
+                let (lower, upper) = (rank.floor() as usize, rank.ceil() as usize);
+                let fraction = rank - lower as f64;
+                Some(if lower == upper {
+                    numbers[lower]
+                } else {
+                    numbers[lower] + fraction * (numbers[upper] - numbers[lower])
                 })
             }
             Counting::Count | Counting::Distinct => {
@@ -325,7 +341,7 @@ impl Threshold {
                     current.into_iter().collect(),
                 )
             }
-            Counting::Sum | Counting::Avg | Counting::Median => {
+            Counting::Sum | Counting::Avg | Counting::Median | Counting::Percentile(_) => {
                 unreachable!("numbers go to observe_numbers")
             }
         };
@@ -343,7 +359,7 @@ impl Threshold {
                     window.record_value(self.width, t, value, cap(n));
                 }
             }
-            Counting::Sum | Counting::Avg | Counting::Median => {}
+            Counting::Sum | Counting::Avg | Counting::Median | Counting::Percentile(_) => {}
         }
         self.put_back(key_arc, window, is_new);
         hit
@@ -992,6 +1008,33 @@ mod tests {
         assert!(
             median.observe_numbers(&key("u"), 3, &[7.0, 8.0]),
             "1, 2, 7, 8, 9"
+        );
+    }
+
+    #[test]
+    fn percentiles_interpolate_between_the_nearest_ranks() {
+        let of = |p: u8, numbers: &[f64]| Counting::Percentile(p).reduce(&mut numbers.to_vec());
+        assert_eq!(of(50, &[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(of(95, &[10.0, 20.0]), Some(19.5));
+        assert_eq!(of(0, &[7.0, 3.0, 5.0]), Some(3.0));
+        assert_eq!(of(100, &[7.0, 3.0, 5.0]), Some(7.0));
+        assert_eq!(of(75, &[1.0, 2.0, 3.0, 4.0, 5.0]), Some(4.0));
+        assert_eq!(of(90, &[42.0]), Some(42.0));
+        assert_eq!(of(90, &[]), None);
+        let mut p90 = Threshold::new(
+            Counting::Percentile(90),
+            CountCondition::at_least(17),
+            100,
+            Limits::default(),
+        );
+        assert!(!p90.observe_numbers(&key("u"), 0, &[10.0]));
+        assert!(
+            p90.observe_numbers(&key("u"), 1, &[20.0]),
+            "19 of 10 and 20"
+        );
+        assert!(
+            !p90.observe_numbers(&key("u"), 2, &[0.0, 0.0, 0.0]),
+            "0, 0, 0, 10, 20: 16"
         );
     }
 

@@ -108,7 +108,7 @@ fn reference_threshold(
                         in_window.flat_map(|(_, vs)| vs.iter()).collect();
                     condition.holds(values.len() as u64)
                 }
-                Counting::Sum | Counting::Avg | Counting::Median => {
+                Counting::Sum | Counting::Avg | Counting::Median | Counting::Percentile(_) => {
                     unreachable!("see reference_numbers")
                 }
             }
@@ -146,6 +146,14 @@ fn reference_numbers(
                 Counting::Sum => Some(numbers.iter().sum::<f64>()),
                 _ if numbers.is_empty() => None,
                 Counting::Avg => Some(numbers.iter().sum::<f64>() / numbers.len() as f64),
+                Counting::Percentile(p) => {
+                    numbers.sort_by(f64::total_cmp);
+                    // The value at rank p% of (n - 1), between the two numbers around it.
+                    let at = f64::from(p) / 100.0 * (numbers.len() - 1) as f64;
+                    let below = numbers[at.floor() as usize];
+                    let above = numbers[at.ceil() as usize];
+                    Some(below + (at - at.floor()) * (above - below))
+                }
                 _ => {
                     numbers.sort_by(f64::total_cmp);
                     let mid = numbers.len() / 2;
@@ -262,6 +270,8 @@ fn sums_means_and_medians_match_the_reference_when_events_are_at_most_within_lat
             (Counting::Avg, vec![(Exactly, 5)]),
             (Counting::Median, vec![(MoreThan, 6)]),
             (Counting::Median, vec![(Not, 5), (AtMost, 8)]),
+            (Counting::Percentile(90), vec![(AtLeast, 12)]),
+            (Counting::Percentile(25), vec![(LessThan, 2)]),
         ] {
             let condition = CountCondition::new(bounds);
             let expected = reference_numbers(counting, &condition, within, &events);

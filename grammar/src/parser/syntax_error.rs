@@ -472,6 +472,7 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         Rule::thr_sum | Rule::kw_sum => (5, "`sum`"),
         Rule::thr_avg | Rule::kw_avg => (5, "`avg`"),
         Rule::thr_median | Rule::kw_median => (5, "`median`"),
+        Rule::thr_percentile | Rule::kw_percentile => (5, "`percentile`"),
         Rule::thr_cmp | Rule::thr_bound => (5, "a comparison such as `>= 3`"),
         Rule::step | Rule::inline_step | Rule::step_kind => {
             (5, "a step (a rule name or `{ CONDITION }`)")

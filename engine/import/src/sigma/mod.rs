@@ -894,7 +894,8 @@ fn translate_correlation(
     };
     let mut notes = Vec::new();
     match kind.as_str() {
-        "event_count" | "value_count" | "value_sum" | "value_avg" | "value_median" => {
+        "event_count" | "value_count" | "value_sum" | "value_avg" | "value_median"
+        | "value_percentile" => {
             let cond = get("condition").ok_or("the correlation has no `condition`")?;
             let bounds: Vec<String> = count_condition(cond)?
                 .into_iter()
@@ -908,10 +909,25 @@ fn translate_correlation(
                         .and_then(string_of)
                         .ok_or_else(|| format!("a `{kind}` condition needs `field`"))?;
                     let reduce = match kind.as_str() {
-                        "value_count" => "distinct",
-                        "value_sum" => "sum",
-                        "value_avg" => "avg",
-                        _ => "median",
+                        "value_count" => "distinct".to_owned(),
+                        "value_sum" => "sum".to_owned(),
+                        "value_avg" => "avg".to_owned(),
+                        "value_median" => "median".to_owned(),
+                        _ => match cond.get("percentile") {
+                            None => {
+                                notes.push("without `percentile` in its condition, the percentile is the 50th, as rsigma takes it".into());
+                                "percentile 50".to_owned()
+                            }
+                            Some(p) => match p.as_u64() {
+                                Some(p) if p <= 100 => format!("percentile {p}"),
+                                _ => {
+                                    return Err(
+                                        "the `percentile` of the condition is not a whole number from 0 to 100"
+                                            .into(),
+                                    )
+                                }
+                            },
+                        },
                     };
                     let path = crate::write::path(&field.split('.').collect::<Vec<_>>());
                     format!("{reduce} {path}")
@@ -923,7 +939,7 @@ fn translate_correlation(
                     .collect(),
             );
             notes.push("a k8scop threshold fires at every match whose count in the timespan before it passes the condition (a sliding window, as rsigma's); an event that matches several of the referred rules counts once".into());
-            if matches!(kind.as_str(), "value_avg" | "value_median") {
+            if matches!(kind.as_str(), "value_avg" | "value_median" | "value_percentile") {
                 notes.push("while no match in the timespan holds a number, there is no mean or median and no alert".into());
             }
             Ok(Generated {
@@ -966,7 +982,7 @@ fn translate_correlation(
             })
         }
         other => Err(format!(
-            "the correlation type `{other}` is not translated (event_count, value_count, value_sum, value_avg, value_median, temporal and temporal_ordered are)"
+            "the correlation type `{other}` is not translated (event_count, value_count, value_sum, value_avg, value_median, value_percentile, temporal and temporal_ordered are)"
         )),
     }
 }
@@ -987,7 +1003,7 @@ fn count_condition(cond: &Value) -> Result<Vec<(&'static str, u64)>, String> {
             "lt" => "<",
             "eq" => "==",
             "neq" => "!=",
-            "field" => continue,
+            "field" | "percentile" => continue,
             other => return Err(format!("unknown correlation condition `{other}`")),
         };
         let n = v

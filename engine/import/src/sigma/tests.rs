@@ -253,7 +253,7 @@ fn every_count_condition_becomes_a_threshold_comparison() {
 }
 
 /// `value_sum`, `value_avg` and `value_median` become `sum`, `avg` and `median` thresholds of the
-/// condition's field; `value_percentile` is reported.
+/// condition's field, and `value_percentile` a `percentile P` threshold.
 #[test]
 fn sums_means_and_medians_become_thresholds_of_their_field() {
     let numeric = |kind: &str| {
@@ -300,17 +300,39 @@ fn sums_means_and_medians_become_thresholds_of_their_field() {
             .is_some_and(|r| r.contains("`value_sum` condition needs `field`")),
         "{skipped:?}"
     );
-    let out = one(&numeric("value_percentile"));
-    let skipped = out.rules.iter().find_map(|r| match &r.outcome {
-        Outcome::Skipped(reason) => Some(reason.clone()),
-        _ => None,
-    });
-    assert!(
-        skipped
-            .as_deref()
-            .is_some_and(|r| r.contains("`value_percentile` is not translated")),
-        "{skipped:?}"
-    );
+    // value_percentile: the condition's `percentile`, the 50th without one (as rsigma), and
+    // nothing above the 100th.
+    for (percentile, expected) in [
+        ("percentile: 95, ", Ok("percentile 95")),
+        ("", Ok("percentile 50")),
+        ("percentile: 101, ", Err("from 0 to 100")),
+    ] {
+        let text = numeric("value_percentile").replace(
+            "condition: {field: responseObject",
+            &format!("condition: {{{percentile}field: responseObject"),
+        );
+        let out = one(&text);
+        let skipped = out.rules.iter().find_map(|r| match &r.outcome {
+            Outcome::Skipped(reason) => Some(reason.clone()),
+            _ => None,
+        });
+        match expected {
+            Ok(reduce) => {
+                assert_eq!(skipped, None, "{percentile}");
+                let line = format!(
+                    "threshold   {reduce} responseObject.spec.replicas >= 20 and < 100 within 1h"
+                );
+                let imported = &out.files[0].text;
+                assert!(imported.contains(&line), "no {line:?} in\n{imported}");
+                let file = k8scop_grammar::SourceFile::new("imported.rules", imported.as_str());
+                assert!(k8scop_grammar::parse(&file).is_ok(), "{imported}");
+            }
+            Err(reason) => assert!(
+                skipped.as_deref().is_some_and(|r| r.contains(reason)),
+                "{percentile}: {skipped:?}"
+            ),
+        }
+    }
 }
 
 #[test]
