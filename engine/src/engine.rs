@@ -381,20 +381,15 @@ impl Engine {
             if !steps.iter().any(|s| *s) {
                 continue;
             }
-            let key = key_of(&seq.by, event.root());
-            let Some(sequence) = state.sequence.as_mut() else {
-                continue;
-            };
-            if sequence.observe(&key, event.time, &steps).is_some() {
-                state.stats.matches += 1;
-                if self.record_matches {
-                    out.matches.push(Match {
-                        detection: seq.detection.name.clone(),
-                        event_id: event.id.clone(),
-                    });
-                }
-                if seq.detection.enabled {
-                    aggregate(state, event, self.coalesce_alerts, out);
+            let flags = (self.record_matches, self.coalesce_alerts);
+            if seq.step_by.is_empty() {
+                let key = key_of(&seq.by, event.root());
+                observe_sequence(state, seq, event, (&key, &seq.by), &steps, flags, out);
+            } else {
+                // Each step that happened keys the event by its own paths: one observation per
+                // distinct key, with the steps of that key.
+                for (key, steps, paths) in step_keys(seq, &steps, event.root()) {
+                    observe_sequence(state, seq, event, (&key, paths), &steps, flags, out);
                 }
             }
         }
@@ -551,11 +546,84 @@ fn key_of(paths: &[FieldPath], event: Ref<'_>) -> Key {
 }
 
 /// Sends one match (or threshold hit, or completed sequence) to aggregation.
+/// Observes the steps of `seq` that `event` made happen for `key` (read from `paths`), and on a
+/// match counts it and raises its alert. `flags`: whether to record matches, and to coalesce
+/// alert updates.
+fn observe_sequence(
+    state: &mut DetectionState,
+    seq: &crate::ruleset::Sequence,
+    event: &Event,
+    (key, paths): (&Key, &[FieldPath]),
+    steps: &[bool],
+    (record_matches, coalesce): (bool, bool),
+    out: &mut Output,
+) {
+    let Some(sequence) = state.sequence.as_mut() else {
+        return;
+    };
+    if sequence.observe(key, event.time, steps).is_none() {
+        return;
+    }
+    state.stats.matches += 1;
+    if record_matches {
+        out.matches.push(Match {
+            detection: seq.detection.name.clone(),
+            event_id: event.id.clone(),
+        });
+    }
+    if seq.detection.enabled {
+        // The key's names: the sequence's `by`, else the completing step's paths.
+        let names = if seq.by.is_empty() {
+            paths
+        } else {
+            &seq.by[..]
+        };
+        let group = seq.group_by_match.then_some((key, names));
+        aggregate_by(state, event, group, coalesce, out);
+    }
+}
+
+/// For each distinct key among the steps of `seq` that happened (`steps`), the steps of that
+/// key and the paths it was read from: each step's own key, or the sequence's `by`.
+fn step_keys<'s>(
+    seq: &'s crate::ruleset::Sequence,
+    steps: &[bool],
+    root: Ref<'_>,
+) -> Vec<(Key, Vec<bool>, &'s [FieldPath])> {
+    let mut keyed: Vec<(Key, Vec<bool>, &[FieldPath])> = Vec::new();
+    for (i, _) in steps.iter().enumerate().filter(|(_, &happened)| happened) {
+        let paths = seq.step_by[i].as_deref().unwrap_or(&seq.by);
+        let key = key_of(paths, root);
+        match keyed.iter_mut().find(|(k, ..)| *k == key) {
+            Some((_, mask, _)) => mask[i] = true,
+            None => {
+                let mut mask = vec![false; steps.len()];
+                mask[i] = true;
+                keyed.push((key, mask, paths));
+            }
+        }
+    }
+    keyed
+}
+
 fn aggregate(state: &mut DetectionState, event: &Event, coalesce: bool, out: &mut Output) {
+    aggregate_by(state, event, None, coalesce, out);
+}
+
+/// [`aggregate`], with the alert's group given (the key of a sequence match and the names of its
+/// values) instead of read from the event by the detection's `group by`.
+fn aggregate_by(
+    state: &mut DetectionState,
+    event: &Event,
+    given: Option<(&Key, &[FieldPath])>,
+    coalesce: bool,
+    out: &mut Output,
+) {
     let detection = Arc::clone(&state.detection);
-    let key = match &detection.group_by {
-        Some(paths) => key_of(paths, event.root()),
-        None => Key(vec![Some(detection.title.render(event.root(), None))].into()),
+    let key = match (given, &detection.group_by) {
+        (Some((key, _)), _) => key.clone(),
+        (None, Some(paths)) => key_of(paths, event.root()),
+        (None, None) => Key(vec![Some(detection.title.render(event.root(), None))].into()),
     };
     let sample = Sample {
         event_id: event.id.clone(),
@@ -569,7 +637,11 @@ fn aggregate(state: &mut DetectionState, event: &Event, coalesce: bool, out: &mu
             state.stats.alerts_new += 1;
             out.alerts_new += 1;
             // What an alert shows of its first event is computed once, when it opens.
-            let group: Arc<[(String, Option<String>)]> = match &detection.group_by {
+            let group_paths = match given {
+                Some((_, paths)) => Some(paths),
+                None => detection.group_by.as_deref(),
+            };
+            let group: Arc<[(String, Option<String>)]> = match group_paths {
                 Some(paths) => paths
                     .iter()
                     .map(|p| p.text().to_owned())

@@ -99,6 +99,12 @@ pub struct Sequence {
     pub detection: Arc<Detection>,
     /// The paths every step's event must agree on.
     pub by: Vec<FieldPath>,
+    /// Per step, the paths that key its events in place of `by` when it has its own
+    /// (`A by PATH`), as many as every other step's; empty when no step has one.
+    pub step_by: Vec<Option<Vec<FieldPath>>>,
+    /// Whether its alerts group by the key of the match (steps with keys of their own and no
+    /// `group by`), rather than by `group by` paths read from the completing event.
+    pub group_by_match: bool,
     /// The window from the first step to the last, in milliseconds.
     pub within_ms: i64,
     /// The steps.
@@ -251,6 +257,7 @@ impl Ruleset {
         }
         for seq in &self.sequences {
             out.extend(seq.by.iter());
+            out.extend(seq.step_by.iter().flatten().flatten());
             for step in &seq.steps {
                 if let Step::Inline { cond, .. } = step {
                     cond.paths(&mut out);
@@ -339,6 +346,7 @@ impl Ruleset {
                 }
             }
             paths.extend(seq.by.iter());
+            paths.extend(seq.step_by.iter().flatten().flatten());
             let sources = sources.unwrap_or_else(|| KindSet::of(KindId::AUDIT));
             finish(&seq.detection, sources, paths, whole_event)
         });

@@ -384,6 +384,16 @@ fn a_sum_below_one_or_between_two_whole_numbers_is_no_warning() {
     }
 }
 snapshot!(
+    step_key_of_another_length,
+    "rule a {\n    when verb == \"get\"\n}\n\nrule b {\n    when verb == \"list\"\n}\n\nsequence s {\n    by user.username\n    within 5m\n    steps a -> b by [user.username, verb]\n}\n",
+    InvalidValue
+);
+snapshot!(
+    step_without_key_next_to_steps_with_keys,
+    "rule a {\n    when verb == \"get\"\n}\n\nrule b {\n    when verb == \"list\"\n}\n\nsequence s {\n    within 5m\n    steps a by requestObject.subjects.name -> b\n}\n",
+    InvalidValue
+);
+snapshot!(
     any_order_of_one_step,
     "rule a {\n    when verb == \"get\"\n}\n\nsequence s {\n    by user.username\n    within 5m\n    steps all of a\n}\n",
     InvalidValue

@@ -259,7 +259,8 @@ fn the_shipped_ruleset_restarted_after_any_sample_event_gives_the_same_alerts() 
 }
 
 /// Rules with aggregation windows, count, distinct, sum and avg thresholds, sequences of rule steps and of
-/// inline steps, in order and in any order, and an `enabled false` step rule.
+/// inline steps, in order and in any order, with keys of their own, and an `enabled false` step
+/// rule.
 const SYNTHETIC: &str = r#"
 rule secret_reads {
     title "{user.username} read {count} secrets"
@@ -305,6 +306,10 @@ sequence create_patch_delete {
     by user.username
     within 5m
     steps { verb == "create" } -> patches -> deletes
+}
+sequence create_then_exec_in_namespace {
+    within 2m
+    steps { verb == "create" and objectRef.resource != "pods" } by objectRef.namespace -> execs by [objectRef.namespace]
 }
 sequence two_of_exec_delete_create {
     by user.username
@@ -422,6 +427,7 @@ fn windows_thresholds_and_sequences_restarted_after_any_event_give_the_same_aler
         "execs",
         "read_then_exec",
         "create_patch_delete",
+        "create_then_exec_in_namespace",
         "two_of_exec_delete_create",
     ] {
         assert!(
@@ -522,7 +528,8 @@ fn a_rule_changed_between_runs_starts_fresh_and_the_others_keep_their_state() {
                 "replicas_on_average",
                 "execs",
                 "patches",
-                "read_then_exec"
+                "read_then_exec",
+                "create_then_exec_in_namespace"
             ]
         );
         let changed: Vec<&str> = report.changed.iter().map(|c| c.name.as_str()).collect();

@@ -370,6 +370,9 @@ pub struct SequenceDef {
     pub steps: Option<Spanned<Vec<Step>>>,
     /// Whether the steps must happen in the order written.
     pub order: StepOrder,
+    /// One per step of `steps`, in order: `A by PATH` or `A by [PATH, ...]`, the paths that key
+    /// the step's events in place of the sequence's `by` (`None`: the sequence's `by`).
+    pub step_keys: Vec<Option<Spanned<Vec<Path>>>>,
     /// The whole definition.
     pub span: Span,
 }

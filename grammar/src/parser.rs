@@ -282,6 +282,7 @@ impl<'f> Builder<'f> {
             within: None,
             steps: None,
             order: StepOrder::InOrder,
+            step_keys: Vec::new(),
             span,
         };
         for prop in it {
@@ -297,9 +298,10 @@ impl<'f> Builder<'f> {
                     keep(&mut def.within, within);
                 }
                 Rule::steps_prop => {
-                    let (steps, order) = self.steps_prop(prop, &def.name);
+                    let (steps, order, step_keys) = self.steps_prop(prop, &def.name);
                     if def.steps.is_none() {
                         def.order = order;
+                        def.step_keys = step_keys;
                     }
                     keep(&mut def.steps, Some(steps));
                 }
@@ -440,7 +442,15 @@ impl<'f> Builder<'f> {
         })
     }
 
-    fn steps_prop(&mut self, pair: Node, sequence: &Ident) -> (Spanned<Vec<Step>>, StepOrder) {
+    fn steps_prop(
+        &mut self,
+        pair: Node,
+        sequence: &Ident,
+    ) -> (
+        Spanned<Vec<Step>>,
+        StepOrder,
+        Vec<Option<Spanned<Vec<Path>>>>,
+    ) {
         let mut order = StepOrder::InOrder;
         let mut nodes: Vec<Node> = children(pair).collect();
         if let [only] = nodes.as_slice() {
@@ -456,7 +466,15 @@ impl<'f> Builder<'f> {
                 nodes = parts.collect();
             }
         }
-        let steps: Vec<(Step, Span)> = nodes.into_iter().map(|p| self.step(p)).collect();
+        let mut step_keys = Vec::new();
+        let steps: Vec<(Step, Span)> = nodes
+            .into_iter()
+            .map(|p| {
+                let (step, span, key) = self.step(p);
+                step_keys.push(key);
+                (step, span)
+            })
+            .collect();
         let span = match (steps.first(), steps.last()) {
             (Some((_, first)), Some((_, last))) => first.join(*last),
             // INVARIANT: `steps_prop` has at least one step.
@@ -506,12 +524,27 @@ impl<'f> Builder<'f> {
         (
             Spanned::new(steps.into_iter().map(|(step, _)| step).collect(), span),
             order,
+            step_keys,
         )
     }
 
-    fn step(&mut self, pair: Node) -> (Step, Span) {
+    fn step(&mut self, pair: Node) -> (Step, Span, Option<Spanned<Vec<Path>>>) {
         let span = self.span(&pair);
-        let inner = only_child(pair);
+        let mut parts = children(pair);
+        let inner = next(&mut parts);
+        let key = match parts.next() {
+            None => None,
+            Some(step_by) => {
+                let paths = only_child(step_by);
+                Some(match paths.as_rule() {
+                    Rule::path_list => self.path_list(paths),
+                    _ => {
+                        let span = self.span(&paths);
+                        Spanned::new(vec![self.path(paths)], span)
+                    }
+                })
+            }
+        };
         let step = match inner.as_rule() {
             Rule::inline_step => {
                 let mut parts = children(inner).peekable();
@@ -525,7 +558,7 @@ impl<'f> Builder<'f> {
             Rule::ident => Step::Rule(self.ident(inner)),
             other => unexpected(other, "step"),
         };
-        (step, span)
+        (step, span, key)
     }
 
     fn script_block(&mut self, pair: Node) -> ScriptBlock {

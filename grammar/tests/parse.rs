@@ -1000,6 +1000,47 @@ fn thresholds_of_sums_means_and_medians() {
     parse_ok("macro sum = verb == \"get\"\nrule avg { when sum }\n");
 }
 
+/// `A by PATH` and `A by [PATH, ...]`: a step's own key, in order and in any order, after a rule
+/// name or an inline step; `None` for a step without one.
+#[test]
+fn steps_with_keys_of_their_own() {
+    let keys = |text: &str| -> Vec<Option<Vec<String>>> {
+        let file = parse_ok(text);
+        sequence(&file, "s")
+            .step_keys
+            .iter()
+            .map(|k| {
+                k.as_ref()
+                    .map(|k| k.node.iter().map(|p| p.to_string()).collect())
+            })
+            .collect()
+    };
+    let owned = |paths: &[&str]| Some(paths.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        keys("sequence s {\n  within 5m\n  steps a by requestObject.subjects.name -> { verb == \"get\" } by [user.username, verb] -> c\n}\n"),
+        [
+            owned(&["requestObject.subjects.name"]),
+            owned(&["user.username", "verb"]),
+            None
+        ]
+    );
+    assert_eq!(
+        keys("sequence s {\n  within 5m\n  steps all of a by x, b, c by [y]\n}\n"),
+        [owned(&["x"]), None, owned(&["y"])]
+    );
+    assert_eq!(
+        keys("sequence s {\n  by u\n  within 5m\n  steps a -> b\n}\n"),
+        [None, None]
+    );
+    // A comma ends a key: `a by x, y` is step `a` keyed by `x`, then step `y`; a key of
+    // several paths takes brackets.
+    assert_eq!(
+        keys("sequence s {\n  within 5m\n  steps all of a by x, y\n}\n"),
+        [owned(&["x"]), None]
+    );
+    parse_err("sequence s {\n  within 5m\n  steps a by -> b\n}\n");
+}
+
 #[test]
 fn deep_paths() {
     for (written, segments) in [

@@ -166,6 +166,7 @@ impl Compiler<'_> {
             .map(|b| self.paths(&scope, &b.node))
             .unwrap_or_default();
         let within = def.within?;
+        let step_by = self.step_keys(&scope, def, by.len())?;
         let mut steps = Vec::new();
         let mut ok = true;
         for step in &def.steps.as_ref()?.node {
@@ -217,10 +218,97 @@ impl Compiler<'_> {
         ok.then(|| Sequence {
             detection: Arc::new(detection),
             by,
+            group_by_match: !step_by.is_empty() && def.props.group_by.is_none(),
+            step_by,
             within_ms: within.millis as i64,
             steps,
             order,
         })
+    }
+
+    /// The steps' own keys (`A by PATH`), compiled: empty when no step has one; `None` after
+    /// reporting a key whose number of paths differs from the sequence's `by` (`by_len`, when it
+    /// has one) or from the other steps' keys. A step without a key of its own keys by the
+    /// sequence's `by`, so it needs one when the other steps have keys.
+    fn step_keys(
+        &mut self,
+        scope: &Scope,
+        def: &ast::SequenceDef,
+        by_len: usize,
+    ) -> Option<Vec<Option<Vec<FieldPath>>>> {
+        if def.step_keys.iter().all(Option::is_none) {
+            return Some(Vec::new());
+        }
+        let file = &scope.file;
+        let steps = def.steps.as_ref().map_or(&[][..], |s| &s.node[..]);
+        let expected = match &def.by {
+            Some(by) => by.node.len(),
+            None => def
+                .step_keys
+                .iter()
+                .flatten()
+                .map(|k| k.node.len())
+                .next()
+                .unwrap_or(0),
+        };
+        let mut ok = true;
+        for (i, key) in def.step_keys.iter().enumerate() {
+            let name = match steps.get(i) {
+                Some(ast::Step::Rule(ident)) => format!("`{}`", ident.name),
+                _ => format!("{}", i + 1),
+            };
+            match key {
+                Some(key) if key.node.len() != expected => {
+                    let of_what = if def.by.is_some() {
+                        format!("the sequence's `by` has {by_len}")
+                    } else {
+                        format!("the other steps' keys have {expected}")
+                    };
+                    let d = Diagnostic::new(
+                        Code::InvalidValue,
+                        format!(
+                            "step {name} of sequence `{}` is keyed by {} paths, {of_what}",
+                            def.name.name,
+                            key.node.len()
+                        ),
+                    )
+                    .with_label(file, key.span, "a key of another length")
+                    .with_help("every step's events are keyed by as many paths, in the same order");
+                    self.report(d);
+                    ok = false;
+                }
+                None if def.by.is_none() => {
+                    let d = Diagnostic::new(
+                        Code::InvalidValue,
+                        format!(
+                            "step {name} of sequence `{}` has no key, and the sequence no `by`",
+                            def.name.name
+                        ),
+                    )
+                    .with_label(
+                        file,
+                        match steps.get(i) {
+                            Some(ast::Step::Rule(ident)) => ident.span,
+                            _ => def.name.span,
+                        },
+                        "no key, where other steps have one",
+                    )
+                    .with_help("give the step its own `by PATH`, or the sequence `by PATH, ...` for the steps without one");
+                    self.report(d);
+                    ok = false;
+                }
+                _ => {}
+            }
+        }
+        if !ok {
+            return None;
+        }
+        Some(
+            def.step_keys
+                .iter()
+                .map(|key| key.as_ref().map(|k| self.paths(scope, &k.node)))
+                .collect(),
+        )
     }
 
     /// The kinds of event a sequence's steps happen on, which its `by`, title and `fields` paths
