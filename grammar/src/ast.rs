@@ -372,10 +372,13 @@ pub struct SequenceDef {
     pub order: StepOrder,
     /// One per step of `steps`, in order: `A by PATH` or `A by [PATH, ...]`, the paths that key
     /// the step's events in place of the sequence's `by` (`None`: the sequence's `by`).
-    pub step_keys: Vec<Option<Spanned<Vec<Path>>>>,
+    pub step_keys: Vec<Option<StepKey>>,
     /// The whole definition.
     pub span: Span,
 }
+
+/// `by PATH` or `by [PATH, ...]` after a step: the paths that key its events.
+pub type StepKey = Spanned<Vec<Path>>;
 
 /// How a sequence's steps must happen.
 #[derive(Debug, Clone, PartialEq, Default)]

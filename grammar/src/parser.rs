@@ -21,7 +21,7 @@ use crate::ast::{
     AlertProps, Call, CmpOp, Comparison, CountBound, CountCmp, Duration, Expect, Expr, ExprKind,
     File, Ident, Item, ListDef, ListItem, Literal, LiteralValue, MacroDef, Operand, Path, RuleDef,
     ScriptBlock, ScriptExpr, Segment, SegmentKind, SequenceDef, Severity, Span, Spanned, Step,
-    StepOrder, StrLit, TestDef, TestEvents, Threshold, ThresholdKind,
+    StepKey, StepOrder, StrLit, TestDef, TestEvents, Threshold, ThresholdKind,
 };
 use crate::diagnostic::{Code, Diagnostic, SourceFile};
 use suggest::{did_you_mean, quoted_list};
@@ -446,11 +446,7 @@ impl<'f> Builder<'f> {
         &mut self,
         pair: Node,
         sequence: &Ident,
-    ) -> (
-        Spanned<Vec<Step>>,
-        StepOrder,
-        Vec<Option<Spanned<Vec<Path>>>>,
-    ) {
+    ) -> (Spanned<Vec<Step>>, StepOrder, Vec<Option<StepKey>>) {
         let mut order = StepOrder::InOrder;
         let mut nodes: Vec<Node> = children(pair).collect();
         if let [only] = nodes.as_slice() {
@@ -528,7 +524,7 @@ impl<'f> Builder<'f> {
         )
     }
 
-    fn step(&mut self, pair: Node) -> (Step, Span, Option<Spanned<Vec<Path>>>) {
+    fn step(&mut self, pair: Node) -> (Step, Span, Option<StepKey>) {
         let span = self.span(&pair);
         let mut parts = children(pair);
         let inner = next(&mut parts);
