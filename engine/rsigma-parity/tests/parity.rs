@@ -615,6 +615,19 @@ correlation:
     condition: {gte: 4}
 level: high
 ---
+title: Read, then an exec as the reader
+id: read-then-exec-as-reader
+correlation:
+    type: temporal_ordered
+    rules: [secret_read, pod_exec]
+    group-by: [reader]
+    timespan: 2m
+    aliases:
+        reader:
+            secret_read: user.username
+            pod_exec: impersonatedUser.username
+level: high
+---
 title: A binding, then an exec, by anyone
 id: bind-then-exec-anywhere
 correlation:
@@ -750,6 +763,19 @@ const TIMELINE: &[(i64, &str, &str, Option<&str>)] = &[
     (900, "ivan", "exec", Some("web")),
 ];
 
+/// Execs in [`TIMELINE`] made impersonating another user: (seconds after noon, user,
+/// impersonated user), for the correlation with `aliases`.
+const IMPERSONATIONS: &[(i64, &str, &str)] = &[
+    // bob read at 61 and 62: within the two minutes.
+    (90, "alice", "bob"),
+    // carol's reads are more than two minutes before.
+    (200, "dave", "carol"),
+    // henry reads only afterwards.
+    (300, "grace", "henry"),
+    // ivan read at 800.
+    (900, "ivan", "ivan"),
+];
+
 /// The audit events of [`TIMELINE`], in time order, as JSON lines.
 fn timeline_events() -> String {
     let mut timeline = TIMELINE.to_vec();
@@ -781,6 +807,12 @@ fn timeline_events() -> String {
         if user.is_empty() {
             event["user"] = serde_json::json!({"groups": ["system:unauthenticated"]});
         }
+        if let Some((.., as_user)) = IMPERSONATIONS
+            .iter()
+            .find(|(t, u, _)| t == secs && u == user)
+        {
+            event["impersonatedUser"] = serde_json::json!({"username": as_user});
+        }
         if let Some(object) = replicas(n) {
             event["requestObject"] = object;
         }
@@ -803,7 +835,8 @@ const NOON: i64 = 1_714_564_800;
 /// - `event_count`, `value_count`, `value_sum`, `value_avg`, `value_median` and
 ///   `value_percentile` (k8scop thresholds) fire at exactly the same events, for
 ///   the same groups;
-/// - `temporal_ordered` and `temporal` (k8scop sequences) fire at events where rsigma fires,
+/// - `temporal_ordered` and `temporal` (k8scop sequences), `aliases` included, fire at events
+///   where rsigma fires,
 ///   for the same group; rsigma also fires again at each further event of the referred rules
 ///   while the window still holds them, where k8scop's sequence has used its events up: every
 ///   such firing comes at most the timespan after a k8scop one of the same group;
@@ -838,6 +871,7 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("read-then-b", (60, true)),
         ("binding-and-exec", (120, true)),
         ("bind-then-exec-anywhere", (60, true)),
+        ("read-then-exec-as-reader", (120, true)),
         ("two-of-three", (60, true)),
         ("all-four", (120, true)),
     ]
@@ -957,6 +991,7 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("read-then-exec", "Exec Author, Reader Author"),
         ("binding-and-exec", "Exec Author"),
         ("bind-then-exec-anywhere", "Exec Author"),
+        ("read-then-exec-as-reader", "Reader Author, Exec Author"),
         ("two-of-three", "Reader Author, Exec Author"),
         ("all-four", "Reader Author, Touch Author, Exec Author"),
     ]

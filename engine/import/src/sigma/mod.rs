@@ -856,8 +856,9 @@ fn translate_correlation(
     if rule_refs.is_empty() {
         return Err("the correlation names no `rules`".into());
     }
-    if get("aliases").is_some() {
-        return Err("`aliases` (one field under other names in each rule) is not translated: k8scop groups by the same path in every rule".into());
+    let aliases = aliases_of(get("aliases"))?;
+    if !aliases.is_empty() && !matches!(kind.as_str(), "temporal" | "temporal_ordered") {
+        return Err(format!("`aliases` are translated for `temporal` and `temporal_ordered` correlations only: the k8scop threshold a `{kind}` correlation becomes groups every rule's events by the same paths"));
     }
     let mut refs = Vec::new();
     for r in &rule_refs {
@@ -959,7 +960,37 @@ fn translate_correlation(
                 notes.push("without `group-by`, the sequence has no `by`: the rules may match events that have nothing in common".into());
             }
             notes.push("a k8scop sequence fires at the event that completes it and uses its events up; rsigma fires again at each further event of the rules while the timespan still holds them".into());
-            let step_names: Vec<String> = refs.iter().map(|&i| docs[i].name.clone()).collect();
+            // With aliases, each step is keyed by its rule's own fields, in group-by order; the
+            // sequence then has no `by` of its own (the alias names are no fields).
+            let aliased = !aliases.is_empty();
+            let step_names: Vec<String> = refs
+                .iter()
+                .zip(&rule_refs)
+                .map(|(&i, written)| {
+                    let name = docs[i].name.clone();
+                    if !aliased {
+                        return name;
+                    }
+                    let names = [Some(written.as_str()), docs[i].meta.id.as_deref(), docs[i].meta.name.as_deref()];
+                    let paths: Vec<String> = strings_of(get("group-by"))
+                        .iter()
+                        .map(|field| {
+                            let field = aliases
+                                .get(field)
+                                .and_then(|mapping| names.iter().flatten().find_map(|n| mapping.get(*n)))
+                                .unwrap_or(field);
+                            crate::write::path(&field.split('.').collect::<Vec<_>>())
+                        })
+                        .collect();
+                    match paths.as_slice() {
+                        [one] => format!("{name} by {one}"),
+                        _ => format!("{name} by [{}]", paths.join(", ")),
+                    }
+                })
+                .collect();
+            if aliased {
+                notes.push("each step is keyed by its rule's fields as `aliases` names them; the alerts name the key's values by the paths of the step that completed the match".into());
+            }
             let steps = if kind == "temporal_ordered" {
                 step_names.join(" -> ")
             } else {
@@ -974,7 +1005,7 @@ fn translate_correlation(
                 refs,
                 generate,
                 kind: Generation::Sequence {
-                    by: group_by.join(", "),
+                    by: if aliased { String::new() } else { group_by.join(", ") },
                     within,
                     steps,
                 },
@@ -985,6 +1016,34 @@ fn translate_correlation(
             "the correlation type `{other}` is not translated (event_count, value_count, value_sum, value_avg, value_median, value_percentile, temporal and temporal_ordered are)"
         )),
     }
+}
+
+/// A correlation's `aliases`: for each alias (a name in `group-by`), the field it stands for in
+/// each rule, by the rule's reference (name or id).
+fn aliases_of(aliases: Option<&Value>) -> Result<HashMap<String, HashMap<String, String>>, String> {
+    let Some(aliases) = aliases else {
+        return Ok(HashMap::new());
+    };
+    let Value::Mapping(aliases) = aliases else {
+        return Err("`aliases` is not a mapping of aliases to rules and their fields".into());
+    };
+    let mut out = HashMap::new();
+    for (alias, mapping) in aliases {
+        let (Some(alias), Value::Mapping(mapping)) = (string_of(alias), mapping) else {
+            return Err("`aliases` is not a mapping of aliases to rules and their fields".into());
+        };
+        let mut fields = HashMap::new();
+        for (rule, field) in mapping {
+            let (Some(rule), Some(field)) = (string_of(rule), string_of(field)) else {
+                return Err(format!(
+                    "the alias `{alias}` does not map rules to field names"
+                ));
+            };
+            fields.insert(rule, field);
+        }
+        out.insert(alias, fields);
+    }
+    Ok(out)
 }
 
 /// A correlation `condition` (`gte: N`, `lt: N`, ..., several making a range) as the comparisons

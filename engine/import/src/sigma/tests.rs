@@ -335,6 +335,67 @@ fn sums_means_and_medians_become_thresholds_of_their_field() {
     }
 }
 
+/// A temporal correlation's `aliases` key each step by its rule's own fields, in group-by order,
+/// and the sequence has no `by`; a rule the alias does not name uses the alias as its field (as
+/// rsigma does). A threshold's aliases are reported.
+#[test]
+fn aliases_key_each_step_by_its_rules_fields() {
+    let aliased = CORRELATED.replace(
+        "    rules: [secret_read, exec]\n    group-by: [user.username]\n    timespan: 1w",
+        "    rules: [secret_read, exec]\n    group-by: [reader, objectRef.namespace]\n    timespan: 1w\n    aliases:\n        reader:\n            secret_read: user.username\n            exec: impersonatedUser.username",
+    );
+    let out = one(&aliased);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let text = &out.files[0].text;
+    let sequence = text.split("sequence read_then_exec {").nth(1).expect(text);
+    let sequence = sequence.split('}').next().unwrap();
+    assert!(
+        sequence.contains("steps       secret_read by [user.username, objectRef.namespace] -> exec by [impersonatedUser.username, objectRef.namespace]"),
+        "{sequence}"
+    );
+    assert!(!sequence.contains("    by "), "{sequence}");
+    let file = k8scop_grammar::SourceFile::new("imported.rules", text.as_str());
+    assert!(k8scop_grammar::parse(&file).is_ok(), "{text}");
+    let report = out
+        .rules
+        .iter()
+        .find(|r| r.title == "Read then exec")
+        .unwrap();
+    assert!(
+        report.notes.iter().any(|n| n.contains("aliases")),
+        "{:?}",
+        report.notes
+    );
+
+    // One group-by field, and a rule the alias leaves out.
+    let partial = CORRELATED.replace(
+        "    rules: [secret_read, exec]\n    group-by: [user.username]\n    timespan: 1w",
+        "    rules: [secret_read, exec]\n    group-by: [who]\n    timespan: 1w\n    aliases:\n        who:\n            exec: impersonatedUser.username",
+    );
+    let out = one(&partial);
+    let text = &out.files[0].text;
+    assert!(
+        text.contains("steps       secret_read by who -> exec by impersonatedUser.username"),
+        "{text}"
+    );
+
+    let counted = CORRELATED.replace(
+        "    group-by: [user.username]\n    timespan: 10m",
+        "    group-by: [who]\n    timespan: 10m\n    aliases:\n        who:\n            secret_read: user.username",
+    );
+    let out = one(&counted);
+    let skipped = out.rules.iter().find_map(|r| match &r.outcome {
+        Outcome::Skipped(reason) => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(
+        skipped
+            .as_deref()
+            .is_some_and(|r| r.contains("`aliases` are translated for `temporal`")),
+        "{skipped:?}"
+    );
+}
+
 #[test]
 fn unknown_references_are_reported() {
     let out = one(&CORRELATED.replace("rules: secret_read", "rules: nope"));
