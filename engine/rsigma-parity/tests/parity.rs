@@ -628,6 +628,18 @@ correlation:
             pod_exec: impersonatedUser.username
 level: high
 ---
+title: Many reads, then an exec
+id: many-reads-then-exec
+correlation:
+    type: temporal_ordered
+    rules: [many-reads, pod_exec]
+    group-by: [user.username]
+    timespan: 2m
+    # many-reads keeps its own alerts: with `generate: false` k8scop gives it none, as the
+    # specification says of the rules a correlation uses, where rsigma 0.23 still reports it.
+    generate: true
+level: high
+---
 title: A binding, then an exec, by anyone
 id: bind-then-exec-anywhere
 correlation:
@@ -872,6 +884,7 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("binding-and-exec", (120, true)),
         ("bind-then-exec-anywhere", (60, true)),
         ("read-then-exec-as-reader", (120, true)),
+        ("many-reads-then-exec", (120, true)),
         ("two-of-three", (60, true)),
         ("all-four", (120, true)),
     ]
@@ -992,6 +1005,10 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("binding-and-exec", "Exec Author"),
         ("bind-then-exec-anywhere", "Exec Author"),
         ("read-then-exec-as-reader", "Reader Author, Exec Author"),
+        (
+            "many-reads-then-exec",
+            "Count Author, Reader Author, Exec Author",
+        ),
         ("two-of-three", "Reader Author, Exec Author"),
         ("all-four", "Reader Author, Touch Author, Exec Author"),
     ]

@@ -213,21 +213,33 @@ pub fn import(inputs: &[Input<'_>]) -> Import {
 
     // Correlations: what they generate, and which detection rules raise no alerts of their own
     // (`generate: false`, the default, in every correlation that refers to them).
-    let mut generated: Vec<Option<Result<Generated, String>>> = Vec::new();
+    // Thresholds first: a temporal correlation may use one as a step (a correlation of
+    // correlations), which the threshold's hits make happen.
+    let mut generated: Vec<Option<Result<Generated, String>>> = docs.iter().map(|_| None).collect();
     let mut referenced: HashMap<usize, bool> = HashMap::new();
-    for doc in &docs {
-        let Body::Correlation(c) = &doc.body else {
-            generated.push(None);
-            continue;
-        };
-        let result = translate_correlation(c, &doc.name, &docs, &by_ref, &conditions);
-        if let Ok(g) = &result {
-            for &r in &g.refs {
-                let entry = referenced.entry(r).or_insert(false);
-                *entry |= g.generate;
+    let mut thresholds: HashSet<usize> = HashSet::new();
+    for temporal_pass in [false, true] {
+        for (i, doc) in docs.iter().enumerate() {
+            let Body::Correlation(c) = &doc.body else {
+                continue;
+            };
+            let kind = c.get("type").and_then(string_of);
+            if matches!(kind.as_deref(), Some("temporal" | "temporal_ordered")) != temporal_pass {
+                continue;
             }
+            let result =
+                translate_correlation(c, &doc.name, &docs, &by_ref, &conditions, &thresholds);
+            if let Ok(g) = &result {
+                for &r in &g.refs {
+                    let entry = referenced.entry(r).or_insert(false);
+                    *entry |= g.generate;
+                }
+                if matches!(g.kind, Generation::Threshold { .. }) {
+                    thresholds.insert(i);
+                }
+            }
+            generated[i] = Some(result);
         }
-        generated.push(Some(result));
     }
 
     let mut texts: BTreeMap<usize, String> = BTreeMap::new();
@@ -251,11 +263,27 @@ pub fn import(inputs: &[Input<'_>]) -> Import {
             },
             Body::Correlation(_) => match generated[i].as_ref().expect("a correlation") {
                 Ok(g) => {
-                    let meta = with_referred_authors(&doc.meta, &g.refs, &docs);
+                    // The rules it is built on, and those of the correlations it uses.
+                    let mut built_on = Vec::new();
+                    for &r in &g.refs {
+                        built_on.push(r);
+                        if let Some(Ok(inner)) = &generated[r] {
+                            for &x in &inner.refs {
+                                if !built_on.contains(&x) {
+                                    built_on.push(x);
+                                }
+                            }
+                        }
+                    }
+                    let meta = with_referred_authors(&doc.meta, &built_on, &docs);
+                    let enabled = referenced.get(&i).copied().unwrap_or(true);
+                    if !enabled {
+                        notes.push("raises no alerts of its own (`enabled false`): the correlation rules that use it have `generate: false`".into());
+                    }
                     let text = texts.entry(doc.file).or_default();
                     write_header(text, &meta);
-                    write_built_on(text, &g.refs, &docs);
-                    text.push_str(&g.text(&meta));
+                    write_built_on(text, &built_on, &docs);
+                    text.push_str(&g.text(&meta, enabled));
                     notes.extend(g.notes.iter().cloned());
                     Outcome::Imported(g.names.clone())
                 }
@@ -796,12 +824,17 @@ enum Generation {
 }
 
 impl Generated {
-    fn text(&self, meta: &Meta) -> String {
+    /// The rule or sequence; `enabled: false` when the correlations that use it have
+    /// `generate: false`.
+    fn text(&self, meta: &Meta, enabled: bool) -> String {
         let mut text = String::new();
         match &self.kind {
             Generation::Threshold { when, threshold } => {
                 let _ = writeln!(text, "rule {} {{", self.names[0]);
                 write_meta(&mut text, meta);
+                if !enabled {
+                    text.push_str("    enabled     false\n");
+                }
                 let _ = writeln!(text, "    when        {}", when.render_wrapped(16, 100));
                 let _ = writeln!(text, "    threshold   {threshold}");
                 text.push_str("}\n");
@@ -847,6 +880,7 @@ fn translate_correlation(
     docs: &[Doc],
     by_ref: &HashMap<&str, usize>,
     conditions: &HashMap<usize, Result<Expr, String>>,
+    thresholds: &HashSet<usize>,
 ) -> Result<Generated, String> {
     let get = |k: &str| c.get(k);
     let kind = get("type")
@@ -872,9 +906,16 @@ fn translate_correlation(
             Some(Err(reason)) => {
                 return Err(format!("the rule `{r}` it refers to is not imported: {reason}"))
             }
+            // A correlation of correlations: a temporal one may take the rule a threshold
+            // correlation became as a step, since its hits are steps.
+            None if thresholds.contains(&i)
+                && matches!(kind.as_str(), "temporal" | "temporal_ordered") =>
+            {
+                refs.push(i)
+            }
             None => {
                 return Err(format!(
-                    "it refers to `{r}`, a correlation rule: correlations of correlations are not translated"
+                    "it refers to `{r}`, a correlation rule: only a `temporal` or `temporal_ordered` correlation of `event_count` and `value_*` correlations (imported) translates"
                 ))
             }
         }

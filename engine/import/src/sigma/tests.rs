@@ -396,6 +396,68 @@ fn aliases_key_each_step_by_its_rules_fields() {
     );
 }
 
+/// A temporal correlation may use a threshold correlation as a step (its hits make the step
+/// happen), which then raises no alerts of its own under `generate: false`; the alerts name the
+/// authors of the rules under both. Other correlations of correlations are reported.
+#[test]
+fn a_temporal_correlation_of_a_threshold_correlation() {
+    let text = CORRELATED.replace(
+        "title: Many secret reads\nauthor: Counter",
+        "title: Many secret reads\nname: many_reads\nauthor: Counter",
+    ) + "---
+title: Many reads then exec
+name: many_reads_then_exec
+author: Chainer
+correlation:
+    type: temporal_ordered
+    rules: [many_reads, exec]
+    group-by: [user.username]
+    timespan: 30m
+---
+title: Count the chains
+correlation:
+    type: event_count
+    rules: [read_then_exec]
+    group-by: [user.username]
+    timespan: 1h
+    condition: {gte: 2}
+";
+    let out = one(&text);
+    let imported = &out.files[0].text;
+    let sequence = imported
+        .split("sequence many_reads_then_exec {")
+        .nth(1)
+        .expect(imported);
+    let sequence = sequence.split('}').next().unwrap();
+    assert!(
+        sequence.contains("steps       many_reads -> exec"),
+        "{sequence}"
+    );
+    assert!(
+        sequence.contains(r#"author      "Chainer, Counter, Reader, Execer""#),
+        "{sequence}"
+    );
+    let many_reads = imported.split("rule many_reads {").nth(1).expect(imported);
+    let many_reads = many_reads.split('}').next().unwrap();
+    assert!(many_reads.contains("enabled     false"), "{many_reads}");
+    assert!(
+        many_reads.contains("threshold   count >= 5"),
+        "{many_reads}"
+    );
+    let file = k8scop_grammar::SourceFile::new("imported.rules", imported.as_str());
+    assert!(k8scop_grammar::parse(&file).is_ok(), "{imported}");
+    let report = |title: &str| out.rules.iter().find(|r| r.title == title).unwrap();
+    assert!(report("Many secret reads")
+        .notes
+        .iter()
+        .any(|n| n.contains("enabled false")));
+    assert!(
+        matches!(&report("Count the chains").outcome, Outcome::Skipped(reason) if reason.contains("only a `temporal` or `temporal_ordered` correlation of")),
+        "{:?}",
+        report("Count the chains").outcome
+    );
+}
+
 #[test]
 fn unknown_references_are_reported() {
     let out = one(&CORRELATED.replace("rules: secret_read", "rules: nope"));
