@@ -110,15 +110,6 @@ fn work(queue: &Mutex<Receiver<Job>>) {
     let mut scratch = Scratch::default();
     let mut spare: Vec<Judged> = Vec::new();
     loop {
-        while let Ok((events, mut judged)) = spent.try_recv() {
-            drop(events);
-            // Verdict buffers for the batches in flight; more than that is never needed. A kept
-            // one must not keep its ruleset alive past a reload.
-            if spare.len() < SPARE_VERDICTS {
-                judged.forget_ruleset();
-                spare.push(judged);
-            }
-        }
         // The lock is held while waiting, so that one waiting thread takes the next job and the
         // others wait for the lock (the std receiver cannot be shared otherwise). The wait is cut
         // short now and then, so that batches given back while the input is idle are freed.
@@ -126,6 +117,10 @@ fn work(queue: &Mutex<Receiver<Job>>) {
             Ok(queue) => queue.recv_timeout(IDLE_FREE),
             Err(poisoned) => poisoned.into_inner().recv_timeout(IDLE_FREE),
         };
+        // What was given back while the thread waited is freed before the job runs: the job
+        // reuses those verdicts' buffers, and an old ruleset is let go as soon as each thread
+        // has taken one batch after a reload.
+        free_spent(&spent, &mut spare);
         let Job { work, reply } = match job {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => continue,
@@ -150,6 +145,19 @@ fn work(queue: &Mutex<Receiver<Job>>) {
         };
         // The runner stopped waiting (the run is ending): nothing to deliver.
         let _ = reply.send(done);
+    }
+}
+
+/// Frees the events given back to this thread and keeps their verdicts' buffers for reuse.
+fn free_spent(spent: &Receiver<(Vec<Event>, Judged)>, spare: &mut Vec<Judged>) {
+    while let Ok((events, mut judged)) = spent.try_recv() {
+        drop(events);
+        // Verdict buffers for the batches in flight; more than that is never needed. A kept one
+        // must not keep its ruleset alive past a reload.
+        if spare.len() < SPARE_VERDICTS {
+            judged.forget_ruleset();
+            spare.push(judged);
+        }
     }
 }
 
