@@ -545,7 +545,6 @@ fn key_of(paths: &[FieldPath], event: Ref<'_>) -> Key {
         .collect())
 }
 
-/// Sends one match (or threshold hit, or completed sequence) to aggregation.
 /// Observes the steps of `seq` that `event` made happen for `key` (read from `paths`), and on a
 /// match counts it and raises its alert. `flags`: whether to record matches, and to coalesce
 /// alert updates.
@@ -572,19 +571,17 @@ fn observe_sequence(
         });
     }
     if seq.detection.enabled {
-        // The key's names: the sequence's `by`, else the completing step's paths.
-        let names = if seq.by.is_empty() {
-            paths
-        } else {
-            &seq.by[..]
-        };
-        let group = seq.group_by_match.then_some((key, names));
+        // The key's names: the paths the completing step's key was read from (its own, or the
+        // sequence's `by`).
+        let group = seq.group_by_match.then_some((key, paths));
         aggregate_by(state, event, group, coalesce, out);
     }
 }
 
 /// For each distinct key among the steps of `seq` that happened (`steps`), the steps of that
-/// key and the paths it was read from: each step's own key, or the sequence's `by`.
+/// key and the paths it was read from: each step's own key, or the sequence's `by`. A step whose
+/// key misses a value does not happen: keys read from different fields would otherwise join
+/// events that both lack them.
 fn step_keys<'s>(
     seq: &'s crate::ruleset::Sequence,
     steps: &[bool],
@@ -594,6 +591,9 @@ fn step_keys<'s>(
     for (i, _) in steps.iter().enumerate().filter(|(_, &happened)| happened) {
         let paths = seq.step_by[i].as_deref().unwrap_or(&seq.by);
         let key = key_of(paths, root);
+        if key.0.iter().any(Option::is_none) {
+            continue;
+        }
         match keyed.iter_mut().find(|(k, ..)| *k == key) {
             Some((_, mask, _)) => mask[i] = true,
             None => {
@@ -606,6 +606,7 @@ fn step_keys<'s>(
     keyed
 }
 
+/// Sends one match (or threshold hit) to aggregation.
 fn aggregate(state: &mut DetectionState, event: &Event, coalesce: bool, out: &mut Output) {
     aggregate_by(state, event, None, coalesce, out);
 }

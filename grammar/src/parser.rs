@@ -308,6 +308,7 @@ impl<'f> Builder<'f> {
                 _ => self.alert_prop(prop, &mut def.props),
             }
         }
+        trailing_by_keys_the_sequence(&mut def);
         def
     }
 
@@ -533,7 +534,7 @@ impl<'f> Builder<'f> {
             Some(step_by) => {
                 let paths = only_child(step_by);
                 Some(match paths.as_rule() {
-                    Rule::path_list => self.path_list(paths),
+                    Rule::path_list | Rule::path_seq => self.path_list(paths),
                     _ => {
                         let span = self.span(&paths);
                         Spanned::new(vec![self.path(paths)], span)
@@ -1177,6 +1178,23 @@ impl Seen {
             block,
             given: Vec::new(),
         }
+    }
+}
+
+/// `steps A -> B by PATH`, with no key on any other step and no `by` of the sequence's own: the
+/// `by` is the sequence's, as it was before steps had keys of their own (one key on the last
+/// step alone would leave the others without one, which is an error). With a `by` elsewhere in
+/// the sequence, or a key on an earlier step, it is the last step's key.
+fn trailing_by_keys_the_sequence(def: &mut SequenceDef) {
+    let Some((last, earlier)) = def.step_keys.split_last_mut() else {
+        return;
+    };
+    if def.by.is_some() || earlier.iter().any(Option::is_some) {
+        return;
+    }
+    if let Some(by) = last.take() {
+        def.by = Some(by);
+        def.step_keys.clear();
     }
 }
 

@@ -1038,7 +1038,52 @@ fn steps_with_keys_of_their_own() {
         keys("sequence s {\n  within 5m\n  steps all of a by x, y\n}\n"),
         [owned(&["x"]), None]
     );
+    // In order, a key of several paths may also go without brackets.
+    assert_eq!(
+        keys("sequence s {\n  within 5m\n  steps a by x, y -> b by z, w\n}\n"),
+        [owned(&["x", "y"]), owned(&["z", "w"])]
+    );
+    // Next to the sequence's own `by`, a key on the last step alone is that step's.
+    assert_eq!(
+        keys("sequence s {\n  by u\n  within 5m\n  steps a -> b by x\n}\n"),
+        [None, owned(&["x"])]
+    );
     parse_err("sequence s {\n  within 5m\n  steps a by -> b\n}\n");
+}
+
+/// `steps A -> B by PATH, ...` was written before steps had keys of their own, and meant the
+/// sequence's `by`: with no other `by` and no key on an earlier step, it still does.
+#[test]
+fn a_by_after_the_steps_is_the_sequences() {
+    let by = |text: &str| -> (Option<Vec<String>>, usize) {
+        let file = parse_ok(text);
+        let s = sequence(&file, "s");
+        let by =
+            s.by.as_ref()
+                .map(|by| by.node.iter().map(|p| p.to_string()).collect());
+        (by, s.step_keys.len())
+    };
+    let paths = |p: &[&str]| Some(p.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+    for (text, expected) in [
+        (
+            "sequence s {\n  within 5m\n  steps a -> b by user.username\n}\n",
+            paths(&["user.username"]),
+        ),
+        (
+            "sequence s {\n  steps a -> { verb == \"get\" } by user.username, verb\n  within 5m\n}\n",
+            paths(&["user.username", "verb"]),
+        ),
+        (
+            "sequence s {\n  within 5m\n  steps all of a, b by user.username\n}\n",
+            paths(&["user.username"]),
+        ),
+        (
+            "sequence s {\n  within 5m\n  steps 1 of a, b by [user.username, verb]\n}\n",
+            paths(&["user.username", "verb"]),
+        ),
+    ] {
+        assert_eq!(by(text), (expected, 0), "{text}");
+    }
 }
 
 #[test]

@@ -474,7 +474,7 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         Rule::thr_median | Rule::kw_median => (5, "`median`"),
         Rule::thr_percentile | Rule::kw_percentile => (5, "`percentile`"),
         Rule::thr_cmp | Rule::thr_bound => (5, "a comparison such as `>= 3`"),
-        Rule::step | Rule::inline_step | Rule::step_kind => {
+        Rule::step | Rule::set_step | Rule::inline_step | Rule::step_kind => {
             (5, "a step (a rule name or `{ CONDITION }`)")
         }
         Rule::string_list => (5, "a list of strings such as `[\"a\", \"b\"]`"),
