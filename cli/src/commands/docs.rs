@@ -247,6 +247,9 @@ struct Detection<'a> {
     threshold: Option<&'a str>,
     /// For sequences: `by`, as written.
     by: Option<String>,
+    /// For sequences whose steps have keys of their own: each step (by name, or by number for
+    /// an inline step) and its key, or the sequence's `by`.
+    step_keys: Vec<String>,
     uses: Uses<'a>,
 }
 
@@ -282,6 +285,7 @@ fn detections<'a>(set: &Ruleset<'a>) -> Vec<Detection<'a>> {
             within: rule.within.as_ref().map(|d| slice(at.source, d.span)),
             threshold: rule.threshold.as_ref().map(|t| slice(at.source, t.span)),
             by: None,
+            step_keys: Vec::new(),
             uses,
         });
     }
@@ -303,10 +307,36 @@ fn detections<'a>(set: &Ruleset<'a>) -> Vec<Detection<'a>> {
             within: sequence.within.as_ref().map(|d| slice(at.source, d.span)),
             threshold: None,
             by: sequence.by.as_ref().map(|b| paths(&b.node)),
+            step_keys: step_keys(sequence),
             uses,
         });
     }
     out
+}
+
+/// `NAME: `PATHS`` for each step of a sequence whose steps have keys of their own (none when
+/// they all key by the sequence's `by`).
+fn step_keys(sequence: &k8scop_grammar::ast::SequenceDef) -> Vec<String> {
+    if sequence.step_keys.iter().all(Option::is_none) {
+        return Vec::new();
+    }
+    let steps = sequence.steps.as_ref().map_or(&[][..], |s| &s.node[..]);
+    steps
+        .iter()
+        .zip(&sequence.step_keys)
+        .enumerate()
+        .map(|(i, (step, key))| {
+            let name = match step {
+                Step::Rule(rule) => rule.name.clone(),
+                Step::Inline { .. } => format!("step {}", i + 1),
+            };
+            let key = key
+                .as_ref()
+                .or(sequence.by.as_ref())
+                .map(|k| paths(&k.node));
+            format!("{name}: `{}`", key.unwrap_or_default())
+        })
+        .collect()
 }
 
 fn paths(paths: &[k8scop_grammar::ast::Path]) -> String {
@@ -517,6 +547,13 @@ fn detection_page(set: &Ruleset<'_>, all: &[Detection<'_>], d: &Detection<'_>) -
     }
     if let Some(by) = &d.by {
         let _ = writeln!(out, "| steps by the same | `{by}` |");
+    }
+    if !d.step_keys.is_empty() {
+        let _ = writeln!(
+            out,
+            "| steps keyed by | {} |",
+            cell(&d.step_keys.join("; "))
+        );
     }
     if let Some(within) = d.within {
         let what = if d.kind == "sequence" {
@@ -865,6 +902,25 @@ test "exec" {
             "{index}"
         );
         assert!(pages[2].1.contains("- [`pod_exec`](pod_exec.md)"));
+    }
+
+    /// A sequence whose steps have keys of their own shows each step's key, the sequence's `by`
+    /// for a step without one.
+    #[test]
+    fn a_sequence_page_shows_the_keys_of_its_steps() {
+        let files = vec![parse(
+            "rules/keys.rules",
+            "rule a { when verb == \"create\" }\nrule b { when verb == \"get\" }\n\
+             sequence s {\n  by user.username\n  within 5m\n\
+               steps a by requestObject.subjects[0].name -> { verb == \"list\" } -> b\n}\n",
+        )];
+        let pages = pages(&files);
+        let page = &pages.iter().find(|(n, _)| n == "s.md").expect("a page").1;
+        let expected = "| steps keyed by | a: `requestObject.subjects[0].name`; \
+                        step 2: `user.username`; b: `user.username` |";
+        assert!(page.contains(expected), "no `{expected}` in:\n{page}");
+        let page = &pages.iter().find(|(n, _)| n == "a.md").expect("a page").1;
+        assert!(!page.contains("keyed by"), "{page}");
     }
 
     #[test]
