@@ -501,8 +501,8 @@ fn progress(seq: &crate::ruleset::Sequence, limits: Limits) -> Progress {
     }
 }
 
-/// The numbers `path` holds in an event, for `threshold sum`, `avg` and `median`: its JSON
-/// numbers, and its strings that are a decimal number (`"250"`, `"1.5e3"`), as a Sigma engine
+/// The numbers `path` holds in an event, for `threshold sum`, `avg`, `median` and `percentile`:
+/// its JSON numbers, and its strings that are a decimal number (`"250"`, `"1.5e3"`), as a Sigma engine
 /// reads them; anything else, and infinities, add nothing.
 fn numbers_of(path: &FieldPath, root: Ref<'_>) -> Vec<f64> {
     path.collect(root, true)

@@ -81,7 +81,7 @@ pub struct Rule {
 
 /// A rule's `threshold`.
 pub struct ThresholdSpec {
-    /// `count`, `distinct`, `sum`, `avg` or `median`.
+    /// `count`, `distinct`, `sum`, `avg`, `median` or `percentile`.
     pub counting: Counting,
     /// The path counted by `distinct`, or whose numbers `sum`, `avg` and `median` reduce.
     pub path: Option<FieldPath>,

@@ -115,7 +115,8 @@ pub struct Limits {
     pub max_partials_per_key: usize,
     /// Sample events kept per alert.
     pub max_samples: usize,
-    /// Numbers held per key of a `threshold sum`, `avg` or `median`. A value below 1 counts as 1.
+    /// Numbers held per key of a `threshold sum`, `avg`, `median` or `percentile`. A value below
+    /// 1 counts as 1.
     pub max_values_per_key: usize,
 }
 
@@ -128,8 +129,8 @@ impl Default for Limits {
     ///   and a flood of them (an attacker hiding a sequence in noise) cannot grow memory.
     /// - `max_samples: 10`: enough events to triage an alert while keeping the alert document
     ///   small; the count says how many matched.
-    /// - `max_values_per_key: 10_000`: a `sum`, `avg` or `median` must keep every number of its
-    ///   window; 10,000 numbers (160 KB) covers a key matching three times a second through a
+    /// - `max_values_per_key: 10_000`: a `sum`, `avg`, `median` or `percentile` must keep every
+    ///   number of its window; 10,000 numbers (160 KB) covers a key matching three times a second through a
     ///   one-hour window, and a flood cannot grow memory.
     fn default() -> Self {
         Limits {

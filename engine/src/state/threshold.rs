@@ -36,12 +36,12 @@
 //!
 //! # Sums, means and medians
 //!
-//! `threshold sum PATH`, `avg PATH`, `median PATH` and `percentile P PATH` reduce the numbers themselves, which no
-//! summary of a block can stand in for: a key keeps every number of its blocks (the same three
-//! blocks), with its time, at most [`Limits::max_values_per_key`] of them; past that the oldest
-//! is dropped and counted ([`Overflow::values_dropped`]). The numbers of a window are reduced in
-//! time order (arrival order for equal times), this match's last, so that a stream in order sums
-//! as a Sigma engine sums.
+//! `threshold sum PATH`, `avg PATH`, `median PATH` and `percentile P PATH` reduce the numbers
+//! themselves, which no summary of a block can stand in for: a key keeps every number of its
+//! blocks (the same three blocks), with its time, at most [`Limits::max_values_per_key`] of them;
+//! past that the oldest are dropped and counted ([`Overflow::values_dropped`]). The numbers of a
+//! window are reduced in time order (arrival order for equal times), this match's last, so that a
+//! stream in order sums as a Sigma engine sums.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -108,7 +108,7 @@ impl Counting {
                 numbers.sort_by(f64::total_cmp);
                 let mid = numbers.len() / 2;
                 Some(if numbers.len().is_multiple_of(2) {
-                    (numbers[mid - 1] + numbers[mid]) / 2.0
+                    between(numbers[mid - 1], numbers[mid], 0.5)
                 } else {
                     numbers[mid]
                 })
@@ -121,7 +121,7 @@ impl Counting {
                 Some(if lower == upper {
                     numbers[lower]
                 } else {
-                    numbers[lower] + fraction * (numbers[upper] - numbers[lower])
+                    between(numbers[lower], numbers[upper], fraction)
                 })
             }
             Counting::Count | Counting::Distinct => {
@@ -269,7 +269,8 @@ struct Block {
     latest: Vec<(i64, String)>,
     /// `distinct`: at most `N` values with their earliest time in this block.
     earliest: Vec<(i64, String)>,
-    /// `sum`, `avg`, `median`: every number of the block with its time, in time order.
+    /// `sum`, `avg`, `median`, `percentile`: every number of the block with its time, in time
+    /// order.
     numbers: Vec<(i64, f64)>,
 }
 
@@ -365,10 +366,10 @@ impl Threshold {
         hit
     }
 
-    /// [`Threshold::observe`] for `sum`, `avg` and `median`: records one match of `key` at time
-    /// `t` holding `numbers` (a match without a number adds none, but is judged all the same), and
-    /// returns true when, with them, the reduction of the key's numbers with time in
-    /// `[t - within, t]` passes the condition.
+    /// [`Threshold::observe`] for `sum`, `avg`, `median` and `percentile`: records one match of
+    /// `key` at time `t` holding `numbers` (a match without a number adds none, but is judged all
+    /// the same), and returns true when, with them, the reduction of the key's numbers with time
+    /// in `[t - within, t]` passes the condition.
     pub fn observe_numbers(&mut self, key: &Key, t: i64, numbers: &[f64]) -> bool {
         debug_assert!(!counting_of_values(self.counting), "values go to observe");
         self.newest = self.newest.max(t);
@@ -395,10 +396,7 @@ impl Threshold {
         let over = window
             .held_numbers()
             .saturating_sub(self.limits.max_values_per_key.max(1));
-        for _ in 0..over {
-            window.drop_oldest_number();
-            self.overflow.values_dropped += 1;
-        }
+        self.overflow.values_dropped += window.drop_oldest_numbers(over) as u64;
         self.put_back(key_arc, window, is_new);
         hit
     }
@@ -575,7 +573,7 @@ struct WindowState {
 }
 
 /// A block of a window: `times` for `count`, `latest` and `earliest` for `distinct`, `numbers`
-/// for `sum`, `avg` and `median`.
+/// for `sum`, `avg`, `median` and `percentile`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct BlockState {
     index: i64,
@@ -585,7 +583,7 @@ struct BlockState {
     latest: Vec<TimedValue>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     earliest: Vec<TimedValue>,
-    /// `sum`, `avg`, `median`: `[time, number]` pairs.
+    /// `sum`, `avg`, `median`, `percentile`: `[time, number]` pairs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     numbers: Vec<(i64, f64)>,
 }
@@ -725,21 +723,42 @@ impl Window {
         self.blocks.values().map(|block| block.numbers.len()).sum()
     }
 
-    /// Drops the oldest number recorded (and its block, when that was the block's last).
-    fn drop_oldest_number(&mut self) {
-        if let Some(mut first) = self.blocks.first_entry() {
-            if !first.get().numbers.is_empty() {
-                first.get_mut().numbers.remove(0);
+    /// Drops the `n` oldest numbers recorded (and the blocks left with nothing), and says how
+    /// many there were.
+    fn drop_oldest_numbers(&mut self, n: usize) -> usize {
+        let mut dropped = 0;
+        let mut emptied = Vec::new();
+        for (&at, block) in &mut self.blocks {
+            if dropped == n {
+                break;
             }
-            if first.get().len() == 0 {
-                first.remove();
+            let k = block.numbers.len().min(n - dropped);
+            block.numbers.drain(..k);
+            dropped += k;
+            if block.len() == 0 {
+                emptied.push(at);
             }
         }
+        for at in emptied {
+            self.blocks.remove(&at);
+        }
+        dropped
     }
 
     /// Drops the blocks that end before `cutoff`.
     fn prune(&mut self, width: i64, cutoff: i64) {
         self.blocks = self.blocks.split_off(&cutoff.div_euclid(width));
+    }
+}
+
+/// The number `fraction` of the way from `a` to `b`, as rsigma computes it (`a + f * (b - a)`),
+/// or, where `b - a` is too large for an `f64`, as the weighted mean of the two, which is not.
+fn between(a: f64, b: f64, fraction: f64) -> f64 {
+    let span = b - a;
+    if span.is_finite() {
+        a + fraction * span
+    } else {
+        a * (1.0 - fraction) + b * fraction
     }
 }
 
@@ -1053,6 +1072,32 @@ mod tests {
         // The two oldest were dropped: 3 * 3 held, plus this match's 3.
         assert!(sum.observe_numbers(&key("u"), 5, &[1.0]), "9 + 1");
         assert!(!sum.observe_numbers(&key("u"), 6, &[0.0]), "3 + 3 + 1 + 0");
+        // Many at once, across blocks of the window: the oldest go, the newest stay.
+        let at_least = CountCondition::at_least(1000);
+        let mut sum = Threshold::new(Counting::Sum, at_least, 60 * MIN, limits);
+        for t in 0..4 {
+            sum.observe_numbers(&key("u"), t * 10 * MIN, &[1.0, 1.0]);
+        }
+        sum.observe_numbers(&key("u"), 45 * MIN, &[100.0; 6]);
+        assert_eq!(sum.held(), 3);
+        assert_eq!(sum.overflow().values_dropped, 5 + 6);
+        assert!(
+            sum.observe_numbers(&key("u"), 46 * MIN, &[700.0]),
+            "300 + 700"
+        );
+    }
+
+    /// The middle of two numbers, and the numbers between, stay finite where their difference
+    /// is not.
+    #[test]
+    fn medians_and_percentiles_of_huge_numbers_stay_finite() {
+        let median = Counting::Median.reduce(&mut vec![-f64::MAX, f64::MAX]);
+        assert_eq!(median, Some(0.0));
+        let p75 = Counting::Percentile(75).reduce(&mut vec![f64::MAX, -f64::MAX]);
+        let p75 = p75.expect("a percentile");
+        assert!((p75 / f64::MAX - 0.5).abs() < 1e-12, "{p75}");
+        let median = Counting::Median.reduce(&mut vec![f64::MAX, f64::MAX]);
+        assert_eq!(median, Some(f64::MAX));
     }
 
     #[test]
