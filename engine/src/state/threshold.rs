@@ -1091,12 +1091,12 @@ mod tests {
     /// is not.
     #[test]
     fn medians_and_percentiles_of_huge_numbers_stay_finite() {
-        let median = Counting::Median.reduce(&mut vec![-f64::MAX, f64::MAX]);
+        let median = Counting::Median.reduce(&mut [-f64::MAX, f64::MAX]);
         assert_eq!(median, Some(0.0));
-        let p75 = Counting::Percentile(75).reduce(&mut vec![f64::MAX, -f64::MAX]);
+        let p75 = Counting::Percentile(75).reduce(&mut [f64::MAX, -f64::MAX]);
         let p75 = p75.expect("a percentile");
         assert!((p75 / f64::MAX - 0.5).abs() < 1e-12, "{p75}");
-        let median = Counting::Median.reduce(&mut vec![f64::MAX, f64::MAX]);
+        let median = Counting::Median.reduce(&mut [f64::MAX, f64::MAX]);
         assert_eq!(median, Some(f64::MAX));
     }
 
