@@ -1004,31 +1004,36 @@ fn translate_correlation(
             // With aliases, each step is keyed by its rule's own fields, in group-by order; the
             // sequence then has no `by` of its own (the alias names are no fields).
             let aliased = !aliases.is_empty();
-            let step_names: Vec<String> = refs
-                .iter()
-                .zip(&rule_refs)
-                .map(|(&i, written)| {
-                    let name = docs[i].name.clone();
-                    if !aliased {
-                        return name;
-                    }
-                    let names = [Some(written.as_str()), docs[i].meta.id.as_deref(), docs[i].meta.name.as_deref()];
-                    let paths: Vec<String> = strings_of(get("group-by"))
-                        .iter()
-                        .map(|field| {
-                            let field = aliases
-                                .get(field)
-                                .and_then(|mapping| names.iter().flatten().find_map(|n| mapping.get(*n)))
-                                .unwrap_or(field);
-                            crate::write::path(&field.split('.').collect::<Vec<_>>())
-                        })
-                        .collect();
-                    match paths.as_slice() {
-                        [one] => format!("{name} by {one}"),
-                        _ => format!("{name} by [{}]", paths.join(", ")),
-                    }
-                })
-                .collect();
+            let group_fields = strings_of(get("group-by"));
+            let mut step_names = Vec::with_capacity(refs.len());
+            for (&i, written) in refs.iter().zip(&rule_refs) {
+                let name = docs[i].name.clone();
+                if !aliased || group_fields.is_empty() {
+                    step_names.push(name);
+                    continue;
+                }
+                let names = [Some(written.as_str()), docs[i].meta.id.as_deref(), docs[i].meta.name.as_deref()];
+                let mut paths = Vec::with_capacity(group_fields.len());
+                for field in &group_fields {
+                    let mapped = aliases
+                        .get(field)
+                        .and_then(|mapping| names.iter().flatten().find_map(|n| mapping.get(*n)));
+                    let field = match mapped {
+                        Some(mapped) => mapped,
+                        None => {
+                            if aliases.contains_key(field) {
+                                notes.push(format!("the alias `{field}` names no field of the rule `{written}`: its step is keyed by a field named `{field}`, as rsigma reads it"));
+                            }
+                            field
+                        }
+                    };
+                    paths.push(crate::write::path(&field.split('.').collect::<Vec<_>>()));
+                }
+                step_names.push(match paths.as_slice() {
+                    [one] => format!("{name} by {one}"),
+                    _ => format!("{name} by [{}]", paths.join(", ")),
+                });
+            }
             if aliased {
                 notes.push("each step is keyed by its rule's fields as `aliases` names them; the alerts name the key's values by the paths of the step that completed the match".into());
             }

@@ -378,6 +378,29 @@ fn aliases_key_each_step_by_its_rules_fields() {
         text.contains("steps       secret_read by who -> exec by impersonatedUser.username"),
         "{text}"
     );
+    let report = out
+        .rules
+        .iter()
+        .find(|r| r.title == "Read then exec")
+        .unwrap();
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("the alias `who` names no field of the rule `secret_read`")),
+        "{:?}",
+        report.notes
+    );
+
+    // Aliases without a group-by key nothing.
+    let ungrouped = CORRELATED.replace(
+        "    rules: [secret_read, exec]\n    group-by: [user.username]\n    timespan: 1w",
+        "    rules: [secret_read, exec]\n    timespan: 1w\n    aliases:\n        who:\n            exec: impersonatedUser.username",
+    );
+    let out = one(&ungrouped);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let text = &out.files[0].text;
+    assert!(text.contains("steps       secret_read -> exec\n"), "{text}");
 
     let counted = CORRELATED.replace(
         "    group-by: [user.username]\n    timespan: 10m",
