@@ -579,9 +579,9 @@ fn observe_sequence(
 }
 
 /// For each distinct key among the steps of `seq` that happened (`steps`), the steps of that
-/// key and the paths it was read from: each step's own key, or the sequence's `by`. A step whose
-/// key misses a value does not happen: keys read from different fields would otherwise join
-/// events that both lack them.
+/// key and the paths it was read from: each step's own key, or the sequence's `by`. A missing
+/// value is a value, as for `by` and as Sigma engines key their groups: rsigma joins two events
+/// that both lack their step's field, and so does an imported correlation.
 fn step_keys<'s>(
     seq: &'s crate::ruleset::Sequence,
     steps: &[bool],
@@ -591,9 +591,6 @@ fn step_keys<'s>(
     for (i, _) in steps.iter().enumerate().filter(|(_, &happened)| happened) {
         let paths = seq.step_by[i].as_deref().unwrap_or(&seq.by);
         let key = key_of(paths, root);
-        if key.0.iter().any(Option::is_none) {
-            continue;
-        }
         match keyed.iter_mut().find(|(k, ..)| *k == key) {
             Some((_, mask, _)) => mask[i] = true,
             None => {
