@@ -564,6 +564,17 @@ correlation:
     timespan: 2m
 level: high
 ---
+title: Secret read, then exec, one of two
+id: read-then-exec-one-of
+correlation:
+    type: temporal_ordered
+    rules: [secret_read, pod_exec]
+    group-by: [user.username]
+    timespan: 2m
+    # rsigma counts every rule in order or none: one of two holds when both matched in order.
+    condition: {gte: 1}
+level: high
+---
 title: Two secret events
 id: two-secret-events
 correlation:
@@ -880,6 +891,7 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("reads-across-namespaces", (300, false)),
         ("two-secret-events", (60, false)),
         ("read-then-exec", (120, true)),
+        ("read-then-exec-one-of", (120, true)),
         ("read-then-b", (60, true)),
         ("binding-and-exec", (120, true)),
         ("bind-then-exec-anywhere", (60, true)),
@@ -1002,6 +1014,7 @@ fn imported_correlations_fire_where_rsigma_fires() {
         ("two-secret-events", "Reader Author, Touch Author"),
         ("read-then-b", "Reader Author, Touch Author"),
         ("read-then-exec", "Exec Author, Reader Author"),
+        ("read-then-exec-one-of", "Reader Author, Exec Author"),
         ("binding-and-exec", "Exec Author"),
         ("bind-then-exec-anywhere", "Exec Author"),
         ("read-then-exec-as-reader", "Reader Author, Exec Author"),

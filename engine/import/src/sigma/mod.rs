@@ -996,7 +996,8 @@ fn translate_correlation(
             })
         }
         "temporal" | "temporal_ordered" => {
-            let need = temporal_condition(get("condition"), &kind, refs.len())?;
+            let (need, note) = temporal_condition(get("condition"), &kind, refs.len())?;
+            notes.extend(note);
             if group_by.is_empty() {
                 notes.push("without `group-by`, the sequence has no `by`: the rules may match events that have nothing in common".into());
             }
@@ -1127,13 +1128,16 @@ fn count_condition(cond: &Value) -> Result<Vec<(&'static str, u64)>, String> {
 /// A temporal correlation's optional `condition`, as the number of its rules that must match:
 /// `None` for all of them (no condition). A `temporal` correlation takes `gte: N` (or `gt: N - 1`)
 /// for N from 1 to its number of rules, which become `steps N of ...`; a `temporal_ordered` one
-/// needs every rule, as a sequence of steps in order does.
+/// needs every rule, as a sequence of steps in order does, and as rsigma reads a condition of
+/// fewer (which the note that comes with it says).
 fn temporal_condition(
     cond: Option<&Value>,
     kind: &str,
     rules: usize,
-) -> Result<Option<u64>, String> {
-    let Some(cond) = cond else { return Ok(None) };
+) -> Result<(Option<u64>, Option<String>), String> {
+    let Some(cond) = cond else {
+        return Ok((None, None));
+    };
     if cond.is_string() {
         return Err(format!("a `{kind}` condition that is an expression over the rules is not translated: write `gte: N` for N of the rules"));
     }
@@ -1147,20 +1151,25 @@ fn temporal_condition(
         }
     };
     if need == u128::from(all) {
-        return Ok(Some(all));
-    }
-    if kind == "temporal_ordered" {
-        return Err(format!("a `temporal_ordered` condition of {need} of its {rules} rules is not translated: steps in order are every rule (`gte: {rules}`, or no condition)"));
+        return Ok((Some(all), None));
     }
     if need == 0 {
-        return Err("a `temporal` condition of 0 rules holds without any rule matching: it is not translated".into());
+        return Err(format!(
+            "a `{kind}` condition of 0 rules holds without any rule matching: it is not translated"
+        ));
     }
     if need > u128::from(all) {
         return Err(format!(
-            "a `temporal` condition of {need} of its {rules} rules never holds"
+            "a `{kind}` condition of {need} of its {rules} rules never holds"
         ));
     }
-    Ok(Some(need as u64))
+    if kind == "temporal_ordered" {
+        // rsigma counts a `temporal_ordered` correlation as every rule (all matched in order)
+        // or none, so that fewer than all holds exactly when every rule matched in order.
+        let note = format!("a `temporal_ordered` condition of {need} of its {rules} rules holds, as rsigma counts it, only when every rule matched in order: the steps are every rule");
+        return Ok((Some(all), Some(note)));
+    }
+    Ok((Some(need as u64), None))
 }
 
 #[cfg(test)]

@@ -540,12 +540,35 @@ fn a_temporal_condition_is_how_many_of_the_rules() {
         "    rules: [secret_read, exec]\n    group-by: [user.username]\n    timespan: 1w\n    condition: {gte: 2}",
     );
     assert!(imported(&ordered, "condition: {gte: 2}").is_ok());
-    let ordered = ordered.replacen("condition: {gte: 2}", "condition: {gte: 1}", 1);
-    let skipped = imported(&ordered, "condition: {gte: 2}").expect_err("ordered, 1 of 2");
+    // Fewer than all is every rule in order, as rsigma counts it, with a note.
+    let one_of = ordered.replacen("condition: {gte: 2}", "condition: {gte: 1}", 1);
+    let out = one(&one_of);
+    let text = &out.files[0].text;
+    assert!(text.contains("steps       secret_read -> exec\n"), "{text}");
+    let report = out
+        .rules
+        .iter()
+        .find(|r| r.title == "Read then exec")
+        .unwrap();
     assert!(
-        skipped.contains("`temporal_ordered` condition of 1 of its 2 rules"),
-        "{skipped}"
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("`temporal_ordered` condition of 1 of its 2 rules holds")),
+        "{:?}",
+        report.notes
     );
+    for (condition, reason) in [
+        (
+            "condition: {gte: 0}",
+            "`temporal_ordered` condition of 0 rules",
+        ),
+        ("condition: {gte: 3}", "3 of its 2 rules never holds"),
+    ] {
+        let written = ordered.replacen("condition: {gte: 2}", condition, 1);
+        let skipped = imported(&written, "condition: {gte: 2}").expect_err(condition);
+        assert!(skipped.contains(reason), "{condition}: {skipped}");
+    }
 }
 
 #[test]
