@@ -394,6 +394,11 @@ snapshot!(
     InvalidValue
 );
 snapshot!(
+    key_path_read_as_a_step_in_any_order,
+    "rule a {\n    when verb == \"get\"\n}\n\nrule b {\n    when verb == \"list\"\n}\n\nsequence s {\n    within 5m\n    steps all of a, b by user.username, verb\n}\n",
+    InvalidValue
+);
+snapshot!(
     any_order_of_one_step,
     "rule a {\n    when verb == \"get\"\n}\n\nsequence s {\n    by user.username\n    within 5m\n    steps all of a\n}\n",
     InvalidValue

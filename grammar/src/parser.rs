@@ -534,7 +534,7 @@ impl<'f> Builder<'f> {
             Some(step_by) => {
                 let paths = only_child(step_by);
                 Some(match paths.as_rule() {
-                    Rule::path_list | Rule::path_seq => self.path_list(paths),
+                    Rule::path_list | Rule::path_seq | Rule::set_key_paths => self.path_list(paths),
                     _ => {
                         let span = self.span(&paths);
                         Spanned::new(vec![self.path(paths)], span)

@@ -1032,11 +1032,15 @@ fn steps_with_keys_of_their_own() {
         keys("sequence s {\n  by u\n  within 5m\n  steps a -> b\n}\n"),
         [None, None]
     );
-    // A comma ends a key: `a by x, y` is step `a` keyed by `x`, then step `y`; a key of
-    // several paths takes brackets.
+    // In any order a comma ends a key, unless what follows cannot be a step: `a by x, y` is
+    // step `a` keyed by `x`, then step `y`; `a by x, y.z` is a key of two paths.
     assert_eq!(
         keys("sequence s {\n  within 5m\n  steps all of a by x, y\n}\n"),
         [owned(&["x"]), None]
+    );
+    assert_eq!(
+        keys("sequence s {\n  within 5m\n  steps all of a by x, y.z, [\"w\"], b by v\n}\n"),
+        [owned(&["x", "y.z", "[\"w\"]"]), owned(&["v"])]
     );
     // In order, a key of several paths may also go without brackets.
     assert_eq!(
@@ -1080,6 +1084,10 @@ fn a_by_after_the_steps_is_the_sequences() {
         (
             "sequence s {\n  within 5m\n  steps 1 of a, b by [user.username, verb]\n}\n",
             paths(&["user.username", "verb"]),
+        ),
+        (
+            "sequence s {\n  steps all of a, b\n  by user.username, objectRef.namespace\n  within 5m\n}\n",
+            paths(&["user.username", "objectRef.namespace"]),
         ),
     ] {
         assert_eq!(by(text), (expected, 0), "{text}");

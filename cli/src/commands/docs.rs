@@ -919,8 +919,23 @@ test "exec" {
         let expected = "| steps keyed by | a: `requestObject.subjects[0].name`; \
                         step 2: `user.username`; b: `user.username` |";
         assert!(page.contains(expected), "no `{expected}` in:\n{page}");
-        let page = &pages.iter().find(|(n, _)| n == "a.md").expect("a page").1;
-        assert!(!page.contains("keyed by"), "{page}");
+        // A `by` after the last step alone is the sequence's: no keys of their own.
+        let files = vec![parse(
+            "rules/keys.rules",
+            "rule a { when verb == \"create\" }\nrule b { when verb == \"get\" }\n\
+             sequence t {\n  within 5m\n  steps a -> b by user.username\n}\n",
+        )];
+        let trailing = super::pages(&files);
+        let page = &trailing
+            .iter()
+            .find(|(n, _)| n == "t.md")
+            .expect("a page")
+            .1;
+        assert!(
+            page.contains("| steps by the same | `user.username` |"),
+            "{page}"
+        );
+        assert!(!page.contains("steps keyed by"), "{page}");
     }
 
     #[test]

@@ -251,6 +251,12 @@ impl Compiler<'_> {
                 .next()
                 .unwrap_or(0),
         };
+        // `all of a, b by x, y` written for `by x, y`: `y` is read as a step after a keyed one,
+        // which leaves the other steps without a key. One error says so.
+        if let Some(d) = self.key_path_read_as_step(file, def, steps) {
+            self.report(d);
+            return None;
+        }
         let mut ok = true;
         for (i, key) in def.step_keys.iter().enumerate() {
             let name = match steps.get(i) {
@@ -308,6 +314,49 @@ impl Compiler<'_> {
                 .iter()
                 .map(|key| key.as_ref().map(|k| self.paths(scope, &k.node)))
                 .collect(),
+        )
+    }
+
+    /// For steps in any order, where a comma separates the steps: the error for a step that
+    /// names nothing defined and follows a keyed step, in a sequence without `by`. It was most
+    /// likely meant as a path of that key (`all of a, b by user.username, verb`, as written
+    /// before steps had keys).
+    fn key_path_read_as_step(
+        &self,
+        file: &Arc<SourceFile>,
+        def: &ast::SequenceDef,
+        steps: &[ast::Step],
+    ) -> Option<Diagnostic> {
+        if def.by.is_some() || !matches!(def.order, ast::StepOrder::AnyOrder { .. }) {
+            return None;
+        }
+        let (before, key, name) = steps
+            .iter()
+            .zip(&def.step_keys)
+            .zip(steps.iter().skip(1))
+            .find_map(|((before, key), step)| match (before, key, step) {
+                (ast::Step::Rule(before), Some(key), ast::Step::Rule(name))
+                    if !self.defs.contains_key(&name.name) =>
+                {
+                    Some((before, key, name))
+                }
+                _ => None,
+            })?;
+        let key: Vec<String> = key.node.iter().map(ToString::to_string).collect();
+        let key = key.join(", ");
+        let (step, rule) = (&name.name, &before.name);
+        Some(
+            Diagnostic::new(
+                Code::InvalidValue,
+                format!(
+                    "`{step}` in sequence `{}` names no rule, and is read as a step after `{rule} by {key}`",
+                    def.name.name
+                ),
+            )
+            .with_label(file, name.span, "a step, as a comma separates steps in any order")
+            .with_help(format!(
+                "if `{step}` is a path of the key, write the key in brackets (`{rule} by [{key}, {step}]`), or give the sequence that `by` above `steps` (`by {key}, {step}`)"
+            )),
         )
     }
 

@@ -108,7 +108,7 @@ impl Counting {
                 numbers.sort_by(f64::total_cmp);
                 let mid = numbers.len() / 2;
                 Some(if numbers.len().is_multiple_of(2) {
-                    between(numbers[mid - 1], numbers[mid], 0.5)
+                    middle(numbers[mid - 1], numbers[mid])
                 } else {
                     numbers[mid]
                 })
@@ -751,6 +751,17 @@ impl Window {
     }
 }
 
+/// The mean of `a` and `b`, as rsigma computes a median (`(a + b) / 2`, one rounding), or, where
+/// `a + b` is too large for an `f64`, half of each.
+fn middle(a: f64, b: f64) -> f64 {
+    let sum = a + b;
+    if sum.is_finite() {
+        sum / 2.0
+    } else {
+        a / 2.0 + b / 2.0
+    }
+}
+
 /// The number `fraction` of the way from `a` to `b`, as rsigma computes it (`a + f * (b - a)`),
 /// or, where `b - a` is too large for an `f64`, as the weighted mean of the two, which is not.
 fn between(a: f64, b: f64, fraction: f64) -> f64 {
@@ -1098,6 +1109,10 @@ mod tests {
         assert!((p75 / f64::MAX - 0.5).abs() < 1e-12, "{p75}");
         let median = Counting::Median.reduce(&mut [f64::MAX, f64::MAX]);
         assert_eq!(median, Some(f64::MAX));
+        // Ordinary numbers are rounded as rsigma rounds them: once, after the sum.
+        // (0.1 + 0.7) / 2 is 0.39999999999999997; 0.1 + (0.7 - 0.1) / 2 would be 0.4.
+        let median = Counting::Median.reduce(&mut [0.7, 0.1]).expect("a median");
+        assert!(median < 0.4, "{median}");
     }
 
     #[test]

@@ -1035,7 +1035,9 @@ fn translate_correlation(
                     _ => format!("{name} by [{}]", paths.join(", ")),
                 });
             }
-            if aliased {
+            if aliased && group_fields.is_empty() {
+                notes.push("`aliases` without `group-by` name no key: they are left out".into());
+            } else if aliased {
                 notes.push("each step is keyed by its rule's fields as `aliases` names them; the alerts name the key's values by the paths of the step that completed the match".into());
             }
             let steps = if kind == "temporal_ordered" {

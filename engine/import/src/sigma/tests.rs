@@ -401,6 +401,23 @@ fn aliases_key_each_step_by_its_rules_fields() {
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     let text = &out.files[0].text;
     assert!(text.contains("steps       secret_read -> exec\n"), "{text}");
+    let report = out
+        .rules
+        .iter()
+        .find(|r| r.title == "Read then exec")
+        .unwrap();
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("`aliases` without `group-by`"))
+            && !report
+                .notes
+                .iter()
+                .any(|n| n.contains("each step is keyed")),
+        "{:?}",
+        report.notes
+    );
 
     let counted = CORRELATED.replace(
         "    group-by: [user.username]\n    timespan: 10m",
