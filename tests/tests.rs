@@ -18,6 +18,8 @@ mod noise;
 mod kinds;
 // `k8scop import sigma`: SigmaHQ's Kubernetes rules imported, checked and run.
 mod import_sigma;
+// `k8scop import elastic`: Elastic's KQL rules import, pass check, and fire on raw and Elastic Agent events.
+mod import_elastic;
 // `k8scop docs rules`: the generated rule reference is current; --check catches stale pages.
 mod docs_rules;
 // `run`, `test-rule --events` and test blocks see the same events: every shape, the samples.

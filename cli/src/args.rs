@@ -63,11 +63,22 @@ pub enum ImportCommand {
     /// when some items were not, 2 when a file cannot be read or parsed or `--out` cannot be
     /// written.
     Falco(ImportFalcoArgs),
+    /// Elastic's detection rules for Kubernetes audit logs (TOML files; `query` and `new_terms`
+    /// rules in KQL) into one `.rules` file per rule.
+    ///
+    /// The fields of Elastic Agent's documents (`kubernetes.audit.*`, `user.name`, `source.ip`,
+    /// `user_agent.original`, ...) are read from the audit event, so the rules run on raw audit
+    /// logs as well as on Elastic Agent's documents. Every rule is reported: imported under which
+    /// name, or skipped and why (EQL and ES|QL rules are skipped). Exit status: 0 when every rule
+    /// was imported, 1 when some were skipped or a file is not an Elastic rule (the others are
+    /// still written), 2 when an input cannot be read or the output cannot be written.
+    Elastic(ImportSigmaArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ImportSigmaArgs {
-    /// Sigma YAML files, or directories searched recursively for `*.yml` and `*.yaml`.
+    /// Rule files, or directories searched recursively for them (Sigma: `*.yml` and `*.yaml`;
+    /// Elastic: `*.toml`).
     #[arg(value_name = "FILE", required = true)]
     pub inputs: Vec<PathBuf>,
     /// The directory the `.rules` files are written to (created when missing; files of the

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         args::Command::Docs(args::DocsCommand::Rules(a)) => commands::docs::run(&a),
         args::Command::Import(args::ImportCommand::Sigma(a)) => commands::import::sigma(&a),
         args::Command::Import(args::ImportCommand::Falco(a)) => commands::import::falco(&a),
+        args::Command::Import(args::ImportCommand::Elastic(a)) => commands::import::elastic(&a),
     };
     ExitCode::from(code)
 }

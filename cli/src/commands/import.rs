@@ -57,8 +57,37 @@ fn input_files(inputs: &[PathBuf], extensions: &[&str]) -> Result<Vec<PathBuf>, 
     Ok(out)
 }
 
+/// Imports Sigma rules; returns the exit code.
 pub fn sigma(args: &ImportSigmaArgs) -> u8 {
-    let files = match input_files(&args.inputs, &["yml", "yaml"]) {
+    translate(args, &["yml", "yaml"], Kind::Sigma)
+}
+
+/// Imports Elastic detection rules; returns the exit code.
+pub fn elastic(args: &ImportSigmaArgs) -> u8 {
+    translate(args, &["toml"], Kind::Elastic)
+}
+
+/// What [`translate`] imports.
+#[derive(Clone, Copy)]
+enum Kind {
+    Sigma,
+    Elastic,
+}
+
+impl Kind {
+    /// (one rule, several rules, what a file that is not one is).
+    fn words(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Kind::Sigma => ("Sigma rule", "Sigma rules", "not valid Sigma"),
+            Kind::Elastic => ("Elastic rule", "Elastic rules", "not an Elastic rule"),
+        }
+    }
+}
+
+/// Imports the files of `args` with the importer of `kind`, writes the rules files and reports
+/// each rule; returns the exit code.
+fn translate(args: &ImportSigmaArgs, extensions: &[&str], kind: Kind) -> u8 {
+    let files = match input_files(&args.inputs, extensions) {
         Ok(files) => files,
         Err(message) => {
             eprintln!("error: {message}");
@@ -79,7 +108,11 @@ pub fn sigma(args: &ImportSigmaArgs) -> u8 {
         .iter()
         .map(|(path, text)| sigma::Input { path, text })
         .collect();
-    let import = sigma::import(&inputs);
+    let import = match kind {
+        Kind::Sigma => sigma::import(&inputs),
+        Kind::Elastic => k8scop_import::elastic::import(&inputs),
+    };
+    let (one, many, invalid) = kind.words();
 
     if let Err(e) = std::fs::create_dir_all(&args.out) {
         eprintln!("error: cannot create `{}`: {e}", args.out.display());
@@ -155,14 +188,14 @@ pub fn sigma(args: &ImportSigmaArgs) -> u8 {
         eprintln!(
             "imported {} of {} into {} ({}){}; run `k8scop check {}` for the rules that can never match an audit event",
             import.rules.len() - skipped,
-            plural(import.rules.len(), "Sigma rule", "Sigma rules"),
+            plural(import.rules.len(), one, many),
             args.out.display(),
             plural(import.files.len(), "file", "files"),
             if import.errors.is_empty() {
                 String::new()
             } else {
                 format!(
-                    ", {} not valid Sigma",
+                    ", {} {invalid}",
                     plural(import.errors.len(), "document", "documents")
                 )
             },

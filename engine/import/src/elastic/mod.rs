@@ -1,0 +1,569 @@
+//! Elastic's detection rules (the TOML files of `elastic/detection-rules`) for Kubernetes audit
+//! logs, as k8scop rules.
+//!
+//! - `type = "query"` rules in KQL (`language = "kuery"`) become rules whose condition is the
+//!   query's ([`kql`] parses it);
+//! - `type = "new_terms"` rules become rules with `threshold count < 2 within HISTORY by FIELDS`:
+//!   a hit is a match whose `new_terms_fields` values had no match in the history window before
+//!   it (`history_window_start`, `now-7d` say);
+//! - EQL and ES|QL rules, and queries that do not translate, are reported with the reason.
+//!
+//! The queries read the documents of Elastic Agent's `kubernetes.audit_logs` integration, whose
+//! ingest pipeline nests the audit event under `kubernetes.audit` and copies some of its fields
+//! to ECS fields (`user.name`, `source.ip`, `user_agent.original`, `event.action`, ...). k8scop
+//! takes `kubernetes.audit` as the event (docs/event-shapes.md), so each field is mapped back to
+//! the audit event's path ([`field`]); a query then reads raw audit logs as well as Elastic
+//! Agent's documents. KQL on `keyword` fields is case-sensitive, and so are the translations.
+
+mod kql;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+
+use crate::sigma::{Import, Input, Outcome, RuleReport, RulesFile, SigmaError};
+use crate::write::{comment, identifier, quote, quote_list, Expr, Names};
+use kql::{Piece, Query, Value, Values};
+
+/// The parts of an Elastic rule file that are read.
+#[derive(Debug, Deserialize)]
+struct RuleFile {
+    rule: Rule,
+}
+
+#[derive(Debug, Deserialize)]
+struct Rule {
+    name: String,
+    #[serde(default)]
+    rule_id: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    author: Vec<String>,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    references: Vec<String>,
+    #[serde(default)]
+    false_positives: Vec<String>,
+    #[serde(default)]
+    threat: Vec<Threat>,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    new_terms: Option<NewTerms>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Threat {
+    #[serde(default)]
+    framework: String,
+    #[serde(default)]
+    technique: Vec<Technique>,
+    #[serde(default)]
+    tactic: Option<Named>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Technique {
+    id: String,
+    #[serde(default)]
+    subtechnique: Vec<Named>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Named {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct NewTerms {
+    #[serde(default)]
+    value: Vec<String>,
+    #[serde(default)]
+    history_window_start: Vec<NewTermsValue>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NewTermsValue {
+    value: String,
+}
+
+/// Imports Elastic rule files: one `.rules` file per input with an imported rule, one report
+/// per rule (the report's `line` is 1: a file holds one rule), and the files that are not an
+/// Elastic rule.
+pub fn import(inputs: &[Input<'_>]) -> Import {
+    let mut out = Import::default();
+    let mut names = Names::default();
+    for name in k8scop_stdlib::all().iter().map(|f| f.name()) {
+        names.claim(name);
+    }
+    for input in inputs {
+        let file: RuleFile = match toml::from_str(input.text) {
+            Ok(file) => file,
+            Err(e) => {
+                let (line, column) = match e.span() {
+                    Some(span) => {
+                        let before = &input.text[..span.start.min(input.text.len())];
+                        let line = before.matches('\n').count() + 1;
+                        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                        (Some(line), Some(column))
+                    }
+                    None => (None, None),
+                };
+                out.errors.push(SigmaError {
+                    file: input.path.to_owned(),
+                    line,
+                    column,
+                    message: format!("not an Elastic rule file: {}", e.message().trim_end()),
+                });
+                continue;
+            }
+        };
+        let rule = file.rule;
+        let mut notes = Vec::new();
+        let outcome = match translate(&rule, &mut notes) {
+            Ok((when, threshold)) => {
+                let name = names.claim(&identifier(&rule.name, "elastic"));
+                let stem = std::path::Path::new(input.path)
+                    .file_stem()
+                    .map_or_else(|| name.clone(), |s| s.to_string_lossy().into_owned());
+                out.files.push(RulesFile {
+                    name: format!("{stem}.rules"),
+                    source: input.path.to_owned(),
+                    text: rule_text(
+                        input.path,
+                        &rule,
+                        &name,
+                        &when,
+                        threshold.as_deref(),
+                        &notes,
+                    ),
+                });
+                Outcome::Imported(vec![name])
+            }
+            Err(reason) => Outcome::Skipped(reason),
+        };
+        out.rules.push(RuleReport {
+            file: input.path.to_owned(),
+            line: 1,
+            title: rule.name.clone(),
+            id: rule.rule_id.clone(),
+            outcome,
+            notes,
+        });
+    }
+    out
+}
+
+/// The rule's condition, and its threshold for a `new_terms` rule.
+fn translate(rule: &Rule, notes: &mut Vec<String>) -> Result<(Expr, Option<String>), String> {
+    match (rule.kind.as_str(), rule.language.as_deref()) {
+        ("query" | "new_terms", Some("kuery") | None) => {}
+        ("eql", _) | (_, Some("eql")) => {
+            return Err("an EQL rule is not translated: write it as a k8scop rule, or a sequence for an EQL `sequence`".into())
+        }
+        ("esql", _) | (_, Some("esql")) => {
+            return Err("an ES|QL rule is not translated: its `stats ... by` is a k8scop `threshold ... by`".into())
+        }
+        (kind, language) => {
+            return Err(format!(
+                "a rule of type `{kind}`{} is not translated (`query` and `new_terms` rules in KQL are)",
+                language.map(|l| format!(" in `{l}`")).unwrap_or_default()
+            ))
+        }
+    }
+    let text = rule.query.as_deref().ok_or("the rule has no `query`")?;
+    let query = kql::parse(text).map_err(|e| {
+        // An error at the end is on the last line that has text.
+        let line = text[..e.at.min(text.trim_end().len())]
+            .matches('\n')
+            .count()
+            + 1;
+        format!(
+            "the query does not translate (line {line} of the query): {}",
+            e.message
+        )
+    })?;
+    let when = condition(&query)?;
+    if rule.kind != "new_terms" {
+        return Ok((when, None));
+    }
+    let terms = rule
+        .new_terms
+        .as_ref()
+        .ok_or("a `new_terms` rule without `new_terms`")?;
+    if terms.value.is_empty() {
+        return Err("a `new_terms` rule without `new_terms_fields`".into());
+    }
+    let by = terms
+        .value
+        .iter()
+        .map(|f| match field(f)? {
+            Field::Path(path) => Ok(path),
+            Field::Ip => Ok("sourceIPs".to_owned()),
+            _ => Err(format!(
+                "the new terms field `{f}` is the same in every event"
+            )),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let start = terms
+        .history_window_start
+        .first()
+        .map(|h| h.value.as_str())
+        .ok_or("a `new_terms` rule without `history_window_start`")?;
+    let within = history(start)?;
+    notes.push(format!(
+        "a new terms rule is a threshold: a match is a hit when no other match of its {} was in the {within} before it (Elastic looks back from the start of each run of the rule, k8scop from each event), and k8scop's history starts when it starts reading",
+        if by.len() == 1 { "value" } else { "values" }
+    ));
+    Ok((
+        when,
+        Some(format!("count < 2 within {within} by {}", by.join(", "))),
+    ))
+}
+
+/// `now-7d` as the k8scop duration `7d`.
+fn history(start: &str) -> Result<String, String> {
+    let Some(span) = start.strip_prefix("now-") else {
+        return Err(format!(
+            "the history window start `{start}` is not translated (`now-` and a duration are)"
+        ));
+    };
+    let digits = span.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &span[digits.len()..];
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("the history window start `{start}` has no number"))?;
+    let (n, unit) = match unit {
+        "s" | "m" | "h" | "d" => (n, unit),
+        "w" => (n * 7, "d"),
+        _ => {
+            return Err(format!(
+                "the history window start `{start}` has a unit k8scop has no duration for (`s`, `m`, `h`, `d`, `w` are)"
+            ))
+        }
+    };
+    Ok(format!("{n}{unit}"))
+}
+
+/// What an ECS or `kubernetes.audit.*` field is in the audit event.
+#[derive(Debug, Clone, PartialEq)]
+enum Field {
+    /// A path of the audit event (as rule text).
+    Path(String),
+    /// A field whose value is the same in every document of the integration: the dataset
+    /// (`kubernetes.audit_logs`), `event.kind` (`event`), `data_stream.type` (`logs`).
+    Constant(&'static str),
+    /// `event.outcome`, which the pipeline sets from the authorization decision.
+    Outcome,
+    /// `source.ip`, `client.ip`: the request's addresses (`sourceIPs`), compared as IPs.
+    Ip,
+}
+
+const DECISION: &str = r#"annotations["authorization.k8s.io/decision"]"#;
+
+/// Maps an Elastic field to what it is in the audit event.
+fn field(name: &str) -> Result<Field, String> {
+    if let Some(rest) = name.strip_prefix("kubernetes.audit.") {
+        if let Some(key) = rest.strip_prefix("annotations.") {
+            // The pipeline turns `.` into `_` in annotation keys; the prefix of a key (a DNS
+            // name) has no `_` of its own, as k8scop's decoder assumes too.
+            let key = match key.split_once('/') {
+                Some((prefix, name)) => format!("{}/{name}", prefix.replace('_', ".")),
+                None => key.to_owned(),
+            };
+            return Ok(Field::Path(crate::write::path(&[
+                "annotations",
+                key.as_str(),
+            ])));
+        }
+        let segments: Vec<&str> = rest.split('.').collect();
+        return Ok(Field::Path(crate::write::path(&segments)));
+    }
+    Ok(match name {
+        "event.action" => Field::Path("verb".into()),
+        "user.name" => Field::Path("user.username".into()),
+        "user.id" => Field::Path("user.uid".into()),
+        "user_agent.original" => Field::Path("userAgent".into()),
+        "container.image.name" => Field::Path("requestObject.spec.containers.image".into()),
+        "source.ip" | "client.ip" => Field::Ip,
+        "event.outcome" => Field::Outcome,
+        "data_stream.dataset" | "event.dataset" => Field::Constant("kubernetes.audit_logs"),
+        "event.kind" => Field::Constant("event"),
+        "data_stream.type" => Field::Constant("logs"),
+        other => return Err(format!(
+            "`{other}` is not a field Elastic Agent's kubernetes.audit_logs documents take from the audit event (`kubernetes.audit.*`, `user.name`, `user.id`, `user_agent.original`, `source.ip`, `client.ip`, `event.action`, `event.outcome`, `container.image.name` and the dataset are)"
+        )),
+    })
+}
+
+/// The k8scop condition of a query.
+fn condition(query: &Query) -> Result<Expr, String> {
+    Ok(match query {
+        Query::Or(parts) => Expr::or(parts.iter().map(condition).collect::<Result<_, _>>()?),
+        Query::And(parts) => Expr::and(parts.iter().map(condition).collect::<Result<_, _>>()?),
+        Query::Not(inner) => Expr::negate(condition(inner)?),
+        Query::Field(name, values) => field_values(&field(name)?, name, values)?,
+        Query::Range(name, op, value) => {
+            let Field::Path(path) = field(name)? else {
+                return Err(format!("a range on `{name}` is not translated"));
+            };
+            let literal = value
+                .literal()
+                .ok_or_else(|| format!("a range on `{name}` with a wildcard"))?;
+            Expr::Atom(format!("{path} {op} {}", scalar(&literal, false)))
+        }
+    })
+}
+
+/// `field:values`, with the values' `and`, `or` and `not`; an `or` of plain values on a path
+/// becomes one `in`, `startswith`, `endswith` or `contains` with a list.
+fn field_values(field: &Field, name: &str, values: &Values) -> Result<Expr, String> {
+    Ok(match values {
+        Values::Or(parts) => {
+            let mut exprs = Vec::new();
+            let mut lists: Vec<(&'static str, Vec<String>)> = Vec::new();
+            for part in parts {
+                match (field, part) {
+                    (Field::Path(_), Values::One(value)) => match string_test(value) {
+                        Some((op, text)) => match lists.iter_mut().find(|(o, _)| *o == op) {
+                            Some((_, items)) => items.push(text),
+                            None => lists.push((op, vec![text])),
+                        },
+                        None => exprs.push(field_values(field, name, part)?),
+                    },
+                    _ => exprs.push(field_values(field, name, part)?),
+                }
+            }
+            let Field::Path(path) = field else {
+                return Ok(Expr::or(exprs));
+            };
+            let mut listed: Vec<Expr> = lists
+                .into_iter()
+                .map(|(op, items)| match (op, items.as_slice()) {
+                    ("==", [one]) => Expr::Atom(format!("{path} == {}", quote(one))),
+                    ("==", _) => Expr::Atom(format!("{path} in {}", quote_list(&items))),
+                    (op, [one]) => Expr::Atom(format!("{path} {op} {}", quote(one))),
+                    (op, _) => Expr::Atom(format!("{path} {op} {}", quote_list(&items))),
+                })
+                .collect();
+            listed.extend(exprs);
+            Expr::or(listed)
+        }
+        Values::And(parts) => Expr::and(
+            parts
+                .iter()
+                .map(|p| field_values(field, name, p))
+                .collect::<Result<_, _>>()?,
+        ),
+        Values::Not(inner) => Expr::negate(field_values(field, name, inner)?),
+        Values::One(value) => one_value(field, name, value)?,
+    })
+}
+
+/// A plain string test of a value on a path: `==` for a literal, `startswith`, `endswith` or
+/// `contains` for one wildcard at either or both ends; `None` for the other values.
+fn string_test(value: &Value) -> Option<(&'static str, String)> {
+    match value {
+        Value::Quoted(text) => Some(("==", text.clone())),
+        Value::Unquoted(pieces) => match pieces.as_slice() {
+            [Piece::Text(t)] if !is_scalar_word(t) => Some(("==", t.clone())),
+            [Piece::Text(t), Piece::Any] => Some(("startswith", t.clone())),
+            [Piece::Any, Piece::Text(t)] => Some(("endswith", t.clone())),
+            [Piece::Any, Piece::Text(t), Piece::Any] => Some(("contains", t.clone())),
+            _ => None,
+        },
+    }
+}
+
+/// An unquoted `true`, `false` or number, which KQL compares with a boolean or number field.
+fn is_scalar_word(text: &str) -> bool {
+    matches!(text, "true" | "false") || text.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+/// An unquoted literal as a k8scop value: a boolean or number as such, else a string.
+fn scalar(text: &str, quoted: bool) -> String {
+    if !quoted && is_scalar_word(text) {
+        text.to_owned()
+    } else {
+        quote(text)
+    }
+}
+
+fn one_value(field: &Field, name: &str, value: &Value) -> Result<Expr, String> {
+    let exists = matches!(value, Value::Unquoted(p) if p.as_slice() == [Piece::Any]);
+    match field {
+        Field::Path(path) => {
+            if exists {
+                return Ok(Expr::Atom(format!("exists {path}")));
+            }
+            if let Some((op, text)) = string_test(value) {
+                return Ok(Expr::Atom(format!("{path} {op} {}", quote(&text))));
+            }
+            Ok(Expr::Atom(match value {
+                Value::Unquoted(pieces) => match value.literal() {
+                    Some(text) => format!("{path} == {}", scalar(&text, false)),
+                    None => format!("{path} matches {}", quote(&wildcard_regex(pieces))),
+                },
+                Value::Quoted(text) => format!("{path} == {}", quote(text)),
+            }))
+        }
+        Field::Ip => {
+            if exists {
+                return Ok(Expr::Atom("exists sourceIPs".into()));
+            }
+            let text = value
+                .literal()
+                .ok_or_else(|| format!("a wildcard on the IP field `{name}` is not translated"))?;
+            // An IP field matches a CIDR range as well as an address.
+            Ok(Expr::Atom(if text.contains('/') {
+                format!("sourceIPs cidr {}", quote(&text))
+            } else {
+                format!("sourceIPs == {}", quote(&text))
+            }))
+        }
+        Field::Constant(constant) => Ok(if exists {
+            Expr::And(Vec::new())
+        } else {
+            match value.literal() {
+                Some(text) if text == *constant => Expr::And(Vec::new()),
+                Some(_) => Expr::Or(Vec::new()),
+                None => {
+                    return Err(format!("a wildcard on `{name}` is not translated"));
+                }
+            }
+        }),
+        Field::Outcome => {
+            if exists {
+                return Ok(Expr::Atom(format!("{DECISION} in [\"allow\", \"forbid\"]")));
+            }
+            Ok(match value.literal().as_deref() {
+                Some("success") => Expr::Atom(format!("{DECISION} == \"allow\"")),
+                Some("failure") => Expr::Atom(format!("{DECISION} == \"forbid\"")),
+                Some(_) => Expr::Or(Vec::new()),
+                None => return Err(format!("a wildcard on `{name}` is not translated")),
+            })
+        }
+    }
+}
+
+/// An unquoted value with wildcards inside as an anchored regular expression.
+fn wildcard_regex(pieces: &[Piece]) -> String {
+    let mut out = String::from("^");
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => out.push_str(&regex::escape(t)),
+            Piece::Any => out.push_str("(?s:.*)"),
+        }
+    }
+    out.push('$');
+    out
+}
+
+/// `mitre:T1234` for each technique (and sub-technique) of the rule's MITRE ATT&CK threats,
+/// then `attack:TACTIC` for each tactic, as k8scop's rules tag them.
+fn tags(rule: &Rule) -> Vec<String> {
+    let mut tags = Vec::new();
+    let mut seen = HashSet::new();
+    let mitre = rule.threat.iter().filter(|t| t.framework == "MITRE ATT&CK");
+    for threat in mitre.clone() {
+        for technique in &threat.technique {
+            let ids = std::iter::once(technique.id.as_str())
+                .chain(technique.subtechnique.iter().map(|s| s.id.as_str()));
+            for id in ids {
+                if seen.insert(format!("mitre:{id}")) {
+                    tags.push(format!("mitre:{id}"));
+                }
+            }
+        }
+    }
+    for threat in mitre {
+        if let Some(tactic) = &threat.tactic {
+            let tag = format!(
+                "attack:{}",
+                identifier(&tactic.name, "tactic").replace('_', "-")
+            );
+            if !tactic.id.is_empty() && seen.insert(tag.clone()) {
+                tags.push(tag);
+            }
+        }
+    }
+    if let Some(id) = &rule.rule_id {
+        tags.insert(0, format!("elastic:{id}"));
+    }
+    tags
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn rule_text(
+    path: &str,
+    rule: &Rule,
+    name: &str,
+    when: &Expr,
+    threshold: Option<&str>,
+    notes: &[String],
+) -> String {
+    let file = std::path::Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_owned(), |f| f.to_string_lossy().into_owned());
+    let mut text = format!("# Generated by `k8scop import elastic` from {file}.\n\n");
+    let mut about = format!("Elastic rule \"{}\"", one_line(&rule.name));
+    if let Some(id) = &rule.rule_id {
+        let _ = write!(about, " ({id})");
+    }
+    let _ = write!(about, ", type {}.", rule.kind);
+    text.push_str(&comment(&about, "", 100));
+    for fp in &rule.false_positives {
+        text.push_str(&comment(
+            &format!("False positive: {}", one_line(fp)),
+            "",
+            100,
+        ));
+    }
+    for note in notes {
+        text.push_str(&comment(&format!("Note: {note}"), "", 100));
+    }
+    let severity = match rule.severity.as_deref() {
+        Some("low") => "low",
+        Some("high") => "high",
+        Some("critical") => "critical",
+        _ => "medium",
+    };
+    let _ = writeln!(text, "rule {name} {{");
+    let title = one_line(&rule.name).replace('{', "{{").replace('}', "}}");
+    let _ = writeln!(text, "    title       {}", quote(&title));
+    let _ = writeln!(text, "    severity    {severity}");
+    if let Some(d) = &rule.description {
+        let _ = writeln!(text, "    description {}", quote(&one_line(d)));
+    }
+    if !rule.author.is_empty() {
+        let _ = writeln!(text, "    author      {}", quote(&rule.author.join(", ")));
+    }
+    let tags = tags(rule);
+    if !tags.is_empty() {
+        let _ = writeln!(text, "    tags        {}", quote_list(&tags));
+    }
+    if !rule.references.is_empty() {
+        let _ = writeln!(text, "    references  {}", quote_list(&rule.references));
+    }
+    let _ = writeln!(text, "    when        {}", when.render_wrapped(16, 100));
+    if let Some(threshold) = threshold {
+        let _ = writeln!(text, "    threshold   {threshold}");
+    }
+    text.push_str("}\n");
+    text
+}

@@ -1,0 +1,209 @@
+use super::*;
+
+/// An Elastic rule file (written for these tests) with `kind`, `language`, `query` and extra
+/// `[rule]` lines.
+fn rule_file(kind: &str, language: &str, query: &str, extra: &str) -> String {
+    format!(
+        r#"[metadata]
+creation_date = "2024/01/01"
+
+[rule]
+author = ["Tester"]
+description = "A test rule."
+name = "Test {{Rule}}"
+rule_id = "0000-1111"
+severity = "high"
+type = "{kind}"
+language = "{language}"
+query = '''
+{query}
+'''
+{extra}
+[[rule.threat]]
+framework = "MITRE ATT&CK"
+[[rule.threat.technique]]
+id = "T1609"
+name = "Container Administration Command"
+[[rule.threat.technique.subtechnique]]
+id = "T1609.001"
+name = "Made up"
+[rule.threat.tactic]
+id = "TA0002"
+name = "Execution"
+"#
+    )
+}
+
+fn import_one(text: &str) -> Import {
+    import(&[Input {
+        path: "rules/test_rule.toml",
+        text,
+    }])
+}
+
+/// The condition a query translates into, or why it does not.
+fn when(query: &str) -> Result<String, String> {
+    let query = kql::parse(query).map_err(|e| e.message)?;
+    condition(&query).map(|c| c.render())
+}
+
+#[test]
+fn ecs_and_audit_fields_read_the_audit_event() {
+    for (query, expected) in [
+        ("kubernetes.audit.verb:create", r#"verb == "create""#),
+        ("event.action:(get or list)", r#"verb in ["get", "list"]"#),
+        (
+            r"user.name:system\:node\:*",
+            r#"user.username startswith "system:node:""#,
+        ),
+        ("user_agent.original:*curl*", r#"userAgent contains "curl""#),
+        (
+            "kubernetes.audit.annotations.authorization_k8s_io/decision:allow",
+            r#"annotations["authorization.k8s.io/decision"] == "allow""#,
+        ),
+        (
+            "event.outcome:failure",
+            r#"annotations["authorization.k8s.io/decision"] == "forbid""#,
+        ),
+        (
+            r#"source.ip:(* and not ("::1" or 10.0.0.0/8))"#,
+            r#"exists sourceIPs and not (sourceIPs == "::1" or sourceIPs cidr "10.0.0.0/8")"#,
+        ),
+        (
+            "kubernetes.audit.requestObject.spec.hostPID:true and kubernetes.audit.responseStatus.code >= 400",
+            "requestObject.spec.hostPID == true and responseStatus.code >= 400",
+        ),
+        (
+            r#"kubernetes.audit.requestURI:*/exec?command=*sh*"#,
+            r#"requestURI matches "^(?s:.*)/exec\\?command=(?s:.*)sh(?s:.*)$""#,
+        ),
+        (
+            "kubernetes.audit.user.username:(a or not *)",
+            r#"user.username == "a" or not exists user.username"#,
+        ),
+        // The dataset is that of every audit document: true, and dropped from a conjunction.
+        (
+            r#"data_stream.dataset:"kubernetes.audit_logs" and event.action:delete"#,
+            r#"verb == "delete""#,
+        ),
+        (r#"event.dataset:"other""#, "false"),
+    ] {
+        assert_eq!(when(query).as_deref(), Ok(expected), "{query}");
+    }
+}
+
+#[test]
+fn what_does_not_translate_says_why() {
+    for (query, reason) in [
+        ("host.name:web-1", "`host.name` is not a field"),
+        ("source.ip:10.*", "wildcard on the IP field"),
+        ("event.dataset:kube*", "wildcard on `event.dataset`"),
+        ("\"free text\"", "free text"),
+    ] {
+        let got = when(query).expect_err(query);
+        assert!(got.contains(reason), "{query}: {got}");
+    }
+}
+
+#[test]
+fn a_query_rule_becomes_a_rule_with_its_metadata() {
+    let out = import_one(&rule_file(
+        "query",
+        "kuery",
+        "event.action:create and kubernetes.audit.objectRef.subresource:exec",
+        "references = [\"https://example.com/a\"]\nfalse_positives = [\"Admins debugging.\"]",
+    ));
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(
+        out.rules[0].outcome,
+        Outcome::Imported(vec!["test_rule".into()])
+    );
+    assert_eq!(out.rules[0].id.as_deref(), Some("0000-1111"));
+    let file = &out.files[0];
+    assert_eq!(file.name, "test_rule.rules");
+    for expected in [
+        "# Elastic rule \"Test {Rule}\" (0000-1111), type query.",
+        "# False positive: Admins debugging.",
+        "rule test_rule {",
+        "    title       \"Test {{Rule}}\"",
+        "    severity    high",
+        "    author      \"Tester\"",
+        "    tags        [\"elastic:0000-1111\", \"mitre:T1609\", \"mitre:T1609.001\", \"attack:execution\"]",
+        "    references  [\"https://example.com/a\"]",
+        "    when        verb == \"create\" and objectRef.subresource == \"exec\"",
+    ] {
+        assert!(file.text.contains(expected), "no {expected:?} in\n{}", file.text);
+    }
+    let source = k8scop_grammar::SourceFile::new("test_rule.rules", file.text.as_str());
+    assert!(k8scop_grammar::parse(&source).is_ok(), "{}", file.text);
+}
+
+#[test]
+fn a_new_terms_rule_is_a_threshold_over_its_history_window() {
+    let terms = "[rule.new_terms]\nfield = \"new_terms_fields\"\nvalue = [\"user.name\", \"source.ip\"]\n\
+                 [[rule.new_terms.history_window_start]]\nfield = \"history_window_start\"\nvalue = \"now-2w\"\n";
+    let out = import_one(&rule_file("new_terms", "kuery", "event.action:list", terms));
+    let text = &out.files[0].text;
+    assert!(
+        text.contains("    threshold   count < 2 within 14d by user.username, sourceIPs\n"),
+        "{text}"
+    );
+    assert!(out.rules[0]
+        .notes
+        .iter()
+        .any(|n| n.contains("new terms rule is a threshold")));
+    let bad = terms.replace("now-2w", "now-1M");
+    let out = import_one(&rule_file("new_terms", "kuery", "event.action:list", &bad));
+    assert!(
+        matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.contains("`now-1M`")),
+        "{:?}",
+        out.rules[0]
+    );
+}
+
+#[test]
+fn eql_esql_and_files_that_are_not_rules_are_reported() {
+    let out = import_one(&rule_file("eql", "eql", "any where true", ""));
+    assert!(matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.starts_with("an EQL rule")));
+    let out = import_one(&rule_file("esql", "esql", "from logs-*", ""));
+    assert!(matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.starts_with("an ES|QL rule")));
+    let out = import_one(&rule_file("query", "kuery", "event.action:(get or", ""));
+    assert!(
+        matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.contains("line 1 of the query")),
+        "{:?}",
+        out.rules[0]
+    );
+    let out = import_one("[rule]\nname = \"x\"\n");
+    assert!(out.rules.is_empty());
+    assert_eq!(out.errors.len(), 1);
+    assert!(
+        out.errors[0].message.contains("not an Elastic rule file"),
+        "{:?}",
+        out.errors
+    );
+    let out = import_one("[rule\nname = 1");
+    assert_eq!(out.errors[0].line, Some(1), "{:?}", out.errors);
+}
+
+#[test]
+fn two_rules_of_one_name_get_two_names() {
+    let text = rule_file("query", "kuery", "event.action:get", "");
+    let out = import(&[
+        Input {
+            path: "a.toml",
+            text: &text,
+        },
+        Input {
+            path: "b.toml",
+            text: &text,
+        },
+    ]);
+    let names: Vec<_> = out.rules.iter().map(|r| r.outcome.clone()).collect();
+    assert_eq!(
+        names,
+        [
+            Outcome::Imported(vec!["test_rule".into()]),
+            Outcome::Imported(vec!["test_rule_2".into()])
+        ]
+    );
+}

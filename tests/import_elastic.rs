@@ -1,0 +1,192 @@
+//! `k8scop import elastic` on Elastic's Kubernetes detection rules (read from ../shared/data,
+//! never copied: Elastic License 2.0), then `check` and `test-rule` on what it wrote.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::{arg, k8scop, k8scop_stdin, rules_dir, shared_data};
+
+/// Imports Elastic's 45 rules into a fresh directory: its report, and the directory.
+fn import_elastic() -> Option<(serde_json::Value, PathBuf)> {
+    let data = shared_data()?;
+    let out = rules_dir(&[]);
+    let run = k8scop(&[
+        "import",
+        "elastic",
+        arg(&data.join("elastic-k8s-rules")),
+        "--out",
+        arg(&out),
+        "--format",
+        "json",
+    ]);
+    // Some rules are EQL and ES|QL, which are skipped: exit status 1.
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    Some((run.json(), out))
+}
+
+/// Every KQL rule (`language = "kuery"`: the `query` and `new_terms` rules) imports; every other
+/// one is skipped as EQL or ES|QL, and nothing is left unexplained.
+#[test]
+fn every_kql_rule_imports_and_the_others_say_why() {
+    let Some((report, out)) = import_elastic() else {
+        return;
+    };
+    let data = shared_data().expect("checked above");
+    let mut kuery = 0;
+    for entry in std::fs::read_dir(data.join("elastic-k8s-rules")).expect("the rules") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            if text.contains("language = \"kuery\"") {
+                kuery += 1;
+            }
+        }
+    }
+    let rules = report["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 45, "{report:#}");
+    let imported = rules.iter().filter(|r| r["imported"].is_array()).count();
+    assert_eq!(imported, kuery, "{report:#}");
+    assert!(kuery >= 25, "{kuery} KQL rules");
+    for r in rules.iter().filter(|r| r["imported"].is_null()) {
+        let reason = r["skipped"].as_str().unwrap_or("");
+        assert!(
+            reason.starts_with("an EQL rule") || reason.starts_with("an ES|QL rule"),
+            "{r}"
+        );
+    }
+    assert_eq!(report["errors"].as_array().map(Vec::len), Some(0));
+    assert_eq!(report["files"].as_array().map(Vec::len), Some(kuery));
+    // What was written loads: no errors, and the only warning is a field no binding has (the
+    // Elastic rule reads a pod's field on role bindings, and never matches either).
+    let run = k8scop(&["check", arg(&out), "--format", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let checked = run.json();
+    assert_eq!(checked["errors"], 0, "{checked:#}");
+    assert_eq!(checked["rules"], kuery, "{checked:#}");
+    let warnings: Vec<&str> = checked["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter_map(|d| d["message"].as_str())
+        .collect();
+    assert_eq!(
+        warnings,
+        ["unknown field `requestObject.spec.serviceAccountName`"],
+        "{checked:#}"
+    );
+}
+
+/// The events' ids (`auditID/stage`) each rule's alerts hold, by rule name.
+fn fired(rules: &Path, events: &[String]) -> std::collections::BTreeMap<String, Vec<String>> {
+    let run = k8scop_stdin(
+        &["test-rule", arg(rules), "--events", "-", "--format", "json"],
+        Some(&events.join("\n")),
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for alert in report["alerts"].as_array().expect("alerts") {
+        let rule = alert["k8scop"]["rule"].as_str().expect("a rule").to_owned();
+        for sample in alert["k8scop"]["samples"].as_array().expect("samples") {
+            let id = sample["id"].as_str().expect("an id");
+            let id = id.split('/').next().unwrap_or(id).to_owned();
+            out.entry(rule.clone()).or_default().push(id);
+        }
+    }
+    out
+}
+
+/// A raw audit event.
+fn raw(id: &str, second: u32, fields: serde_json::Value) -> serde_json::Value {
+    let mut event = serde_json::json!({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": id,
+        "stage": "ResponseComplete",
+        "requestReceivedTimestamp": format!("2024-05-01T12:00:{second:02}Z"),
+    });
+    for (k, v) in fields.as_object().expect("an object") {
+        event[k] = v.clone();
+    }
+    event
+}
+
+/// The same event as Elastic Agent indexes it: nested under `kubernetes.audit`, with `_` for
+/// `.` in annotation keys and the ECS copies next to it.
+fn elastic_agent(mut event: serde_json::Value) -> serde_json::Value {
+    if let Some(annotations) = event["annotations"].as_object().cloned() {
+        event["annotations"] = annotations
+            .into_iter()
+            .map(|(k, v)| (k.replace('.', "_"), v))
+            .collect();
+    }
+    serde_json::json!({
+        "@timestamp": event["requestReceivedTimestamp"],
+        "data_stream": {"dataset": "kubernetes.audit_logs"},
+        "event": {"action": event["verb"]},
+        "user": {"name": event["user"]["username"]},
+        "user_agent": {"original": event["userAgent"]},
+        "kubernetes": {"audit": event},
+    })
+}
+
+/// The imported rules fire on raw audit events and on Elastic Agent's documents alike, keep
+/// the rules' exceptions, and a new terms rule fires at the first value of its field only.
+#[test]
+fn imported_rules_fire_on_raw_and_elastic_agent_events() {
+    let Some((_, out)) = import_elastic() else {
+        return;
+    };
+    let pod = |id: &str, second: u32, image: &str| {
+        raw(
+            id,
+            second,
+            serde_json::json!({
+                "verb": "create", "user": {"username": "mallory"},
+                "objectRef": {"resource": "pods", "namespace": "web", "name": id},
+                "requestObject": {"spec": {"hostPID": true, "containers": [{"name": "c", "image": image}]}},
+                "annotations": {"authorization.k8s.io/decision": "allow"},
+            }),
+        )
+    };
+    let denied = |id: &str, second: u32, agent: &str| {
+        raw(
+            id,
+            second,
+            serde_json::json!({
+                "verb": "list", "user": {"username": "system:serviceaccount:web:default"},
+                "objectRef": {"resource": "secrets", "namespace": "web"},
+                "userAgent": agent,
+                "annotations": {"authorization.k8s.io/decision": "forbid"},
+            }),
+        )
+    };
+    let events = [
+        pod("raw-pod", 0, "alpine"),
+        elastic_agent(pod("agent-pod", 1, "alpine")),
+        pod(
+            "excepted-pod",
+            2,
+            "docker.elastic.co/beats/elastic-agent:8.4.0",
+        ),
+        denied("curl-1", 3, "curl/8.5.0"),
+        elastic_agent(denied("curl-2", 4, "curl/8.5.0")),
+        denied("wget-1", 5, "Wget/1.21"),
+        // The rule leaves out the clients built without a version, whose agent ends so.
+        denied(
+            "kubectl",
+            6,
+            "kubectl/v0.0.0 (linux/amd64) kubernetes/$Format",
+        ),
+    ]
+    .map(|e| e.to_string());
+    let fired = fired(&out, &events);
+    assert_eq!(
+        fired.get("kubernetes_pod_created_with_hostpid"),
+        Some(&vec!["raw-pod".to_owned(), "agent-pod".to_owned()]),
+        "{fired:#?}"
+    );
+    // A new terms rule: the first request of each user agent in the history window.
+    assert_eq!(
+        fired.get("kubernetes_denied_service_account_request_via_unusual_user_agent"),
+        Some(&vec!["curl-1".to_owned(), "wget-1".to_owned()]),
+        "{fired:#?}"
+    );
+}
