@@ -48,6 +48,8 @@ pub(crate) enum Piece {
     Text(String),
     /// `*`: any text, empty included.
     Any,
+    /// `?` (EQL's `like` and `:` only): one character.
+    One,
 }
 
 impl Value {
@@ -60,7 +62,7 @@ impl Value {
                 for piece in pieces {
                     match piece {
                         Piece::Text(t) => out.push_str(t),
-                        Piece::Any => return None,
+                        Piece::Any | Piece::One => return None,
                     }
                 }
                 Some(out)
@@ -69,7 +71,7 @@ impl Value {
     }
 }
 
-/// A syntax error: what was expected, at which byte of the query.
+/// A syntax error, or what is not read: the message, at which byte of the query (KQL and EQL).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SyntaxError {
     pub at: usize,

@@ -6,7 +6,9 @@
 //! - `type = "new_terms"` rules become rules with `threshold count < 2 within HISTORY by FIELDS`:
 //!   a hit is a match whose `new_terms_fields` values had no match in the history window before
 //!   it (`history_window_start`, `now-7d` say);
-//! - EQL and ES|QL rules, and queries that do not translate, are reported with the reason.
+//! - EQL rules ([`eql`] parses them) become rules (`any where ...`) or sequences with inline
+//!   steps (`sequence by ... with maxspan=...`);
+//! - ES|QL rules, and queries that do not translate, are reported with the reason.
 //!
 //! The queries read the documents of Elastic Agent's `kubernetes.audit_logs` integration, whose
 //! ingest pipeline nests the audit event under `kubernetes.audit` and copies some of its fields
@@ -15,6 +17,7 @@
 //! the audit event's path ([`field`]); a query then reads raw audit logs as well as Elastic
 //! Agent's documents. KQL on `keyword` fields is case-sensitive, and so are the translations.
 
+mod eql;
 mod kql;
 #[cfg(test)]
 mod tests;
@@ -133,7 +136,7 @@ pub fn import(inputs: &[Input<'_>]) -> Import {
         let rule = file.rule;
         let mut notes = Vec::new();
         let outcome = match translate(&rule, &mut notes) {
-            Ok((when, threshold)) => {
+            Ok(translated) => {
                 let name = names.claim(&identifier(&rule.name, "elastic"));
                 let stem = std::path::Path::new(input.path)
                     .file_stem()
@@ -141,14 +144,7 @@ pub fn import(inputs: &[Input<'_>]) -> Import {
                 out.files.push(RulesFile {
                     name: format!("{stem}.rules"),
                     source: input.path.to_owned(),
-                    text: rule_text(
-                        input.path,
-                        &rule,
-                        &name,
-                        &when,
-                        threshold.as_deref(),
-                        &notes,
-                    ),
+                    text: rule_text(input.path, &rule, &name, &translated, &notes),
                 });
                 Outcome::Imported(vec![name])
             }
@@ -166,13 +162,29 @@ pub fn import(inputs: &[Input<'_>]) -> Import {
     out
 }
 
-/// The rule's condition, and its threshold for a `new_terms` rule.
-fn translate(rule: &Rule, notes: &mut Vec<String>) -> Result<(Expr, Option<String>), String> {
+/// What an Elastic rule becomes.
+enum Translated {
+    /// A rule: its condition, and its threshold for a `new_terms` rule.
+    Rule(Expr, Option<String>),
+    /// An EQL sequence: its `by` (paths), `within`, and each step's condition and own key.
+    Sequence {
+        by: Vec<String>,
+        within: String,
+        steps: Vec<(Expr, Vec<String>)>,
+    },
+}
+
+/// Where a query's error is: its line in the query (an error at the end is on the last line
+/// that has text), and the message.
+fn query_error(text: &str, at: usize, message: &str) -> String {
+    let line = text[..at.min(text.trim_end().len())].matches('\n').count() + 1;
+    format!("the query does not translate (line {line} of the query): {message}")
+}
+
+fn translate(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, String> {
     match (rule.kind.as_str(), rule.language.as_deref()) {
         ("query" | "new_terms", Some("kuery") | None) => {}
-        ("eql", _) | (_, Some("eql")) => {
-            return Err("an EQL rule is not translated: write it as a k8scop rule, or a sequence for an EQL `sequence`".into())
-        }
+        ("eql", _) | (_, Some("eql")) => return translate_eql(rule, notes),
         ("esql", _) | (_, Some("esql")) => {
             return Err("an ES|QL rule is not translated: its `stats ... by` is a k8scop `threshold ... by`".into())
         }
@@ -184,20 +196,10 @@ fn translate(rule: &Rule, notes: &mut Vec<String>) -> Result<(Expr, Option<Strin
         }
     }
     let text = rule.query.as_deref().ok_or("the rule has no `query`")?;
-    let query = kql::parse(text).map_err(|e| {
-        // An error at the end is on the last line that has text.
-        let line = text[..e.at.min(text.trim_end().len())]
-            .matches('\n')
-            .count()
-            + 1;
-        format!(
-            "the query does not translate (line {line} of the query): {}",
-            e.message
-        )
-    })?;
+    let query = kql::parse(text).map_err(|e| query_error(text, e.at, &e.message))?;
     let when = condition(&query)?;
     if rule.kind != "new_terms" {
-        return Ok((when, None));
+        return Ok(Translated::Rule(when, None));
     }
     let terms = rule
         .new_terms
@@ -209,13 +211,7 @@ fn translate(rule: &Rule, notes: &mut Vec<String>) -> Result<(Expr, Option<Strin
     let by = terms
         .value
         .iter()
-        .map(|f| match field(f)? {
-            Field::Path(path) => Ok(path),
-            Field::Ip => Ok("sourceIPs".to_owned()),
-            _ => Err(format!(
-                "the new terms field `{f}` is the same in every event"
-            )),
-        })
+        .map(|f| key_path(f, "new terms field"))
         .collect::<Result<Vec<_>, String>>()?;
     let start = terms
         .history_window_start
@@ -227,10 +223,49 @@ fn translate(rule: &Rule, notes: &mut Vec<String>) -> Result<(Expr, Option<Strin
         "a new terms rule is a threshold: a match is a hit when no other match of its {} was in the {within} before it (Elastic looks back from the start of each run of the rule, k8scop from each event), and k8scop's history starts when it starts reading",
         if by.len() == 1 { "value" } else { "values" }
     ));
-    Ok((
+    Ok(Translated::Rule(
         when,
         Some(format!("count < 2 within {within} by {}", by.join(", "))),
     ))
+}
+
+/// An EQL rule: an event query is a rule, a sequence with `maxspan` a sequence.
+fn translate_eql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, String> {
+    let text = rule.query.as_deref().ok_or("the rule has no `query`")?;
+    let query = eql::parse(text).map_err(|e| query_error(text, e.at, &e.message))?;
+    match query {
+        eql::Query::Event(cond) => Ok(Translated::Rule(eql_condition(&cond)?, None)),
+        eql::Query::Sequence { by, maxspan, steps } => {
+            let maxspan = maxspan.ok_or(
+                "a sequence without `maxspan` is not translated: a k8scop sequence needs its window (`within`)",
+            )?;
+            let within = history(&format!("now-{maxspan}"))
+                .map_err(|_| format!("the maxspan `{maxspan}` is not a duration k8scop has"))?;
+            let keys = |fields: &[String]| -> Result<Vec<String>, String> {
+                fields.iter().map(|f| key_path(f, "join key")).collect()
+            };
+            let by = keys(&by)?;
+            let steps = steps
+                .iter()
+                .map(|(cond, own)| Ok((eql_condition(cond)?, keys(own)?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            let keyed = steps.iter().filter(|(_, own)| !own.is_empty()).count();
+            if by.is_empty() && keyed > 0 && keyed < steps.len() {
+                return Err("a sequence with keys on some steps only, and no `sequence by`, is not translated".into());
+            }
+            notes.push("an EQL sequence is a k8scop sequence: it fires at the event that completes it, and that match uses its events up".into());
+            Ok(Translated::Sequence { by, within, steps })
+        }
+    }
+}
+
+/// The path of a field a threshold or sequence keys by.
+fn key_path(name: &str, what: &str) -> Result<String, String> {
+    match field(name)? {
+        Field::Path(path) => Ok(path),
+        Field::Ip => Ok("sourceIPs".to_owned()),
+        _ => Err(format!("the {what} `{name}` is the same in every event")),
+    }
 }
 
 /// `now-7d` as the k8scop duration `7d`.
@@ -458,6 +493,220 @@ fn one_value(field: &Field, name: &str, value: &Value) -> Result<Expr, String> {
     }
 }
 
+/// The k8scop condition of an EQL condition.
+fn eql_condition(cond: &eql::Cond) -> Result<Expr, String> {
+    Ok(match cond {
+        eql::Cond::Or(parts) => {
+            Expr::or(parts.iter().map(eql_condition).collect::<Result<_, _>>()?)
+        }
+        eql::Cond::And(parts) => {
+            Expr::and(parts.iter().map(eql_condition).collect::<Result<_, _>>()?)
+        }
+        eql::Cond::Not(inner) => Expr::negate(eql_condition(inner)?),
+        eql::Cond::Cmp {
+            field: name,
+            op,
+            values,
+        } => eql_comparison(name, *op, values)?,
+    })
+}
+
+/// An EQL literal as k8scop text.
+fn eql_literal(lit: &eql::Lit) -> String {
+    match lit {
+        eql::Lit::Str(s) => quote(s),
+        eql::Lit::Num(n) => n.clone(),
+        eql::Lit::Bool(b) => b.to_string(),
+        eql::Lit::Null => "null".to_owned(),
+    }
+}
+
+/// An EQL wildcard pattern (`*` any text, `?` one character) as pieces.
+fn eql_pattern(pattern: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    for c in pattern.chars() {
+        let wildcard = match c {
+            '*' => Piece::Any,
+            '?' => Piece::One,
+            c => {
+                text.push(c);
+                continue;
+            }
+        };
+        if !text.is_empty() {
+            pieces.push(Piece::Text(std::mem::take(&mut text)));
+        }
+        pieces.push(wildcard);
+    }
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    pieces
+}
+
+/// One EQL comparison.
+fn eql_comparison(name: &str, op: eql::Op, values: &[eql::Lit]) -> Result<Expr, String> {
+    use eql::{Lit, Op};
+    let strings = || -> Result<Vec<&str>, String> {
+        values
+            .iter()
+            .map(|v| match v {
+                Lit::Str(s) => Ok(s.as_str()),
+                other => Err(format!(
+                    "`{name}` is compared with {} where a string is needed",
+                    eql_literal(other)
+                )),
+            })
+            .collect()
+    };
+    let path = match field(name)? {
+        Field::Path(path) => path,
+        Field::Ip => "sourceIPs".to_owned(),
+        Field::Constant(constant) => {
+            let holds = match (op, values) {
+                (Op::Eq | Op::Colon | Op::In(_), _) => strings()?.iter().any(|v| {
+                    *v == constant
+                        || (matches!(op, Op::Colon | Op::In(true))
+                            && v.eq_ignore_ascii_case(constant))
+                }),
+                (Op::Ne, [Lit::Str(v)]) => v != constant,
+                _ => return Err(format!("this comparison of `{name}` is not translated")),
+            };
+            return Ok(if holds {
+                Expr::And(Vec::new())
+            } else {
+                Expr::Or(Vec::new())
+            });
+        }
+        Field::Outcome => {
+            let decisions: Vec<&str> = strings()?
+                .iter()
+                .filter_map(|v| match *v {
+                    "success" => Some("allow"),
+                    "failure" => Some("forbid"),
+                    _ => None,
+                })
+                .collect();
+            let is = match decisions.as_slice() {
+                [] => Expr::Or(Vec::new()),
+                [one] => Expr::Atom(format!("{DECISION} == {}", quote(one))),
+                several => Expr::Atom(format!("{DECISION} in {}", quote_list(several))),
+            };
+            return match op {
+                Op::Eq | Op::In(false) => Ok(is),
+                Op::Ne => Ok(Expr::negate(is)),
+                _ => Err(format!("this comparison of `{name}` is not translated")),
+            };
+        }
+    };
+    let any = |exprs: Vec<Expr>| Expr::or(exprs);
+    Ok(match op {
+        Op::Eq | Op::Ne if values == [Lit::Null] => {
+            let exists = Expr::Atom(format!("exists {path}"));
+            if op == Op::Eq {
+                Expr::negate(exists)
+            } else {
+                exists
+            }
+        }
+        Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge => {
+            let symbol = match op {
+                Op::Eq => "==",
+                Op::Ne => "!=",
+                Op::Lt => "<",
+                Op::Le => "<=",
+                Op::Gt => ">",
+                _ => ">=",
+            };
+            let [value] = values else {
+                return Err(format!("`{name}` {symbol} takes one value"));
+            };
+            Expr::Atom(format!("{path} {symbol} {}", eql_literal(value)))
+        }
+        Op::In(false) => match values {
+            [one] => Expr::Atom(format!("{path} == {}", eql_literal(one))),
+            _ => Expr::Atom(format!(
+                "{path} in [{}]",
+                values
+                    .iter()
+                    .map(eql_literal)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
+        // Equality ignoring case, with wildcards for `:`.
+        Op::In(true) | Op::Colon | Op::Like(true) => {
+            let wildcards = !matches!(op, Op::In(true));
+            any(strings()?
+                .iter()
+                .map(|v| {
+                    let pieces = if wildcards {
+                        eql_pattern(v)
+                    } else {
+                        vec![Piece::Text((*v).to_owned())]
+                    };
+                    pattern(&path, &pieces, true)
+                })
+                .collect())
+        }
+        Op::Like(false) => any(strings()?
+            .iter()
+            .map(|v| pattern(&path, &eql_pattern(v), false))
+            .collect()),
+        Op::Regex(insensitive) => {
+            let flags = if insensitive { "(?i)" } else { "" };
+            any(strings()?
+                .iter()
+                .map(|v| {
+                    Expr::Atom(format!(
+                        "{path} matches {}",
+                        quote(&format!("{flags}^(?:{v})$"))
+                    ))
+                })
+                .collect())
+        }
+        Op::StartsWith(i) | Op::EndsWith(i) | Op::Contains(i) => {
+            let word = match op {
+                Op::StartsWith(_) => "startswith",
+                Op::EndsWith(_) => "endswith",
+                _ => "contains",
+            };
+            let prefix = if i { "i" } else { "" };
+            any(strings()?
+                .iter()
+                .map(|v| Expr::Atom(format!("{path} {prefix}{word} {}", quote(v))))
+                .collect())
+        }
+    })
+}
+
+/// A wildcard pattern on `path`, case-sensitive or not: `==`, `startswith`, `endswith`,
+/// `contains` (or their `i` forms) where one of them says it, else an anchored `matches`.
+fn pattern(path: &str, pieces: &[Piece], insensitive: bool) -> Expr {
+    let i = if insensitive { "i" } else { "" };
+    Expr::Atom(match pieces {
+        [Piece::Any] => format!("exists {path}"),
+        [Piece::Text(t)] if insensitive => {
+            format!(
+                "{path} matches {}",
+                quote(&format!("(?i)^{}$", regex::escape(t)))
+            )
+        }
+        [Piece::Text(t)] => format!("{path} == {}", quote(t)),
+        [Piece::Text(t), Piece::Any] => format!("{path} {i}startswith {}", quote(t)),
+        [Piece::Any, Piece::Text(t)] => format!("{path} {i}endswith {}", quote(t)),
+        [Piece::Any, Piece::Text(t), Piece::Any] => format!("{path} {i}contains {}", quote(t)),
+        _ => {
+            let flags = if insensitive { "(?i)" } else { "" };
+            format!(
+                "{path} matches {}",
+                quote(&format!("{flags}{}", wildcard_regex(pieces)))
+            )
+        }
+    })
+}
+
 /// An unquoted value with wildcards inside as an anchored regular expression.
 fn wildcard_regex(pieces: &[Piece]) -> String {
     let mut out = String::from("^");
@@ -465,6 +714,7 @@ fn wildcard_regex(pieces: &[Piece]) -> String {
         match piece {
             Piece::Text(t) => out.push_str(&regex::escape(t)),
             Piece::Any => out.push_str("(?s:.*)"),
+            Piece::One => out.push_str("(?s:.)"),
         }
     }
     out.push('$');
@@ -513,8 +763,7 @@ fn rule_text(
     path: &str,
     rule: &Rule,
     name: &str,
-    when: &Expr,
-    threshold: Option<&str>,
+    translated: &Translated,
     notes: &[String],
 ) -> String {
     let file = std::path::Path::new(path)
@@ -543,7 +792,11 @@ fn rule_text(
         Some("critical") => "critical",
         _ => "medium",
     };
-    let _ = writeln!(text, "rule {name} {{");
+    let kind = match translated {
+        Translated::Rule(..) => "rule",
+        Translated::Sequence { .. } => "sequence",
+    };
+    let _ = writeln!(text, "{kind} {name} {{");
     let title = one_line(&rule.name).replace('{', "{{").replace('}', "}}");
     let _ = writeln!(text, "    title       {}", quote(&title));
     let _ = writeln!(text, "    severity    {severity}");
@@ -560,9 +813,40 @@ fn rule_text(
     if !rule.references.is_empty() {
         let _ = writeln!(text, "    references  {}", quote_list(&rule.references));
     }
-    let _ = writeln!(text, "    when        {}", when.render_wrapped(16, 100));
-    if let Some(threshold) = threshold {
-        let _ = writeln!(text, "    threshold   {threshold}");
+    match translated {
+        Translated::Rule(when, threshold) => {
+            let _ = writeln!(text, "    when        {}", when.render_wrapped(16, 100));
+            if let Some(threshold) = threshold {
+                let _ = writeln!(text, "    threshold   {threshold}");
+            }
+        }
+        Translated::Sequence { by, within, steps } => {
+            if !by.is_empty() {
+                let _ = writeln!(text, "    by          {}", by.join(", "));
+            }
+            let _ = writeln!(text, "    within      {within}");
+            let steps: Vec<String> = steps
+                .iter()
+                .map(|(when, own)| {
+                    let mut step = format!("{{ {} }}", when.render_wrapped(18, 100));
+                    match own.as_slice() {
+                        [] => {}
+                        [one] => {
+                            let _ = write!(step, " by {one}");
+                        }
+                        several => {
+                            let _ = write!(step, " by [{}]", several.join(", "));
+                        }
+                    }
+                    step
+                })
+                .collect();
+            let _ = writeln!(
+                text,
+                "    steps       {}",
+                steps.join("\n                -> ")
+            );
+        }
     }
     text.push_str("}\n");
     text

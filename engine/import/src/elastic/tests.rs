@@ -162,9 +162,7 @@ fn a_new_terms_rule_is_a_threshold_over_its_history_window() {
 }
 
 #[test]
-fn eql_esql_and_files_that_are_not_rules_are_reported() {
-    let out = import_one(&rule_file("eql", "eql", "any where true", ""));
-    assert!(matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.starts_with("an EQL rule")));
+fn esql_and_files_that_are_not_rules_are_reported() {
     let out = import_one(&rule_file("esql", "esql", "from logs-*", ""));
     assert!(matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.starts_with("an ES|QL rule")));
     let out = import_one(&rule_file("query", "kuery", "event.action:(get or", ""));
@@ -205,5 +203,83 @@ fn two_rules_of_one_name_get_two_names() {
             Outcome::Imported(vec!["test_rule".into()]),
             Outcome::Imported(vec!["test_rule_2".into()])
         ]
+    );
+}
+
+/// The condition an EQL event query translates into, or why it does not.
+fn eql_when(query: &str) -> Result<String, String> {
+    match eql::parse(query).map_err(|e| e.message)? {
+        eql::Query::Event(cond) => eql_condition(&cond).map(|c| c.render()),
+        eql::Query::Sequence { .. } => Err("a sequence".into()),
+    }
+}
+
+#[test]
+fn eql_comparisons_read_the_audit_event() {
+    for (query, expected) in [
+        (
+            r#"any where kubernetes.audit.verb in ("get", "list") and `kubernetes.audit.annotations.authorization_k8s_io/decision` == "allow""#,
+            r#"verb in ["get", "list"] and annotations["authorization.k8s.io/decision"] == "allow""#,
+        ),
+        (
+            r#"any where data_stream.dataset == "kubernetes.audit_logs" and user.name == null"#,
+            "not exists user.username",
+        ),
+        (
+            r#"any where kubernetes.audit.objectRef.name like "trident-controller-*""#,
+            r#"objectRef.name startswith "trident-controller-""#,
+        ),
+        (
+            r#"any where kubernetes.audit.requestURI like~ ("*/exec?c=*", "*attach*")"#,
+            r#"requestURI matches "(?i)^(?s:.*)/exec(?s:.)c=(?s:.*)$" or requestURI icontains "attach""#,
+        ),
+        (
+            r#"any where user.name : "System:Anonymous" and kubernetes.audit.verb != "get""#,
+            r#"user.username matches "(?i)^System:Anonymous$" and verb != "get""#,
+        ),
+        (
+            r#"any where kubernetes.audit.responseStatus.code >= 400 and startsWith~(user_agent.original, "curl")"#,
+            r#"responseStatus.code >= 400 and userAgent istartswith "curl""#,
+        ),
+        (
+            r#"any where kubernetes.audit.objectRef.name regex "debug-[0-9]+" and event.outcome == "failure""#,
+            r#"objectRef.name matches "^(?:debug-[0-9]+)$" and annotations["authorization.k8s.io/decision"] == "forbid""#,
+        ),
+        (
+            r#"any where kubernetes.audit.verb not in ("get", "watch")"#,
+            r#"not verb in ["get", "watch"]"#,
+        ),
+    ] {
+        assert_eq!(eql_when(query).as_deref(), Ok(expected), "{query}");
+    }
+}
+
+#[test]
+fn an_eql_sequence_becomes_a_sequence_with_inline_steps() {
+    let query = "sequence by user.name with maxspan=10m\n  [any where event.action == \"create\"]\n  \
+                 [any where kubernetes.audit.objectRef.subresource == \"exec\"] by kubernetes.audit.impersonatedUser.username";
+    let out = import_one(&rule_file("eql", "eql", query, ""));
+    assert!(
+        matches!(&out.rules[0].outcome, Outcome::Imported(names) if names == &["test_rule"]),
+        "{:?}",
+        out.rules[0]
+    );
+    let text = &out.files[0].text;
+    for expected in [
+        "sequence test_rule {",
+        "    by          user.username\n",
+        "    within      10m\n",
+        "    steps       { verb == \"create\" }\n                -> { objectRef.subresource == \"exec\" } by impersonatedUser.username\n",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in\n{text}");
+    }
+    let source = k8scop_grammar::SourceFile::new("test_rule.rules", text.as_str());
+    assert!(k8scop_grammar::parse(&source).is_ok(), "{text}");
+    let unbounded = "sequence by user.name [any where true] [any where true]";
+    let out = import_one(&rule_file("eql", "eql", unbounded, ""));
+    assert!(
+        matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.contains("without `maxspan`")),
+        "{:?}",
+        out.rules[0]
     );
 }
