@@ -64,12 +64,13 @@ pub enum ImportCommand {
     /// written.
     Falco(ImportFalcoArgs),
     /// Elastic's detection rules for Kubernetes audit logs (TOML files; `query` and `new_terms`
-    /// rules in KQL, and EQL rules) into one `.rules` file per rule.
+    /// rules in KQL, EQL rules, ES|QL rules of `WHERE` and `STATS ... BY`) into one `.rules` file
+    /// per rule.
     ///
     /// The fields of Elastic Agent's documents (`kubernetes.audit.*`, `user.name`, `source.ip`,
     /// `user_agent.original`, ...) are read from the audit event, so the rules run on raw audit
     /// logs as well as on Elastic Agent's documents. Every rule is reported: imported under which
-    /// name, or skipped and why (ES|QL rules are skipped). Exit status: 0 when every rule
+    /// name, or skipped and why. Exit status: 0 when every rule
     /// was imported, 1 when some were skipped or a file is not an Elastic rule (the others are
     /// still written), 2 when an input cannot be read or the output cannot be written.
     Elastic(ImportSigmaArgs),

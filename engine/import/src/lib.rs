@@ -8,8 +8,9 @@
 //!   read the audit event the way Falco's k8saudit and json plugins extract their `ka.*` and
 //!   `jevt.*` fields; files are read in Falco's loading order. [`falco::import`] gives the files
 //!   and a [`falco::Report`] of what did not translate, per item.
-//! - [`elastic`] reads Elastic's detection rules (TOML) in KQL (`query`, `new_terms`) and EQL,
-//!   and maps the ECS fields of Elastic Agent's Kubernetes audit documents back to the audit event.
+//! - [`elastic`] reads Elastic's detection rules (TOML) in KQL (`query`, `new_terms`), EQL and
+//!   ES|QL, and maps the ECS fields of Elastic Agent's Kubernetes audit documents back to the
+//!   audit event.
 //! - [`write`] holds what every importer needs to write rule files: quoting strings, naming rules,
 //!   spelling field paths, and condition expressions that render with the fewest parentheses.
 //!

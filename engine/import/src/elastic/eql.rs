@@ -39,6 +39,8 @@ pub(crate) enum Cond {
         op: Op,
         values: Vec<Lit>,
     },
+    /// ES|QL's `KQL("""...""")`: a KQL query inside the condition.
+    Kql(super::kql::Query),
 }
 
 /// A comparison operator.
@@ -75,6 +77,19 @@ pub(crate) enum Lit {
 }
 
 pub(crate) use super::kql::SyntaxError;
+
+/// Parses a whole condition (the `WHERE` of an ES|QL query): EQL's, and ES|QL's own forms
+/// (`IS [NOT] NULL`, `[NOT] RLIKE`, `NOT LIKE`, `STARTS_WITH`, `ENDS_WITH`, `TO_STRING(field)`,
+/// `KQL("""...""")`).
+pub(crate) fn parse_condition(text: &str) -> Result<Cond, SyntaxError> {
+    let mut p = Parser { text, at: 0 };
+    let cond = p.or()?;
+    p.skip();
+    if p.at < text.len() {
+        return Err(p.error("`and`, `or` or the end of the condition"));
+    }
+    Ok(cond)
+}
 
 /// Parses an EQL query.
 pub(crate) fn parse(text: &str) -> Result<Query, SyntaxError> {
@@ -316,6 +331,19 @@ impl Parser<'_> {
         if self.word("true") {
             return Ok(Cond::And(Vec::new()));
         }
+        if self.word("kql") {
+            self.expect("(")?;
+            let at = self.at;
+            let Lit::Str(query) = self.literal()? else {
+                return Err(self.error("a KQL query in a string"));
+            };
+            self.expect(")")?;
+            let kql = super::kql::parse(&query).map_err(|e| SyntaxError {
+                at,
+                message: format!("in KQL(...): {}", e.message),
+            })?;
+            return Ok(Cond::Kql(kql));
+        }
         if self.word("false") {
             return Ok(Cond::Or(Vec::new()));
         }
@@ -326,7 +354,9 @@ impl Parser<'_> {
         self.skip();
         for (name, op) in [
             ("startsWith", Op::StartsWith as fn(bool) -> Op),
+            ("starts_with", Op::StartsWith),
             ("endsWith", Op::EndsWith),
+            ("ends_with", Op::EndsWith),
             ("stringContains", Op::Contains),
         ] {
             let rest = self.rest();
@@ -349,26 +379,46 @@ impl Parser<'_> {
             }
         }
         let start = self.at;
-        let field = self.field()?;
+        let mut field = self.field()?;
         self.skip();
         if self.rest().starts_with('(') {
-            self.at = start;
-            return Err(self.unsupported(&format!("the function `{field}`")));
-        }
-        let negated_in = {
-            let save = self.at;
-            if self.word("not") {
-                if self.word("in") {
-                    true
-                } else {
-                    self.at = save;
-                    false
-                }
+            // ES|QL's `TO_STRING(field)`: the field, compared as text.
+            if field.eq_ignore_ascii_case("to_string") {
+                self.expect("(")?;
+                field = self.field()?;
+                self.expect(")")?;
             } else {
+                self.at = start;
+                return Err(self.unsupported(&format!("the function `{field}`")));
+            }
+        }
+        // ES|QL's `IS NULL`, `IS NOT NULL`.
+        if self.word("is") {
+            let op = if self.word("not") { Op::Ne } else { Op::Eq };
+            if !self.word("null") {
+                return Err(self.error("`null`"));
+            }
+            return Ok(Cond::Cmp {
+                field,
+                op,
+                values: vec![Lit::Null],
+            });
+        }
+        // `not in`, and ES|QL's `not like`, `not rlike`.
+        let negated = {
+            let save = self.at;
+            if self.word("not") && (self.word("in") || self.word("like") || self.word("rlike")) {
+                self.at = save;
+                self.word("not");
+                true
+            } else {
+                self.at = save;
                 false
             }
         };
-        let op = if negated_in {
+        let op = if self.word("rlike") {
+            Op::Regex(false)
+        } else if negated && self.word("in") {
             Op::In(self.symbol("~"))
         } else if self.symbol("==") {
             Op::Eq
@@ -413,7 +463,7 @@ impl Parser<'_> {
             vec![self.literal()?]
         };
         let cmp = Cond::Cmp { field, op, values };
-        Ok(if negated_in {
+        Ok(if negated {
             Cond::Not(Box::new(cmp))
         } else {
             cmp

@@ -8,7 +8,9 @@
 //!   it (`history_window_start`, `now-7d` say);
 //! - EQL rules ([`eql`] parses them) become rules (`any where ...`) or sequences with inline
 //!   steps (`sequence by ... with maxspan=...`);
-//! - ES|QL rules, and queries that do not translate, are reported with the reason.
+//! - ES|QL rules of `WHERE` (read as EQL conditions) and `STATS ... BY` with a condition on a
+//!   `COUNT(*)` or `COUNT_DISTINCT` become rules with a threshold over the rule's look-back;
+//! - what does not translate is reported with the reason.
 //!
 //! The queries read the documents of Elastic Agent's `kubernetes.audit_logs` integration, whose
 //! ingest pipeline nests the audit event under `kubernetes.audit` and copies some of its fields
@@ -62,6 +64,9 @@ struct Rule {
     query: Option<String>,
     #[serde(default)]
     new_terms: Option<NewTerms>,
+    /// How far back each run looks (`now-6m`): the window of an ES|QL `STATS`.
+    #[serde(default)]
+    from: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,9 +190,7 @@ fn translate(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, String>
     match (rule.kind.as_str(), rule.language.as_deref()) {
         ("query" | "new_terms", Some("kuery") | None) => {}
         ("eql", _) | (_, Some("eql")) => return translate_eql(rule, notes),
-        ("esql", _) | (_, Some("esql")) => {
-            return Err("an ES|QL rule is not translated: its `stats ... by` is a k8scop `threshold ... by`".into())
-        }
+        ("esql", _) | (_, Some("esql")) => return translate_esql(rule, notes),
         (kind, language) => {
             return Err(format!(
                 "a rule of type `{kind}`{} is not translated (`query` and `new_terms` rules in KQL are)",
@@ -257,6 +260,289 @@ fn translate_eql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, Str
             Ok(Translated::Sequence { by, within, steps })
         }
     }
+}
+
+/// An ES|QL rule: `FROM ... | WHERE ...` is a rule; `| STATS COUNT(*) | COUNT_DISTINCT(f) ... BY
+/// keys | WHERE n >= N` a threshold over the rule's look-back (`from`); `KEEP`, `SORT`, `LIMIT`
+/// and `DROP` only shape the output. Other commands (`EVAL`, `GROK`, ...) are reported.
+fn translate_esql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, String> {
+    let text = rule.query.as_deref().ok_or("the rule has no `query`")?;
+    let window = history(rule.from.as_deref().unwrap_or("now-6m"))?;
+    let mut wheres = Vec::new();
+    let mut stats: Option<Stats> = None;
+    let mut threshold: Option<String> = None;
+    for (i, (at, command)) in esql_commands(text).into_iter().enumerate() {
+        let command = command.trim();
+        let word: String = command
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic() || *c == '_')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let body = command[word.len()..].trim();
+        match (i, word.as_str()) {
+            (0, "from") => {}
+            (0, _) => return Err("an ES|QL query that does not start with `FROM` is not translated".into()),
+            (_, "where") if stats.is_none() => {
+                let cond = eql::parse_condition(body)
+                    .map_err(|e| query_error(text, at + (command.len() - body.len()) + e.at, &e.message))?;
+                wheres.push(eql_condition(&cond)?);
+            }
+            (_, "stats") if stats.is_none() => stats = Some(esql_stats(body)?),
+            (_, "where") => {
+                let stats = stats.as_ref().expect("matched above");
+                if let Some(t) = esql_threshold(body, stats, &window, notes)? {
+                    if threshold.replace(t).is_some() {
+                        return Err("two conditions on the `STATS` are not translated: a k8scop threshold counts one thing".into());
+                    }
+                }
+            }
+            (_, "keep" | "sort" | "limit" | "drop") => {}
+            (_, other) => {
+                return Err(format!(
+                    "the ES|QL command `{}` is not translated (`FROM`, `WHERE`, `STATS ... BY`, `KEEP`, `SORT`, `LIMIT` and `DROP` are)",
+                    other.to_ascii_uppercase()
+                ))
+            }
+        }
+    }
+    let when = Expr::and(wheres);
+    let threshold = match (stats, threshold) {
+        (None, _) => None,
+        (Some(_), Some(t)) => Some(t),
+        // Every group with a match in the window is a row: every match is a hit, keyed by it.
+        (Some(stats), None) => Some(format!("count >= 1 within {window}{}", stats.by_text())),
+    };
+    if threshold.is_some() {
+        notes.push(format!("an ES|QL `STATS` is a threshold over the rule's look-back ({window}): Elastic counts the rows of each run, k8scop the matches in the {window} before each one"));
+    }
+    Ok(Translated::Rule(when, threshold))
+}
+
+/// An ES|QL `STATS`: its aggregations (name, function, argument) and `BY` paths.
+struct Stats {
+    aggregations: Vec<(String, String, String)>,
+    by: Vec<String>,
+}
+
+impl Stats {
+    fn by_text(&self) -> String {
+        if self.by.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", self.by.join(", "))
+        }
+    }
+}
+
+/// The commands of an ES|QL query, split at the `|` outside strings, with their byte offsets.
+fn esql_commands(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let (mut start, mut depth) = (0, 0i32);
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if text[i..].starts_with("\"\"\"") {
+            i += 3 + text[i + 3..]
+                .find("\"\"\"")
+                .map_or(text.len() - i - 3, |e| e + 3);
+            continue;
+        }
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if text[i..].starts_with("//") => {
+                i += text[i..].find('\n').unwrap_or(text.len() - i);
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b'|' if depth == 0 => {
+                out.push((start, &text[start..i]));
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push((start, &text[start.min(text.len())..]));
+    out
+}
+
+/// `name = FUNC(arg), ... BY f1, f2`.
+fn esql_stats(body: &str) -> Result<Stats, String> {
+    let lower = body.to_ascii_lowercase();
+    let (aggs, by) = match find_word(&lower, "by") {
+        Some(i) => (&body[..i], Some(&body[i + 2..])),
+        None => (body, None),
+    };
+    let mut aggregations = Vec::new();
+    for agg in split_top(aggs, ',') {
+        let agg = strip_comments(agg);
+        let agg = agg.trim();
+        if agg.is_empty() {
+            continue;
+        }
+        let (name, call) = match agg.split_once('=') {
+            Some((name, call)) if !name.contains('(') => (name.trim().to_owned(), call.trim()),
+            _ => (agg.to_owned(), agg),
+        };
+        let Some(open) = call.find('(') else {
+            return Err(format!("the aggregation `{agg}` is not translated"));
+        };
+        let function = call[..open].trim().to_ascii_lowercase();
+        let argument = call[open + 1..]
+            .trim_end()
+            .trim_end_matches(')')
+            .trim()
+            .to_owned();
+        aggregations.push((name, function, argument));
+    }
+    let mut keys = Vec::new();
+    for key in by.map(|b| split_top(b, ',')).unwrap_or_default() {
+        let key = strip_comments(key);
+        let key = key.trim().trim_matches('`');
+        let path = key_path(key, "`BY` key")?;
+        if !keys.contains(&path) {
+            keys.push(path);
+        }
+    }
+    Ok(Stats {
+        aggregations,
+        by: keys,
+    })
+}
+
+/// The condition on a `STATS` (`WHERE n >= 3`) as a threshold. A condition on the time of the
+/// rows is about the window: on the first time of a group (`MIN(@timestamp) >= NOW() - 9
+/// minutes`), it keeps the groups first seen in this run, which is a new terms threshold
+/// (`count < 2`); on the last time, every group of the window (`None`).
+fn esql_threshold(
+    body: &str,
+    stats: &Stats,
+    window: &str,
+    notes: &mut Vec<String>,
+) -> Result<Option<String>, String> {
+    let timestamp = stats.aggregations.iter().find(|(n, f, a)| {
+        matches!(f.as_str(), "min" | "max") && a == "@timestamp" && body.contains(n.as_str())
+    });
+    let cond = match (eql::parse_condition(body), timestamp) {
+        (Ok(cond), _) => cond,
+        (Err(_), Some((_, f, _))) if f == "min" => {
+            notes.push(format!("`{}` keeps the groups first seen in the latest run: a match is a hit when no other match of its group came in the {window} before it", one_line(body)));
+            return Ok(Some(format!(
+                "count < 2 within {window}{}",
+                stats.by_text()
+            )));
+        }
+        (Err(_), Some(_)) => {
+            notes.push(format!(
+                "`{}` is about the window: every group with a match in it",
+                one_line(body)
+            ));
+            return Ok(None);
+        }
+        (Err(e), None) => {
+            return Err(format!(
+                "the condition on the `STATS` does not translate: {}",
+                e.message
+            ))
+        }
+    };
+    let eql::Cond::Cmp { field, op, values } = &cond else {
+        return Err(
+            "a condition on the `STATS` other than one comparison is not translated".into(),
+        );
+    };
+    let Some((_, function, argument)) = stats.aggregations.iter().find(|(n, ..)| n == field) else {
+        return Err(format!("`{field}` is not an aggregation of the `STATS`"));
+    };
+    let counted = match function.as_str() {
+        "count" if matches!(argument.as_str(), "" | "*") => "count".to_owned(),
+        "count_distinct" => format!("distinct {}", key_path(argument.trim_matches('`'), "counted field")?),
+        other => {
+            return Err(format!(
+                "a condition on `{}({argument})` is not translated (on `COUNT(*)` and `COUNT_DISTINCT(field)` it is)",
+                other.to_ascii_uppercase()
+            ))
+        }
+    };
+    let symbol = match op {
+        eql::Op::Eq => "==",
+        eql::Op::Ne => "!=",
+        eql::Op::Lt => "<",
+        eql::Op::Le => "<=",
+        eql::Op::Gt => ">",
+        eql::Op::Ge => ">=",
+        _ => return Err(format!("the comparison of `{field}` is not translated")),
+    };
+    let [eql::Lit::Num(n)] = values.as_slice() else {
+        return Err(format!(
+            "`{field}` is compared with something other than a number"
+        ));
+    };
+    let n = n
+        .parse::<u64>()
+        .map_err(|_| format!("`{field}` is compared with `{n}`, not a whole number"))?;
+    Ok(Some(format!(
+        "{counted} {symbol} {n} within {window}{}",
+        stats.by_text()
+    )))
+}
+
+/// The byte offset of `word` as a whole word in `text` (lowercase), outside parentheses.
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let mut depth = 0i32;
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ if depth == 0 && text[i..].starts_with(word) => {
+                let before = text[..i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| c.is_whitespace());
+                let after = text[i + word.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| c.is_whitespace());
+                if before && after {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `text` split at `sep` outside parentheses.
+fn split_top(text: &str, sep: char) -> Vec<&str> {
+    let (mut out, mut start, mut depth) = (Vec::new(), 0, 0i32);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            c if c == sep && depth == 0 => {
+                out.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// `text` without its `// ...` comments.
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The path of a field a threshold or sequence keys by.
@@ -508,6 +794,7 @@ fn eql_condition(cond: &eql::Cond) -> Result<Expr, String> {
             op,
             values,
         } => eql_comparison(name, *op, values)?,
+        eql::Cond::Kql(query) => condition(query)?,
     })
 }
 

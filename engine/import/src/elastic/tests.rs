@@ -163,8 +163,8 @@ fn a_new_terms_rule_is_a_threshold_over_its_history_window() {
 
 #[test]
 fn esql_and_files_that_are_not_rules_are_reported() {
-    let out = import_one(&rule_file("esql", "esql", "from logs-*", ""));
-    assert!(matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.starts_with("an ES|QL rule")));
+    let out = import_one(&rule_file("esql", "esql", "from logs-* | eval a = 1", ""));
+    assert!(matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.contains("`EVAL`")));
     let out = import_one(&rule_file("query", "kuery", "event.action:(get or", ""));
     assert!(
         matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.contains("line 1 of the query")),
@@ -282,4 +282,84 @@ fn an_eql_sequence_becomes_a_sequence_with_inline_steps() {
         "{:?}",
         out.rules[0]
     );
+}
+
+/// The rule an ES|QL query (with `from` as the look-back) imports as: its `when` and
+/// `threshold` lines, or why it is skipped.
+fn esql(query: &str, from: Option<&str>) -> Result<String, String> {
+    let extra = from.map(|f| format!("from = \"{f}\"")).unwrap_or_default();
+    let out = import_one(&rule_file("esql", "esql", query, &extra));
+    match &out.rules[0].outcome {
+        Outcome::Skipped(reason) => Err(reason.clone()),
+        Outcome::Imported(_) => {
+            let text = &out.files[0].text;
+            let source = k8scop_grammar::SourceFile::new("test_rule.rules", text.as_str());
+            assert!(k8scop_grammar::parse(&source).is_ok(), "{text}");
+            // `when` over one line (the import wraps long ones), then `threshold`.
+            let body = text.split("    when        ").nth(1).expect("a when");
+            let body = body.trim_end().trim_end_matches('}');
+            let (when, threshold) = match body.split_once("    threshold   ") {
+                Some((when, threshold)) => (when, Some(threshold.trim())),
+                None => (body, None),
+            };
+            let when = when.split_whitespace().collect::<Vec<_>>().join(" ");
+            Ok(match threshold {
+                Some(t) => format!("when        {when}\nthreshold   {t}"),
+                None => format!("when        {when}"),
+            })
+        }
+    }
+}
+
+#[test]
+fn esql_where_is_a_rule_and_stats_a_threshold() {
+    for (query, from, expected) in [
+        (
+            "FROM logs-* | WHERE kubernetes.audit.verb IN (\"get\", \"list\") AND user.name IS NOT NULL\n  AND NOT user.name LIKE \"system:*\" // humans\n| KEEP user.name",
+            None,
+            "when        verb in [\"get\", \"list\"] and exists user.username and not user.username startswith \"system:\"",
+        ),
+        (
+            "from logs-* | where to_string(source.ip) not in (\"::1\") and user.name rlike \"adm.n\" and KQL(\"\"\" kubernetes.audit.objectRef.resource:secrets \"\"\")",
+            None,
+            "when        not sourceIPs == \"::1\" and user.username matches \"^(?:adm.n)$\" and objectRef.resource == \"secrets\"",
+        ),
+        (
+            "from logs-* | where event.action == \"delete\" | stats n = count(*), names = values(kubernetes.audit.objectRef.name) by user.name, kubernetes.audit.user.username | where n >= 5",
+            None,
+            "when        verb == \"delete\"\nthreshold   count >= 5 within 6m by user.username",
+        ),
+        (
+            "from logs-* | where event.action == \"get\" | stats Esql.names = count_distinct(kubernetes.audit.objectRef.name) by source.ip | where Esql.names > 2",
+            Some("now-10m"),
+            "when        verb == \"get\"\nthreshold   distinct objectRef.name > 2 within 10m by sourceIPs",
+        ),
+        (
+            "from logs-* | where event.action == \"get\" | stats first = MIN(@timestamp), n = COUNT(*) by user.name | where first >= NOW() - 9 minutes",
+            Some("now-5d"),
+            "when        verb == \"get\"\nthreshold   count < 2 within 5d by user.username",
+        ),
+    ] {
+        assert_eq!(esql(query, from).as_deref(), Ok(expected), "{query}");
+    }
+}
+
+#[test]
+fn esql_that_does_not_translate_says_why() {
+    for (query, reason) in [
+        ("from logs-* | eval x = 1 | where x == 1", "the ES|QL command `EVAL`"),
+        ("row a = 1", "does not start with `FROM`"),
+        (
+            "from logs-* | stats n = count(*), d = count_distinct(user.name) by kubernetes.audit.verb | where n > 1 and d > 1",
+            "other than one comparison",
+        ),
+        (
+            "from logs-* | stats s = sum(kubernetes.audit.responseStatus.code) by user.name | where s > 1",
+            "`SUM(kubernetes.audit.responseStatus.code)` is not translated",
+        ),
+        ("from logs-* | where length(user.name) > 3", "the function `length`"),
+    ] {
+        let got = esql(query, None).expect_err(query);
+        assert!(got.contains(reason), "{query}: {got}");
+    }
 }
