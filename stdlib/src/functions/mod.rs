@@ -92,5 +92,6 @@ pub(crate) static ALL: &[&dyn Function] = &[
     &trim::Trim,
     &upper::Upper,
     &uri_param::UriParam,
+    &uri_param::UriParams,
     &weekday::Weekday,
 ];

@@ -8,6 +8,9 @@ use crate::{ArgError, ArgShape, CallError, Compiled, Example, Function, Param, S
 /// `uri_param(uri, name)`
 pub(crate) struct UriParam;
 
+/// `uri_params(uri, name)`
+pub(crate) struct UriParams;
+
 const DOCS: &str = "\
 The value of the query parameter `name` in the request URI `uri` (an audit event's \
 `requestURI`), percent-decoded, with `+` read as a space. When the parameter is repeated, as \
@@ -15,8 +18,8 @@ The value of the query parameter `name` in the request URI `uri` (an audit event
 returned: `sh`. A parameter written without `=` (`?watch`) has the empty value.
 
 This is how Falco's k8saudit plugin extracts `ka.uri.param[NAME]` (Go's `net/url`, first \
-value), so `k8scop import falco` translates that field to this function. To test every value of \
-a repeated parameter, match the URI itself: `requestURI matches \"[?&]command=curl(&|$)\"`.
+value), so `k8scop import falco` translates that field to this function. Every value of a \
+repeated parameter is [`uri_params`](uri_params.md).
 
 Missing when `uri` is not a string, has no such parameter, or is a URI that Go's `net/url` \
 rejects and the plugin then reads nothing from: a control character, a `%` not followed by two \
@@ -82,6 +85,63 @@ const SPEC: Spec = Spec {
     ],
 };
 
+const PARAMS_DOCS: &str = "\
+Every value of the query parameter `name` in the request URI `uri`, in order, each \
+percent-decoded with `+` read as a space: the whole command of an exec request, whose words come \
+as repeated `command` parameters (`?command=sh&command=-c&command=id`). \
+`join(uri_params(requestURI, \"command\"), \" \")` is the command line, `sh -c id`.
+
+The URI is read as for [`uri_param`](uri_param.md), which gives the first value. An empty list \
+when there is no such parameter. Missing when `uri` is not a string or is a URI that Go's \
+`net/url` rejects. A constant `name` that is not a string is an error when the ruleset loads.";
+
+const PARAMS_SPEC: Spec = Spec {
+    name: "uri_params",
+    params: SPEC.params,
+    returns: "list of strings",
+    docs: PARAMS_DOCS,
+    examples: &[
+        Example {
+            call: r#"uri_params("/api/v1/namespaces/web/pods/api-0/exec?command=sh&command=-c&command=curl+https%3A%2F%2Fx&container=api", "command")"#,
+            args: r#"["/api/v1/namespaces/web/pods/api-0/exec?command=sh&command=-c&command=curl+https%3A%2F%2Fx&container=api", "command"]"#,
+            result: r#"["sh", "-c", "curl https://x"]"#,
+        },
+        Example {
+            call: r#"uri_params("/api/v1/pods?limit=500", "command")"#,
+            args: r#"["/api/v1/pods?limit=500", "command"]"#,
+            result: "[]",
+        },
+        Example {
+            call: r#"uri_params("/api/v1/pods?limit=500&x=%zz", "limit")"#,
+            args: r#"["/api/v1/pods?limit=500&x=%zz", "limit"]"#,
+            result: "null",
+        },
+    ],
+};
+
+impl Function for UriParams {
+    fn spec(&self) -> &'static Spec {
+        &PARAMS_SPEC
+    }
+
+    fn compile(&self, args: &[ArgShape<'_>]) -> Result<Box<dyn Compiled>, ArgError> {
+        args::const_str(args, 1)?;
+        Ok(Box::new(UriParamsFn))
+    }
+}
+
+struct UriParamsFn;
+
+impl Compiled for UriParamsFn {
+    fn call(&self, args: &[&Value]) -> Result<Option<Value>, CallError> {
+        let [uri, name] = args::exact(args)?;
+        let (Some(uri), Some(name)) = (uri.as_str(), name.as_str()) else {
+            return Ok(None);
+        };
+        Ok(values(uri, name).map(|v| Value::Array(v.into_iter().map(Value::String).collect())))
+    }
+}
+
 impl Function for UriParam {
     fn spec(&self) -> &'static Spec {
         &SPEC
@@ -113,21 +173,32 @@ impl Compiled for UriParamFn {
 /// the query or the fragment (each is unescaped), and on a `;` in any query pair. The
 /// fragment is cut at the first `#` before the query at the first `?`.
 fn first_value(uri: &str, name: &str) -> Option<String> {
+    values(uri, name)?.into_iter().next()
+}
+
+/// Every value of the query parameter `name` in `uri`, in order (none without a query); `None`
+/// where Go's parsing fails, as for [`first_value`].
+fn values(uri: &str, name: &str) -> Option<Vec<String>> {
     let bytes = uri.as_bytes();
     if bytes.iter().any(|&b| b < 0x20 || b == 0x7f) || !escapes_are_valid(bytes) {
         return None;
     }
     let without_fragment = uri.split_once('#').map_or(uri, |(before, _)| before);
-    let (_, query) = without_fragment.split_once('?')?;
+    let Some((_, query)) = without_fragment.split_once('?') else {
+        return Some(Vec::new());
+    };
     if query.contains(';') {
         return None;
     }
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-        .find(|(key, _)| decode(key) == name)
-        .map(|(_, value)| decode(value).into_owned())
+    Some(
+        query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            .filter(|(key, _)| decode(key) == name)
+            .map(|(_, value)| decode(value).into_owned())
+            .collect(),
+    )
 }
 
 /// Whether every `%` starts an escape of two hex digits.
@@ -190,6 +261,19 @@ mod tests {
         assert_eq!(first_value(uri, "command").as_deref(), Some("bash"));
         assert_eq!(first_value(uri, "tty").as_deref(), Some("true"));
         assert_eq!(first_value(uri, "stdin"), None);
+    }
+
+    #[test]
+    fn every_value_in_order() {
+        let uri =
+            "/api/v1/namespaces/d/pods/p/exec?command=bash&command=-c&command=curl%20x&tty=true";
+        assert_eq!(values(uri, "command").unwrap(), ["bash", "-c", "curl x"]);
+        assert_eq!(values(uri, "stdin").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            values("/api/v1/pods", "command").unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(values("/x?a=%zz", "a"), None);
     }
 
     #[test]
