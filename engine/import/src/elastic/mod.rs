@@ -24,7 +24,7 @@ mod kql;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use serde::Deserialize;
@@ -267,10 +267,11 @@ fn translate_eql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, Str
 /// and `DROP` only shape the output. Other commands (`EVAL`, `GROK`, ...) are reported.
 fn translate_esql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, String> {
     let text = rule.query.as_deref().ok_or("the rule has no `query`")?;
-    let window = history(rule.from.as_deref().unwrap_or("now-6m"))?;
+    let mut window = history(rule.from.as_deref().unwrap_or("now-6m"))?;
     let mut wheres = Vec::new();
     let mut stats: Option<Stats> = None;
     let mut threshold: Option<String> = None;
+    let mut computed = Computed::default();
     for (i, (at, command)) in esql_commands(text).into_iter().enumerate() {
         let command = command.trim();
         let word: String = command
@@ -285,9 +286,34 @@ fn translate_esql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, St
             (_, "where") if stats.is_none() => {
                 let cond = eql::parse_condition(body)
                     .map_err(|e| query_error(text, at + (command.len() - body.len()) + e.at, &e.message))?;
-                wheres.push(eql_condition(&cond)?);
+                wheres.push(computed_condition(&cond, &computed)?);
             }
-            (_, "stats") if stats.is_none() => stats = Some(esql_stats(body)?),
+            (_, "eval") if stats.is_none() => {
+                for assignment in split_top(body, ',') {
+                    let assignment = strip_comments(assignment);
+                    let Some((name, value)) = assignment.split_once('=') else {
+                        return Err(format!("the `EVAL` `{}` does not translate", one_line(&assignment)));
+                    };
+                    let name = name.trim().trim_matches('`').to_owned();
+                    let value = esql_eval(value.trim(), &computed, &name);
+                    computed.0.insert(name, value);
+                }
+            }
+            (_, "grok") if stats.is_none() => {
+                let (name, value) = esql_grok(body, &computed)?;
+                if value.is_ok() {
+                    notes.push("the exec command that the query takes from `requestURI` (`URL_DECODE`, `GROK`, `REPLACE`) is `join(uri_params(requestURI, \"command\"), \" \")`, every `command` parameter decoded and joined with spaces".into());
+                }
+                computed.0.insert(name, value);
+            }
+            (_, "stats") if stats.is_none() => {
+                let (parsed, bucket) = esql_stats(body, &computed)?;
+                if let Some(bucket) = bucket {
+                    notes.push(format!("the `STATS` groups by a time bucket of {bucket}: the threshold counts over the {bucket} before each match, a sliding window where Elastic's buckets are fixed"));
+                    window = bucket;
+                }
+                stats = Some(parsed);
+            }
             (_, "where") => {
                 let stats = stats.as_ref().expect("matched above");
                 if let Some(t) = esql_threshold(body, stats, &window, notes)? {
@@ -316,6 +342,82 @@ fn translate_esql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, St
         notes.push(format!("an ES|QL `STATS` is a threshold over the rule's look-back ({window}): Elastic counts the rows of each run, k8scop the matches in the {window} before each one"));
     }
     Ok(Translated::Rule(when, threshold))
+}
+
+/// Marks a time bucket (`DATE_TRUNC(1 minute, @timestamp)`), followed by its k8scop duration.
+const BUCKET: &str = "bucket:";
+
+/// Marks the decoded request URI (`URL_DECODE(kubernetes.audit.requestURI)`).
+const DECODED_URI: &str = "url_decode(requestURI)";
+
+/// What an `EVAL` computes: the decoded request URI, a `REPLACE` of the exec command that keeps
+/// it the exec command (the `command=`, `&` and `+` the query takes out), or a field that does
+/// not translate (which is an error only if a condition reads it).
+fn esql_eval(value: &str, computed: &Computed, name: &str) -> ComputedField {
+    let lower = value.to_ascii_lowercase();
+    let args = value
+        .find('(')
+        .map(|open| value[open + 1..].trim_end().trim_end_matches(')'))
+        .unwrap_or("");
+    let first = split_top(args, ',')[0].trim().trim_matches('`');
+    if lower.starts_with("url_decode(")
+        && matches!(field(first), Ok(Field::Path(p)) if p == "requestURI")
+    {
+        return Ok((DECODED_URI.to_owned(), String::new()));
+    }
+    // `DATE_TRUNC(1 minute, @timestamp)`, a time bucket to group by: the window of a threshold.
+    if lower.starts_with("date_trunc(")
+        && split_top(args, ',')
+            .get(1)
+            .is_some_and(|t| t.trim() == "@timestamp")
+    {
+        let mut words = first.split_whitespace();
+        let (n, unit) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+        let unit = match unit.trim_end_matches('s') {
+            "second" => "s",
+            "minute" => "m",
+            "hour" => "h",
+            "day" => "d",
+            _ => "",
+        };
+        if let (Ok(n), false) = (n.parse::<u64>(), unit.is_empty()) {
+            return Ok((format!("{BUCKET}{n}{unit}"), String::new()));
+        }
+    }
+    if lower.starts_with("replace(") {
+        if let Some(Ok((expr, exists))) = computed.0.get(first) {
+            if expr == EXEC_COMMAND.0 {
+                return Ok((expr.clone(), exists.clone()));
+            }
+        }
+    }
+    Err(format!(
+        "the field `{name}` that `EVAL` computes (`{}`) does not translate",
+        one_line(value)
+    ))
+}
+
+/// A `GROK` of the decoded request URI that takes out the query of an exec request
+/// (`%{DATA}/exec\\?%{DATA:raw_commands}&(?:container|...)=...`): that name is the exec
+/// command, once `REPLACE` has taken out `command=`, `&` and `+`.
+fn esql_grok(body: &str, computed: &Computed) -> Result<(String, ComputedField), String> {
+    let (input, pattern) = body
+        .split_once('"')
+        .ok_or_else(|| format!("the `GROK` `{}` does not translate", one_line(body)))?;
+    let input = input.trim().trim_matches('`');
+    let decoded = matches!(computed.0.get(input), Some(Ok((e, _))) if e == DECODED_URI);
+    let exec = pattern.find("/exec").and_then(|at| {
+        let rest = &pattern[at..];
+        let start = rest.find("%{DATA:")? + "%{DATA:".len();
+        let end = rest[start..].find('}')?;
+        rest[start + end..]
+            .starts_with("}&")
+            .then(|| rest[start..start + end].to_owned())
+    });
+    match exec {
+        Some(name) if decoded => Ok((name, Ok((EXEC_COMMAND.0.to_owned(), EXEC_COMMAND.1.to_owned())))),
+        _ => Err(format!("the `GROK` `{}` does not translate (a `GROK` of the exec command in `requestURI` does)", one_line(body))),
+    }
 }
 
 /// An ES|QL `STATS`: its aggregations (name, function, argument) and `BY` paths.
@@ -372,8 +474,8 @@ fn esql_commands(text: &str) -> Vec<(usize, &str)> {
     out
 }
 
-/// `name = FUNC(arg), ... BY f1, f2`.
-fn esql_stats(body: &str) -> Result<Stats, String> {
+/// `name = FUNC(arg), ... BY f1, f2`, and the duration of a time bucket among the keys.
+fn esql_stats(body: &str, computed: &Computed) -> Result<(Stats, Option<String>), String> {
     let lower = body.to_ascii_lowercase();
     let (aggs, by) = match find_word(&lower, "by") {
         Some(i) => (&body[..i], Some(&body[i + 2..])),
@@ -402,18 +504,28 @@ fn esql_stats(body: &str) -> Result<Stats, String> {
         aggregations.push((name, function, argument));
     }
     let mut keys = Vec::new();
+    let mut bucket = None;
     for key in by.map(|b| split_top(b, ',')).unwrap_or_default() {
         let key = strip_comments(key);
         let key = key.trim().trim_matches('`');
+        if let Some(Ok((marked, _))) = computed.0.get(key) {
+            if let Some(duration) = marked.strip_prefix(BUCKET) {
+                bucket = Some(duration.to_owned());
+                continue;
+            }
+        }
         let path = key_path(key, "`BY` key")?;
         if !keys.contains(&path) {
             keys.push(path);
         }
     }
-    Ok(Stats {
-        aggregations,
-        by: keys,
-    })
+    Ok((
+        Stats {
+            aggregations,
+            by: keys,
+        },
+        bucket,
+    ))
 }
 
 /// The condition on a `STATS` (`WHERE n >= 3`) as a threshold. A condition on the time of the
@@ -781,19 +893,50 @@ fn one_value(field: &Field, name: &str, value: &Value) -> Result<Expr, String> {
 
 /// The k8scop condition of an EQL condition.
 fn eql_condition(cond: &eql::Cond) -> Result<Expr, String> {
+    computed_condition(cond, &Computed::default())
+}
+
+/// Fields an ES|QL query computes (`EVAL`, `GROK`), by name: the k8scop expression of the value
+/// and the condition that it is there, or why it does not translate.
+#[derive(Default)]
+struct Computed(HashMap<String, ComputedField>);
+
+/// A computed field: the k8scop expression of its value and the condition that it is there, or
+/// why it does not translate.
+type ComputedField = Result<(String, String), String>;
+
+/// The command line of an exec request, which Elastic's rules compute from its `requestURI`
+/// with `URL_DECODE`, `GROK` and `REPLACE`.
+const EXEC_COMMAND: (&str, &str) = (
+    r#"join(uri_params(requestURI, "command"), " ")"#,
+    r#"len(uri_params(requestURI, "command")) > 0"#,
+);
+
+/// [`eql_condition`], with the fields an ES|QL query computed.
+fn computed_condition(cond: &eql::Cond, computed: &Computed) -> Result<Expr, String> {
     Ok(match cond {
-        eql::Cond::Or(parts) => {
-            Expr::or(parts.iter().map(eql_condition).collect::<Result<_, _>>()?)
-        }
-        eql::Cond::And(parts) => {
-            Expr::and(parts.iter().map(eql_condition).collect::<Result<_, _>>()?)
-        }
-        eql::Cond::Not(inner) => Expr::negate(eql_condition(inner)?),
+        eql::Cond::Or(parts) => Expr::or(
+            parts
+                .iter()
+                .map(|p| computed_condition(p, computed))
+                .collect::<Result<_, _>>()?,
+        ),
+        eql::Cond::And(parts) => Expr::and(
+            parts
+                .iter()
+                .map(|p| computed_condition(p, computed))
+                .collect::<Result<_, _>>()?,
+        ),
+        eql::Cond::Not(inner) => Expr::negate(computed_condition(inner, computed)?),
         eql::Cond::Cmp {
             field: name,
             op,
             values,
-        } => eql_comparison(name, *op, values)?,
+        } => match computed.0.get(name) {
+            Some(Ok((value, exists))) => computed_comparison(name, value, exists, *op, values)?,
+            Some(Err(reason)) => return Err(reason.clone()),
+            None => eql_comparison(name, *op, values)?,
+        },
         eql::Cond::Kql(query) => condition(query)?,
     })
 }
@@ -830,6 +973,42 @@ fn eql_pattern(pattern: &str) -> Vec<Piece> {
         pieces.push(Piece::Text(text));
     }
     pieces
+}
+
+/// A comparison of a computed field: its expression stands where a path would.
+fn computed_comparison(
+    name: &str,
+    value: &str,
+    exists: &str,
+    op: eql::Op,
+    values: &[eql::Lit],
+) -> Result<Expr, String> {
+    use eql::{Lit, Op};
+    match (op, values) {
+        (Op::Eq, [Lit::Null]) => Ok(Expr::negate(Expr::Atom(exists.to_owned()))),
+        (Op::Ne, [Lit::Null]) => Ok(Expr::Atom(exists.to_owned())),
+        (Op::Regex(insensitive), _) => Ok(Expr::or(
+            values
+                .iter()
+                .map(|v| match v {
+                    Lit::Str(re) => Ok(Expr::Atom(format!(
+                        "{value} matches {}",
+                        quote(&format!(
+                            "{}(?s)^(?:{re})$",
+                            if insensitive { "(?i)" } else { "" }
+                        ))
+                    ))),
+                    _ => Err(format!(
+                        "`{name}` is compared with something other than a string"
+                    )),
+                })
+                .collect::<Result<_, String>>()?,
+        )),
+        (Op::Eq, [Lit::Str(text)]) => Ok(Expr::Atom(format!("{value} == {}", quote(text)))),
+        _ => Err(format!(
+            "this comparison of the computed `{name}` is not translated"
+        )),
+    }
 }
 
 /// One EQL comparison.

@@ -163,8 +163,8 @@ fn a_new_terms_rule_is_a_threshold_over_its_history_window() {
 
 #[test]
 fn esql_and_files_that_are_not_rules_are_reported() {
-    let out = import_one(&rule_file("esql", "esql", "from logs-* | eval a = 1", ""));
-    assert!(matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.contains("`EVAL`")));
+    let out = import_one(&rule_file("esql", "esql", "from logs-* | grep a", ""));
+    assert!(matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.contains("`GREP`")));
     let out = import_one(&rule_file("query", "kuery", "event.action:(get or", ""));
     assert!(
         matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.contains("line 1 of the query")),
@@ -347,7 +347,11 @@ fn esql_where_is_a_rule_and_stats_a_threshold() {
 #[test]
 fn esql_that_does_not_translate_says_why() {
     for (query, reason) in [
-        ("from logs-* | eval x = 1 | where x == 1", "the ES|QL command `EVAL`"),
+        (
+            "from logs-* | eval x = to_upper(user.name) | where x == \"A\"",
+            "the field `x` that `EVAL` computes (`to_upper(user.name)`) does not translate",
+        ),
+        ("from logs-* | dissect user.name \"%{a}\"", "the ES|QL command `DISSECT`"),
         ("row a = 1", "does not start with `FROM`"),
         (
             "from logs-* | stats n = count(*), d = count_distinct(user.name) by kubernetes.audit.verb | where n > 1 and d > 1",
@@ -362,4 +366,32 @@ fn esql_that_does_not_translate_says_why() {
         let got = esql(query, None).expect_err(query);
         assert!(got.contains(reason), "{query}: {got}");
     }
+}
+
+/// The idiom of Elastic's exec rules (`URL_DECODE`, `GROK` of the query, `REPLACE`) is the exec
+/// command, and a `DATE_TRUNC` bucket among the `BY` keys is the threshold's window.
+#[test]
+fn esql_exec_commands_and_time_buckets() {
+    let exec = "FROM logs-* | WHERE kubernetes.audit.objectRef.subresource == \"exec\"\n\
+        | EVAL decoded = URL_DECODE(kubernetes.audit.requestURI)\n\
+        | GROK decoded \"%{DATA}/exec\\\\?%{DATA:raw}&(?:container|stdin|stdout|stderr)=%{GREEDYDATA}\"\n\
+        | EVAL c = REPLACE(raw, \"command=\", \"\")\n| EVAL c = REPLACE(c, \"&\", \" \")\n\
+        | WHERE c IS NOT NULL AND c RLIKE \".*curl.*\"\n\
+        | EVAL label = CASE(c RLIKE \".*x.*\", \"x\", \"y\")";
+    assert_eq!(
+        esql(exec, None).as_deref(),
+        Ok("when        objectRef.subresource == \"exec\" and len(uri_params(requestURI, \"command\")) > 0 and join(uri_params(requestURI, \"command\"), \" \") matches \"(?s)^(?:.*curl.*)$\"")
+    );
+    let bucketed = "from logs-* | eval t = date_trunc(5 minutes, @timestamp) | where event.action == \"list\"\n\
+        | stats n = count_distinct(kubernetes.audit.objectRef.resource) by user.name, t | where n >= 4";
+    assert_eq!(
+        esql(bucketed, Some("now-1h")).as_deref(),
+        Ok("when        verb == \"list\"\nthreshold   distinct objectRef.resource >= 4 within 5m by user.username")
+    );
+    // A `GROK` of something else does not translate.
+    let other = "from logs-* | grok user.name \"%{WORD:first}\" | where first == \"a\"";
+    assert!(
+        esql(other, None).expect_err(other).contains("`GROK`"),
+        "{other}"
+    );
 }
