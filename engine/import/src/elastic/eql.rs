@@ -82,18 +82,23 @@ pub(crate) use super::kql::SyntaxError;
 /// (`IS [NOT] NULL`, `[NOT] RLIKE`, `NOT LIKE`, `STARTS_WITH`, `ENDS_WITH`, `TO_STRING(field)`,
 /// `KQL("""...""")`).
 pub(crate) fn parse_condition(text: &str) -> Result<Cond, SyntaxError> {
-    let mut p = Parser { text, at: 0 };
+    let mut p = Parser {
+        text,
+        at: 0,
+        open_comment: None,
+    };
     let cond = p.or()?;
-    p.skip();
-    if p.at < text.len() {
-        return Err(p.error("`and`, `or` or the end of the condition"));
-    }
+    p.finish("`and`, `or` or the end of the condition")?;
     Ok(cond)
 }
 
 /// Parses an EQL query.
 pub(crate) fn parse(text: &str) -> Result<Query, SyntaxError> {
-    let mut p = Parser { text, at: 0 };
+    let mut p = Parser {
+        text,
+        at: 0,
+        open_comment: None,
+    };
     let query = if p.word("sequence") {
         p.sequence()?
     } else {
@@ -103,15 +108,32 @@ pub(crate) fn parse(text: &str) -> Result<Query, SyntaxError> {
     if p.rest().starts_with('|') {
         return Err(p.unsupported("a pipe (`| ...`)"));
     }
-    if p.at < text.len() {
-        return Err(p.error("the end of the query"));
-    }
+    p.finish("the end of the query")?;
     Ok(query)
 }
 
 struct Parser<'t> {
     text: &'t str,
     at: usize,
+    /// Where a `/*` without its `*/` starts, reported once the query is read.
+    open_comment: Option<usize>,
+}
+
+impl Parser<'_> {
+    /// The error for what is left at the end of the query, or for an unterminated comment.
+    fn finish(&mut self, expected: &str) -> Result<(), SyntaxError> {
+        self.skip();
+        if let Some(at) = self.open_comment {
+            return Err(SyntaxError {
+                at,
+                message: "a comment `/*` has no closing `*/`".into(),
+            });
+        }
+        if self.at < self.text.len() {
+            return Err(self.error(expected));
+        }
+        Ok(())
+    }
 }
 
 impl Parser<'_> {
@@ -126,7 +148,13 @@ impl Parser<'_> {
             let trimmed = rest.trim_start();
             let (blank, len) = (rest.len() - trimmed.len(), trimmed.len());
             let comment = if trimmed.starts_with("/*") {
-                trimmed.find("*/").map_or(len, |i| i + 2)
+                match trimmed.find("*/") {
+                    Some(i) => i + 2,
+                    None => {
+                        self.open_comment.get_or_insert(self.at + blank);
+                        len
+                    }
+                }
             } else if trimmed.starts_with("//") {
                 trimmed.find('\n').unwrap_or(len)
             } else {
@@ -360,9 +388,10 @@ impl Parser<'_> {
             ("stringContains", Op::Contains),
         ] {
             let rest = self.rest();
-            if rest.len() > name.len()
-                && rest[..name.len()].eq_ignore_ascii_case(name)
-                && matches!(rest.as_bytes()[name.len()], b'(' | b'~')
+            if rest
+                .get(..name.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(name))
+                && matches!(rest.as_bytes().get(name.len()), Some(b'(' | b'~'))
             {
                 self.at += name.len();
                 let insensitive = self.symbol("~");
@@ -618,6 +647,11 @@ mod tests {
                 "second `[any where ...]` step",
             ),
             ("any where a == \"open", "no closing"),
+            (
+                "any where a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9} 1",
+                "a comparison",
+            ),
+            ("any where a == 1 /* open", "no closing `*/`"),
         ] {
             let e = parse(query).expect_err(query);
             assert!(e.message.contains(message), "{query}: {e:?}");

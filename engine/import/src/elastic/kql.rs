@@ -300,8 +300,13 @@ impl Parser<'_> {
                 let Some(escaped) = self.peek() else {
                     return Err(self.error("a character after `\\`"));
                 };
-                text.push(escaped);
                 self.at += escaped.len_utf8();
+                text.push(match escaped {
+                    't' => '\t',
+                    'n' => '\n',
+                    'r' => '\r',
+                    c => c,
+                });
             } else if c == '*' {
                 if !text.is_empty() {
                     pieces.push(Piece::Text(std::mem::take(&mut text)));
@@ -314,7 +319,7 @@ impl Parser<'_> {
                 self.skip_ws();
                 let ends = match self.peek() {
                     None | Some(')') => true,
-                    Some(c) if SPECIAL.contains(&c) => true,
+                    Some(c) if c != '\\' && SPECIAL.contains(&c) => true,
                     _ => self.at_keyword("and") || self.at_keyword("or") || self.at_keyword("not"),
                 };
                 if ends {
@@ -352,10 +357,20 @@ impl Parser<'_> {
             self.at += c.len_utf8();
             match c {
                 '"' => return Ok(Value::Quoted(text)),
+                // Kibana decodes `\"`, `\\`, `\t`, `\n`, `\r`; other backslashes stay.
                 '\\' => {
                     let Some(escaped) = self.peek() else { continue };
+                    match escaped {
+                        '"' | '\\' => text.push(escaped),
+                        't' => text.push('\t'),
+                        'n' => text.push('\n'),
+                        'r' => text.push('\r'),
+                        _ => {
+                            text.push('\\');
+                            continue;
+                        }
+                    }
                     self.at += escaped.len_utf8();
-                    text.push(escaped);
                 }
                 c => text.push(c),
             }
@@ -443,6 +458,20 @@ mod tests {
                     "b".into(),
                     Values::One(Value::Unquoted(vec![text("android")]))
                 ),
+            ])
+        );
+    }
+
+    #[test]
+    fn escapes_as_kibana_reads_them() {
+        assert_eq!(
+            parse(r#"a:foo \*bar and b:"x\.y\"z""#).unwrap(),
+            Query::And(vec![
+                Query::Field(
+                    "a".into(),
+                    Values::One(Value::Unquoted(vec![text("foo *bar")]))
+                ),
+                Query::Field("b".into(), Values::One(Value::Quoted("x\\.y\"z".into()))),
             ])
         );
     }

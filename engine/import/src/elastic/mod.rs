@@ -226,8 +226,11 @@ fn translate(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, String>
         "a new terms rule is a threshold: a match is a hit when no other match of its {} was in the {within} before it (Elastic looks back from the start of each run of the rule, k8scop from each event), and k8scop's history starts when it starts reading",
         if by.len() == 1 { "value" } else { "values" }
     ));
+    // Elastic's terms aggregation leaves out the documents without a value of the fields.
+    let mut parts = vec![when];
+    parts.extend(by.iter().map(|k| Expr::Atom(format!("exists {k}"))));
     Ok(Translated::Rule(
-        when,
+        Expr::and(parts),
         Some(format!("count < 2 within {within} by {}", by.join(", "))),
     ))
 }
@@ -248,9 +251,16 @@ fn translate_eql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, Str
                 fields.iter().map(|f| key_path(f, "join key")).collect()
             };
             let by = keys(&by)?;
+            // EQL joins on values only: an event without one of its keys takes no step.
             let steps = steps
                 .iter()
-                .map(|(cond, own)| Ok((eql_condition(cond)?, keys(own)?)))
+                .map(|(cond, own)| {
+                    let own = keys(own)?;
+                    let key = if own.is_empty() { &by } else { &own };
+                    let mut parts = vec![eql_condition(cond)?];
+                    parts.extend(key.iter().map(|k| Expr::Atom(format!("exists {k}"))));
+                    Ok((Expr::and(parts), own))
+                })
                 .collect::<Result<Vec<_>, String>>()?;
             let keyed = steps.iter().filter(|(_, own)| !own.is_empty()).count();
             if by.is_empty() && keyed > 0 && keyed < steps.len() {
@@ -680,7 +690,11 @@ fn history(start: &str) -> Result<String, String> {
         .map_err(|_| format!("the history window start `{start}` has no number"))?;
     let (n, unit) = match unit {
         "s" | "m" | "h" | "d" => (n, unit),
-        "w" => (n * 7, "d"),
+        "w" => (
+            n.checked_mul(7)
+                .ok_or_else(|| format!("the window `{start}` is too long"))?,
+            "d",
+        ),
         _ => {
             return Err(format!(
                 "the history window start `{start}` has a unit k8scop has no duration for (`s`, `m`, `h`, `d`, `w` are)"
@@ -706,6 +720,17 @@ enum Field {
 
 const DECISION: &str = r#"annotations["authorization.k8s.io/decision"]"#;
 
+/// The maps of an audit event whose keys are names of their own (often with dots), not paths.
+const MAPS: &[&str] = &[
+    "extra",
+    "labels",
+    "annotations",
+    "nodeSelector",
+    "matchLabels",
+    "data",
+    "stringData",
+];
+
 /// Maps an Elastic field to what it is in the audit event.
 fn field(name: &str) -> Result<Field, String> {
     if let Some(rest) = name.strip_prefix("kubernetes.audit.") {
@@ -721,8 +746,23 @@ fn field(name: &str) -> Result<Field, String> {
                 key.as_str(),
             ])));
         }
+        // The keys of a map (`user.extra`, labels, a node selector) may hold dots of their own
+        // (`authentication.kubernetes.io/pod-name`): what follows the map's name is one key.
         let segments: Vec<&str> = rest.split('.').collect();
-        return Ok(Field::Path(crate::write::path(&segments)));
+        let map = segments
+            .iter()
+            .position(|s| MAPS.contains(s))
+            .filter(|&i| i + 1 < segments.len());
+        let path = match map {
+            Some(i) => {
+                let key = segments[i + 1..].join(".");
+                let mut parts: Vec<&str> = segments[..=i].to_vec();
+                parts.push(&key);
+                crate::write::path(&parts)
+            }
+            None => crate::write::path(&segments),
+        };
+        return Ok(Field::Path(path));
     }
     Ok(match name {
         "event.action" => Field::Path("verb".into()),
@@ -809,7 +849,8 @@ fn field_values(field: &Field, name: &str, values: &Values) -> Result<Expr, Stri
 /// `contains` for one wildcard at either or both ends; `None` for the other values.
 fn string_test(value: &Value) -> Option<(&'static str, String)> {
     match value {
-        Value::Quoted(text) => Some(("==", text.clone())),
+        Value::Quoted(text) if !is_number(text) => Some(("==", text.clone())),
+        Value::Quoted(_) => None,
         Value::Unquoted(pieces) => match pieces.as_slice() {
             [Piece::Text(t)] if !is_scalar_word(t) => Some(("==", t.clone())),
             [Piece::Text(t), Piece::Any] => Some(("startswith", t.clone())),
@@ -822,7 +863,22 @@ fn string_test(value: &Value) -> Option<(&'static str, String)> {
 
 /// An unquoted `true`, `false` or number, which KQL compares with a boolean or number field.
 fn is_scalar_word(text: &str) -> bool {
-    matches!(text, "true" | "false") || text.parse::<f64>().is_ok_and(f64::is_finite)
+    matches!(text, "true" | "false") || is_number(text)
+}
+
+/// Whether `text` is a number as the rule language writes one: `-12`, `1.5`, `2e3`.
+fn is_number(text: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let text = text.strip_prefix('-').unwrap_or(text);
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
+        None => (text, None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => digits(mantissa),
+    };
+    mantissa_ok && exponent.is_none_or(digits)
 }
 
 /// An unquoted literal as a k8scop value: a boolean or number as such, else a string.
@@ -831,6 +887,17 @@ fn scalar(text: &str, quoted: bool) -> String {
         text.to_owned()
     } else {
         quote(text)
+    }
+}
+
+/// `path` equal to the literal `text`: a number is compared as a number and as text, as
+/// Elasticsearch reads a number for a numeric field and text for a keyword one; an unquoted
+/// `true` or `false` as a boolean.
+fn equals(path: &str, text: &str, quoted: bool) -> String {
+    if is_number(text) {
+        format!("{path} in [{text}, {}]", quote(text))
+    } else {
+        format!("{path} == {}", scalar(text, quoted))
     }
 }
 
@@ -846,10 +913,10 @@ fn one_value(field: &Field, name: &str, value: &Value) -> Result<Expr, String> {
             }
             Ok(Expr::Atom(match value {
                 Value::Unquoted(pieces) => match value.literal() {
-                    Some(text) => format!("{path} == {}", scalar(&text, false)),
+                    Some(text) => equals(path, &text, false),
                     None => format!("{path} matches {}", quote(&wildcard_regex(pieces))),
                 },
-                Value::Quoted(text) => format!("{path} == {}", quote(text)),
+                Value::Quoted(text) => equals(path, text, true),
             }))
         }
         Field::Ip => {
@@ -945,7 +1012,11 @@ fn computed_condition(cond: &eql::Cond, computed: &Computed) -> Result<Expr, Str
 fn eql_literal(lit: &eql::Lit) -> String {
     match lit {
         eql::Lit::Str(s) => quote(s),
-        eql::Lit::Num(n) => n.clone(),
+        // `5.` and `.5` are numbers to EQL, not to the rule language.
+        eql::Lit::Num(n) if is_number(n) => n.clone(),
+        eql::Lit::Num(n) => n
+            .parse::<f64>()
+            .map_or_else(|_| quote(n), |x| x.to_string()),
         eql::Lit::Bool(b) => b.to_string(),
         eql::Lit::Null => "null".to_owned(),
     }
@@ -993,10 +1064,7 @@ fn computed_comparison(
                 .map(|v| match v {
                     Lit::Str(re) => Ok(Expr::Atom(format!(
                         "{value} matches {}",
-                        quote(&format!(
-                            "{}(?s)^(?:{re})$",
-                            if insensitive { "(?i)" } else { "" }
-                        ))
+                        quote(&anchored(re, insensitive)?)
                     ))),
                     _ => Err(format!(
                         "`{name}` is compared with something other than a string"
@@ -1009,6 +1077,20 @@ fn computed_comparison(
             "this comparison of the computed `{name}` is not translated"
         )),
     }
+}
+
+/// An EQL `regex` or ES|QL `RLIKE` pattern, which matches the whole value, as an anchored Rust
+/// regular expression (`.` matching a newline too); checked here, so that a pattern Rust's
+/// syntax rejects skips its rule instead of breaking the load of the whole directory.
+fn anchored(pattern: &str, insensitive: bool) -> Result<String, String> {
+    let flags = if insensitive { "(?is)" } else { "(?s)" };
+    let anchored = format!("{flags}^(?:{pattern})$");
+    regex::Regex::new(&anchored).map(|_| anchored).map_err(|e| {
+        format!(
+            "the regular expression `{pattern}` does not translate: {}",
+            one_line(&e.to_string())
+        )
+    })
 }
 
 /// One EQL comparison.
@@ -1088,7 +1170,22 @@ fn eql_comparison(name: &str, op: eql::Op, values: &[eql::Lit]) -> Result<Expr, 
             let [value] = values else {
                 return Err(format!("`{name}` {symbol} takes one value"));
             };
-            Expr::Atom(format!("{path} {symbol} {}", eql_literal(value)))
+            match (op, value) {
+                // An address field holds a CIDR range as well as an address.
+                (Op::Eq | Op::Ne, Lit::Str(v)) if path == "sourceIPs" && v.contains('/') => {
+                    let within = Expr::Atom(format!("{path} cidr {}", quote(v)));
+                    if op == Op::Eq {
+                        within
+                    } else {
+                        Expr::negate(within)
+                    }
+                }
+                // Elasticsearch's `!=` is "no value equals": true when the field is missing.
+                (Op::Ne, value) => {
+                    Expr::negate(Expr::Atom(format!("{path} == {}", eql_literal(value))))
+                }
+                (_, value) => Expr::Atom(format!("{path} {symbol} {}", eql_literal(value))),
+            }
         }
         Op::In(false) => match values {
             [one] => Expr::Atom(format!("{path} == {}", eql_literal(one))),
@@ -1120,18 +1217,15 @@ fn eql_comparison(name: &str, op: eql::Op, values: &[eql::Lit]) -> Result<Expr, 
             .iter()
             .map(|v| pattern(&path, &eql_pattern(v), false))
             .collect()),
-        Op::Regex(insensitive) => {
-            let flags = if insensitive { "(?i)" } else { "" };
-            any(strings()?
-                .iter()
-                .map(|v| {
-                    Expr::Atom(format!(
-                        "{path} matches {}",
-                        quote(&format!("{flags}^(?:{v})$"))
-                    ))
-                })
-                .collect())
-        }
+        Op::Regex(insensitive) => any(strings()?
+            .iter()
+            .map(|v| {
+                Ok(Expr::Atom(format!(
+                    "{path} matches {}",
+                    quote(&anchored(v, insensitive)?)
+                )))
+            })
+            .collect::<Result<_, String>>()?),
         Op::StartsWith(i) | Op::EndsWith(i) | Op::Contains(i) => {
             let word = match op {
                 Op::StartsWith(_) => "startswith",

@@ -235,7 +235,7 @@ fn eql_comparisons_read_the_audit_event() {
         ),
         (
             r#"any where user.name : "System:Anonymous" and kubernetes.audit.verb != "get""#,
-            r#"user.username matches "(?i)^System:Anonymous$" and verb != "get""#,
+            r#"user.username matches "(?i)^System:Anonymous$" and not verb == "get""#,
         ),
         (
             r#"any where kubernetes.audit.responseStatus.code >= 400 and startsWith~(user_agent.original, "curl")"#,
@@ -243,7 +243,7 @@ fn eql_comparisons_read_the_audit_event() {
         ),
         (
             r#"any where kubernetes.audit.objectRef.name regex "debug-[0-9]+" and event.outcome == "failure""#,
-            r#"objectRef.name matches "^(?:debug-[0-9]+)$" and annotations["authorization.k8s.io/decision"] == "forbid""#,
+            r#"objectRef.name matches "(?s)^(?:debug-[0-9]+)$" and annotations["authorization.k8s.io/decision"] == "forbid""#,
         ),
         (
             r#"any where kubernetes.audit.verb not in ("get", "watch")"#,
@@ -269,7 +269,7 @@ fn an_eql_sequence_becomes_a_sequence_with_inline_steps() {
         "sequence test_rule {",
         "    by          user.username\n",
         "    within      10m\n",
-        "    steps       { verb == \"create\" }\n                -> { objectRef.subresource == \"exec\" } by impersonatedUser.username\n",
+        "    steps       { verb == \"create\" and exists user.username }\n                -> { objectRef.subresource == \"exec\" and exists impersonatedUser.username } by impersonatedUser.username\n",
     ] {
         assert!(text.contains(expected), "no {expected:?} in\n{text}");
     }
@@ -322,7 +322,7 @@ fn esql_where_is_a_rule_and_stats_a_threshold() {
         (
             "from logs-* | where to_string(source.ip) not in (\"::1\") and user.name rlike \"adm.n\" and KQL(\"\"\" kubernetes.audit.objectRef.resource:secrets \"\"\")",
             None,
-            "when        not sourceIPs == \"::1\" and user.username matches \"^(?:adm.n)$\" and objectRef.resource == \"secrets\"",
+            "when        not sourceIPs == \"::1\" and user.username matches \"(?s)^(?:adm.n)$\" and objectRef.resource == \"secrets\"",
         ),
         (
             "from logs-* | where event.action == \"delete\" | stats n = count(*), names = values(kubernetes.audit.objectRef.name) by user.name, kubernetes.audit.user.username | where n >= 5",
@@ -393,5 +393,58 @@ fn esql_exec_commands_and_time_buckets() {
     assert!(
         esql(other, None).expect_err(other).contains("`GROK`"),
         "{other}"
+    );
+}
+
+/// Review fixes: the keys of maps are one key, numbers compare as numbers and as text, `!=`
+/// holds on a missing field, a CIDR on the address field, a new terms field must be there, and a
+/// regular expression Rust cannot read skips the rule.
+#[test]
+fn map_keys_numbers_and_missing_values() {
+    for (query, expected) in [
+        (
+            r"kubernetes.audit.user.extra.authentication.kubernetes.io/pod-name:trivy-*",
+            r#"user.extra["authentication.kubernetes.io/pod-name"] startswith "trivy-""#,
+        ),
+        (
+            "kubernetes.audit.requestObject.metadata.labels.app.kubernetes.io/name:web",
+            r#"requestObject.metadata.labels["app.kubernetes.io/name"] == "web""#,
+        ),
+        (
+            r#"kubernetes.audit.responseStatus.code:403 or kubernetes.audit.objectRef.name:"007""#,
+            r#"responseStatus.code in [403, "403"] or objectRef.name in [007, "007"]"#,
+        ),
+    ] {
+        assert_eq!(when(query).as_deref(), Ok(expected), "{query}");
+    }
+    // `1.` is no number of the rule language: it stays text.
+    assert_eq!(
+        when("kubernetes.audit.objectRef.name:1.").as_deref(),
+        Ok(r#"objectRef.name == "1.""#)
+    );
+    assert_eq!(
+        eql_when(r#"any where source.ip == "10.0.0.0/8" and kubernetes.audit.verb != "get" and kubernetes.audit.responseStatus.code > 5."#).as_deref(),
+        Ok(r#"sourceIPs cidr "10.0.0.0/8" and not verb == "get" and responseStatus.code > 5"#)
+    );
+    let terms = "[rule.new_terms]\nfield = \"new_terms_fields\"\nvalue = [\"user_agent.original\"]\n\
+                 [[rule.new_terms.history_window_start]]\nfield = \"history_window_start\"\nvalue = \"now-1d\"\n";
+    let out = import_one(&rule_file("new_terms", "kuery", "event.action:list", terms));
+    assert!(
+        out.files[0]
+            .text
+            .contains("    when        verb == \"list\" and exists userAgent\n"),
+        "{}",
+        out.files[0].text
+    );
+    let out = import_one(&rule_file(
+        "eql",
+        "eql",
+        r#"any where user.name regex "a(?=b)""#,
+        "",
+    ));
+    assert!(
+        matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.contains("regular expression `a(?=b)`")),
+        "{:?}",
+        out.rules[0]
     );
 }
