@@ -36,7 +36,16 @@ use kql::{Piece, Query, Value, Values};
 /// The parts of an Elastic rule file that are read.
 #[derive(Debug, Deserialize)]
 struct RuleFile {
+    #[serde(default)]
+    metadata: Metadata,
     rule: Rule,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Metadata {
+    /// The integrations whose data the rule reads (`kubernetes`).
+    #[serde(default)]
+    integration: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +73,9 @@ struct Rule {
     query: Option<String>,
     #[serde(default)]
     new_terms: Option<NewTerms>,
+    /// The index patterns a KQL or EQL rule reads.
+    #[serde(default)]
+    index: Vec<String>,
     /// How far back each run looks (`now-6m`): the window of an ES|QL `STATS`.
     #[serde(default)]
     from: Option<String>,
@@ -140,7 +152,11 @@ pub fn import(inputs: &[Input<'_>]) -> Import {
         };
         let rule = file.rule;
         let mut notes = Vec::new();
-        let outcome = match translate(&rule, &mut notes) {
+        let translated = match of_kubernetes_audit(&rule, &file.metadata) {
+            Ok(()) => translate(&rule, &mut notes),
+            Err(reason) => Err(reason),
+        };
+        let outcome = match translated {
             Ok(translated) => {
                 let name = names.claim(&identifier(&rule.name, "elastic"));
                 let stem = std::path::Path::new(input.path)
@@ -165,6 +181,41 @@ pub fn import(inputs: &[Input<'_>]) -> Import {
         });
     }
     out
+}
+
+/// Whether the rule reads Kubernetes audit logs: its integrations name `kubernetes`, or its
+/// index patterns (or an ES|QL `FROM`) could hold them (`logs-kubernetes.audit_logs-*`,
+/// `logs-*`, `*`). A rule of another data source (Windows, Okta, ...) is skipped, saying so.
+fn of_kubernetes_audit(rule: &Rule, metadata: &Metadata) -> Result<(), String> {
+    if metadata.integration.iter().any(|i| i == "kubernetes") {
+        return Ok(());
+    }
+    let from: Vec<String> = match rule.query.as_deref() {
+        Some(q) if rule.kind == "esql" => {
+            let q = q.trim_start();
+            let words: Vec<&str> = q.get(4..).unwrap_or("").split(['|', ' ', '\n']).collect();
+            match q.get(..4) {
+                Some(w) if w.eq_ignore_ascii_case("from") => words
+                    .iter()
+                    .find(|w| !w.is_empty())
+                    .map(|w| w.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            }
+        }
+        _ => rule.index.clone(),
+    };
+    let could_hold = |pattern: &str| {
+        pattern.contains("kubernetes") || matches!(pattern, "*" | "logs-*" | "logs-*-*")
+    };
+    if from.is_empty() || from.iter().any(|p| could_hold(p)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the rule reads `{}`, not Kubernetes audit logs (`logs-kubernetes.audit_logs-*`)",
+            from.join("`, `")
+        ))
+    }
 }
 
 /// What an Elastic rule becomes.

@@ -448,3 +448,48 @@ fn map_keys_numbers_and_missing_values() {
         out.rules[0]
     );
 }
+
+/// A rule of another data source is skipped, saying which indices it reads.
+#[test]
+fn rules_of_other_data_sources_are_skipped() {
+    let other = rule_file(
+        "query",
+        "kuery",
+        "event.action:login",
+        "index = [\"logs-okta*\"]",
+    );
+    let out = import_one(&other);
+    assert!(
+        matches!(&out.rules[0].outcome, Outcome::Skipped(r) if r.contains("reads `logs-okta*`, not Kubernetes")),
+        "{:?}",
+        out.rules[0]
+    );
+    let esql = rule_file(
+        "esql",
+        "esql",
+        "from logs-endpoint.events.* | where event.action == \"x\"",
+        "",
+    );
+    assert!(
+        matches!(&import_one(&esql).rules[0].outcome, Outcome::Skipped(r) if r.contains("logs-endpoint.events.*"))
+    );
+    // Kubernetes indices, or the integration named in the metadata, are read.
+    let k8s = rule_file(
+        "query",
+        "kuery",
+        "event.action:get",
+        "index = [\"logs-kubernetes.audit_logs-*\"]",
+    );
+    assert!(matches!(
+        import_one(&k8s).rules[0].outcome,
+        Outcome::Imported(_)
+    ));
+    let named = format!(
+        "[metadata]\nintegration = [\"kubernetes\"]\n{}",
+        other.replacen("[metadata]\n", "[unused]\n", 1)
+    );
+    assert!(
+        matches!(import_one(&named).rules[0].outcome, Outcome::Imported(_)),
+        "{named}"
+    );
+}
