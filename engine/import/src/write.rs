@@ -204,8 +204,15 @@ impl Expr {
             .iter()
             .enumerate()
             .map(|(i, p)| {
+                // A part too long for its line is wrapped in turn, under its own first word.
+                let at = indent + if i == 0 { 0 } else { joiner.len() + 1 };
                 let text = match (self, p) {
-                    (Expr::And(_), Expr::Or(_)) => format!("({})", p.render()),
+                    (Expr::And(_), Expr::Or(_)) | (Expr::Or(_), Expr::And(_)) => {
+                        format!("({})", p.wrapped_part(at + 1, width))
+                    }
+                    (_, Expr::Not(inner)) if matches!(**inner, Expr::And(_) | Expr::Or(_)) => {
+                        format!("not ({})", inner.wrapped_part(at + 5, width))
+                    }
                     _ => p.render(),
                 };
                 if i == 0 {
@@ -215,6 +222,17 @@ impl Expr {
                 }
             })
             .collect()
+    }
+
+    /// A part of a wrapped condition: on one line when it fits after `indent` columns, else
+    /// wrapped there. An `and` inside an `or` is kept in parentheses only for the reader.
+    fn wrapped_part(&self, indent: usize, width: usize) -> String {
+        let flat = self.render();
+        if flat.len() + indent <= width {
+            flat
+        } else {
+            self.render_wrapped(indent, width)
+        }
     }
 }
 
@@ -425,6 +443,28 @@ mod tests {
         ]);
         assert_eq!(e.render(), "a == 1 and b == 2 or not (a == 1 or b == 2)");
         assert_eq!(Expr::negate(Expr::negate(a())), a());
+    }
+
+    /// A part too long for its line is wrapped under its own first word, in parentheses.
+    #[test]
+    fn long_parts_wrap_in_turn() {
+        let atom = |t: &str| Expr::Atom(t.to_owned());
+        let e = Expr::and(vec![
+            atom("verb == \"create\""),
+            Expr::negate(Expr::or(vec![
+                Expr::and(vec![
+                    atom("objectRef.namespace == \"a\""),
+                    atom("objectRef.name startswith \"b-\""),
+                ]),
+                atom("objectRef.namespace == \"kube-system\""),
+            ])),
+        ]);
+        assert_eq!(
+            e.render_wrapped(4, 40),
+            "verb == \"create\"\n    and not ((objectRef.namespace == \"a\"\n              and objectRef.name startswith \"b-\")\n             or objectRef.namespace == \"kube-system\")"
+        );
+        // What fits stays on one line.
+        assert_eq!(e.render_wrapped(0, 200), e.render());
     }
 
     #[test]
