@@ -134,9 +134,16 @@ pub fn import(inputs: &[Input<'_>]) -> Import {
             Err(e) => {
                 let (line, column) = match e.span() {
                     Some(span) => {
-                        let before = &input.text[..span.start.min(input.text.len())];
-                        let line = before.matches('\n').count() + 1;
-                        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                        let before = &input.text.as_bytes()[..span.start.min(input.text.len())];
+                        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+                        let line_start = before
+                            .iter()
+                            .rposition(|&b| b == b'\n')
+                            .map_or(0, |i| i + 1);
+                        let column = String::from_utf8_lossy(&before[line_start..])
+                            .chars()
+                            .count()
+                            + 1;
                         (Some(line), Some(column))
                     }
                     None => (None, None),
@@ -233,7 +240,12 @@ enum Translated {
 /// Where a query's error is: its line in the query (an error at the end is on the last line
 /// that has text), and the message.
 fn query_error(text: &str, at: usize, message: &str) -> String {
-    let line = text[..at.min(text.trim_end().len())].matches('\n').count() + 1;
+    let end = at.min(text.trim_end().len());
+    let line = text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1;
     format!("the query does not translate (line {line} of the query): {message}")
 }
 
@@ -333,7 +345,7 @@ fn translate_esql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, St
     let mut stats: Option<Stats> = None;
     let mut threshold: Option<String> = None;
     let mut computed = Computed::default();
-    for (i, (at, command)) in esql_commands(text).into_iter().enumerate() {
+    for (i, command) in esql_commands(text).into_iter().enumerate() {
         let command = command.trim();
         let word: String = command
             .chars()
@@ -345,8 +357,10 @@ fn translate_esql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, St
             (0, "from") => {}
             (0, _) => return Err("an ES|QL query that does not start with `FROM` is not translated".into()),
             (_, "where") if stats.is_none() => {
+                // `body` lies inside `text`: where it starts there is the base of the offsets.
+                let base = body.as_ptr() as usize - text.as_ptr() as usize;
                 let cond = eql::parse_condition(body)
-                    .map_err(|e| query_error(text, at + (command.len() - body.len()) + e.at, &e.message))?;
+                    .map_err(|e| query_error(text, base + e.at, &e.message))?;
                 wheres.push(computed_condition(&cond, &computed)?);
             }
             (_, "eval") if stats.is_none() => {
@@ -497,17 +511,22 @@ impl Stats {
     }
 }
 
-/// The commands of an ES|QL query, split at the `|` outside strings, with their byte offsets.
-fn esql_commands(text: &str) -> Vec<(usize, &str)> {
+/// The commands of an ES|QL query, split at the `|` outside strings. The scan is over bytes: it
+/// splits only at `|`, which is ASCII, so every slice is whole text.
+fn esql_commands(text: &str) -> Vec<&str> {
+    let find = |from: usize, needle: &[u8]| {
+        text.as_bytes()
+            .get(from..)
+            .and_then(|rest| rest.windows(needle.len()).position(|w| w == needle))
+            .map(|at| from + at)
+    };
     let mut out = Vec::new();
     let (mut start, mut depth) = (0, 0i32);
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if text[i..].starts_with("\"\"\"") {
-            i += 3 + text[i + 3..]
-                .find("\"\"\"")
-                .map_or(text.len() - i - 3, |e| e + 3);
+        if bytes[i..].starts_with(b"\"\"\"") {
+            i = find(i + 3, b"\"\"\"").map_or(bytes.len(), |end| end + 3);
             continue;
         }
         match bytes[i] {
@@ -517,21 +536,21 @@ fn esql_commands(text: &str) -> Vec<(usize, &str)> {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
             }
-            b'/' if text[i..].starts_with("//") => {
-                i += text[i..].find('\n').unwrap_or(text.len() - i);
+            b'/' if bytes[i..].starts_with(b"//") => {
+                i = find(i, b"\n").unwrap_or(bytes.len());
                 continue;
             }
             b'(' => depth += 1,
             b')' => depth -= 1,
             b'|' if depth == 0 => {
-                out.push((start, &text[start..i]));
+                out.push(&text[start..i]);
                 start = i + 1;
             }
             _ => {}
         }
         i += 1;
     }
-    out.push((start, &text[start.min(text.len())..]));
+    out.push(&text[start.min(text.len())..]);
     out
 }
 

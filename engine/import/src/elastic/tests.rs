@@ -493,3 +493,98 @@ fn rules_of_other_data_sources_are_skipped() {
         "{named}"
     );
 }
+
+/// The parsers and the translation never panic, whatever the query: 20,000 queries of the
+/// characters that matter to them (quotes, escapes, brackets, comments, operators, multi-byte
+/// letters), each through KQL, EQL, an ES|QL `WHERE` and a whole ES|QL query.
+#[test]
+fn no_query_makes_the_import_panic() {
+    const PIECES: &[&str] = &[
+        "a",
+        "b.c",
+        "é",
+        "日本",
+        " ",
+        "\n",
+        "\\",
+        "\"",
+        "\"\"\"",
+        "'",
+        "`",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ":",
+        "*",
+        "?",
+        "<",
+        "<=",
+        ">",
+        "==",
+        "!=",
+        "~",
+        "/*",
+        "*/",
+        "//",
+        ",",
+        "|",
+        " and ",
+        " or ",
+        " not ",
+        "not ",
+        " in ",
+        " like ",
+        " regex ",
+        " is null",
+        " rlike ",
+        "any where ",
+        "sequence ",
+        " by ",
+        " with maxspan=",
+        "5m",
+        "1",
+        "-2.5",
+        "true",
+        "null",
+        "kubernetes.audit.verb",
+        "user.name",
+        "source.ip",
+        "KQL(",
+        "starts_with(",
+        "stats ",
+        "count(*)",
+        "count_distinct(",
+        " where ",
+        "eval ",
+        "grok ",
+        "date_trunc(",
+        "from x",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..20_000 {
+        let len = (next() % 12) as usize;
+        let query: String = (0..len)
+            .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+            .collect();
+        if let Ok(q) = kql::parse(&query) {
+            let _ = condition(&q);
+        }
+        if let Ok(eql::Query::Event(c)) = eql::parse(&query) {
+            let _ = eql_condition(&c);
+        }
+        if let Ok(c) = eql::parse_condition(&query) {
+            let _ = eql_condition(&c);
+        }
+        let rule = rule_file("esql", "esql", &format!("from logs-* | {query}"), "");
+        let _ = import_one(&rule);
+    }
+}
