@@ -53,7 +53,7 @@ pub enum ImportCommand {
     /// Exit status: 0 when every rule was imported, 1 when some were skipped or a file is not
     /// valid Sigma (the others are still written), 2 when an input cannot be read or the
     /// output cannot be written.
-    Sigma(ImportSigmaArgs),
+    Sigma(ImportRulesArgs),
     /// Falco's YAML rules for Kubernetes audit events (the k8saudit plugin's `ka.*` and the json
     /// plugin's `jevt.*` fields) as readable, editable `.rules` files.
     ///
@@ -73,11 +73,12 @@ pub enum ImportCommand {
     /// name, or skipped and why. Exit status: 0 when every rule
     /// was imported, 1 when some were skipped or a file is not an Elastic rule (the others are
     /// still written), 2 when an input cannot be read or the output cannot be written.
-    Elastic(ImportSigmaArgs),
+    Elastic(ImportRulesArgs),
 }
 
+/// The arguments of the importers that write one `.rules` file per input (Sigma, Elastic).
 #[derive(Debug, Args)]
-pub struct ImportSigmaArgs {
+pub struct ImportRulesArgs {
     /// Rule files, or directories searched recursively for them (Sigma: `*.yml` and `*.yaml`;
     /// Elastic: `*.toml`).
     #[arg(value_name = "FILE", required = true)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use k8scop_import::sigma::{self, Outcome};
 
-use crate::args::{Format, ImportSigmaArgs};
+use crate::args::{Format, ImportRulesArgs};
 use crate::commands::{EXIT_FAILED, EXIT_UNLOADABLE};
 use crate::diagnostics::plural;
 use crate::out::outln;
@@ -58,12 +58,12 @@ fn input_files(inputs: &[PathBuf], extensions: &[&str]) -> Result<Vec<PathBuf>, 
 }
 
 /// Imports Sigma rules; returns the exit code.
-pub fn sigma(args: &ImportSigmaArgs) -> u8 {
+pub fn sigma(args: &ImportRulesArgs) -> u8 {
     translate(args, &["yml", "yaml"], Kind::Sigma)
 }
 
 /// Imports Elastic detection rules; returns the exit code.
-pub fn elastic(args: &ImportSigmaArgs) -> u8 {
+pub fn elastic(args: &ImportRulesArgs) -> u8 {
     translate(args, &["toml"], Kind::Elastic)
 }
 
@@ -86,7 +86,7 @@ impl Kind {
 
 /// Imports the files of `args` with the importer of `kind`, writes the rules files and reports
 /// each rule; returns the exit code.
-fn translate(args: &ImportSigmaArgs, extensions: &[&str], kind: Kind) -> u8 {
+fn translate(args: &ImportRulesArgs, extensions: &[&str], kind: Kind) -> u8 {
     let files = match input_files(&args.inputs, extensions) {
         Ok(files) => files,
         Err(message) => {
