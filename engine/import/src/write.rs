@@ -119,13 +119,19 @@ pub enum Expr {
 }
 
 impl Expr {
-    /// `a and b and ...`, flattening nested conjunctions and dropping a lone wrapper.
+    /// `a and b and ...`, flattening nested conjunctions, dropping repeated parts and a lone
+    /// wrapper.
     pub fn and(parts: Vec<Expr>) -> Expr {
-        let mut flat = Vec::new();
+        let mut flat: Vec<Expr> = Vec::new();
         for p in parts {
-            match p {
-                Expr::And(inner) => flat.extend(inner),
-                p => flat.push(p),
+            let inner = match p {
+                Expr::And(inner) => inner,
+                p => vec![p],
+            };
+            for p in inner {
+                if !flat.contains(&p) {
+                    flat.push(p);
+                }
             }
         }
         if flat.len() == 1 {

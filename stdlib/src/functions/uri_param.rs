@@ -91,9 +91,11 @@ percent-decoded with `+` read as a space: the whole command of an exec request, 
 as repeated `command` parameters (`?command=sh&command=-c&command=id`). \
 `join(uri_params(requestURI, \"command\"), \" \")` is the command line, `sh -c id`.
 
-The URI is read as for [`uri_param`](uri_param.md), which gives the first value. An empty list \
-when there is no such parameter. Missing when `uri` is not a string or is a URI that Go's \
-`net/url` rejects. A constant `name` that is not a string is an error when the ruleset loads.";
+The URI is read as for [`uri_param`](uri_param.md), which gives the first value, but a pair \
+that cannot be read (a `;` in it, a `%` without two hex digits) is left out and the others \
+are still read, as Go's `url.ParseQuery` and so the API server read them: adding `&x=%zz` to \
+an exec request does not hide its command. An empty list when there is no such parameter. \
+Missing when `uri` is not a string or holds a control character. A constant `name` that is not a string is an error when the ruleset loads.";
 
 const PARAMS_SPEC: Spec = Spec {
     name: "uri_params",
@@ -112,8 +114,13 @@ const PARAMS_SPEC: Spec = Spec {
             result: "[]",
         },
         Example {
-            call: r#"uri_params("/api/v1/pods?limit=500&x=%zz", "limit")"#,
-            args: r#"["/api/v1/pods?limit=500&x=%zz", "limit"]"#,
+            call: r#"uri_params("/api/v1/pods?limit=500&x=%zz;y=1&limit=10", "limit")"#,
+            args: r#"["/api/v1/pods?limit=500&x=%zz;y=1&limit=10", "limit"]"#,
+            result: r#"["500", "10"]"#,
+        },
+        Example {
+            call: r#"uri_params(42, "command")"#,
+            args: r#"[42, "command"]"#,
             result: "null",
         },
     ],
@@ -138,7 +145,8 @@ impl Compiled for UriParamsFn {
         let (Some(uri), Some(name)) = (uri.as_str(), name.as_str()) else {
             return Ok(None);
         };
-        Ok(values(uri, name).map(|v| Value::Array(v.into_iter().map(Value::String).collect())))
+        Ok(values(uri, name, Pairs::SkipBad)
+            .map(|v| Value::Array(v.into_iter().map(Value::String).collect())))
     }
 }
 
@@ -173,27 +181,41 @@ impl Compiled for UriParamFn {
 /// the query or the fragment (each is unescaped), and on a `;` in any query pair. The
 /// fragment is cut at the first `#` before the query at the first `?`.
 fn first_value(uri: &str, name: &str) -> Option<String> {
-    values(uri, name)?.into_iter().next()
+    values(uri, name, Pairs::AllOrNothing)?.into_iter().next()
+}
+
+/// What a pair that cannot be read (a `;`, a `%` without two hex digits) does.
+#[derive(Clone, Copy, PartialEq)]
+enum Pairs {
+    /// Nothing is read, as the k8saudit plugin reads nothing (`uri_param`).
+    AllOrNothing,
+    /// Only that pair is left out, as Go's `url.ParseQuery` keeps the others and the API server
+    /// still runs the command (`uri_params`).
+    SkipBad,
 }
 
 /// Every value of the query parameter `name` in `uri`, in order (none without a query); `None`
-/// where Go's parsing fails, as for [`first_value`].
-fn values(uri: &str, name: &str) -> Option<Vec<String>> {
+/// where Go's parsing fails, as for [`first_value`], unless `pairs` skips the bad pairs.
+fn values(uri: &str, name: &str, pairs: Pairs) -> Option<Vec<String>> {
     let bytes = uri.as_bytes();
-    if bytes.iter().any(|&b| b < 0x20 || b == 0x7f) || !escapes_are_valid(bytes) {
+    if bytes.iter().any(|&b| b < 0x20 || b == 0x7f) {
+        return None;
+    }
+    if pairs == Pairs::AllOrNothing && !escapes_are_valid(bytes) {
         return None;
     }
     let without_fragment = uri.split_once('#').map_or(uri, |(before, _)| before);
     let Some((_, query)) = without_fragment.split_once('?') else {
         return Some(Vec::new());
     };
-    if query.contains(';') {
+    if pairs == Pairs::AllOrNothing && query.contains(';') {
         return None;
     }
     Some(
         query
             .split('&')
             .filter(|pair| !pair.is_empty())
+            .filter(|pair| !pair.contains(';') && escapes_are_valid(pair.as_bytes()))
             .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
             .filter(|(key, _)| decode(key) == name)
             .map(|(_, value)| decode(value).into_owned())
@@ -267,13 +289,16 @@ mod tests {
     fn every_value_in_order() {
         let uri =
             "/api/v1/namespaces/d/pods/p/exec?command=bash&command=-c&command=curl%20x&tty=true";
-        assert_eq!(values(uri, "command").unwrap(), ["bash", "-c", "curl x"]);
-        assert_eq!(values(uri, "stdin").unwrap(), Vec::<String>::new());
+        let all = |uri: &str, name: &str| values(uri, name, Pairs::SkipBad);
+        assert_eq!(all(uri, "command").unwrap(), ["bash", "-c", "curl x"]);
+        assert_eq!(all(uri, "stdin").unwrap(), Vec::<String>::new());
         assert_eq!(
-            values("/api/v1/pods", "command").unwrap(),
+            all("/api/v1/pods", "command").unwrap(),
             Vec::<String>::new()
         );
-        assert_eq!(values("/x?a=%zz", "a"), None);
+        // A bad pair is left out; the others are still read, as the API server reads them.
+        assert_eq!(all("/x?a=1&b=%zz&a=2;x&a=3", "a").unwrap(), ["1", "3"]);
+        assert_eq!(values("/x?a=1&b=%zz", "a", Pairs::AllOrNothing), None);
     }
 
     #[test]

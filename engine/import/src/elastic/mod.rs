@@ -200,13 +200,18 @@ fn of_kubernetes_audit(rule: &Rule, metadata: &Metadata) -> Result<(), String> {
     let from: Vec<String> = match rule.query.as_deref() {
         Some(q) if rule.kind == "esql" => {
             let q = q.trim_start();
-            let words: Vec<&str> = q.get(4..).unwrap_or("").split(['|', ' ', '\n']).collect();
             match q.get(..4) {
-                Some(w) if w.eq_ignore_ascii_case("from") => words
-                    .iter()
-                    .find(|w| !w.is_empty())
-                    .map(|w| w.split(',').map(str::to_owned).collect())
-                    .unwrap_or_default(),
+                // `FROM a, b METADATA _id | ...`: the patterns before `METADATA` or `|`.
+                Some(w) if w.eq_ignore_ascii_case("from") => {
+                    let sources = q[4..].split('|').next().unwrap_or("");
+                    let lower = sources.to_ascii_lowercase();
+                    let end = find_word(&lower, "metadata").unwrap_or(sources.len());
+                    sources[..end]
+                        .split(',')
+                        .map(|p| p.trim().to_owned())
+                        .filter(|p| !p.is_empty())
+                        .collect()
+                }
                 _ => Vec::new(),
             }
         }
@@ -361,7 +366,7 @@ fn translate_esql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, St
                 let base = body.as_ptr() as usize - text.as_ptr() as usize;
                 let cond = eql::parse_condition(body)
                     .map_err(|e| query_error(text, base + e.at, &e.message))?;
-                wheres.push(computed_condition(&cond, &computed)?);
+                wheres.push(computed_condition(&esql_nulls(cond), &computed)?);
             }
             (_, "eval") if stats.is_none() => {
                 for assignment in split_top(body, ',') {
@@ -419,6 +424,63 @@ fn translate_esql(rule: &Rule, notes: &mut Vec<String>) -> Result<Translated, St
     Ok(Translated::Rule(when, threshold))
 }
 
+/// ES|QL's three-valued logic where k8scop's `not` differs: a negated comparison (`NOT`, `!=`,
+/// `NOT IN`, `NOT LIKE`) of a missing field is null, and `WHERE` drops the row; in k8scop it
+/// holds. So each one on a field of the event also requires the field.
+fn esql_nulls(cond: eql::Cond) -> eql::Cond {
+    use eql::{Cond, Lit, Op};
+    let guard = |field: &str| {
+        matches!(self::field(field), Ok(Field::Path(_) | Field::Ip)).then(|| Cond::Cmp {
+            field: field.to_owned(),
+            op: Op::Ne,
+            values: vec![Lit::Null],
+        })
+    };
+    match cond {
+        Cond::Or(parts) => Cond::Or(parts.into_iter().map(esql_nulls).collect()),
+        Cond::And(parts) => Cond::And(parts.into_iter().map(esql_nulls).collect()),
+        Cond::Not(inner) => match *inner {
+            Cond::Cmp { field, op, values } if values != [Lit::Null] => {
+                let negated = Cond::Not(Box::new(Cond::Cmp {
+                    field: field.clone(),
+                    op,
+                    values,
+                }));
+                match guard(&field) {
+                    Some(exists) => Cond::And(vec![exists, negated]),
+                    None => negated,
+                }
+            }
+            other => Cond::Not(Box::new(esql_nulls(other))),
+        },
+        Cond::Cmp {
+            field,
+            op: Op::Ne,
+            values,
+        } if values != [Lit::Null] => {
+            let differs = Cond::Cmp {
+                field: field.clone(),
+                op: Op::Ne,
+                values,
+            };
+            match guard(&field) {
+                Some(exists) => Cond::And(vec![exists, differs]),
+                None => differs,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Marks what the `GROK` of the exec query takes out (`command=sh&command=-c&...`): the exec
+/// command once `REPLACE` has taken out `command=`, `&` and `+`.
+const RAW_COMMAND: &str = "raw-command";
+
+/// Whether a computed value is one of the marks above, not an expression a condition may read.
+fn is_marker(value: &str) -> bool {
+    value == DECODED_URI || value == RAW_COMMAND || value.starts_with(BUCKET)
+}
+
 /// Marks a time bucket (`DATE_TRUNC(1 minute, @timestamp)`), followed by its k8scop duration.
 const BUCKET: &str = "bucket:";
 
@@ -460,9 +522,20 @@ fn esql_eval(value: &str, computed: &Computed, name: &str) -> ComputedField {
         }
     }
     if lower.starts_with("replace(") {
-        if let Some(Ok((expr, exists))) = computed.0.get(first) {
-            if expr == EXEC_COMMAND.0 {
-                return Ok((expr.clone(), exists.clone()));
+        let parts: Vec<String> = split_top(args, ',')
+            .iter()
+            .map(|a| a.trim().trim_matches('"').replace("\\\\", "\\"))
+            .collect();
+        let known = matches!(
+            (
+                parts.get(1).map(String::as_str),
+                parts.get(2).map(String::as_str)
+            ),
+            (Some("command="), Some("")) | (Some("&"), Some(" ")) | (Some("\\+"), Some(" "))
+        );
+        if let (true, Some(Ok((expr, _)))) = (known, computed.0.get(first)) {
+            if expr == EXEC_COMMAND.0 || expr == RAW_COMMAND {
+                return Ok((EXEC_COMMAND.0.to_owned(), EXEC_COMMAND.1.to_owned()));
             }
         }
     }
@@ -490,7 +563,7 @@ fn esql_grok(body: &str, computed: &Computed) -> Result<(String, ComputedField),
             .then(|| rest[start..start + end].to_owned())
     });
     match exec {
-        Some(name) if decoded => Ok((name, Ok((EXEC_COMMAND.0.to_owned(), EXEC_COMMAND.1.to_owned())))),
+        Some(name) if decoded => Ok((name, Ok((RAW_COMMAND.to_owned(), String::new())))),
         _ => Err(format!("the `GROK` `{}` does not translate (a `GROK` of the exec command in `requestURI` does)", one_line(body))),
     }
 }
@@ -618,9 +691,24 @@ fn esql_threshold(
     window: &str,
     notes: &mut Vec<String>,
 ) -> Result<Option<String>, String> {
-    let timestamp = stats.aggregations.iter().find(|(n, f, a)| {
-        matches!(f.as_str(), "min" | "max") && a == "@timestamp" && body.contains(n.as_str())
-    });
+    // Only a whole condition `NAME >= NOW() - DURATION` on the time of the rows is read so.
+    let recent = |name: &str| {
+        let rest = body.trim().strip_prefix(name).map(str::trim_start);
+        let rest = rest.and_then(|r| r.strip_prefix(">=").or_else(|| r.strip_prefix('>')));
+        rest.is_some_and(|r| {
+            let r = r.trim_start();
+            r.get(..5)
+                .is_some_and(|now| now.eq_ignore_ascii_case("now()"))
+                && r[5..].trim_start().starts_with('-')
+                && !r.contains(['&', '|'])
+                && !r.to_ascii_lowercase().contains(" and ")
+                && !r.to_ascii_lowercase().contains(" or ")
+        })
+    };
+    let timestamp = stats
+        .aggregations
+        .iter()
+        .find(|(n, f, a)| matches!(f.as_str(), "min" | "max") && a == "@timestamp" && recent(n));
     let cond = match (eql::parse_condition(body), timestamp) {
         (Ok(cond), _) => cond,
         (Err(_), Some((_, f, _))) if f == "min" => {
@@ -662,14 +750,16 @@ fn esql_threshold(
             ))
         }
     };
+    // k8scop judges a threshold at each match: `>=` and `>` mean what the row of a run means,
+    // but `n < 50` would hold at the first matches of every group, however many follow.
     let symbol = match op {
-        eql::Op::Eq => "==",
-        eql::Op::Ne => "!=",
-        eql::Op::Lt => "<",
-        eql::Op::Le => "<=",
         eql::Op::Gt => ">",
         eql::Op::Ge => ">=",
-        _ => return Err(format!("the comparison of `{field}` is not translated")),
+        _ => {
+            return Err(format!(
+                "a condition on `{field}` other than `>=` or `>` is not translated: k8scop judges a threshold at each match, before the later ones of the window"
+            ))
+        }
     };
     let [eql::Lit::Num(n)] = values.as_slice() else {
         return Err(format!(
@@ -1070,6 +1160,11 @@ fn computed_condition(cond: &eql::Cond, computed: &Computed) -> Result<Expr, Str
             op,
             values,
         } => match computed.0.get(name) {
+            Some(Ok((value, _))) if is_marker(value) => {
+                return Err(format!(
+                    "a condition on the computed `{name}` is not translated"
+                ))
+            }
             Some(Ok((value, exists))) => computed_comparison(name, value, exists, *op, values)?,
             Some(Err(reason)) => return Err(reason.clone()),
             None => eql_comparison(name, *op, values)?,
@@ -1096,8 +1191,14 @@ fn eql_literal(lit: &eql::Lit) -> String {
 fn eql_pattern(pattern: &str) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut text = String::new();
-    for c in pattern.chars() {
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
         let wildcard = match c {
+            // `\*`, `\?`, `\\`: the character itself.
+            '\\' => {
+                text.push(chars.next().unwrap_or('\\'));
+                continue;
+            }
             '*' => Piece::Any,
             '?' => Piece::One,
             c => {

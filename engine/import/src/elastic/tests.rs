@@ -322,7 +322,7 @@ fn esql_where_is_a_rule_and_stats_a_threshold() {
         (
             "from logs-* | where to_string(source.ip) not in (\"::1\") and user.name rlike \"adm.n\" and KQL(\"\"\" kubernetes.audit.objectRef.resource:secrets \"\"\")",
             None,
-            "when        not sourceIPs == \"::1\" and user.username matches \"(?s)^(?:adm.n)$\" and objectRef.resource == \"secrets\"",
+            "when        exists sourceIPs and not sourceIPs == \"::1\" and user.username matches \"(?s)^(?:adm.n)$\" and objectRef.resource == \"secrets\"",
         ),
         (
             "from logs-* | where event.action == \"delete\" | stats n = count(*), names = values(kubernetes.audit.objectRef.name) by user.name, kubernetes.audit.user.username | where n >= 5",
@@ -585,6 +585,60 @@ fn no_query_makes_the_import_panic() {
             let _ = eql_condition(&c);
         }
         let rule = rule_file("esql", "esql", &format!("from logs-* | {query}"), "");
-        let _ = import_one(&rule);
+        // What is written always parses.
+        for file in import_one(&rule).files {
+            let source = k8scop_grammar::SourceFile::new("out.rules", file.text.as_str());
+            assert!(
+                k8scop_grammar::parse(&source).is_ok(),
+                "{query}\n{}",
+                file.text
+            );
+        }
     }
+}
+
+/// Second review: what ES|QL means where k8scop would otherwise read it another way is either
+/// kept (nulls, escapes, several indices) or refused with a reason.
+#[test]
+fn esql_nulls_markers_replaces_and_conditions() {
+    // `NOT`, `!=` on a missing field drop the row in ES|QL: the field is required.
+    assert_eq!(
+        esql("from logs-* | where kubernetes.audit.objectRef.namespace != \"a\" and not kubernetes.audit.objectRef.name like \"b\\\\*\"", None).as_deref(),
+        Ok("when        exists objectRef.namespace and not objectRef.namespace == \"a\" and exists objectRef.name and not objectRef.name == \"b*\"")
+    );
+    for (query, reason) in [
+        (
+            "from logs-* | eval u = url_decode(kubernetes.audit.requestURI) | where u is not null",
+            "a condition on the computed `u`",
+        ),
+        (
+            "from logs-* | eval u = url_decode(kubernetes.audit.requestURI) | grok u \"%{DATA}/exec\\\\?%{DATA:raw}&(?:container)=%{GREEDYDATA}\" | where raw rlike \".*sh.*\"",
+            "a condition on the computed `raw`",
+        ),
+        (
+            "from logs-* | eval u = url_decode(kubernetes.audit.requestURI) | grok u \"%{DATA}/exec\\\\?%{DATA:raw}&(?:container)=%{GREEDYDATA}\" | eval c = replace(raw, \"https\", \"\") | where c rlike \".*https.*\"",
+            "the field `c` that `EVAL` computes",
+        ),
+        (
+            "from logs-* | stats first = min(@timestamp), n = count(*) by user.name | where first >= now() - 9 minutes and n >= 100",
+            "does not translate",
+        ),
+        (
+            "from logs-* | stats n = count(*) by user.name | where n < 50",
+            "other than `>=` or `>`",
+        ),
+    ] {
+        let got = esql(query, None).expect_err(query);
+        assert!(got.contains(reason), "{query}: {got}");
+    }
+    let several = rule_file(
+        "esql",
+        "esql",
+        "FROM logs-okta*, logs-kubernetes.audit_logs-* METADATA _id | WHERE event.action == \"get\"",
+        "",
+    );
+    assert!(matches!(
+        import_one(&several).rules[0].outcome,
+        Outcome::Imported(_)
+    ));
 }
