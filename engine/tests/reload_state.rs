@@ -1,25 +1,12 @@
 //! Hot reload keeps the state of rules that did not change, and only those: a rule whose macro,
 //! list or step rule changed starts afresh (issue 3, "Hot reload").
 
-use std::sync::Arc;
-
 use k8scop_engine::event::Event;
-use k8scop_engine::{CompileOptions, Engine, Output, Ruleset};
-use k8scop_grammar::SourceFile;
+use k8scop_engine::{Engine, Output};
 use serde_json::json;
 
-fn ruleset(text: &str) -> Arc<Ruleset> {
-    let compiled = k8scop_engine::loader::load_sources(
-        vec![SourceFile::new("r.rules", text)],
-        &CompileOptions::default(),
-    );
-    assert!(
-        compiled.diagnostics.iter().all(|d| !d.is_error()),
-        "{:?}",
-        compiled.diagnostics
-    );
-    Arc::new(compiled.ruleset.expect("no errors"))
-}
+mod common;
+use common::ruleset;
 
 const BEFORE: &str = r#"
 list readers = ["get", "list"]

@@ -1,24 +1,11 @@
 //! Sequences whose steps have keys of their own, end to end: from the rule's text to the alerts.
 
-use std::sync::Arc;
-
 use k8scop_engine::event::Event;
-use k8scop_engine::{CompileOptions, Engine, Output, Ruleset};
-use k8scop_grammar::SourceFile;
+use k8scop_engine::{Engine, Output};
 use serde_json::{json, Value};
 
-fn ruleset(text: &str) -> Arc<Ruleset> {
-    let compiled = k8scop_engine::loader::load_sources(
-        vec![SourceFile::new("r.rules", text)],
-        &CompileOptions::default(),
-    );
-    assert!(
-        compiled.diagnostics.iter().all(|d| !d.is_error()),
-        "{:?}",
-        compiled.diagnostics
-    );
-    Arc::new(compiled.ruleset.expect("no errors"))
-}
+mod common;
+use common::ruleset;
 
 const STEPS: &str = r#"
 rule read { enabled false  when verb == "get" }

@@ -240,11 +240,7 @@ fn every_count_condition_becomes_a_threshold_comparison() {
         );
     }
     let out = one(&CORRELATED.replace("condition: {gte: 5}", "condition: {field: x}"));
-    let report = out
-        .rules
-        .iter()
-        .find(|r| r.title == "Many secret reads")
-        .unwrap();
+    let report = report_of(&out, "Many secret reads");
     assert!(
         matches!(&report.outcome, Outcome::Skipped(reason) if reason.contains("no comparison")),
         "{:?}",
@@ -276,11 +272,7 @@ fn sums_means_and_medians_become_thresholds_of_their_field() {
         assert!(text.contains(&line), "{kind}: missing {line:?} in\n{text}");
         let file = k8scop_grammar::SourceFile::new("imported.rules", text.as_str());
         assert!(k8scop_grammar::parse(&file).is_ok(), "{text}");
-        let report = out
-            .rules
-            .iter()
-            .find(|r| r.title == "Secrets in many namespaces")
-            .unwrap();
+        let report = report_of(&out, "Secrets in many namespaces");
         let no_number_noted = report.notes.iter().any(|n| n.contains("no mean or median"));
         assert_eq!(
             no_number_noted,
@@ -356,11 +348,7 @@ fn aliases_key_each_step_by_its_rules_fields() {
     assert!(!sequence.contains("    by "), "{sequence}");
     let file = k8scop_grammar::SourceFile::new("imported.rules", text.as_str());
     assert!(k8scop_grammar::parse(&file).is_ok(), "{text}");
-    let report = out
-        .rules
-        .iter()
-        .find(|r| r.title == "Read then exec")
-        .unwrap();
+    let report = report_of(&out, "Read then exec");
     assert!(
         report.notes.iter().any(|n| n.contains("aliases")),
         "{:?}",
@@ -378,11 +366,7 @@ fn aliases_key_each_step_by_its_rules_fields() {
         text.contains("steps       secret_read by who -> exec by impersonatedUser.username"),
         "{text}"
     );
-    let report = out
-        .rules
-        .iter()
-        .find(|r| r.title == "Read then exec")
-        .unwrap();
+    let report = report_of(&out, "Read then exec");
     assert!(
         report
             .notes
@@ -401,11 +385,7 @@ fn aliases_key_each_step_by_its_rules_fields() {
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     let text = &out.files[0].text;
     assert!(text.contains("steps       secret_read -> exec\n"), "{text}");
-    let report = out
-        .rules
-        .iter()
-        .find(|r| r.title == "Read then exec")
-        .unwrap();
+    let report = report_of(&out, "Read then exec");
     assert!(
         report
             .notes
@@ -562,11 +542,7 @@ fn a_temporal_condition_is_how_many_of_the_rules() {
     let out = one(&one_of);
     let text = &out.files[0].text;
     assert!(text.contains("steps       secret_read -> exec\n"), "{text}");
-    let report = out
-        .rules
-        .iter()
-        .find(|r| r.title == "Read then exec")
-        .unwrap();
+    let report = report_of(&out, "Read then exec");
     assert!(
         report
             .notes
@@ -622,11 +598,7 @@ fn a_temporal_correlation_without_group_by_is_a_sequence_without_by() {
         "{sequence}"
     );
     assert!(!sequence.contains(" by "), "{sequence}");
-    let report = out
-        .rules
-        .iter()
-        .find(|r| r.title == "Read then exec")
-        .unwrap();
+    let report = report_of(&out, "Read then exec");
     assert!(
         report
             .notes
@@ -637,4 +609,12 @@ fn a_temporal_correlation_without_group_by_is_a_sequence_without_by() {
     );
     let file = k8scop_grammar::SourceFile::new("imported.rules", written.as_str());
     assert!(k8scop_grammar::parse(&file).is_ok(), "{written}");
+}
+
+/// The report of the rule titled `title`.
+fn report_of<'a>(out: &'a Import, title: &str) -> &'a RuleReport {
+    out.rules
+        .iter()
+        .find(|r| r.title == title)
+        .unwrap_or_else(|| panic!("no rule {title:?} in {:?}", out.rules))
 }
